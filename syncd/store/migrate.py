@@ -1,0 +1,79 @@
+"""Apply the SQL contract: the versioned migrations shipped inside the package.
+
+Each file `NNNN_name.sql` runs once, in its own transaction, together with the row that
+records it in `syncd.schema_migrations`; an advisory lock keeps two migrators (two daemons
+starting at once) from racing.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg
+
+_LOCK_KEY = 0x73796E6364  # "syncd"
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def bundled() -> list[Migration]:
+    found = []
+    for entry in resources.files("syncd.store").joinpath("migrations").iterdir():
+        m = _NAME.match(entry.name)
+        if m:
+            found.append(Migration(int(m[1]), m[2], entry.read_text(encoding="utf-8")))
+    return sorted(found, key=lambda m: m.version)
+
+
+def latest_version() -> int:
+    return bundled()[-1].version
+
+
+def applied(conn: psycopg.Connection) -> dict[int, str]:
+    """Version → checksum of what this database has; empty when it was never migrated."""
+    exists = conn.execute("select to_regclass('syncd.schema_migrations')").fetchone()[0]
+    if exists is None:
+        return {}
+    return dict(conn.execute("select version, checksum from syncd.schema_migrations").fetchall())
+
+
+def migrate(dsn: str) -> list[Migration]:
+    """Bring the database at `dsn` up to date; returns the migrations it applied."""
+    done: list[Migration] = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("select pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            with conn.transaction():
+                conn.execute("create schema if not exists syncd")
+                conn.execute(
+                    "create table if not exists syncd.schema_migrations ("
+                    " version integer primary key, name text not null,"
+                    " checksum text not null, applied_at timestamptz not null default now())"
+                )
+            have = applied(conn)
+            for migration in bundled():
+                if migration.version in have:
+                    continue
+                with conn.transaction():
+                    conn.execute(migration.sql)
+                    conn.execute(
+                        "insert into syncd.schema_migrations (version, name, checksum)"
+                        " values (%s, %s, %s)",
+                        (migration.version, migration.name, migration.checksum),
+                    )
+                done.append(migration)
+        finally:
+            conn.execute("select pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    return done

@@ -1,0 +1,64 @@
+"""The direct PostgreSQL transport: the contract's functions called over psycopg."""
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from syncd.store.rpc import NotFound, RpcStore, StoreError, StoreUnavailable
+
+_MISSING_SCHEMA = ("42883", "42P01", "3F000")  # undefined function / table / schema
+
+
+def describe_dsn(dsn: str) -> str:
+    """Where a DSN points, without its password, for messages."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "the configured database"
+    host = info.get("host") or "localhost"
+    return f"{info.get('dbname') or info.get('user') or ''}@{host}:{info.get('port') or 5432}"
+
+
+class PostgresStore(RpcStore):
+    def __init__(self, dsn: str, workspace: str, device_id: str | None = None):
+        super().__init__(workspace, device_id)
+        self.dsn = dsn
+        self._conn: psycopg.Connection | None = None
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
+            except psycopg.OperationalError as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise StoreUnavailable(f"cannot reach the database {describe_dsn(self.dsn)}: {first}") from exc
+        return self._conn
+
+    def _call(self, function: str, payload: dict) -> Any:
+        query = sql.SQL("select public.{}(%s)").format(sql.Identifier(function))
+        conn = self._connection()
+        try:
+            with conn.transaction():
+                return conn.execute(query, (Jsonb(payload),)).fetchone()[0]
+        except psycopg.OperationalError as exc:
+            self.close()
+            raise StoreUnavailable(f"lost the database {describe_dsn(self.dsn)}: {exc}") from exc
+        except psycopg.Error as exc:
+            state = exc.sqlstate or ""
+            message = exc.diag.message_primary or str(exc)
+            if state in _MISSING_SCHEMA:
+                raise StoreError(
+                    f"the database {describe_dsn(self.dsn)} has no syncd schema "
+                    f"({message}); run `syncd db migrate`"
+                ) from exc
+            if state == "PT404":
+                raise NotFound(message) from exc
+            raise StoreError(f"{function} failed: {message}") from exc
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,145 @@
+"""The client side of the SQL contract, independent of how the JSON travels.
+
+Every store operation is one call of a `public.syncd_*` function with a JSON object; a
+transport only supplies `_call`. Payload shapes are documented beside each function in the
+migrations.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+
+class StoreError(RuntimeError):
+    """A store failure with a message fit for the user."""
+
+
+class StoreUnavailable(StoreError):
+    """The store could not be reached; retrying later may help."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class Head:
+    path: str
+    version: int
+    sha256: str | None  # None for a tombstone
+    content: dict | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    base_version: int | None
+    content: dict | None  # None commits a tombstone
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    path: str
+    status: str  # accepted | unchanged | duplicate | conflict | invalid
+    version: int | None = None
+    sha256: str | None = None
+    head: Head | None = None  # the store's head, on conflict and duplicate
+    message: str | None = None
+
+    @property
+    def landed(self) -> bool:
+        """The store now holds this change (now or from an earlier attempt)."""
+        return self.status in ("accepted", "unchanged", "duplicate")
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    path: str
+    version: int
+    sha256: str | None
+    seq: int
+    is_head: bool
+    content: dict | None
+    origin: str
+
+
+@dataclass(frozen=True)
+class Workspace:
+    id: str
+    slug: str
+    last_seq: int
+    schema_version: int
+
+
+def _head(obj: dict | None) -> Head | None:
+    if not obj:
+        return None
+    return Head(obj["path"], obj["version"], None if obj["deleted"] else obj["sha256"],
+                obj.get("content"))
+
+
+class RpcStore:
+    """Typed operations over `_call(function, payload) -> JSON`."""
+
+    def __init__(self, workspace: str, device_id: str | None = None):
+        self.workspace = workspace
+        self.device_id = device_id
+
+    def _call(self, function: str, payload: dict) -> Any:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def open(self, *, create: bool = False, device_name: str | None = None,
+             hostname: str | None = None) -> Workspace:
+        payload: dict = {"workspace": self.workspace, "create": create}
+        if self.device_id:
+            payload["device"] = {"id": self.device_id, "name": device_name, "hostname": hostname}
+        out = self._call("syncd_open", payload)
+        return Workspace(out["workspace_id"], out["workspace"], out["last_seq"], out["schema_version"])
+
+    def commit(self, changes: Iterable[Change], origin: str = "sync") -> list[CommitResult]:
+        payload = {
+            "workspace": self.workspace,
+            "device": self.device_id,
+            "origin": origin,
+            "changes": [
+                {"path": c.path, "base_version": c.base_version, "content": c.content,
+                 "deleted": c.content is None}
+                for c in changes
+            ],
+        }
+        out = self._call("syncd_commit", payload)
+        return [
+            CommitResult(
+                r["path"], r["status"], r.get("version"),
+                None if r.get("deleted") else r.get("sha256"),
+                _head(r.get("head")), r.get("message"),
+            )
+            for r in out["results"]
+        ]
+
+    def changes(self, since: int, limit: int = 500) -> tuple[list[FeedEntry], int, bool]:
+        """One page of the feed: (entries, next cursor, more pages waiting)."""
+        out = self._call("syncd_changes", {"workspace": self.workspace, "since": since, "limit": limit})
+        entries = [
+            FeedEntry(e["path"], e["version"], None if e["deleted"] else e["sha256"], e["seq"],
+                      e["is_head"], e.get("content"), e["origin"])
+            for e in out["changes"]
+        ]
+        return entries, out["cursor"], out["more"]
+
+    def feed(self, since: int, limit: int = 500) -> Iterator[tuple[list[FeedEntry], int]]:
+        """Pages from `since` until the feed is drained."""
+        while True:
+            entries, since, more = self.changes(since, limit)
+            yield entries, since
+            if not more:
+                return
+
+    def history(self, path: str) -> list[dict]:
+        return self._call("syncd_history", {"workspace": self.workspace, "path": path})["versions"]
+
+    def version(self, path: str, version: int | None = None) -> dict:
+        return self._call("syncd_version", {"workspace": self.workspace, "path": path, "version": version})

@@ -1,0 +1,87 @@
+"""A real PostgreSQL for every test.
+
+The server is the one named by SYNCD_TEST_DSN or the usual PG* variables when set;
+otherwise the suite starts its own from local binaries (system or the pgserver wheel).
+Each test gets a fresh database cloned from a migrated template, so tests cannot see each
+other's rows and the contract is applied exactly as `syncd db migrate` applies it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from syncd.store.local_server import LocalServer
+from syncd.store.migrate import migrate
+
+_PG_VARS = ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE")
+
+
+@pytest.fixture(scope="session")
+def pg_server_dsn():
+    """A DSN with rights to create databases."""
+    if os.environ.get("SYNCD_TEST_DSN"):
+        yield os.environ["SYNCD_TEST_DSN"]
+        return
+    if any(os.environ.get(v) for v in _PG_VARS):
+        yield ""  # libpq reads the PG* variables
+        return
+    # Short path: the server's Unix socket lives in its data directory.
+    parent = Path(tempfile.mkdtemp(prefix="syncd-pg-"))
+    parent.chmod(0o711)  # traversable when the server runs as an unprivileged account
+    server = LocalServer(parent / "data")
+    server.start()
+    try:
+        yield server.dsn()
+    finally:
+        server.stop()
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def _admin(dsn: str) -> psycopg.Connection:
+    return psycopg.connect(dsn, autocommit=True)
+
+
+def create_database(server_dsn: str, template: str | None = None) -> str:
+    name = f"syncd_test_{uuid.uuid4().hex[:12]}"
+    with _admin(server_dsn) as conn:
+        if template:
+            conn.execute(f'create database "{name}" template "{template}"')
+        else:
+            conn.execute(f'create database "{name}"')
+    return name
+
+
+def drop_database(server_dsn: str, name: str) -> None:
+    with _admin(server_dsn) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server_dsn):
+    name = create_database(pg_server_dsn)
+    migrate(make_conninfo(pg_server_dsn, dbname=name))
+    yield name
+    drop_database(pg_server_dsn, name)
+
+
+@pytest.fixture
+def empty_dsn(pg_server_dsn):
+    """A database with nothing in it: for testing the migrations themselves."""
+    name = create_database(pg_server_dsn)
+    yield make_conninfo(pg_server_dsn, dbname=name)
+    drop_database(pg_server_dsn, name)
+
+
+@pytest.fixture
+def dsn(pg_server_dsn, template_db):
+    """A freshly migrated database of this test's own."""
+    name = create_database(pg_server_dsn, template=template_db)
+    yield make_conninfo(pg_server_dsn, dbname=name)
+    drop_database(pg_server_dsn, name)

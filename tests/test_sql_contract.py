@@ -1,0 +1,294 @@
+"""The SQL contract on a real PostgreSQL: commits, the feed, history, layout, migrations."""
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from syncd.store.migrate import applied, bundled, migrate
+from syncd.store.postgres import PostgresStore
+from syncd.store.rpc import Change, NotFound, StoreError
+
+
+def text(s: str) -> dict:
+    return {"encoding": "utf-8", "text": s, "format": "text"}
+
+
+def sha(s: str) -> str:
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+@pytest.fixture
+def store(dsn):
+    s = PostgresStore(dsn, "ws")
+    s.open(create=True)
+    yield s
+    s.close()
+
+
+def test_migrate_is_idempotent_and_recorded(empty_dsn):
+    first = migrate(empty_dsn)
+    assert [m.version for m in first] == [m.version for m in bundled()]
+    assert migrate(empty_dsn) == []
+    with psycopg.connect(empty_dsn) as conn:
+        assert applied(conn) == {m.version: m.checksum for m in bundled()}
+
+
+def test_compat_migration_leaves_an_existing_auth_schema_alone(empty_dsn):
+    """On Supabase auth.* exists already; the compat migration must not replace it."""
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute("create schema auth")
+        conn.execute("create table auth.users (id uuid primary key, email text, marker int)")
+        conn.execute("create function auth.uid() returns uuid language sql stable as "
+                     "$$ select '00000000-0000-0000-0000-00000000abcd'::uuid $$")
+    migrate(empty_dsn)
+    with psycopg.connect(empty_dsn) as conn:
+        assert conn.execute("select auth.uid()::text").fetchone()[0].endswith("abcd")
+        cols = [r[0] for r in conn.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'auth' and table_name = 'users' order by ordinal_position")]
+        assert cols == ["id", "email", "marker"]
+
+
+def test_auth_helpers_read_jwt_claims_like_postgrest(dsn):
+    with psycopg.connect(dsn) as conn:
+        uid = "5f0c0c59-93a7-4f4b-9d1e-1a1c0e0b3c11"
+        conn.execute("select set_config('request.jwt.claims', %s, true)",
+                     (f'{{"sub": "{uid}", "role": "authenticated"}}',))
+        assert conn.execute("select auth.uid()::text, auth.role()").fetchone() == (uid, "authenticated")
+
+
+def test_every_table_has_rls_and_explicit_grants(dsn):
+    tables = ["profiles", "workspaces", "workspace_members", "projects", "sessions",
+              "session_members", "documents", "document_versions", "activity_log", "devices"]
+    with psycopg.connect(dsn) as conn:
+        rls = dict(conn.execute(
+            "select relname, relrowsecurity from pg_class where relnamespace = 'public'::regnamespace "
+            "and relkind = 'r'").fetchall())
+        assert {t: True for t in tables} == {t: rls.get(t) for t in tables}
+        for t in tables:
+            for role in ("authenticated", "service_role"):
+                assert conn.execute("select has_table_privilege(%s, %s, 'select, insert, update')",
+                                    (role, f"public.{t}")).fetchone()[0], (role, t)
+        assert not conn.execute("select has_function_privilege('anon', 'public.syncd_commit(jsonb)', "
+                                "'execute')").fetchone()[0]
+
+
+def test_rls_lets_service_role_through_and_no_one_else(dsn, store):
+    store.commit([Change("a.md", None, text("x"))])
+    with psycopg.connect(dsn) as conn:
+        conn.execute("set role service_role")
+        assert conn.execute("select count(*) from documents").fetchone()[0] == 1
+        conn.execute("reset role")
+        conn.execute("set role authenticated")
+        assert conn.execute("select count(*) from documents").fetchone()[0] == 0
+
+
+def test_commit_accepts_new_then_requires_the_head_as_base(store):
+    [r] = store.commit([Change("notes.md", None, text("one"))])
+    assert (r.status, r.version, r.sha256) == ("accepted", 1, sha("one"))
+    [r] = store.commit([Change("notes.md", 1, text("two"))])
+    assert (r.status, r.version) == ("accepted", 2)
+    [r] = store.commit([Change("notes.md", 1, text("stale"))])
+    assert r.status == "conflict"
+    assert (r.head.version, r.head.sha256, r.head.content["text"]) == (2, sha("two"), "two")
+    # a second "new file" on an existing path is a conflict too, never an overwrite
+    [r] = store.commit([Change("notes.md", None, text("other"))])
+    assert r.status == "conflict"
+    assert store.version("notes.md")["content"]["text"] == "two"
+
+
+def test_identical_content_is_accepted_whatever_the_base(store):
+    store.commit([Change("a.txt", None, text("same"))])
+    [r] = store.commit([Change("a.txt", None, text("same"))])
+    assert (r.status, r.version) == ("unchanged", 1)
+    assert len(store.history("a.txt")) == 1
+
+
+def test_a_retried_push_is_recognised_not_duplicated(store):
+    store.commit([Change("a.txt", None, text("v1"))])
+    store.commit([Change("a.txt", 1, text("v2"))])       # first attempt landed...
+    store.commit([Change("a.txt", 2, text("v3 by someone else"))])
+    [r] = store.commit([Change("a.txt", 1, text("v2"))])  # ...its retry comes late
+    assert (r.status, r.version) == ("duplicate", 2)
+    assert r.head.version == 3
+    assert [v["version"] for v in store.history("a.txt")] == [3, 2, 1]
+
+
+def test_deletes_are_tombstones_and_every_version_stays(store):
+    store.commit([Change("a.md", None, text("keep me"))])
+    [r] = store.commit([Change("a.md", 1, None)])
+    assert (r.status, r.version, r.sha256) == ("accepted", 2, None)
+    versions = store.history("a.md")
+    assert [(v["version"], v["deleted"]) for v in versions] == [(2, True), (1, False)]
+    assert store.version("a.md", 1)["content"]["text"] == "keep me"
+    # deleting what is already deleted, or was never there, makes no version
+    assert store.commit([Change("a.md", 2, None)])[0].status == "unchanged"
+    assert store.commit([Change("never.md", None, None)])[0].status == "unchanged"
+    # recreating after a delete continues the version line
+    [r] = store.commit([Change("a.md", 2, text("back"))])
+    assert (r.status, r.version) == ("accepted", 3)
+
+
+def test_server_computes_hash_and_size_and_keeps_bytes_exact(store):
+    s = "\ufeffline one\r\nline two\r\nno final newline – ünïcödé"
+    [r] = store.commit([Change("x/spaced name ü.md", None, text(s))])
+    assert r.sha256 == hashlib.sha256(s.encode("utf-8")).hexdigest()
+    got = store.version("x/spaced name ü.md")
+    assert got["content"]["text"] == s and got["size"] == len(s.encode("utf-8"))
+    binary = {"encoding": "base64", "data": "AAEC/w==", "format": "binary"}
+    [r] = store.commit([Change("b.bin", None, binary)])
+    assert r.sha256 == hashlib.sha256(b"\x00\x01\x02\xff").hexdigest()
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../x", "a/../b", "a//b", "./a", "a/", ""])
+def test_hostile_paths_are_refused_per_change(store, path):
+    results = store.commit([Change(path, None, text("x")), Change("ok.md", None, text("y"))])
+    assert results[0].status == "invalid"
+    assert results[1].status == "accepted"
+
+
+def test_bad_content_is_refused_per_change(store):
+    [r] = store.commit([Change("a.md", None, {"format": "text"})])
+    assert r.status == "invalid" and "encoding" in r.message
+
+
+def test_layout_metadata_and_rows_created_on_first_sight(dsn, store):
+    store.commit([
+        Change("projects/Alpha/sessions/s1/specs/spec.md", None, text("spec")),
+        Change("projects/Alpha/sessions/s1/metadata/session.json", None, text("{}")),
+        Change("projects/Alpha/legacy-session/intents/intent.md", None, text("intent")),
+        Change("projects/Alpha/README.md", None, text("readme")),
+        Change("somewhere/else/odd.bin.txt", None, text("odd")),
+    ])
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "select d.path, p.name, s.slug, d.stage from documents d "
+            "left join projects p on p.id = d.project_id left join sessions s on s.id = d.session_id "
+            "order by d.path").fetchall()
+        assert rows == [
+            ("projects/Alpha/README.md", "Alpha", None, None),
+            ("projects/Alpha/legacy-session/intents/intent.md", "Alpha", "legacy-session", "intent"),
+            ("projects/Alpha/sessions/s1/metadata/session.json", "Alpha", "s1", None),
+            ("projects/Alpha/sessions/s1/specs/spec.md", "Alpha", "s1", "spec"),
+            ("somewhere/else/odd.bin.txt", None, None, None),
+        ]
+        assert conn.execute("select count(*) from projects").fetchone()[0] == 1
+        assert conn.execute("select count(*) from sessions").fetchone()[0] == 2
+
+
+def test_feed_pages_every_version_in_order_with_content_only_for_heads(store):
+    store.commit([Change(f"f{i}.md", None, text(f"v1 {i}")) for i in range(5)])
+    store.commit([Change("f0.md", 1, text("v2 0"))])
+    seen = []
+    for entries, _cursor in store.feed(0, limit=2):
+        seen += entries
+    assert [(e.path, e.version) for e in seen] == [
+        ("f0.md", 1), ("f1.md", 1), ("f2.md", 1), ("f3.md", 1), ("f4.md", 1), ("f0.md", 2)]
+    assert [e.seq for e in seen] == sorted(e.seq for e in seen)
+    assert seen[0].content is None and not seen[0].is_head
+    assert seen[-1].content["text"] == "v2 0"
+    entries, cursor, more = store.changes(seen[-1].seq)
+    assert (entries, cursor, more) == ([], seen[-1].seq, False)
+
+
+def test_unknown_workspace_and_missing_schema_give_clear_errors(dsn, empty_dsn):
+    with pytest.raises(NotFound, match='workspace "nope" does not exist'):
+        PostgresStore(dsn, "nope").open()
+    with pytest.raises(StoreError, match="run `syncd db migrate`"):
+        PostgresStore(empty_dsn, "ws").open()
+
+
+def test_feed_has_no_gaps_under_concurrent_commits(dsn, store):
+    """Writers hold their transaction open after committing; a reader pages meanwhile.
+
+    If sequence numbers were taken without serializing commits, a reader could pass a
+    number whose transaction was still open and never see that version.
+    """
+    writers, commits_each = 4, 25
+    done = threading.Event()
+    seen: list[tuple[str, int, int]] = []
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        rng = random.Random(n)
+        try:
+            with psycopg.connect(dsn) as conn:
+                heads: dict[str, int] = {}
+                for i in range(commits_each):
+                    path = f"w{n}/doc{rng.randrange(5)}.md"
+                    change = {"path": path, "base_version": heads.get(path),
+                              "content": text(f"{n}-{i}")}
+                    with conn.transaction():
+                        out = conn.execute("select syncd_commit(%s)", (Jsonb(
+                            {"workspace": "ws", "changes": [change]}),)).fetchone()[0]
+                        conn.execute("select pg_sleep(%s)", (rng.random() * 0.02,))
+                    [r] = out["results"]
+                    assert r["status"] == "accepted", r
+                    heads[path] = r["version"]
+        except BaseException as exc:  # surfaced by the main thread
+            errors.append(exc)
+
+    def read() -> None:
+        reader = PostgresStore(dsn, "ws")
+        cursor = 0
+        try:
+            while True:
+                last_round = done.is_set()
+                for entries, cursor in reader.feed(cursor, limit=7):
+                    seen.extend((e.path, e.version, e.seq) for e in entries)
+                if last_round:
+                    return
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            reader.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    reader = threading.Thread(target=read)
+    reader.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    reader.join()
+    assert not errors, errors
+
+    with psycopg.connect(dsn) as conn:
+        every = conn.execute("select path, version, seq from document_versions order by seq").fetchall()
+    assert len(every) == writers * commits_each
+    assert seen == every  # each version once, in commit order, none skipped
+
+
+def test_simultaneous_pushes_of_one_path_give_one_head_and_one_conflict(dsn, store):
+    store.commit([Change("shared.md", None, text("base"))])
+    for round_ in range(10):
+        barrier = threading.Barrier(2)
+        base = store.history("shared.md")[0]["version"]
+        results: dict[str, object] = {}
+
+        def push(who: str) -> None:
+            s = PostgresStore(dsn, "ws")
+            try:
+                s.open()
+                barrier.wait()
+                [results[who]] = s.commit([Change("shared.md", base, text(f"{who} {round_}"))])
+            finally:
+                s.close()
+
+        threads = [threading.Thread(target=push, args=(w,)) for w in ("left", "right")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        statuses = sorted(r.status for r in results.values())
+        assert statuses == ["accepted", "conflict"]
+        winner = next(w for w, r in results.items() if r.status == "accepted")
+        loser = next(r for r in results.values() if r.status == "conflict")
+        assert loser.head.content["text"] == f"{winner} {round_}"
+        assert store.version("shared.md")["version"] == base + 1
