@@ -1,0 +1,155 @@
+"""The working copy's configuration: one YAML file per working copy.
+
+Several working copies can live side by side on one machine, each with its own config
+file; the journal of each is kept under the XDG state directory, keyed by the config path,
+so it is never inside the synced tree.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+import yaml
+
+from syncd.content import FilePolicy
+
+ENV_CONFIG = "SYNCD_CONFIG"
+ENV_DATABASE_URL = "SYNCD_DATABASE_URL"
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+class ConfigError(ValueError):
+    """A config problem, with the file and key named."""
+
+
+def default_config_path() -> Path:
+    return platformdirs.user_config_path("syncd") / "syncd.yaml"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    root: Path
+    workspace: str
+    database_url: str | None
+    device_name: str
+    ignore: tuple[str, ...] = ()
+    files: FilePolicy = field(default_factory=FilePolicy)
+    state_dir: Path | None = None
+
+    @property
+    def journal_path(self) -> Path:
+        return self.state_directory / "journal.sqlite3"
+
+    @property
+    def state_directory(self) -> Path:
+        if self.state_dir is not None:
+            return self.state_dir
+        key = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:10]
+        return platformdirs.user_state_path("syncd") / f"{self.path.stem}-{key}"
+
+
+def parse_size(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    m = _SIZE.match(str(value))
+    if not m:
+        raise ValueError(f"{value!r} is not a size (e.g. 10485760, 512KiB, 10MiB)")
+    return int(float(m[1]) * _UNITS[(m[2] or "")[:1].lower()])
+
+
+def load(path: Path) -> Config:
+    path = Path(path).expanduser()
+    where = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such config file; create one with `syncd init ROOT --workspace SLUG`") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of settings at the top level")
+
+    def need(key: str) -> str:
+        value = raw.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}: key '{key}' is required and must be a non-empty string")
+        return value
+
+    known = {"root", "workspace", "database_url", "device_name", "ignore", "files", "state_dir"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})")
+
+    root = Path(need("root")).expanduser()
+    if not root.is_absolute():
+        root = (path.parent / root).resolve()
+    workspace = need("workspace")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,62}", workspace):
+        raise ConfigError(f"{where}: key 'workspace': {workspace!r} must be lowercase letters, digits, '.', '_' or '-'")
+
+    database_url = os.environ.get(ENV_DATABASE_URL) or raw.get("database_url")
+    if database_url is not None and not isinstance(database_url, str):
+        raise ConfigError(f"{where}: key 'database_url' must be a string")
+
+    ignore = raw.get("ignore") or []
+    if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
+        raise ConfigError(f"{where}: key 'ignore' must be a list of gitignore-style patterns")
+
+    files_raw = raw.get("files") or {}
+    if not isinstance(files_raw, dict):
+        raise ConfigError(f"{where}: key 'files' must be a mapping (max_size, binary)")
+    policy = FilePolicy()
+    try:
+        max_size = parse_size(files_raw.get("max_size", policy.max_size))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: key 'files.max_size': {exc}") from None
+    binary = files_raw.get("binary", policy.binary)
+    if binary not in ("skip", "base64"):
+        raise ConfigError(f"{where}: key 'files.binary' must be 'skip' or 'base64', not {binary!r}")
+
+    state_dir = raw.get("state_dir")
+    return Config(
+        path=path,
+        root=root,
+        workspace=workspace,
+        database_url=database_url or None,
+        device_name=str(raw.get("device_name") or f"{socket.gethostname()}:{path.stem}"),
+        ignore=tuple(ignore),
+        files=FilePolicy(max_size=max_size, binary=binary),
+        state_dir=Path(state_dir).expanduser() if state_dir else None,
+    )
+
+
+TEMPLATE = """\
+# Every key is documented in config/syncd.example.yaml.
+root: {root}
+workspace: {workspace}
+{database_line}
+# gitignore-style patterns, added to the defaults (.git/, swap files, .env, keys, ...)
+ignore: []
+files:
+  max_size: 10MiB     # larger files are skipped with a warning
+  binary: skip        # skip | base64 (store non-UTF-8 files encoded)
+"""
+
+
+def write_new(path: Path, root: Path, workspace: str, database_url: str | None) -> None:
+    if path.exists():
+        raise ConfigError(f"{path}: already exists; pick another --config or edit it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # JSON strings are YAML strings: safe for any path or URL
+    database_line = (f"database_url: {json.dumps(database_url)}"
+                     if database_url else "# database_url: (none: the embedded default)")
+    path.write_text(TEMPLATE.format(root=json.dumps(str(root)), workspace=json.dumps(workspace),
+                                    database_line=database_line), encoding="utf-8")
+    path.chmod(0o600)

@@ -1,0 +1,131 @@
+"""How a file's bytes become a store document, and back, byte-exact.
+
+The raw text is the truth and is kept as it is (CRLF, BOM, no final newline). Parsed
+structure (a JSON/YAML value, markdown front matter) rides along for queries; it is
+derived, best-effort, and never used to rebuild the file.
+"""
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass
+
+import yaml
+
+FORMATS = {".md": "markdown", ".markdown": "markdown", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}
+
+
+@dataclass(frozen=True)
+class FilePolicy:
+    max_size: int = 10 * 1024 * 1024
+    binary: str = "skip"  # skip | base64
+
+
+class Unsupported(Exception):
+    """A file the policy leaves alone; the message names it and the setting to change."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MiB"
+
+
+def check_size(path: str, size: int, policy: FilePolicy) -> None:
+    if size > policy.max_size:
+        raise Unsupported(path, f"{_mib(size)} is over files.max_size ({_mib(policy.max_size)}); "
+                                "skipped (raise files.max_size to sync it)")
+
+
+def _format(path: str) -> str:
+    dot = path.rfind(".")
+    return FORMATS.get(path[dot:].lower(), "text") if dot > path.rfind("/") else "text"
+
+
+def _json_safe(value):
+    """The value as plain JSON, or ValueError: YAML has dates, sets, odd keys and NaN."""
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("NUL in a string")
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("not a finite number")
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        if not all(isinstance(k, (str, int, float, bool)) or k is None for k in value):
+            raise ValueError("a key that is not a scalar")
+        return {_json_safe(k) if isinstance(k, str) else json.dumps(k): _json_safe(v)
+                for k, v in value.items()}
+    raise ValueError(f"a {type(value).__name__} value")
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+# "---" on the first line (after an optional BOM), the YAML, then a line of "---"
+_FRONT_MATTER = re.compile(r"\A\ufeff?---\r?\n(.*?)^---[ \t]*\r?$", re.DOTALL | re.MULTILINE)
+
+
+def _parsed(fmt: str, text: str) -> dict:
+    """The derived fields for a format: nothing when there is nothing (or it does not parse)."""
+    try:
+        if fmt == "json":
+            return {"value": _json_safe(json.loads(text.removeprefix("\ufeff"), parse_constant=_reject_constant))}
+        if fmt == "yaml":
+            return {"value": _json_safe(yaml.safe_load(text))}
+        if fmt == "markdown":
+            block = _FRONT_MATTER.match(text)
+            if block:
+                meta = yaml.safe_load(block[1])
+                if isinstance(meta, dict):
+                    return {"front_matter": _json_safe(meta)}
+    except (ValueError, yaml.YAMLError, RecursionError) as exc:
+        return {"parse_error": str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}
+    return {}
+
+
+def as_text(path: str, data: bytes, policy: FilePolicy) -> str | None:
+    """The text of a file, None for a binary one the policy stores encoded; else Unsupported."""
+    check_size(path, len(data), policy)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:  # PostgreSQL text and jsonb cannot hold U+0000
+        if policy.binary != "base64":
+            raise Unsupported(path, "not UTF-8 text; skipped (set files.binary: base64 to sync it)")
+        return None
+    return text
+
+
+def encode(path: str, data: bytes, policy: FilePolicy) -> dict:
+    """The JSONB content of a document; raises Unsupported when the policy skips the file."""
+    text = as_text(path, data, policy)
+    if text is None:
+        return {"encoding": "base64", "format": "binary", "data": base64.b64encode(data).decode("ascii")}
+    fmt = _format(path)
+    return {"encoding": "utf-8", "format": fmt, "text": text, **_parsed(fmt, text)}
+
+
+def decode(content: dict) -> bytes:
+    if content.get("encoding") == "utf-8":
+        return content["text"].encode("utf-8")
+    if content.get("encoding") == "base64":
+        return base64.b64decode(content["data"], validate=True)
+    raise ValueError(f"unknown document encoding {content.get('encoding')!r}")

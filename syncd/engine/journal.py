@@ -1,0 +1,188 @@
+"""The local journal: what this working copy knows, in SQLite (WAL), outside the tree.
+
+* `base`: per path, the version last synced and its content hash (NULL hash: a tombstone).
+  This is the common ancestor reconcile compares both sides against.
+* `remote`: per path, the newest store head seen in the feed, stored in the same
+  transaction as the feed cursor, so a crash between pulling the feed and applying it
+  loses nothing: the next run still knows the remote side changed.
+* `stat_cache`: size/mtime/inode/ctime → sha256 of local files, so unchanged files are not
+  re-read.
+* `conflicts`: held paths, neither pushed nor pulled until resolved.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from syncd.engine.reconcile import Base, Remote
+from syncd.engine.scanner import Stat
+
+_SCHEMA = """
+create table if not exists meta (key text primary key, value text not null);
+create table if not exists base (path text primary key, version integer not null, sha256 text);
+create table if not exists remote (path text primary key, version integer not null, sha256 text);
+create table if not exists stat_cache (
+  path text primary key, size integer not null, mtime_ns integer not null,
+  ino integer not null, ctime_ns integer not null, sha256 text not null);
+create table if not exists conflicts (
+  path text primary key, local_sha256 text, base_version integer, remote_version integer,
+  remote_sha256 text, detected_at real not null);
+"""
+
+
+class JournalLocked(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Conflict:
+    path: str
+    local_sha256: str | None
+    base_version: int | None
+    remote_version: int | None
+    remote_sha256: str | None
+    detected_at: float
+
+
+class Journal:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("pragma journal_mode = wal")
+        self.db.execute("pragma synchronous = full")
+        self.db.executescript(_SCHEMA)
+        self._lock_fd: int | None = None
+        self._stats: dict[str, tuple[Stat, str]] | None = None
+        self._stats_dirty: dict[str, tuple[Stat, str] | None] = {}
+
+    def close(self) -> None:
+        self.flush_stats()
+        self.db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def lock(self) -> None:
+        """One syncd per working copy: hold an exclusive lock beside the journal."""
+        lock_path = self.path.with_suffix(".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise JournalLocked(
+                f"another syncd (pid {holder}) is already syncing this working copy "
+                f"(lock {lock_path})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    # meta
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("select value from meta where key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("insert or replace into meta values (?, ?)", (key, value))
+
+    @property
+    def cursor(self) -> int:
+        return int(self.get_meta("cursor") or 0)
+
+    # base and remote
+
+    def bases(self) -> dict[str, Base]:
+        return {p: Base(v, s) for p, v, s in self.db.execute("select path, version, sha256 from base")}
+
+    def remotes(self) -> dict[str, Remote]:
+        return {p: Remote(v, s) for p, v, s in self.db.execute("select path, version, sha256 from remote")}
+
+    def record_feed(self, heads: dict[str, Remote], cursor: int) -> None:
+        """Newer remote heads and the cursor past them, atomically; never moves a head back."""
+        with self.db:
+            self.db.execute("begin")
+            self.db.executemany(
+                "insert into remote values (?, ?, ?) on conflict (path) do update "
+                "set version = excluded.version, sha256 = excluded.sha256 "
+                "where excluded.version > remote.version",
+                [(p, r.version, r.sha256) for p, r in heads.items()],
+            )
+            self.set_meta("cursor", str(cursor))
+
+    def record_synced(self, path: str, head: Remote) -> None:
+        """Both sides now hold `head`: it becomes the base (and the known remote)."""
+        with self.db:
+            self.db.execute("begin")
+            self.db.execute("insert or replace into base values (?, ?, ?)", (path, head.version, head.sha256))
+            self.db.execute(
+                "insert into remote values (?, ?, ?) on conflict (path) do update "
+                "set version = excluded.version, sha256 = excluded.sha256 "
+                "where excluded.version >= remote.version",
+                (path, head.version, head.sha256),
+            )
+            self.db.execute("delete from conflicts where path = ?", (path,))
+
+    def record_remote(self, path: str, head: Remote) -> None:
+        self.record_feed({path: head}, self.cursor)
+
+    # conflicts
+
+    def hold(self, path: str, local_sha256: str | None, base: Base | None, remote: Remote | None) -> bool:
+        """Record a conflict; False when it was already held."""
+        cur = self.db.execute(
+            "insert or ignore into conflicts values (?, ?, ?, ?, ?, ?)",
+            (path, local_sha256, base.version if base else None, remote.version if remote else None,
+             remote.sha256 if remote else None, time.time()),
+        )
+        return cur.rowcount == 1
+
+    def conflicts(self) -> list[Conflict]:
+        return [Conflict(*row) for row in self.db.execute("select * from conflicts order by path")]
+
+    def held(self) -> set[str]:
+        return {row[0] for row in self.db.execute("select path from conflicts")}
+
+    # the stat cache (loaded once, written back in one transaction)
+
+    def _stat_map(self) -> dict[str, tuple[Stat, str]]:
+        if self._stats is None:
+            self._stats = {
+                path: (Stat(size, mtime, ino, ctime), sha)
+                for path, size, mtime, ino, ctime, sha in self.db.execute("select * from stat_cache")
+            }
+        return self._stats
+
+    def get(self, path: str) -> tuple[Stat, str] | None:
+        return self._stat_map().get(path)
+
+    def put(self, path: str, stat: Stat, sha256: str) -> None:
+        self._stat_map()[path] = (stat, sha256)
+        self._stats_dirty[path] = (stat, sha256)
+
+    def drop(self, path: str) -> None:
+        if self._stat_map().pop(path, None) is not None:
+            self._stats_dirty[path] = None
+
+    def cached_paths(self) -> set[str]:
+        return set(self._stat_map())
+
+    def flush_stats(self) -> None:
+        if not self._stats_dirty:
+            return
+        with self.db:
+            self.db.execute("begin")
+            for path, entry in self._stats_dirty.items():
+                if entry is None:
+                    self.db.execute("delete from stat_cache where path = ?", (path,))
+                else:
+                    st, sha = entry
+                    self.db.execute("insert or replace into stat_cache values (?, ?, ?, ?, ?, ?)",
+                                    (path, st.size, st.mtime_ns, st.ino, st.ctime_ns, sha))
+        self._stats_dirty.clear()

@@ -1,0 +1,141 @@
+"""Walk the root and hash only what changed since the last look.
+
+A file whose size, mtime, inode and ctime match its stat-cache entry keeps its cached hash
+without being read, which is what makes a quiet rescan cost about what `git status` costs.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat as statmod
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from syncd.content import FilePolicy, Unsupported, as_text, check_size, sha256_hex
+from syncd.engine.ignore import IgnoreRules
+
+# Like git's "racily clean" entries: a file modified within this long before it was hashed
+# may be modified again within the same timestamp tick without its stat changing, so such
+# an entry is not cached and the file is read again on the next scan.
+RACY_NS = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class Stat:
+    size: int
+    mtime_ns: int
+    ino: int
+    ctime_ns: int
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    path: str
+    sha256: str
+    stat: Stat
+
+
+class StatCache(Protocol):
+    def get(self, path: str) -> tuple[Stat, str] | None: ...
+    def put(self, path: str, stat: Stat, sha256: str) -> None: ...
+
+
+@dataclass
+class ScanResult:
+    files: dict[str, LocalFile] = field(default_factory=dict)
+    unsupported: dict[str, str] = field(default_factory=dict)  # left alone, never "deleted"
+    hashed: int = 0
+
+
+def stat_of(st: os.stat_result) -> Stat:
+    return Stat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+
+def _read(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_local(root: Path, relpath: str, policy: FilePolicy) -> tuple[bytes, LocalFile] | None:
+    """The file's bytes now, or None when it is absent; Unsupported when the policy skips it."""
+    try:
+        fd = os.open(Path(root) / relpath, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise Unsupported(relpath, "symbolic link; not synced") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not statmod.S_ISREG(st.st_mode):
+            raise Unsupported(relpath, "not a regular file; not synced")
+        check_size(relpath, st.st_size, policy)
+        data = _read(fd)
+    finally:
+        os.close(fd)
+    as_text(relpath, data, policy)
+    return data, LocalFile(relpath, sha256_hex(data), stat_of(st))
+
+
+def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
+         now_ns: int | None = None) -> ScanResult:
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    result = ScanResult()
+    pending = [("", os.fspath(root))]
+    while pending:
+        prefix, directory = pending.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except (PermissionError, FileNotFoundError) as exc:
+            result.unsupported[prefix.rstrip("/") or "."] = f"{prefix or '.'}: cannot list: {exc.strerror}"
+            continue
+        for entry in entries:
+            rel = prefix + entry.name
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                result.unsupported[rel] = f"{shown}: file name is not valid UTF-8; rename it to sync it"
+                continue
+            if entry.is_symlink():
+                if not rules.ignores(rel):
+                    result.unsupported[rel] = f"{rel}: symbolic link; not synced"
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if not rules.ignores(rel, is_dir=True):
+                    pending.append((rel + "/", entry.path))
+                continue
+            if not entry.is_file(follow_symlinks=False) or rules.ignores(rel):
+                continue  # fifos, sockets, devices; ignored files
+            try:
+                local = _scan_file(root, entry, rel, cache, policy, now_ns, result)
+            except Unsupported as exc:
+                result.unsupported[rel] = str(exc)
+                continue
+            except FileNotFoundError:
+                continue  # gone since the directory was listed
+            if local is not None:
+                result.files[rel] = local
+    return result
+
+
+def _scan_file(root: Path, entry: os.DirEntry, rel: str, cache: StatCache, policy: FilePolicy,
+               now_ns: int, result: ScanResult) -> LocalFile | None:
+    st = stat_of(entry.stat(follow_symlinks=False))
+    check_size(rel, st.size, policy)
+    cached = cache.get(rel)
+    if cached is not None and cached[0] == st:
+        return LocalFile(rel, cached[1], st)
+    read = read_local(root, rel, policy)
+    if read is None:
+        return None
+    result.hashed += 1
+    _, local = read
+    if local.stat == st and now_ns - st.mtime_ns >= RACY_NS:
+        cache.put(rel, st, local.sha256)
+    return local

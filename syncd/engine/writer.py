@@ -1,0 +1,134 @@
+"""Everything that changes the user's tree: atomic, checked, and only inside the root.
+
+Paths come from the store, which other people's machines write to: each one is checked
+before it can name a file here. A write goes to a temporary file beside the target, is
+fsynced, and replaces the target only if the target still holds what the caller last saw.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat as statmod
+from pathlib import Path
+
+from syncd.content import sha256_hex
+from syncd.engine.scanner import Stat, stat_of
+
+TEMP_PREFIX = ".syncd-tmp-"
+
+
+class UnsafePath(Exception):
+    pass
+
+
+class LocalChanged(Exception):
+    """The file is not what the caller last saw: the user got there first."""
+
+
+def safe_target(root: Path, relpath: str) -> Path:
+    """The absolute target of a store path, or UnsafePath saying why it is refused."""
+    if not relpath or relpath.startswith("/") or "\x00" in relpath:
+        raise UnsafePath(f"{relpath!r}: not a relative path")
+    parts = relpath.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise UnsafePath(f"{relpath!r}: empty, '.' or '..' parts")
+    here = Path(root).resolve()
+    for part in parts[:-1]:
+        here = here / part
+        try:
+            st = os.lstat(here)
+        except FileNotFoundError:
+            continue  # created later, by _make_parents
+        if statmod.S_ISLNK(st.st_mode):
+            raise UnsafePath(f"{relpath}: passes through the symbolic link {here}; not written")
+        if not statmod.S_ISDIR(st.st_mode):
+            raise UnsafePath(f"{relpath}: {here} is a file, not a directory")
+    target = here / parts[-1]
+    if target.is_dir() and not target.is_symlink():
+        raise UnsafePath(f"{relpath}: {target} is a directory")
+    return target
+
+
+def _make_parents(root: Path, target: Path) -> None:
+    root = Path(root).resolve()
+    here = root
+    for part in target.relative_to(root).parts[:-1]:
+        here = here / part
+        try:
+            os.mkdir(here)
+        except FileExistsError:
+            pass
+        if not statmod.S_ISDIR(os.lstat(here).st_mode):  # raced with a symlink or a file
+            raise UnsafePath(f"{target.relative_to(root)}: {here} is not a plain directory")
+
+
+def _sha_now(path: Path) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink"
+        raise
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return sha256_hex(b"".join(chunks))
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(root: Path, relpath: str, data: bytes, expect_sha256: str | None) -> Stat:
+    """Replace the file with `data` if it still has `expect_sha256` (None: still absent)."""
+    target = safe_target(root, relpath)
+    _make_parents(root, target)
+    tmp = target.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.chmod(tmp, statmod.S_IMODE(os.lstat(target).st_mode))
+        except FileNotFoundError:
+            pass
+        if _sha_now(target) != expect_sha256:
+            raise LocalChanged(relpath)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+    return stat_of(os.lstat(target))
+
+
+def delete_checked(root: Path, relpath: str, expect_sha256: str) -> None:
+    """Remove the file if it still has that content, then any directories that emptied."""
+    target = safe_target(root, relpath)
+    if _sha_now(target) != expect_sha256:
+        raise LocalChanged(relpath)
+    target.unlink()
+    _fsync_dir(target.parent)
+    top = Path(root).resolve()
+    parent = target.parent
+    while parent != top:
+        try:
+            parent.rmdir()
+        except OSError:
+            break  # not empty: someone's files are still there
+        parent = parent.parent

@@ -1,0 +1,272 @@
+"""Working copies syncing through a real PostgreSQL, driven through the real CLI."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from syncd import config as configuration
+from syncd.cli.main import EXIT_CONFLICTS, main
+from syncd.content import FilePolicy, encode
+from syncd.engine.executor import Executor
+from syncd.engine.ignore import IgnoreRules
+from syncd.engine.journal import Journal
+from syncd.store.postgres import PostgresStore
+from syncd.store.rpc import Change
+
+from legacy_tree import BINARY, SECRET_AND_JUNK, make_legacy_tree, read_tree
+
+
+class Copy:
+    """One working copy: its root, its config, and the CLI run against them."""
+
+    def __init__(self, base: Path, name: str, dsn: str, workspace: str = "team"):
+        self.root = base / name / "tree"
+        self.config = base / name / "syncd.yaml"
+        self.dsn = dsn
+        self.workspace = workspace
+
+    def cli(self, *args: str, expect: int | None = 0):
+        result = CliRunner().invoke(main, ["--config", str(self.config), *args])
+        if expect is not None:
+            assert result.exit_code == expect, (result.output, result.exception)
+        return result
+
+    def init(self):
+        return self.cli("init", str(self.root), "--workspace", self.workspace, "--database-url", self.dsn)
+
+    def sync(self, expect: int | None = 0) -> dict:
+        result = self.cli("sync", "--once", "--json", expect=expect)
+        return json.loads(result.stdout)
+
+    def status(self) -> dict:
+        return json.loads(self.cli("status", "--json").stdout)
+
+    def files(self) -> dict[str, bytes]:
+        return read_tree(self.root)
+
+    def journal(self) -> Journal:
+        return Journal(configuration.load(self.config).journal_path)
+
+
+@pytest.fixture(autouse=True)
+def private_xdg(tmp_path, monkeypatch):
+    """Keep configs and journals of the test out of the real home."""
+    for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
+        monkeypatch.setenv(var, str(tmp_path / "xdg" / var.lower()))
+    monkeypatch.delenv("SYNCD_CONFIG", raising=False)
+    monkeypatch.delenv("SYNCD_DATABASE_URL", raising=False)
+
+
+@pytest.fixture
+def copies(tmp_path, dsn):
+    a, b = Copy(tmp_path, "a", dsn), Copy(tmp_path, "b", dsn)
+    a.init()
+    b.init()
+    return a, b
+
+
+def test_legacy_tree_reaches_the_second_copy_byte_exact(copies):
+    a, b = copies
+    expected = make_legacy_tree(a.root)
+    assert len(expected) > 300
+    report = a.sync()
+    assert report["pushed"] == len(expected)
+    assert set(report["skipped"]) == set(BINARY)  # policy: skip, with a warning naming it
+    assert "files.binary" in report["skipped"]["projects/Alpha/logo.png"]
+    report = b.sync()
+    assert report["pulled"] == len(expected)
+    assert b.files() == expected  # byte-exact, and nothing secret or junk came along
+    assert not set(SECRET_AND_JUNK) & set(b.files())
+    # a second pass on each is a no-op: the pulled files do not echo back
+    assert a.sync()["pushed"] == 0 and b.sync()["pushed"] == 0
+
+
+def test_edits_new_files_and_deletes_flow_both_ways(copies):
+    a, b = copies
+    (a.root / "projects/P/sessions/s1/specs").mkdir(parents=True)
+    (a.root / "projects/P/sessions/s1/specs/spec.md").write_text("v1\n")
+    (a.root / "projects/P/sessions/s1/plans").mkdir(parents=True)
+    (a.root / "projects/P/sessions/s1/plans/plan.md").write_text("plan\n")
+    a.sync()
+    b.sync()
+    # b edits one, adds one, deletes one
+    (b.root / "projects/P/sessions/s1/specs/spec.md").write_text("v2 from b\n")
+    (b.root / "projects/P/sessions/s1/tasks").mkdir()
+    (b.root / "projects/P/sessions/s1/tasks/tasks.md").write_text("- [ ] task\n")
+    (b.root / "projects/P/sessions/s1/plans/plan.md").unlink()
+    report = b.sync()
+    assert (report["pushed"], report["deleted_remote"]) == (2, 1)
+    report = a.sync()
+    assert (report["pulled"], report["deleted_local"]) == (2, 1)
+    assert a.files() == b.files() == {
+        "projects/P/sessions/s1/specs/spec.md": b"v2 from b\n",
+        "projects/P/sessions/s1/tasks/tasks.md": b"- [ ] task\n",
+    }
+    assert not (a.root / "projects/P/sessions/s1/plans").exists()  # emptied dir removed
+    # and back the other way
+    (a.root / "projects/P/sessions/s1/tasks/tasks.md").write_text("- [x] task\n")
+    a.sync()
+    b.sync()
+    assert (b.root / "projects/P/sessions/s1/tasks/tasks.md").read_text() == "- [x] task\n"
+
+
+def test_a_conflict_is_held_with_both_sides_kept(copies, dsn):
+    a, b = copies
+    (a.root / "spec.md").write_text("base\n")
+    a.sync()
+    b.sync()
+    (a.root / "spec.md").write_text("a's version\n")
+    (b.root / "spec.md").write_text("b's version\n")
+    a.sync()
+    report = b.sync(expect=EXIT_CONFLICTS)
+    assert report["conflicts"] == ["spec.md"]
+    assert (b.root / "spec.md").read_text() == "b's version\n"  # untouched
+    store = PostgresStore(dsn, "team")
+    assert store.version("spec.md")["content"]["text"] == "a's version\n"  # kept
+    store.close()
+    status = b.status()
+    assert [c["path"] for c in status["conflicts"]] == ["spec.md"]
+    # held: further passes neither push nor pull it, on either side
+    (b.root / "spec.md").write_text("b edits again\n")
+    assert b.sync(expect=EXIT_CONFLICTS)["pushed"] == 0
+    (a.root / "spec.md").write_text("a edits again\n")
+    a.sync()
+    assert b.sync(expect=EXIT_CONFLICTS)["pulled"] == 0
+    assert (b.root / "spec.md").read_text() == "b edits again\n"
+    # both sides agreeing ends the conflict by itself
+    (b.root / "spec.md").write_text("a edits again\n")
+    assert b.sync()["conflicts"] == []
+    assert b.status()["conflicts"] == []
+
+
+def test_same_new_path_created_on_both_sides_is_a_conflict_not_an_overwrite(copies):
+    a, b = copies
+    (a.root / "notes.md").write_text("from a\n")
+    (b.root / "notes.md").write_text("from b\n")
+    a.sync()
+    assert b.sync(expect=EXIT_CONFLICTS)["conflicts"] == ["notes.md"]
+    assert (b.root / "notes.md").read_text() == "from b\n"
+
+
+def test_edit_beats_delete_so_nothing_is_lost(copies):
+    a, b = copies
+    (a.root / "doc.md").write_text("v1\n")
+    a.sync()
+    b.sync()
+    (a.root / "doc.md").unlink()
+    (b.root / "doc.md").write_text("edited in b\n")
+    a.sync()
+    b.sync()  # b's edit resurrects the document
+    a.sync()
+    assert (a.root / "doc.md").read_text() == "edited in b\n"
+
+
+def test_a_path_through_a_symlink_out_of_the_root_is_never_written(copies, tmp_path):
+    a, b = copies
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (b.root / "projects").symlink_to(outside, target_is_directory=True)
+    (a.root / "projects").mkdir()
+    (a.root / "projects/evil.md").write_text("must not land outside\n")
+    (a.root / "fine.md").write_text("fine\n")
+    a.sync()
+    report = b.sync()
+    assert list(outside.iterdir()) == []
+    assert "projects/evil.md" in report["skipped"]
+    assert (b.root / "fine.md").read_text() == "fine\n"
+
+
+def test_ignored_paths_in_the_store_are_never_written_here(copies, dsn):
+    a, b = copies
+    store = PostgresStore(dsn, "team")
+    store.commit([Change(".env", None, encode(".env", b"SECRET=1\n", FilePolicy())),
+                  Change(".git/hooks/post-checkout", None,
+                         encode("x", b"#!/bin/sh\nrm -rf ~\n", FilePolicy()))])
+    store.close()
+    b.sync()
+    assert not (b.root / ".env").exists()
+    assert not (b.root / ".git").exists()
+
+
+def test_a_crash_after_recording_the_feed_loses_nothing(copies, dsn):
+    a, b = copies
+    (a.root / "x.md").write_text("remote change\n")
+    a.sync()
+    # b reads the feed and records it, then "crashes" before applying anything
+    journal = b.journal()
+    store = PostgresStore(dsn, "team")
+    Executor(b.root, journal, store)._pull_feed()
+    assert journal.cursor > 0 and not (b.root / "x.md").exists()
+    journal.close()
+    store.close()
+    b.sync()
+    assert (b.root / "x.md").read_text() == "remote change\n"
+
+
+def test_a_push_whose_answer_was_lost_is_not_repeated(copies, dsn):
+    a, _ = copies
+    (a.root / "x.md").write_text("once\n")
+    # the commit reached the store, but the journal never heard back
+    store = PostgresStore(dsn, "team")
+    store.commit([Change("x.md", None, encode("x.md", b"once\n", FilePolicy()))])
+    a.sync()
+    assert len(store.history("x.md")) == 1
+    store.close()
+
+
+def test_a_local_edit_during_the_pull_is_never_overwritten(copies, dsn):
+    a, b = copies
+    (a.root / "x.md").write_text("v1\n")
+    a.sync()
+    b.sync()
+    (a.root / "x.md").write_text("v2 from a\n")
+    a.sync()
+
+    class EditsDuringPull(Executor):
+        def _content_of(self, path, remote):
+            data = super()._content_of(path, remote)
+            (self.root / path).write_text("typed while syncing\n")  # the user saves right now
+            return data
+
+    journal = b.journal()
+    store = PostgresStore(dsn, "team")
+    report = EditsDuringPull(b.root, journal, store, IgnoreRules()).sync_once()
+    journal.close()
+    store.close()
+    assert (b.root / "x.md").read_text() == "typed while syncing\n"
+    assert "x.md" not in report.pulled
+    # the next pass sees both sides changed: a held conflict, both contents kept
+    assert b.sync(expect=EXIT_CONFLICTS)["conflicts"] == ["x.md"]
+
+
+def test_clear_errors(tmp_path, dsn):
+    copy = Copy(tmp_path, "c", dsn)
+    result = copy.cli("sync", "--once", expect=1)
+    assert "no such config file" in result.output and str(copy.config) in result.output
+
+    copy.config.parent.mkdir(parents=True)
+    copy.config.write_text("root: /x\nworkspace: Not A Slug\n")
+    assert "key 'workspace'" in copy.cli("status", expect=1).output
+
+    copy.config.write_text("root: /nonexistent/root\nworkspace: team\n"
+                           "database_url: postgresql://127.0.0.1:1/nothing\n")
+    result = copy.cli("sync", expect=1)
+    assert "cannot reach the database" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+    copy.config.write_text(f"root: /nonexistent/root\nworkspace: team\ndatabase_url: '{dsn}'\n")
+    PostgresStore(dsn, "team").open(create=True)
+    assert "/nonexistent/root does not exist" in copy.cli("sync", expect=1).output
+
+    copy.config.write_text("root: /x\nworkspace: team\nfiles: {binary: maybe}\n")
+    assert "key 'files.binary'" in copy.cli("status", expect=1).output
+
+
+def test_init_creates_the_workspace_once_and_two_copies_share_it(copies, dsn):
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("select slug from workspaces").fetchall() == [("team",)]
+        assert conn.execute("select count(*) from devices").fetchone()[0] == 2
