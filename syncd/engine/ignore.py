@@ -9,7 +9,7 @@ DEFAULT_IGNORES = (
     ".git/",
     ".syncd-tmp-*",  # our own half-written files
     # editor swap, backup and lock files
-    "*.swp", "*.swo", "*.swx", ".*.sw?", "*~", ".#*", "#*#", "4913", ".DS_Store",
+    "*.swp", "*.swo", "*.swx", ".*.sw?", "*~", ".#*", r"\#*#", "4913", ".DS_Store",
     # secrets
     ".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
 )

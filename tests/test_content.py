@@ -1,0 +1,101 @@
+"""Documents round-trip byte-exact, through JSON as they travel to the store."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from syncd.content import FilePolicy, Unsupported, decode, encode
+
+SKIP = FilePolicy()
+BASE64 = FilePolicy(binary="base64")
+
+
+def through_json(content: dict) -> dict:
+    return json.loads(json.dumps(content, allow_nan=False))
+
+
+@pytest.mark.parametrize("path,data", [
+    ("crlf.md", b"one\r\ntwo\r\n"),
+    ("nofinal.txt", b"no final newline"),
+    ("bom.md", "\ufeff# BOM\n".encode()),
+    ("empty.md", b""),
+    ("ünï cödé.md", "日本語 ✓\n".encode()),
+    ("mixed.txt", b"a\nb\r\nc\rd"),
+    ("trailing.md", b"   \n\n\n"),
+])
+def test_text_round_trips_byte_exact(path, data):
+    content = through_json(encode(path, data, SKIP))
+    assert content["encoding"] == "utf-8"
+    assert decode(content) == data
+
+
+def test_json_and_yaml_carry_their_parsed_value():
+    content = encode("meta/session.json", b'{"id": "s1", "n": [1, 2]}\n', SKIP)
+    assert (content["format"], content["value"]) == ("json", {"id": "s1", "n": [1, 2]})
+    content = through_json(encode("x.yaml", b"when: 2024-01-02\nitems: [1, two]\n", SKIP))
+    assert content["value"] == {"when": "2024-01-02", "items": [1, "two"]}
+
+
+def test_markdown_front_matter_is_parsed_and_the_text_kept():
+    data = b"---\ntitle: Spec\ntags: [a, b]\n---\n# Spec\n"
+    content = encode("spec.md", data, SKIP)
+    assert content["front_matter"] == {"title": "Spec", "tags": ["a", "b"]}
+    assert decode(content) == data
+    assert "front_matter" not in encode("plain.md", b"# no front matter\n---\n", SKIP)
+
+
+@pytest.mark.parametrize("path,data", [
+    ("bad.json", b'{"a": NaN}'),
+    ("bad.json", b"{not json"),
+    ("odd.yaml", b"? [1, 2]\n: complex key\n"),
+    ("odd.yaml", b"s: !!set {a}\n"),
+    ("odd.yaml", b"a: .nan\n"),
+    ("bad.md", b"---\n: : :\n---\nbody"),
+])
+def test_unparseable_structure_never_breaks_the_document(path, data):
+    content = through_json(encode(path, data, SKIP))
+    assert "value" not in content and "front_matter" not in content
+    assert decode(content) == data
+
+
+def test_binary_follows_the_policy_and_names_the_file():
+    data = b"\x89PNG\r\n\x1a\n\xff\x00"
+    with pytest.raises(Unsupported, match=r"^img/logo.png: not UTF-8 text; skipped \(set files.binary: base64"):
+        encode("img/logo.png", data, SKIP)
+    assert decode(through_json(encode("img/logo.png", data, BASE64))) == data
+
+
+def test_nul_counts_as_binary():
+    with pytest.raises(Unsupported):
+        encode("a.txt", b"text\x00more", SKIP)
+    assert decode(encode("a.txt", b"text\x00more", BASE64)) == b"text\x00more"
+
+
+def test_oversize_is_skipped_whatever_the_binary_policy():
+    for policy in (FilePolicy(max_size=10), FilePolicy(max_size=10, binary="base64")):
+        with pytest.raises(Unsupported, match=r"big.md: .* over files.max_size"):
+            encode("big.md", b"x" * 11, policy)
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_round_trip_or_are_refused(data):
+    assert decode(through_json(encode("f.bin", data, BASE64))) == data
+    try:
+        content = encode("f.md", data, SKIP)
+    except Unsupported:
+        return
+    assert decode(through_json(content)) == data
+
+
+@given(st.text(max_size=200).filter(lambda t: "\x00" not in t))
+def test_any_text_round_trips_in_every_format(text):
+    data = text.encode("utf-8", "surrogatepass")
+    for path in ("a.md", "a.json", "a.yaml", "a.txt"):
+        try:
+            content = encode(path, data, SKIP)
+        except Unsupported:  # lone surrogates are not UTF-8
+            continue
+        assert decode(through_json(content)) == data
