@@ -113,6 +113,13 @@ class Executor:
     # applying actions
 
     def _apply(self, plan: dict[str, Action], local: dict[str, LocalFile], report: SyncReport) -> None:
+        with self.journal.transaction():
+            pushes = self._apply_locally(plan, local, report)
+        self._push(pushes, local, report)
+
+    def _apply_locally(self, plan: dict[str, Action], local: dict[str, LocalFile],
+                       report: SyncReport) -> list[str]:
+        """Carry out every action but pushes; returns the paths to push."""
         pushes: list[str] = []
         for path, action in plan.items():
             remote = self._remotes.get(path)
@@ -128,7 +135,7 @@ class Executor:
                     report.adopted.append(path)
                 case Action.CONFLICT:
                     self._hold(path, local.get(path), report)
-        self._push(pushes, local, report)
+        return pushes
 
     def _push(self, paths: list[str], local: dict[str, LocalFile], report: SyncReport) -> None:
         batch: list[Change] = []
@@ -161,8 +168,10 @@ class Executor:
         return Change(path, base_version, encode(path, data, self.policy))
 
     def _commit(self, batch: list[Change], report: SyncReport) -> None:
-        for change, result in zip(batch, self.store.commit(batch)):
-            self._record_commit(change, result, report)
+        results = self.store.commit(batch)
+        with self.journal.transaction():
+            for change, result in zip(batch, results):
+                self._record_commit(change, result, report)
 
     def _record_commit(self, change: Change, result: CommitResult, report: SyncReport) -> None:
         path = change.path

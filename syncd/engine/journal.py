@@ -15,6 +15,7 @@ import fcntl
 import os
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +84,24 @@ class Journal:
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
 
+    @contextmanager
+    def transaction(self):
+        """One SQLite transaction; joins the enclosing one when there is one.
+
+        Grouping many records in one commit is safe: a record lost in a crash only means the
+        next pass finds the same content on both sides and adopts it.
+        """
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("begin")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("rollback")
+            raise
+        self.db.execute("commit")
+
     # meta
 
     def get_meta(self, key: str) -> str | None:
@@ -106,8 +125,7 @@ class Journal:
 
     def record_feed(self, heads: dict[str, Remote], cursor: int) -> None:
         """Newer remote heads and the cursor past them, atomically; never moves a head back."""
-        with self.db:
-            self.db.execute("begin")
+        with self.transaction():
             self.db.executemany(
                 "insert into remote values (?, ?, ?) on conflict (path) do update "
                 "set version = excluded.version, sha256 = excluded.sha256 "
@@ -118,8 +136,7 @@ class Journal:
 
     def record_synced(self, path: str, head: Remote) -> None:
         """Both sides now hold `head`: it becomes the base (and the known remote)."""
-        with self.db:
-            self.db.execute("begin")
+        with self.transaction():
             self.db.execute("insert or replace into base values (?, ?, ?)", (path, head.version, head.sha256))
             self.db.execute(
                 "insert into remote values (?, ?, ?) on conflict (path) do update "
@@ -176,8 +193,7 @@ class Journal:
     def flush_stats(self) -> None:
         if not self._stats_dirty:
             return
-        with self.db:
-            self.db.execute("begin")
+        with self.transaction():
             for path, entry in self._stats_dirty.items():
                 if entry is None:
                     self.db.execute("delete from stat_cache where path = ?", (path,))

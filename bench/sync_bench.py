@@ -1,0 +1,136 @@
+"""Scan, rescan and sync costs on a generated IDSE-like tree. Prints numbers; asserts nothing.
+
+    python bench/sync_bench.py --files 10000 [--dsn URL]
+
+* first scan: every file read and hashed (cold stat cache);
+* quiet rescan: nothing changed, so nothing is read; compared with `git status` on the
+  same tree (after `git add -A && git commit`, so git's index is warm too);
+* rescan after touching 1% of the files;
+* first push of the whole tree, and the pull of it into an empty second copy, through
+  the real PostgreSQL transport (a private server is started unless --dsn is given).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from syncd.content import FilePolicy
+from syncd.engine.executor import Executor
+from syncd.engine.ignore import IgnoreRules
+from syncd.engine.journal import Journal
+from syncd.engine.scanner import scan
+from syncd.store.local_server import LocalServer
+from syncd.store.migrate import migrate
+from syncd.store.postgres import PostgresStore
+
+STAGES = ["intents", "contexts", "specs", "plans", "tasks", "implementation", "feedback"]
+
+
+def make_tree(root: Path, files: int) -> None:
+    n = 0
+    session = 0
+    while n < files:
+        base = root / f"projects/P{session % 20}/sessions/s{session:05d}"
+        for stage in STAGES:
+            if n >= files:
+                break
+            (base / stage).mkdir(parents=True, exist_ok=True)
+            (base / stage / f"{stage}.md").write_text(f"# {stage} {session}\n\n" + "lorem ipsum " * 40 + "\n")
+            n += 1
+        session += 1
+    past = time.time() - 60  # not "racy": old enough for the stat cache to trust
+    for path in root.rglob("*.md"):
+        os.utime(path, (past, past))
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--dsn", help="a server to create a scratch database on")
+    parser.add_argument("--skip-sync", action="store_true", help="scan figures only")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="syncd-bench-"))
+    work.chmod(0o711)
+    server = None
+    try:
+        root = work / "a"
+        root.mkdir()
+        make_tree(root, args.files)
+        rules, policy = IgnoreRules(), FilePolicy()
+        journal = Journal(work / "a.journal")
+        t, first = timed(lambda: scan(root, rules, journal, policy))
+        journal.flush_stats()
+        print(f"files: {len(first.files)}")
+        print(f"first scan (hash all): {t:.3f} s ({first.hashed} read)")
+        t, quiet = timed(lambda: scan(root, rules, journal, policy))
+        print(f"quiet rescan:          {t:.3f} s ({quiet.hashed} read)")
+
+        git(root, "init", "-q")
+        git(root, "add", "-A")
+        git(root, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "tree")
+        git(root, "status", "--porcelain")  # warm git's index like ours is warm
+        t, _ = timed(lambda: git(root, "status", "--porcelain"))
+        print(f"git status:            {t:.3f} s")
+
+        touched = sorted(root.rglob("*.md"))[:: 100]
+        for path in touched:
+            path.write_text(path.read_text() + "edit\n")
+        t, after = timed(lambda: scan(root, rules, journal, policy))
+        print(f"rescan, {len(touched)} edited:    {t:.3f} s ({after.hashed} read)")
+        journal.close()
+
+        if args.skip_sync:
+            return
+        if args.dsn:
+            admin = args.dsn
+        else:
+            server = LocalServer(work / "pg")
+            server.start()
+            admin = server.dsn()
+        name = f"syncd_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'create database "{name}"')
+        dsn = make_conninfo(admin, dbname=name)
+        migrate(dsn)
+        PostgresStore(dsn, "bench").open(create=True)
+
+        for label, tree in (("push all (copy a)", root), ("pull all (copy b)", work / "b")):
+            tree.mkdir(exist_ok=True)
+            journal = Journal(work / f"{tree.name}.sync-journal")
+            store = PostgresStore(dsn, "bench", str(uuid.uuid4()))
+            store.open(device_name=label)
+            t, report = timed(lambda: Executor(tree, journal, store, rules, policy).sync_once())
+            moved = len(report.pushed) + len(report.pulled)
+            print(f"{label}: {t:.2f} s, {moved} files, {moved / t:.0f} files/s")
+            store.close()
+            journal.close()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'drop database "{name}" with (force)')
+    finally:
+        if server:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
