@@ -65,6 +65,13 @@ def parse_size(value: object) -> int:
     return int(float(m[1]) * _UNITS[(m[2] or "")[:1].lower()])
 
 
+def check_workspace(slug: str, where: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,62}", slug):
+        raise ConfigError(f"{where}: key 'workspace': {slug!r} must be lowercase letters, digits, "
+                          "'.', '_' or '-' (at most 63)")
+    return slug
+
+
 def load(path: Path) -> Config:
     path = Path(path).expanduser()
     where = str(path)
@@ -93,9 +100,7 @@ def load(path: Path) -> Config:
     root = Path(need("root")).expanduser()
     if not root.is_absolute():
         root = (path.parent / root).resolve()
-    workspace = need("workspace")
-    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,62}", workspace):
-        raise ConfigError(f"{where}: key 'workspace': {workspace!r} must be lowercase letters, digits, '.', '_' or '-'")
+    workspace = check_workspace(need("workspace"), where)
 
     database_url = os.environ.get(ENV_DATABASE_URL) or raw.get("database_url")
     if database_url is not None and not isinstance(database_url, str):
@@ -146,6 +151,7 @@ files:
 def write_new(path: Path, root: Path, workspace: str, database_url: str | None) -> None:
     if path.exists():
         raise ConfigError(f"{path}: already exists; pick another --config or edit it")
+    check_workspace(workspace, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     # JSON strings are YAML strings: safe for any path or URL
     database_line = (f"database_url: {json.dumps(database_url)}"

@@ -52,8 +52,16 @@ def _format(path: str) -> str:
     return FORMATS.get(path[dot:].lower(), "text") if dot > path.rfind("/") else "text"
 
 
-def _json_safe(value):
+# YAML aliases make shared references: a small file can stand for an exponentially large
+# value ("billion laughs"). Past this many nodes the value is not carried.
+MAX_NODES = 100_000
+
+
+def _json_safe(value, budget: list[int]):
     """The value as plain JSON, or ValueError: YAML has dates, sets, odd keys and NaN."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ValueError(f"more than {MAX_NODES} values")
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()
     if isinstance(value, str):
@@ -65,12 +73,18 @@ def _json_safe(value):
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, list):
-        return [_json_safe(v) for v in value]
+        return [_json_safe(v, budget) for v in value]
     if isinstance(value, dict):
-        if not all(isinstance(k, (str, int, float, bool)) or k is None for k in value):
-            raise ValueError("a key that is not a scalar")
-        return {_json_safe(k) if isinstance(k, str) else json.dumps(k): _json_safe(v)
-                for k, v in value.items()}
+        out = {}
+        for key, item in value.items():
+            if isinstance(key, str):
+                key = _json_safe(key, budget)
+            elif key is None or isinstance(key, (bool, int, float)):
+                key = json.dumps(key)  # YAML's 1: and null: keys, as JSON spells them
+            else:
+                raise ValueError("a key that is not a scalar")
+            out[key] = _json_safe(item, budget)
+        return out
     raise ValueError(f"a {type(value).__name__} value")
 
 
@@ -86,15 +100,16 @@ def _parsed(fmt: str, text: str) -> dict:
     """The derived fields for a format: nothing when there is nothing (or it does not parse)."""
     try:
         if fmt == "json":
-            return {"value": _json_safe(json.loads(text.removeprefix("\ufeff"), parse_constant=_reject_constant))}
+            return {"value": _json_safe(json.loads(text.removeprefix("\ufeff"), parse_constant=_reject_constant),
+                                        [MAX_NODES])}
         if fmt == "yaml":
-            return {"value": _json_safe(yaml.safe_load(text))}
+            return {"value": _json_safe(yaml.safe_load(text), [MAX_NODES])}
         if fmt == "markdown":
             block = _FRONT_MATTER.match(text)
             if block:
                 meta = yaml.safe_load(block[1])
                 if isinstance(meta, dict):
-                    return {"front_matter": _json_safe(meta)}
+                    return {"front_matter": _json_safe(meta, [MAX_NODES])}
     except (ValueError, yaml.YAMLError, RecursionError) as exc:
         return {"parse_error": str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}
     return {}

@@ -99,3 +99,15 @@ def test_any_text_round_trips_in_every_format(text):
         except Unsupported:  # lone surrogates are not UTF-8
             continue
         assert decode(through_json(content)) == data
+
+
+def test_yaml_alias_bombs_are_not_expanded():
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(9))  # 10^10 leaves if expanded
+    content = encode("bomb.yaml", bomb.encode(), SKIP)
+    assert "value" not in content and "more than" in content["parse_error"]
+    assert decode(content) == bomb.encode()
+    loop = encode("loop.yaml", b"a: &a [*a]\n", SKIP)
+    assert "value" not in loop

@@ -270,3 +270,26 @@ def test_init_creates_the_workspace_once_and_two_copies_share_it(copies, dsn):
     with psycopg.connect(dsn) as conn:
         assert conn.execute("select slug from workspaces").fetchall() == [("team",)]
         assert conn.execute("select count(*) from devices").fetchone()[0] == 2
+
+
+def test_a_damaged_version_in_the_store_is_skipped_not_fatal(copies, dsn):
+    a, b = copies
+    (a.root / "good.md").write_text("good\n")
+    (a.root / "bad.md").write_text("original\n")
+    a.sync()
+    with psycopg.connect(dsn) as conn:  # corruption (or a hostile writer) behind the contract's back
+        conn.execute("""update documents set content = jsonb_set(content, '{text}', '"tampered"')
+                        where path = 'bad.md'""")
+        conn.execute("""update document_versions set content = jsonb_set(content, '{text}', '"tampered"')
+                        where path = 'bad.md'""")
+    report = b.sync()
+    assert "does not match its hash" in report["skipped"]["bad.md"]
+    assert not (b.root / "bad.md").exists()
+    assert (b.root / "good.md").read_text() == "good\n"
+
+
+def test_init_with_a_bad_workspace_writes_nothing(tmp_path, dsn):
+    copy = Copy(tmp_path, "c", dsn)
+    result = copy.cli("init", str(copy.root), "--workspace", "Bad Slug", "--database-url", dsn, expect=1)
+    assert "key 'workspace'" in result.output
+    assert not copy.config.exists()

@@ -33,6 +33,10 @@ class RootMissing(RuntimeError):
     pass
 
 
+class DamagedVersion(ValueError):
+    pass
+
+
 @dataclass
 class SyncReport:
     pushed: list[str] = field(default_factory=list)
@@ -209,18 +213,21 @@ class Executor:
         content = self._contents.get((path, remote.version))
         if content is None:
             content = self.store.version(path, remote.version)["content"]
-        data = decode(content)
+        try:
+            data = decode(content)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DamagedVersion(f"{path}: version {remote.version} in the store cannot be decoded ({exc}); not written") from None
         if sha256_hex(data) != remote.sha256:
-            raise ValueError(f"{path}: version {remote.version} from the store does not match its hash")
+            raise DamagedVersion(f"{path}: version {remote.version} in the store does not match its hash; not written")
         return data
 
     def _pull(self, path: str, lf: LocalFile | None, remote: Remote, report: SyncReport) -> None:
         try:
             data = self._content_of(path, remote)
             stat = write_atomic(self.root, path, data, lf.sha256 if lf else None)
-        except UnsafePath as exc:
+        except (UnsafePath, DamagedVersion) as exc:
             report.skipped[path] = str(exc)
-            log.error("refused to write %s", exc)
+            log.error("%s", exc)
             return
         except LocalChanged:
             report.deferred.append(path)
@@ -235,7 +242,7 @@ class Executor:
             delete_checked(self.root, path, lf.sha256)
         except UnsafePath as exc:
             report.skipped[path] = str(exc)
-            log.error("refused to delete %s", exc)
+            log.error("%s", exc)
             return
         except LocalChanged:
             report.deferred.append(path)
