@@ -20,7 +20,7 @@ from syncd.engine.ignore import IgnoreRules
 from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Action, Base, Remote, reconcile
 from syncd.engine.scanner import LocalFile, read_local, scan
-from syncd.engine.writer import LocalChanged, UnsafePath, delete_checked, safe_target, write_atomic
+from syncd.engine.writer import LocalChanged, UnsafePath, delete_checked, write_atomic
 from syncd.store.rpc import Change, CommitResult, Head, RpcStore
 
 log = logging.getLogger("syncd.sync")
@@ -130,10 +130,8 @@ class Executor:
             match action:
                 case Action.PUSH | Action.DELETE_REMOTE:
                     pushes.append(path)
-                case Action.PULL:
-                    self._pull(path, local.get(path), remote, report)
-                case Action.DELETE_LOCAL:
-                    self._delete_local(path, local[path], remote, report)
+                case Action.PULL | Action.DELETE_LOCAL:
+                    self._apply_remote(path, local.get(path), remote, report)
                 case Action.ADOPT:
                     self._synced(path, remote)
                     report.adopted.append(path)
@@ -221,35 +219,25 @@ class Executor:
             raise DamagedVersion(f"{path}: version {remote.version} in the store does not match its hash; not written")
         return data
 
-    def _pull(self, path: str, lf: LocalFile | None, remote: Remote, report: SyncReport) -> None:
+    def _apply_remote(self, path: str, lf: LocalFile | None, remote: Remote, report: SyncReport) -> None:
+        """Make the local file what the store's head says: its content, or gone."""
         try:
-            data = self._content_of(path, remote)
-            stat = write_atomic(self.root, path, data, lf.sha256 if lf else None)
+            if remote.sha256 is None:
+                delete_checked(self.root, path, lf.sha256)
+                self.journal.drop(path)
+            else:
+                data = self._content_of(path, remote)
+                stat = write_atomic(self.root, path, data, lf.sha256 if lf else None)
+                self.journal.put(path, stat, remote.sha256)
         except (UnsafePath, DamagedVersion) as exc:
             report.skipped[path] = str(exc)
             log.error("%s", exc)
             return
         except LocalChanged:
-            report.deferred.append(path)
+            report.deferred.append(path)  # the user got there first: decide again next pass
             return
-        self.journal.put(path, stat, remote.sha256)
         self._synced(path, remote)
-        report.pulled.append(path)
-
-    def _delete_local(self, path: str, lf: LocalFile, remote: Remote, report: SyncReport) -> None:
-        try:
-            safe_target(self.root, path)
-            delete_checked(self.root, path, lf.sha256)
-        except UnsafePath as exc:
-            report.skipped[path] = str(exc)
-            log.error("%s", exc)
-            return
-        except LocalChanged:
-            report.deferred.append(path)
-            return
-        self.journal.drop(path)
-        self._synced(path, remote)
-        report.deleted_local.append(path)
+        (report.pulled if remote.sha256 is not None else report.deleted_local).append(path)
 
     def _hold(self, path: str, lf: LocalFile | None, report: SyncReport) -> None:
         remote = self._remotes.get(path)
