@@ -18,6 +18,7 @@ import platformdirs
 import yaml
 
 from syncd.content import FilePolicy
+from syncd.engine.executor import DeleteLimits
 
 ENV_CONFIG = "SYNCD_CONFIG"
 ENV_DATABASE_URL = "SYNCD_DATABASE_URL"
@@ -34,6 +35,14 @@ def default_config_path() -> Path:
 
 
 @dataclass(frozen=True)
+class DaemonSettings:
+    debounce: float = 0.3  # quiet period after the last local change before a pass
+    max_delay: float = 5.0  # a pass happens this long after a change even if changes keep coming
+    rescan_interval: float = 300.0  # full rescan when the watcher reported nothing
+    poll_interval: float = 30.0  # pull the feed even without a notification
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     root: Path
@@ -43,6 +52,8 @@ class Config:
     ignore: tuple[str, ...] = ()
     files: FilePolicy = field(default_factory=FilePolicy)
     state_dir: Path | None = None
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    deletes: DeleteLimits = field(default_factory=DeleteLimits)
 
     @property
     def journal_path(self) -> Path:
@@ -92,7 +103,8 @@ def load(path: Path) -> Config:
             raise ConfigError(f"{where}: key '{key}' is required and must be a non-empty string")
         return value
 
-    known = {"root", "workspace", "database_url", "device_name", "ignore", "files", "state_dir"}
+    known = {"root", "workspace", "database_url", "device_name", "ignore", "files", "state_dir",
+             "daemon", "deletes"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})")
@@ -122,6 +134,11 @@ def load(path: Path) -> Config:
     if binary not in ("skip", "base64"):
         raise ConfigError(f"{where}: key 'files.binary' must be 'skip' or 'base64', not {binary!r}")
 
+    daemon = DaemonSettings(**_numbers(raw, "daemon", DaemonSettings(), where))
+    deletes = DeleteLimits(**_numbers(raw, "deletes", DeleteLimits(), where))
+    if deletes.max_share > 1:
+        raise ConfigError(f"{where}: key 'deletes.max_share' is a fraction of the tree, from 0 to 1")
+
     state_dir = raw.get("state_dir")
     return Config(
         path=path,
@@ -132,7 +149,26 @@ def load(path: Path) -> Config:
         ignore=tuple(ignore),
         files=FilePolicy(max_size=max_size, binary=binary),
         state_dir=Path(state_dir).expanduser() if state_dir else None,
+        daemon=daemon,
+        deletes=deletes,
     )
+
+
+def _numbers(raw: dict, section: str, defaults, where: str) -> dict:
+    """A section of non-negative numbers, checked against the defaults' fields."""
+    given = raw.get(section) or {}
+    if not isinstance(given, dict):
+        raise ConfigError(f"{where}: key '{section}' must be a mapping")
+    out = {}
+    for key, value in given.items():
+        if not hasattr(defaults, key):
+            raise ConfigError(f"{where}: unknown key '{section}.{key}' (known: {', '.join(vars(defaults))})")
+        kind = type(getattr(defaults, key))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
+                or (kind is int and not isinstance(value, int)):
+            raise ConfigError(f"{where}: key '{section}.{key}' must be a non-negative {kind.__name__}")
+        out[key] = kind(value)
+    return out
 
 
 TEMPLATE = """\

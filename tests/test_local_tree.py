@@ -11,7 +11,8 @@ from syncd.content import FilePolicy, sha256_hex
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.journal import Journal, JournalLocked
 from syncd.engine.scanner import RACY_NS, Stat, scan
-from syncd.engine.writer import (LocalChanged, TEMP_PREFIX, UnsafePath, delete_checked, safe_target,
+from syncd.engine.ignore import TEMP_PREFIX
+from syncd.engine.writer import (LocalChanged, UnsafePath, delete_checked, safe_target,
                                  write_atomic)
 
 

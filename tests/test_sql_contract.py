@@ -292,3 +292,13 @@ def test_simultaneous_pushes_of_one_path_give_one_head_and_one_conflict(dsn, sto
         loser = next(r for r in results.values() if r.status == "conflict")
         assert loser.head.content["text"] == f"{winner} {round_}"
         assert store.version("shared.md")["version"] == base + 1
+
+
+def test_a_commit_notifies_its_workspace_once(dsn, store):
+    ws = store.open().id
+    with psycopg.connect(dsn, autocommit=True) as listener:
+        listener.execute(f'listen "syncd:{ws}"')
+        store.commit([Change(f"n{i}.md", None, text(str(i))) for i in range(5)])
+        store.commit([Change("n0.md", 1, text("again"))])
+        got = list(listener.notifies(timeout=1.0))
+    assert [n.channel for n in got] == [f"syncd:{ws}", f"syncd:{ws}"]  # one per commit

@@ -18,11 +18,13 @@ import click
 
 from syncd import config as configuration
 from syncd.config import Config, ConfigError
-from syncd.engine.executor import Executor, RootMissing
+from syncd.engine.executor import Executor, Paused
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.journal import Journal, JournalLocked
+from syncd.engine.reconcile import Action
+from syncd.store.connect import connect
 from syncd.store.migrate import migrate
-from syncd.store.postgres import PostgresStore, describe_dsn
+from syncd.store.postgres import describe_dsn
 from syncd.store.rpc import StoreError
 
 EXIT_CONFLICTS = 3
@@ -39,24 +41,13 @@ def friendly(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, StoreError, RootMissing, JournalLocked) as exc:
+        except (ConfigError, StoreError, Paused, JournalLocked) as exc:
             raise Failure(str(exc)) from exc
     return wrapper
 
 
 def _config(ctx: click.Context) -> Config:
     return configuration.load(ctx.obj["config_path"])
-
-
-def _store(cfg: Config, journal: Journal) -> PostgresStore:
-    if not cfg.database_url:
-        raise ConfigError(
-            f"{cfg.path}: key 'database_url' is not set (or set {configuration.ENV_DATABASE_URL})")
-    device_id = journal.get_meta("device_id")
-    if device_id is None:
-        device_id = str(uuid.uuid4())
-        journal.set_meta("device_id", device_id)
-    return PostgresStore(cfg.database_url, cfg.workspace, device_id)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,19 +80,18 @@ def init(ctx: click.Context, root: Path, workspace: str, database_url: str | Non
         click.echo(f"created {root}")
     configuration.write_new(path, root, workspace, database_url)
     cfg = configuration.load(path)
-    if cfg.database_url:
-        journal = Journal(cfg.journal_path)
-        try:
-            store = _store(cfg, journal)
+    journal = Journal(cfg.journal_path)
+    try:
+        with connect(cfg, journal) as store:
             ws = store.open(create=True, device_name=cfg.device_name, hostname=socket.gethostname())
-            store.close()
-        except StoreError:
-            path.unlink()  # nothing half-made: fix the store and run init again
-            raise
-        finally:
-            journal.close()
-        click.echo(f"workspace {ws.slug} at {describe_dsn(cfg.database_url)} (change {ws.last_seq})")
-    click.echo(f"wrote {path}; next: syncd --config {path} sync --once")
+            where = describe_dsn(store.dsn) if cfg.database_url else "the embedded PostgreSQL"
+    except StoreError:
+        path.unlink()  # nothing half-made: fix the store and run init again
+        raise
+    finally:
+        journal.close()
+    click.echo(f"workspace {ws.slug} at {where} (change {ws.last_seq})")
+    click.echo(f"wrote {path}; next: syncd --config {path} sync --once (or run)")
 
 
 @main.group()
@@ -139,12 +129,10 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
     journal = Journal(cfg.journal_path)
     try:
         journal.lock()
-        store = _store(cfg, journal)
-        try:
+        with connect(cfg, journal) as store:
             store.open(device_name=cfg.device_name, hostname=socket.gethostname())
-            report = Executor(cfg.root, journal, store, IgnoreRules(cfg.ignore), cfg.files).sync_once()
-        finally:
-            store.close()
+            report = Executor(cfg.root, journal, store, IgnoreRules(cfg.ignore), cfg.files,
+                              cfg.deletes).sync_once()
         journal.set_meta("last_sync", str(time.time()))
     finally:
         journal.close()
@@ -152,6 +140,7 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
         "pushed": len(report.pushed), "pulled": len(report.pulled),
         "deleted_local": len(report.deleted_local), "deleted_remote": len(report.deleted_remote),
         "conflicts": report.conflicts, "skipped": report.skipped, "deferred": report.deferred,
+        "held_deletes": report.held_deletes,
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -160,10 +149,53 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
                    f"{summary['deleted_local']} here and {summary['deleted_remote']} in the store")
         for path in report.conflicts:
             click.echo(f"conflict (held): {path}")
-    if report.conflicts:
+        if report.held_deletes:
+            click.echo(f"{len(report.held_deletes)} deletes held back; to let them through: "
+                       "syncd resume --allow-deletes")
+    if report.conflicts or report.held_deletes:
         ctx.exit(EXIT_CONFLICTS)
     if report.deferred:
         ctx.exit(EXIT_UNSETTLED)
+
+
+@main.command()
+@click.pass_context
+@friendly
+def run(ctx: click.Context) -> None:
+    """Keep this working copy in sync until stopped (SIGTERM/SIGINT; SIGHUP reloads)."""
+    from syncd.daemon.service import Daemon
+    cfg = _config(ctx)
+    journal = Journal(cfg.journal_path)
+    try:
+        journal.lock()
+        with connect(cfg, journal) as store:
+            code = Daemon(cfg, journal, store).run()
+    finally:
+        journal.close()
+    ctx.exit(code)
+
+
+@main.command()
+@click.option("--allow-deletes", is_flag=True, help="Let held-back deletes through, once.")
+@click.pass_context
+@friendly
+def resume(ctx: click.Context, allow_deletes: bool) -> None:
+    """Ask for a pass now; with --allow-deletes, let a held mass delete through."""
+    cfg = _config(ctx)
+    journal = Journal(cfg.journal_path)
+    try:
+        held = json.loads(journal.get_meta("held_deletes") or "[]")
+        if allow_deletes:
+            journal.set_meta("allow_deletes", "1")
+        journal.set_meta("resume", str(time.time()))
+        running = journal.locked_by()
+    finally:
+        journal.close()
+    if allow_deletes:
+        click.echo(f"{len(held)} held deletes will go through on the next pass" if held
+                   else "deletes are allowed for the next pass")
+    click.echo(f"the running syncd (pid {running}) will sync within a second" if running
+               else "no syncd runs for this working copy: `syncd sync --once` or `syncd run`")
 
 
 @main.command()
@@ -171,17 +203,34 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
 @click.pass_context
 @friendly
 def status(ctx: click.Context, as_json: bool) -> None:
-    """What this working copy knows, from its journal (no network)."""
+    """The daemon's state, pending changes, conflicts and held deletes (no network)."""
     cfg = _config(ctx)
     journal = Journal(cfg.journal_path)
     try:
+        pid = journal.locked_by()
+        daemon = json.loads(journal.get_meta("daemon") or "{}")
         last = journal.get_meta("last_sync")
+        last_sync = max(filter(None, [float(last) if last else None, daemon.get("last_success")]), default=None)
+        try:
+            plan = Executor(cfg.root, journal, None, IgnoreRules(cfg.ignore), cfg.files).preview()
+            pending = {
+                "local": sorted(plan.get(Action.PUSH, []) + plan.get(Action.DELETE_REMOTE, [])),
+                "remote": sorted(plan.get(Action.PULL, []) + plan.get(Action.DELETE_LOCAL, [])),
+            }
+        except Paused as exc:
+            pending = {"local": None, "remote": None, "unknown": str(exc)}
         state = {
             "config": str(cfg.path),
             "root": str(cfg.root),
             "workspace": cfg.workspace,
+            "store": describe_dsn(cfg.database_url) if cfg.database_url else "embedded",
+            "daemon": {"running": pid is not None, "pid": pid,
+                       "state": daemon.get("state") if pid else "not running",
+                       "reason": daemon.get("reason") if pid else None},
             "cursor": journal.cursor,
-            "last_sync": float(last) if last else None,
+            "last_sync": last_sync,
+            "pending": pending,
+            "held_deletes": json.loads(journal.get_meta("held_deletes") or "[]"),
             "conflicts": [
                 {"path": c.path, "base_version": c.base_version, "remote_version": c.remote_version,
                  "detected_at": c.detected_at}
@@ -193,9 +242,20 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(state, indent=2))
         return
-    click.echo(f"{state['root']} ⇄ workspace {state['workspace']} (change {state['cursor']})")
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(state["last_sync"])) if last else "never"
+    d = state["daemon"]
+    click.echo(f"{state['root']} ⇄ workspace {state['workspace']} at {state['store']} (change {state['cursor']})")
+    click.echo(f"daemon: {d['state']}" + (f" (pid {d['pid']})" if d["pid"] else "")
+               + (f": {d['reason']}" if d["reason"] else ""))
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last_sync)) if last_sync else "never"
     click.echo(f"last sync: {when}")
+    if pending.get("unknown"):
+        click.echo(f"pending: unknown ({pending['unknown']})")
+    else:
+        click.echo(f"pending: {len(pending['local'])} local, {len(pending['remote'])} remote")
+    if state["held_deletes"]:
+        click.echo(f"held deletes: {len(state['held_deletes'])} (over the limits: more than "
+                   f"{cfg.deletes.max_count} files and {round(cfg.deletes.max_share * 100)}% of the tree); "
+                   "syncd resume --allow-deletes to let them through")
     if not state["conflicts"]:
         click.echo("no conflicts")
     for c in state["conflicts"]:

@@ -11,7 +11,10 @@ The imperative shell around the pure reconciler. Order matters for safety:
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,8 +32,35 @@ PUSH_BATCH_FILES = 200
 PUSH_BATCH_BYTES = 8 * 1024 * 1024
 
 
-class RootMissing(RuntimeError):
+class _ReadOnlyCache:
+    """The journal's stat cache, read but never written (for previews)."""
+
+    def __init__(self, journal: Journal):
+        self.journal = journal
+
+    def get(self, path: str):
+        return self.journal.get(path)
+
+    def put(self, path, stat, sha256) -> None:
+        pass
+
+
+class Paused(RuntimeError):
+    """Syncing stopped for something the user must look at; nothing was changed."""
+
+
+class RootMissing(Paused):
     pass
+
+
+@dataclass(frozen=True)
+class DeleteLimits:
+    """Deletes in one pass beyond both limits wait for `syncd resume --allow-deletes`."""
+    max_count: int = 50
+    max_share: float = 0.25
+
+    def exceeded(self, deletes: int, tree: int) -> bool:
+        return deletes > self.max_count and deletes > self.max_share * tree
 
 
 class DamagedVersion(ValueError):
@@ -48,6 +78,7 @@ class SyncReport:
     new_conflicts: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # path → why it was left alone
     deferred: list[str] = field(default_factory=list)  # changed during the pass: next pass
+    held_deletes: list[str] = field(default_factory=list)  # over the limits: not sent
 
     @property
     def in_sync(self) -> bool:
@@ -56,8 +87,10 @@ class SyncReport:
 
 class Executor:
     def __init__(self, root: Path, journal: Journal, store: RpcStore,
-                 rules: IgnoreRules | None = None, policy: FilePolicy | None = None):
+                 rules: IgnoreRules | None = None, policy: FilePolicy | None = None,
+                 limits: DeleteLimits | None = None):
         self.root = Path(root)
+        self.limits = limits or DeleteLimits()
         self.journal = journal
         self.store = store
         self.rules = rules or IgnoreRules()
@@ -68,17 +101,23 @@ class Executor:
         self._remotes: dict[str, Remote] = {}
 
     def sync_once(self) -> SyncReport:
-        if not self.root.is_dir():
-            raise RootMissing(f"the sync root {self.root} does not exist or is not a directory")
         report = SyncReport()
+        root_id = self._root_identity()
         self._pull_feed()
-        local = self._scan(report)
+        local, unlisted = self._scan(report)
         self._bases, self._remotes = self.journal.bases(), self.journal.remotes()
-        held = self.journal.held()
-        paths = sorted(set(local) | set(self._bases) | set(self._remotes))
-        # ignored paths are never pushed, and never written here whatever the store holds
-        paths = [p for p in paths if p not in report.skipped and not self.rules.ignores(p)]
-        self._apply(self._plan(paths, local, held), local, report)
+        allow_deletes = self.journal.get_meta("allow_deletes") == "1"
+        synced_files = sum(1 for b in self._bases.values() if b.sha256 is not None)
+        replaced = self.journal.get_meta("root_id") not in (None, root_id)
+        if not local and not report.skipped and synced_files and replaced and not allow_deletes:
+            raise Paused(
+                f"the sync root {self.root} is empty and is not the directory it was (unmounted?), "
+                f"while {synced_files} synced files are known; syncing is paused and nothing was "
+                "deleted in the store. If the deletion is wanted: syncd resume --allow-deletes")
+        self.journal.set_meta("root_id", root_id)
+        plan = self._plan(self._paths(local, report.skipped, unlisted), local, self.journal.held())
+        self._hold_mass_delete(plan, synced_files, allow_deletes, report)
+        self._apply(plan, local, report)
         # a push refused because the head moved: the store sent the new head, decide again
         retry, report.deferred = report.deferred, []
         self._apply(self._plan(retry, local, held=set()), local, report)
@@ -86,6 +125,35 @@ class Executor:
         self.journal.flush_stats()
         self._contents.clear()
         return report
+
+    def _root_identity(self) -> str:
+        """Device and inode of the root: an unmount leaves an empty directory of another device."""
+        try:
+            st = os.stat(self.root)
+        except FileNotFoundError:
+            st = None
+        if st is None or not stat.S_ISDIR(st.st_mode):
+            raise RootMissing(f"the sync root {self.root} does not exist or is not a directory; "
+                              "syncing is paused and nothing was deleted in the store")
+        return f"{st.st_dev}:{st.st_ino}"
+
+    def _hold_mass_delete(self, plan: dict[str, Action], synced_files: int, allowed: bool,
+                          report: SyncReport) -> None:
+        """Keep a mass delete (an unmount, a stray `rm -rf`) from reaching the store."""
+        deletes = [p for p, action in plan.items() if action is Action.DELETE_REMOTE]
+        if allowed:
+            self.journal.set_meta("allow_deletes", "0")  # one pass's permission
+        if allowed or not self.limits.exceeded(len(deletes), synced_files):
+            self.journal.set_meta("held_deletes", "[]")
+            return
+        for path in deletes:
+            del plan[path]
+        report.held_deletes = deletes
+        self.journal.set_meta("held_deletes", json.dumps(deletes))
+        log.warning(
+            "held back %d deletes of %d synced files (limits: more than %d files and more than "
+            "%d%%); nothing was deleted in the store. To let them through: syncd resume --allow-deletes",
+            len(deletes), synced_files, self.limits.max_count, round(self.limits.max_share * 100))
 
     def _plan(self, paths: list[str], local: dict[str, LocalFile], held: set[str]) -> dict[str, Action]:
         return {
@@ -105,14 +173,45 @@ class Executor:
                     self._contents[(e.path, e.version)] = e.content
             self.journal.record_feed(heads, cursor)
 
-    def _scan(self, report: SyncReport) -> dict[str, LocalFile]:
+    def preview(self) -> dict[Action, list[str]]:
+        """What a pass would do now, from what the journal knows of the store; changes nothing."""
+        self._root_identity()
+        result = scan(self.root, self.rules, _ReadOnlyCache(self.journal), self.policy)
+        self._bases, self._remotes = self.journal.bases(), self.journal.remotes()
+        plan = self._plan(self._paths(result.files, result.unsupported, result.unlisted),
+                          result.files, self.journal.held())
+        by_action: dict[Action, list[str]] = {}
+        for path, action in plan.items():
+            by_action.setdefault(action, []).append(path)
+        return by_action
+
+    def _paths(self, local: dict[str, LocalFile], skipped, unlisted: list[str]) -> list[str]:
+        """Every path either side knows, less those left alone: unsupported here, ignored
+        (never pushed, and never written here whatever the store holds), or under a
+        directory that could not be read (unknown is not deleted)."""
+        paths = set(local) | set(self._bases) | set(self._remotes)
+        return sorted(p for p in paths if p not in skipped and not self.rules.ignores(p)
+                      and not self._under(p, unlisted))
+
+    @staticmethod
+    def _under(path: str, directories: list[str]) -> bool:
+        return any(path.startswith(d + "/") for d in directories)
+
+    def _scan(self, report: SyncReport) -> tuple[dict[str, LocalFile], list[str]]:
         result = scan(self.root, self.rules, self.journal, self.policy)
+        if "" in result.unlisted:
+            raise RootMissing(f"the sync root {self.root} cannot be read; syncing is paused and "
+                              "nothing was deleted in the store")
+        for rel in result.temp_files:  # one syncd per working copy: nobody is writing these
+            (self.root / rel).unlink(missing_ok=True)
+            log.info("removed %s, left by an interrupted write", rel)
         for path, why in result.unsupported.items():
             log.warning("%s", why)
             report.skipped[path] = why
         for path in self.journal.cached_paths() - set(result.files) - set(result.unsupported):
-            self.journal.drop(path)
-        return result.files
+            if not self._under(path, result.unlisted):
+                self.journal.drop(path)
+        return result.files, result.unlisted
 
     # applying actions
 
@@ -227,8 +326,8 @@ class Executor:
                 self.journal.drop(path)
             else:
                 data = self._content_of(path, remote)
-                stat = write_atomic(self.root, path, data, lf.sha256 if lf else None)
-                self.journal.put(path, stat, remote.sha256)
+                written = write_atomic(self.root, path, data, lf.sha256 if lf else None)
+                self.journal.put(path, written, remote.sha256)
         except (UnsafePath, DamagedVersion) as exc:
             report.skipped[path] = str(exc)
             log.error("%s", exc)

@@ -5,9 +5,11 @@ from typing import Iterable
 
 import pathspec
 
+TEMP_PREFIX = ".syncd-tmp-"  # our own files while they are being written
+
 DEFAULT_IGNORES = (
     ".git/",
-    ".syncd-tmp-*",  # our own half-written files
+    f"{TEMP_PREFIX}*",
     # editor swap, backup and lock files
     "*.swp", "*.swo", "*.swx", ".*.sw?", "*~", ".#*", r"\#*#", "4913", ".DS_Store",
     # secrets

@@ -102,6 +102,17 @@ class Journal:
             raise
         self.db.execute("commit")
 
+    def locked_by(self) -> int | None:
+        """The pid of the syncd holding this working copy, or None."""
+        try:
+            self.lock()
+        except JournalLocked:
+            holder = (self.path.with_suffix(".lock")).read_text().strip()
+            return int(holder) if holder.isdigit() else -1
+        os.close(self._lock_fd)
+        self._lock_fd = None
+        return None
+
     # meta
 
     def get_meta(self, key: str) -> str | None:

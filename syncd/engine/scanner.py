@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from syncd.content import FilePolicy, Unsupported, as_text, check_size, sha256_hex
-from syncd.engine.ignore import IgnoreRules
+from syncd.engine.ignore import TEMP_PREFIX, IgnoreRules
 
 # Like git's "racily clean" entries: a file modified within this long before it was hashed
 # may be modified again within the same timestamp tick without its stat changing, so such
@@ -46,6 +46,8 @@ class StatCache(Protocol):
 class ScanResult:
     files: dict[str, LocalFile] = field(default_factory=dict)
     unsupported: dict[str, str] = field(default_factory=dict)  # left alone, never "deleted"
+    temp_files: list[str] = field(default_factory=list)  # ours, left by an interrupted write
+    unlisted: list[str] = field(default_factory=list)  # directories that could not be read ("" = root)
     hashed: int = 0
 
 
@@ -91,8 +93,10 @@ def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
         prefix, directory = pending.pop()
         try:
             entries = list(os.scandir(directory))
-        except (PermissionError, FileNotFoundError) as exc:
-            result.unsupported[prefix.rstrip("/") or "."] = f"{prefix or '.'}: cannot list: {exc.strerror}"
+        except (PermissionError, FileNotFoundError, NotADirectoryError) as exc:
+            # what is under it is unknown, not deleted
+            result.unlisted.append(prefix.rstrip("/"))
+            result.unsupported[prefix or "./"] = f"{prefix or './'}: cannot list the directory: {exc.strerror}"
             continue
         for entry in entries:
             rel = prefix + entry.name
@@ -101,6 +105,9 @@ def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
             except UnicodeEncodeError:
                 shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
                 result.unsupported[rel] = f"{shown}: file name is not valid UTF-8; rename it to sync it"
+                continue
+            if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+                result.temp_files.append(rel)
                 continue
             if entry.is_symlink():
                 if not rules.ignores(rel):

@@ -13,9 +13,8 @@ import stat as statmod
 from pathlib import Path
 
 from syncd.content import sha256_hex
+from syncd.engine.ignore import TEMP_PREFIX
 from syncd.engine.scanner import Stat, stat_of
-
-TEMP_PREFIX = ".syncd-tmp-"
 
 
 class UnsafePath(Exception):

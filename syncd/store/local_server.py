@@ -8,12 +8,17 @@ socket inside its data directory, so it needs no free port and is reachable by n
 from __future__ import annotations
 
 import glob
+import hashlib
 import importlib.util
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
+
+from psycopg.conninfo import make_conninfo
 
 
 class ServerError(RuntimeError):
@@ -68,10 +73,15 @@ class LocalServer:
 
     @property
     def socket_dir(self) -> Path:
-        return self.datadir
+        """The data directory, unless its path is too long for a Unix socket (about 107
+        bytes): then a directory in /tmp named after it."""
+        if len(os.fsencode(self.datadir)) <= 80:
+            return self.datadir
+        key = hashlib.sha256(os.fsencode(self.datadir.resolve())).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"syncd-pg-{key}"
 
     def dsn(self, dbname: str = "postgres") -> str:
-        return f"host={self.socket_dir} port=5432 user=postgres dbname={dbname}"
+        return make_conninfo(host=str(self.socket_dir), port=5432, user="postgres", dbname=dbname)
 
     def _run(self, tool: str, *args: str) -> subprocess.CompletedProcess:
         env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
@@ -102,8 +112,13 @@ class LocalServer:
                 raise ServerError(f"initdb failed in {self.datadir}: {out.stderr.strip()}")
         if self.running():
             return
+        if self.socket_dir != self.datadir:
+            self.socket_dir.mkdir(mode=0o700, exist_ok=True)
+            account = _unprivileged_account()
+            if account:
+                os.chown(self.socket_dir, account.pw_uid, account.pw_gid)
         # Unix socket only (listen_addresses=''), in the data directory.
-        options = f"-c listen_addresses='' -k {self.socket_dir} -c port=5432 -c fsync=on"
+        options = f"-c listen_addresses='' -k {shlex.quote(str(self.socket_dir))} -c port=5432"
         out = self._run(
             "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.datadir),
             "-l", str(self.datadir / "server.log"), "-o", options,

@@ -1,0 +1,52 @@
+"""Remote wake-ups over LISTEN/NOTIFY: a hint that the feed has something new.
+
+A lost notification costs only latency: the daemon also polls the feed, and after every
+reconnect it asks for a pass, since whatever was committed meanwhile went unannounced.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+import psycopg
+from psycopg import sql
+
+log = logging.getLogger("syncd.remote")
+
+MAX_BACKOFF = 30.0
+
+
+class NotifyListener(threading.Thread):
+    def __init__(self, dsn: str, workspace_id: str, wake: Callable[[], None]):
+        super().__init__(name="syncd-listen", daemon=True)
+        self.dsn = dsn
+        self.channel = f"syncd:{workspace_id}"
+        self.wake = wake
+        self.connected = threading.Event()
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        backoff = 1.0
+        while not self._halt.is_set():
+            try:
+                with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(sql.SQL("listen {}").format(sql.Identifier(self.channel)))
+                    self.connected.set()
+                    backoff = 1.0
+                    self.wake()  # whatever happened while we were not listening
+                    while not self._halt.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self.wake()
+            except psycopg.Error as exc:
+                self.connected.clear()
+                if self._halt.is_set():
+                    return
+                log.warning("lost the notification connection (%s); retrying in %.0f s",
+                            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, backoff)
+                self._halt.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)

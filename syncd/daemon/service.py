@@ -1,0 +1,209 @@
+"""`syncd run`: passes of the executor, started by whatever says something may have changed.
+
+Triggers: the watcher's debounced queue, a NOTIFY from the store, the poll interval (the
+safety net for lost notifications), the rescan interval (the safety net for lost events),
+and `syncd resume`. Failures never end the daemon: a missing root pauses it, a lost store
+sends it into backoff; local changes wait on disk, found again by the next scan.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import replace
+
+from syncd import config as configuration
+from syncd.config import Config, ConfigError
+from syncd.daemon.remote import NotifyListener
+from syncd.daemon.watcher import ChangeQueue, Watcher
+from syncd.engine.executor import Executor, Paused
+from syncd.engine.ignore import IgnoreRules
+from syncd.engine.journal import Journal
+from syncd.store.postgres import PostgresStore, describe_dsn
+from syncd.store.rpc import StoreError, StoreUnavailable
+
+log = logging.getLogger("syncd.daemon")
+
+MAX_BACKOFF = 30.0
+PAUSED_RETRY = 2.0  # how soon a paused daemon looks at the root again
+FALLBACK_RESCAN = 2.0  # rescans replace the watcher when it cannot run
+
+
+class Daemon:
+    def __init__(self, cfg: Config, journal: Journal, store: PostgresStore):
+        self.cfg = cfg
+        self.journal = journal
+        self.store = store
+        self.wake_event = threading.Event()
+        self.stopping = False
+        self.reload_requested = False
+        self.pass_requested = True  # the first pass
+        self.queue = ChangeQueue(cfg.daemon.debounce, cfg.daemon.max_delay)
+        self.watcher: Watcher | None = None
+        self.state = {"state": "starting", "pid": os.getpid(), "store": describe_dsn(store.dsn),
+                      "since": time.time(), "last_success": None, "reason": None}
+
+    # wake-ups, from other threads and signal handlers
+
+    def request_pass(self) -> None:
+        self.pass_requested = True
+        self.wake_event.set()
+
+    def _on_stop_signal(self, signum, frame) -> None:
+        if self.stopping:
+            os._exit(128 + signum)  # a second signal: at once
+        log.info("stopping after the current pass (signal %d; again to stop at once)", signum)
+        self.stopping = True
+        self.wake_event.set()
+
+    def _on_hup(self, signum, frame) -> None:
+        self.reload_requested = True
+        self.wake_event.set()
+
+    # state, for `syncd status`
+
+    def _set_state(self, state: str, reason: str | None = None, **extra) -> None:
+        if (state, reason) != (self.state["state"], self.state["reason"]):
+            self.state.update(since=time.time())
+            (log.warning if state in ("paused", "offline") else log.info)(
+                "%s%s", state, f": {reason}" if reason else "")
+        self.state.update(state=state, reason=reason, **extra)
+        self.journal.set_meta("daemon", json.dumps(self.state))
+
+    # the loop
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, self._on_hup)
+        workspace = self.store.open(device_name=self.cfg.device_name, hostname=socket.gethostname())
+        listener = NotifyListener(self.store.dsn, workspace.id, self.request_pass)
+        listener.start()
+        self._watch()
+        try:
+            self._loop()
+        finally:
+            listener.stop()
+            if self.watcher:
+                self.watcher.close()
+            self.journal.flush_stats()
+            self._set_state("stopped")
+        return 0
+
+    def _watch(self) -> None:
+        if self.watcher is None:
+            self.watcher = Watcher(self.cfg.root, IgnoreRules(self.cfg.ignore), self.queue,
+                                   self.wake_event.set, self.request_pass)
+        if self.cfg.root.is_dir():
+            self.watcher.start()
+
+    def _loop(self) -> None:
+        settings = self.cfg.daemon
+        last_pass = last_watch_attempt = time.monotonic()
+        retry_at, backoff = 0.0, 1.0
+        asked_seen = self._asked()
+        while not self.stopping:
+            now = time.monotonic()
+            if self.reload_requested:
+                self._reload()
+                settings = self.cfg.daemon
+            if self.watcher.watching and not self.watcher.healthy():
+                log.warning("the watcher stopped; rescanning and watching again")
+                self._watch()
+                self.pass_requested = True
+            elif not self.watcher.watching and now - last_watch_attempt >= settings.rescan_interval:
+                last_watch_attempt = now
+                self._watch()
+            # without a watcher, rescans are the only way to see local changes
+            interval = min(settings.rescan_interval if self.watcher.watching else FALLBACK_RESCAN,
+                           settings.poll_interval)
+            asked = self._asked()
+            if asked != asked_seen:  # `syncd resume` from another process: now, not after a backoff
+                asked_seen, retry_at = asked, 0.0
+                self.pass_requested = True
+            due = self.queue.due_in(now)
+            if due == 0 or now - last_pass >= interval:
+                self.pass_requested = True
+            if self.pass_requested and now >= retry_at:
+                self.queue.take()
+                self.pass_requested = False
+                ok, again = self._pass()
+                last_pass = now = time.monotonic()
+                asked_seen = self._asked()
+                if ok:
+                    backoff = 1.0
+                    self.pass_requested = again
+                else:
+                    self.pass_requested = True
+                    retry_at = now + (backoff if self.state["state"] == "offline" else PAUSED_RETRY)
+                    backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            waits = [last_pass + interval - now, 1.0]  # 1 s: notice `syncd resume` soon
+            if due is not None:
+                waits.append(due)
+            if self.pass_requested:
+                waits.append(retry_at - now)
+            self.wake_event.wait(max(0.0, min(waits)))
+            self.wake_event.clear()
+
+    def _asked(self) -> tuple[str | None, str | None]:
+        return self.journal.get_meta("resume"), self.journal.get_meta("allow_deletes")
+
+    def _pass(self) -> tuple[bool, bool]:
+        """One executor pass; (succeeded, should run again soon)."""
+        executor = Executor(self.cfg.root, self.journal, self.store, IgnoreRules(self.cfg.ignore),
+                            self.cfg.files, self.cfg.deletes)
+        try:
+            report = executor.sync_once()
+        except Paused as exc:
+            self.journal.flush_stats()
+            self._set_state("paused", str(exc))
+            self.watcher.stop_observer()  # the root it watched is gone or replaced
+            return False, False
+        except StoreUnavailable as exc:
+            self.journal.flush_stats()
+            self._set_state("offline", f"{exc}; local changes wait on disk and go out on reconnect")
+            return False, False
+        except StoreError as exc:
+            self.journal.flush_stats()
+            self._set_state("offline", str(exc))
+            return False, False
+        if not self.watcher.watching:
+            self._watch()  # the root is back
+        state = "held" if report.held_deletes or report.conflicts else "running"
+        reason = None
+        if report.held_deletes:
+            reason = f"{len(report.held_deletes)} deletes held back: syncd resume --allow-deletes"
+        elif report.conflicts:
+            reason = f"{len(report.conflicts)} conflicts held"
+        moved = len(report.pushed) + len(report.pulled) + len(report.deleted_local) + len(report.deleted_remote)
+        if moved:
+            log.info("pushed %d, pulled %d, deleted %d here and %d in the store", len(report.pushed),
+                     len(report.pulled), len(report.deleted_local), len(report.deleted_remote))
+        self._set_state(state, reason, last_success=time.time())
+        return True, bool(report.deferred)
+
+    def _reload(self) -> None:
+        self.reload_requested = False
+        try:
+            fresh = configuration.load(self.cfg.path)
+        except ConfigError as exc:
+            log.error("not reloaded: %s", exc)
+            return
+        fixed = ("root", "workspace", "database_url")
+        changed = [k for k in fixed if getattr(fresh, k) != getattr(self.cfg, k)]
+        if changed:
+            log.warning("reloaded, except %s: restart syncd to change them", ", ".join(changed))
+            fresh = replace(fresh, **{k: getattr(self.cfg, k) for k in fixed})
+        else:
+            log.info("configuration reloaded")
+        self.cfg = fresh
+        self.queue.debounce, self.queue.max_delay = fresh.daemon.debounce, fresh.daemon.max_delay
+        self.watcher.close()
+        self.watcher = None  # new ignore rules
+        self._watch()
+        self.pass_requested = True
