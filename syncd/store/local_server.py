@@ -92,6 +92,18 @@ class LocalServer:
             cwd=self.datadir, **as_account,
         )
 
+    def _check_reachable(self, account: pwd.struct_passwd) -> None:
+        for ancestor in reversed(self.datadir.absolute().parents):
+            try:
+                st = ancestor.stat()
+            except FileNotFoundError:
+                return  # created by us, traversable
+            if not (st.st_mode & 0o001 or st.st_uid == account.pw_uid):
+                raise ServerError(
+                    f"PostgreSQL runs as '{account.pw_name}' (it refuses root) and cannot reach "
+                    f"{self.datadir}: {ancestor} is closed to it. Set XDG_DATA_HOME to a directory "
+                    f"it can reach, or `chmod o+x {ancestor}`")
+
     def initialized(self) -> bool:
         return (self.datadir / "PG_VERSION").is_file()
 
@@ -100,8 +112,10 @@ class LocalServer:
 
     def start(self) -> None:
         if not self.initialized():
-            self.datadir.mkdir(parents=True, exist_ok=True, mode=0o700)
             account = _unprivileged_account()
+            if account:
+                self._check_reachable(account)
+            self.datadir.mkdir(parents=True, exist_ok=True, mode=0o700)
             if account:
                 os.chown(self.datadir, account.pw_uid, account.pw_gid)
             out = self._run(

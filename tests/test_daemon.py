@@ -1,0 +1,194 @@
+"""`syncd run` as real processes: the real watchdog observer, real signals, a real server."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from daemons import WorkingCopy, isolated_env, wait_for
+from syncd.daemon.watcher import ChangeQueue
+
+FAST = ("daemon: {debounce: 0.1, poll_interval: 5}",)
+
+
+@pytest.fixture
+def pair(tmp_path, dsn):
+    env = isolated_env(tmp_path)
+    a, b = WorkingCopy(tmp_path, "a", env), WorkingCopy(tmp_path, "b", env)
+    for copy in (a, b):
+        copy.init("team", dsn, *FAST)
+    yield a, b
+    a.kill()
+    b.kill()
+
+
+def versions(dsn: str) -> dict[str, list[tuple[int, bool]]]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("select path, version, deleted from document_versions order by path, version")
+        out: dict[str, list[tuple[int, bool]]] = {}
+        for path, version, deleted in rows:
+            out.setdefault(path, []).append((version, deleted))
+        return out
+
+
+def test_change_queue_waits_for_quiet_but_not_forever():
+    q = ChangeQueue(debounce=0.5, max_delay=2.0)
+    assert q.due_in(0.0) is None
+    q.add(10.0)
+    assert q.due_in(10.2) == pytest.approx(0.3)
+    for t in (10.4, 10.8, 11.2, 11.6):  # a storm that never goes quiet
+        q.add(t)
+    assert q.due_in(11.7) == pytest.approx(0.3)  # bounded by max_delay from the first event
+    assert q.due_in(12.0) == 0
+    q.take()
+    assert q.due_in(12.0) is None
+
+
+def test_edits_new_files_and_deletes_reach_the_other_daemon(pair, dsn):
+    a, b = pair
+    a.root.mkdir(parents=True, exist_ok=True)
+    a.start()
+    b.start()
+    latencies = []
+    for i in range(10):
+        data = f"edit {i}\r\nno newline".encode()
+        target = a.root / "projects/P/sessions/s1/specs/spec.md"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        start = time.monotonic()
+        target.write_bytes(data)
+        other = b.root / "projects/P/sessions/s1/specs/spec.md"
+        wait_for(lambda: other.exists() and other.read_bytes() == data)
+        latencies.append(time.monotonic() - start)
+    print(f"edit-to-other-copy latency: median {statistics.median(latencies):.3f} s, "
+          f"max {max(latencies):.3f} s over {len(latencies)} edits")
+    assert statistics.median(latencies) < 5  # generous: a real target is well under a second
+
+    (b.root / "new from b.md").write_text("new\n")
+    wait_for(lambda: (a.root / "new from b.md").exists())
+    (a.root / "projects/P/sessions/s1/specs/spec.md").unlink()
+    wait_for(lambda: not (b.root / "projects/P/sessions/s1").exists())  # emptied dirs go too
+
+    # nothing echoes: the spec went out once per edit and was deleted once, no more
+    time.sleep(1)
+    history = versions(dsn)["projects/P/sessions/s1/specs/spec.md"]
+    assert len(history) == 11 and history[-1][1] is True
+    assert a.stop() == 0 and b.stop() == 0
+
+
+def test_daemons_catch_up_after_their_connections_are_killed(pair, dsn):
+    a, b = pair
+    a.root.mkdir(parents=True, exist_ok=True)
+    a.start()
+    b.start()
+    (a.root / "before.md").write_text("before\n")
+    wait_for(lambda: (b.root / "before.md").exists())
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        killed = conn.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                              "where datname = current_database() and pid <> pg_backend_pid()").fetchone()[0]
+    assert killed >= 4  # each daemon's store and notification connections
+    (a.root / "after.md").write_text("after\n")
+    (b.root / "from b.md").write_text("b\n")
+    wait_for(lambda: (b.root / "after.md").exists() and (a.root / "from b.md").exists(), timeout=40)
+    assert a.process.poll() is None and b.process.poll() is None
+
+
+def test_a_mass_delete_waits_for_permission(pair, dsn):
+    a, b = pair
+    a.root.mkdir(parents=True, exist_ok=True)
+    for i in range(100):
+        (a.root / f"f{i:03d}.md").write_text(f"{i}\n")
+    a.start()
+    wait_for(lambda: len(versions(dsn)) == 100)
+    for i in range(80):
+        (a.root / f"f{i:03d}.md").unlink()
+    wait_for(lambda: len(a.status()["held_deletes"]) == 80)
+    status = a.status()
+    assert status["daemon"]["state"] == "held" and "resume --allow-deletes" in status["daemon"]["reason"]
+    time.sleep(1)
+    assert not any(v[-1][1] for v in versions(dsn).values())  # nothing deleted in the store
+    a.cli("resume", "--allow-deletes")
+    wait_for(lambda: sum(v[-1][1] for v in versions(dsn).values()) == 80)
+    wait_for(lambda: a.status()["held_deletes"] == [])
+
+
+def test_a_vanished_root_pauses_the_daemon_and_deletes_nothing(pair, dsn):
+    a, _ = pair
+    a.root.mkdir(parents=True, exist_ok=True)
+    for i in range(5):
+        (a.root / f"f{i}.md").write_text(f"{i}\n")
+    a.start()
+    wait_for(lambda: len(versions(dsn)) == 5)
+    shutil.rmtree(a.root)
+    wait_for(lambda: a.status()["daemon"]["state"] == "paused")
+    assert "does not exist" in a.status()["daemon"]["reason"]
+    a.root.mkdir()  # comes back empty, as an unmounted mount point would: another directory
+    time.sleep(2.5)
+    assert a.status()["daemon"]["state"] == "paused"
+    assert "not the directory it was" in a.status()["daemon"]["reason"]
+    assert all(len(v) == 1 for v in versions(dsn).values())  # no tombstones
+    assert a.process.poll() is None
+
+
+def test_sigkill_mid_batch_leaves_nothing_partial(pair, dsn):
+    a, b = pair
+    a.root.mkdir(parents=True, exist_ok=True)
+    expected = {}
+    for i in range(1500):
+        rel = f"projects/P/sessions/s{i // 50:02d}/specs/spec{i}.md"
+        expected[rel] = (f"# spec {i}\n" + "text " * 200).encode()
+        (a.root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (a.root / rel).write_bytes(expected[rel])
+    a.cli("sync", "--once")
+    b.root.mkdir(parents=True, exist_ok=True)
+    b.start(wait=False)
+    wait_for(lambda: sum(1 for _ in b.root.rglob("*.md")) > 100, interval=0.005, timeout=60)
+    b.kill()  # SIGKILL while the batch is being written
+    partial = sum(1 for _ in b.root.rglob("*.md"))
+    print(f"killed with {partial} of {len(expected)} files written")
+    b.start()
+    wait_for(lambda: b.status()["pending"]["remote"] == [] and b.status()["daemon"]["state"] == "running",
+             timeout=60)
+    got = {p.relative_to(b.root).as_posix(): p.read_bytes() for p in b.root.rglob("*") if p.is_file()}
+    assert 100 < partial < len(expected)  # the kill really came mid-batch
+    assert got == expected
+    assert all(len(v) == 1 for v in versions(dsn).values())  # nothing pushed back or twice
+    assert b.stop() == 0
+
+
+def test_a_second_daemon_on_the_same_copy_names_the_first(pair):
+    a, _ = pair
+    a.root.mkdir(parents=True, exist_ok=True)
+    a.start()
+    result = a.cli("run", check=False)
+    assert result.returncode == 1
+    assert f"pid {a.process.pid}" in result.stderr
+    assert a.stop(signal.SIGINT) == 0
+
+
+def test_the_embedded_default_needs_no_server(tmp_path, request):
+    """No database_url anywhere: init, sync --once, and a second copy, on a private server."""
+    env = isolated_env(tmp_path)
+    # as root, PostgreSQL runs as an unprivileged account: its home must be reachable by it
+    # (pytest's tmp_path is not), and is where a user's would be, under XDG_DATA_HOME
+    data_home = Path(tempfile.mkdtemp(prefix="syncd-data-"))
+    data_home.chmod(0o711)
+    env["XDG_DATA_HOME"] = str(data_home)
+    request.addfinalizer(lambda: shutil.rmtree(data_home, ignore_errors=True))
+    a, b = WorkingCopy(tmp_path, "a", env), WorkingCopy(tmp_path, "b", env)
+    a.init("w", None)
+    b.init("w", None)
+    (a.root / "hello.md").write_text("hello from a\n")
+    a.cli("sync", "--once")
+    b.cli("sync", "--once")
+    assert (b.root / "hello.md").read_text() == "hello from a\n"
+    assert "embedded" in b.status()["store"]
+    data = data_home / "syncd" / "postgres"
+    assert (data / "PG_VERSION").exists()
+    assert not (data / "postmaster.pid").exists()  # stopped once nobody uses it
