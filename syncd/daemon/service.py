@@ -100,6 +100,8 @@ class Daemon:
                                    self.wake_event.set, self.request_pass)
         if self.cfg.root.is_dir():
             self.watcher.start()
+        else:
+            self.watcher.stop_observer()  # nothing to watch until the root is back
 
     def _loop(self) -> None:
         settings = self.cfg.daemon

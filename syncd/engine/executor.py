@@ -117,6 +117,9 @@ class Executor:
         self.journal.set_meta("root_id", root_id)
         plan = self._plan(self._paths(local, report.skipped, unlisted), local, self.journal.held())
         self._hold_mass_delete(plan, synced_files, allow_deletes, report)
+        if self._root_identity() != root_id:  # vanished or swapped while we scanned (rm -rf, umount)
+            raise Paused(f"the sync root {self.root} changed during the scan; syncing is paused "
+                         "and nothing was deleted in the store")
         self._apply(plan, local, report)
         # a push refused because the head moved: the store sent the new head, decide again
         retry, report.deferred = report.deferred, []
