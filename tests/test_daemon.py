@@ -27,6 +27,9 @@ def pair(tmp_path, dsn):
     yield a, b
     a.kill()
     b.kill()
+    for copy in (a, b):  # pytest shows this only when the test failed
+        if copy.log.exists():
+            print(f"--- {copy.log}\n{copy.log.read_text(errors='replace')[-4000:]}")
 
 
 def versions(dsn: str) -> dict[str, list[tuple[int, bool]]]:
@@ -36,6 +39,15 @@ def versions(dsn: str) -> dict[str, list[tuple[int, bool]]]:
         for path, version, deleted in rows:
             out.setdefault(path, []).append((version, deleted))
         return out
+
+
+def start_with_files(copy: WorkingCopy, dsn: str, count: int) -> None:
+    """Give the copy `count` files, start its daemon, wait until the store has them all."""
+    copy.root.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (copy.root / f"f{i:03d}.md").write_text(f"{i}\n")
+    copy.start()
+    wait_for(lambda: len(versions(dsn)) == count)
 
 
 def test_change_queue_waits_for_quiet_but_not_forever():
@@ -100,12 +112,8 @@ def test_daemons_catch_up_after_their_connections_are_killed(pair, dsn):
 
 
 def test_a_mass_delete_waits_for_permission(pair, dsn):
-    a, b = pair
-    a.root.mkdir(parents=True, exist_ok=True)
-    for i in range(100):
-        (a.root / f"f{i:03d}.md").write_text(f"{i}\n")
-    a.start()
-    wait_for(lambda: len(versions(dsn)) == 100)
+    a, _ = pair
+    start_with_files(a, dsn, 100)
     for i in range(80):
         (a.root / f"f{i:03d}.md").unlink()
     wait_for(lambda: len(a.status()["held_deletes"]) == 80)
@@ -120,11 +128,7 @@ def test_a_mass_delete_waits_for_permission(pair, dsn):
 
 def test_a_vanished_root_pauses_the_daemon_and_deletes_nothing(pair, dsn):
     a, _ = pair
-    a.root.mkdir(parents=True, exist_ok=True)
-    for i in range(5):
-        (a.root / f"f{i}.md").write_text(f"{i}\n")
-    a.start()
-    wait_for(lambda: len(versions(dsn)) == 5)
+    start_with_files(a, dsn, 5)
     shutil.rmtree(a.root)
     wait_for(lambda: a.status()["daemon"]["state"] == "paused")
     assert "does not exist" in a.status()["daemon"]["reason"]

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +22,9 @@ from watchdog.observers import Observer
 from syncd.engine.ignore import IgnoreRules
 
 log = logging.getLogger("syncd.watch")
+
+# watchdog warns when a directory created during a burst is registered twice; harmless
+warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning, module="watchdog")
 
 LIMITS_HINT = {
     errno.ENOSPC: "the inotify watch limit is reached; raise it with "
