@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import psycopg
@@ -293,3 +294,20 @@ def test_init_with_a_bad_workspace_writes_nothing(tmp_path, dsn):
     result = copy.cli("init", str(copy.root), "--workspace", "Bad Slug", "--database-url", dsn, expect=1)
     assert "key 'workspace'" in result.output
     assert not copy.config.exists()
+
+
+def test_a_root_removed_and_recreated_empty_deletes_nothing(copies, dsn):
+    """Right after `rm -rf` the filesystem may give the new directory the same inode number."""
+    a, _ = copies
+    for i in range(3):
+        (a.root / f"f{i}.md").write_text(f"{i}\n")
+    a.sync()
+    shutil.rmtree(a.root)
+    assert "does not exist" in a.cli("sync", "--once", expect=1).output
+    a.root.mkdir()
+    assert "not the directory it was" in a.cli("sync", "--once", expect=1).output
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("select count(*) from document_versions where deleted").fetchone()[0] == 0
+    # once the files are back, syncing goes on
+    (a.root / "f0.md").write_text("0\n")
+    a.sync()

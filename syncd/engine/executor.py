@@ -130,12 +130,16 @@ class Executor:
         return report
 
     def _root_identity(self) -> str:
-        """Device and inode of the root: an unmount leaves an empty directory of another device."""
+        """Device and inode of the root: an unmount leaves an empty directory of another device,
+        a missing root is remembered as such."""
         try:
             st = os.stat(self.root)
         except FileNotFoundError:
             st = None
         if st is None or not stat.S_ISDIR(st.st_mode):
+            # Whatever appears here later is another directory, even if the filesystem hands
+            # it the same inode number again (it does, right after an `rm -rf`).
+            self.journal.set_meta("root_id", "missing")
             raise RootMissing(f"the sync root {self.root} does not exist or is not a directory; "
                               "syncing is paused and nothing was deleted in the store")
         return f"{st.st_dev}:{st.st_ino}"
@@ -177,7 +181,8 @@ class Executor:
             self.journal.record_feed(heads, cursor)
 
     def preview(self) -> dict[Action, list[str]]:
-        """What a pass would do now, from what the journal knows of the store; changes nothing."""
+        """What a pass would do now, from what the journal knows of the store; changes
+        nothing in the tree or the store."""
         self._root_identity()
         result = scan(self.root, self.rules, _ReadOnlyCache(self.journal), self.policy)
         self._bases, self._remotes = self.journal.bases(), self.journal.remotes()
