@@ -52,6 +52,8 @@ def _format(path: str) -> str:
     return FORMATS.get(path[dot:].lower(), "text") if dot > path.rfind("/") else "text"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 # YAML aliases make shared references: a small file can stand for an exponentially large
 # value ("billion laughs"). Past this many nodes the value is not carried.
 MAX_NODES = 100_000
@@ -67,6 +69,8 @@ def _json_safe(value, budget: list[int]):
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("NUL in a string")
+        if _SURROGATE.search(value):  # a "\ud800" escape: PostgreSQL refuses it, UTF-8 cannot hold it
+            raise ValueError("a lone surrogate in a string")
         return value
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError("not a finite number")

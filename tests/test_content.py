@@ -11,10 +11,27 @@ from syncd.content import FilePolicy, Unsupported, decode, encode
 
 SKIP = FilePolicy()
 BASE64 = FilePolicy(binary="base64")
+# JSON can escape what jsonb refuses: NUL and lone surrogates, made likely here
+ANY_CHAR = st.characters() | st.characters(categories=["Cs"]) | st.just("\x00")
+
+
+def strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
 
 
 def through_json(content: dict) -> dict:
-    return json.loads(json.dumps(content, allow_nan=False))
+    """As PostgreSQL takes it: strict JSON in UTF-8 (no lone surrogates), and no U+0000."""
+    raw = json.dumps(content, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    assert not any("\x00" in s for s in strings(content))
+    return json.loads(raw)
 
 
 @pytest.mark.parametrize("path,data", [
@@ -39,6 +56,13 @@ def test_json_and_yaml_carry_their_parsed_value():
     assert content["value"] == {"when": "2024-01-02", "items": [1, "two"]}
 
 
+def test_front_matter_after_a_bom_with_crlf_and_closing_at_the_end():
+    data = "\ufeff---\r\ntitle: Spec\r\n---".encode()
+    content = through_json(encode("spec.md", data, SKIP))
+    assert content["front_matter"] == {"title": "Spec"} and decode(content) == data
+    assert "front_matter" not in encode("open.md", b"---\ntitle: never closed\n", SKIP)
+
+
 def test_markdown_front_matter_is_parsed_and_the_text_kept():
     data = b"---\ntitle: Spec\ntags: [a, b]\n---\n# Spec\n"
     content = encode("spec.md", data, SKIP)
@@ -50,6 +74,15 @@ def test_markdown_front_matter_is_parsed_and_the_text_kept():
 @pytest.mark.parametrize("path,data", [
     ("bad.json", b'{"a": NaN}'),
     ("bad.json", b"{not json"),
+    ("bad.json", b'[Infinity]'),
+    ("bad.json", b'[1e400]'),
+    ("bad.json", b'{"a": "\\u0000"}'),
+    ("bad.json", b'{"a": "\\ud800"}'),
+    ("bad.json", b'{"\\udc80": 1}'),
+    ("odd.yaml", b'a: "\\ud800"\n'),
+    ("odd.yaml", b'a: "\\0"\n'),
+    ("odd.yaml", b"2024-01-02: a date as a key\n"),
+    ("bad.md", b'---\ntitle: "\\udfff"\n---\nbody'),
     ("odd.yaml", b"? [1, 2]\n: complex key\n"),
     ("odd.yaml", b"s: !!set {a}\n"),
     ("odd.yaml", b"a: .nan\n"),
@@ -88,6 +121,17 @@ def test_any_bytes_round_trip_or_are_refused(data):
     except Unsupported:
         return
     assert decode(through_json(content)) == data
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(ANY_CHAR),
+                    lambda kids: st.lists(kids) | st.dictionaries(st.text(ANY_CHAR), kids),
+                    max_leaves=20))
+def test_any_json_document_is_stored_safely(value):
+    """Whatever a JSON file holds (escaped NUL, lone surrogates), the document is storable."""
+    data = json.dumps(value).encode()
+    content = through_json(encode("a.json", data, SKIP))
+    assert decode(content) == data
+    assert "value" in content or "parse_error" in content
 
 
 @given(st.text(max_size=200).filter(lambda t: "\x00" not in t))

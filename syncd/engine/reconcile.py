@@ -4,7 +4,8 @@ A three-way comparison, by content: `local` is the file's hash now, `base` what 
 held when the path last synced, `remote` the store's head. A side "changed" when its
 content differs from the base; a tombstone counts as absence. The rules, in order:
 
-* both sides hold the same content → nothing to move (record it as the base if needed);
+* both sides hold the same content → nothing to move (record it as the base if needed,
+  which also releases a held path);
 * a held conflict stays held until both sides agree;
 * the store has never heard of the path → push it (a reset store never deletes files);
 * only one side changed → carry that change to the other side;
@@ -51,9 +52,9 @@ def reconcile(local: str | None, base: Base | None, remote: Remote | None,
     r = remote.sha256 if remote else None
 
     if local == r:
-        if remote is None or base == Base(remote.version, remote.sha256):
+        if remote is None or (base == Base(remote.version, remote.sha256) and not held):
             return Action.NOTHING
-        return Action.ADOPT
+        return Action.ADOPT  # recording the base is also what releases a held path
     if held:
         return Action.CONFLICT
     if remote is None:

@@ -38,8 +38,26 @@ class LocalFile:
 
 
 class StatCache(Protocol):
+    """Read and added to by a scan, never pruned by it: forgetting a vanished file is the
+    caller's, who knows which paths are gone (cached, but in neither `files` nor
+    `unsupported`, and not under an `unlisted` directory) and so can also preview a scan
+    with a cache that keeps nothing."""
+
     def get(self, path: str) -> tuple[Stat, str] | None: ...
     def put(self, path: str, stat: Stat, sha256: str) -> None: ...
+
+
+class MemoryStatCache:
+    """A stat cache that lasts as long as the object: for tests and one-off scans."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[Stat, str]] = {}
+
+    def get(self, path: str) -> tuple[Stat, str] | None:
+        return self.entries.get(path)
+
+    def put(self, path: str, stat: Stat, sha256: str) -> None:
+        self.entries[path] = (stat, sha256)
 
 
 @dataclass
@@ -62,16 +80,49 @@ def _read(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_local(root: Path, relpath: str, policy: FilePolicy) -> tuple[bytes, LocalFile] | None:
-    """The file's bytes now, or None when it is absent; Unsupported when the policy skips it."""
+def _denied(relpath: str) -> Unsupported:
+    return Unsupported(relpath, "permission denied; not synced (make it readable to sync it)")
+
+
+def _open(root: Path, relpath: str) -> int | None:
+    """A read fd for the file, or None when it is absent.
+
+    Opened one directory at a time without following links, so that a directory swapped for
+    a symlink cannot lead a read (and a push) outside the root; non-blocking, so that a fifo
+    found where a file was cannot hang the daemon.
+    """
+    *parents, name = relpath.split("/")
+    dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fd = os.open(Path(root) / relpath, os.O_RDONLY | os.O_NOFOLLOW)
+        for part in parents:
+            try:
+                fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            except NotADirectoryError:
+                if statmod.S_ISLNK(os.stat(part, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                    raise Unsupported(relpath, f"inside the symbolic link {part!r}; not synced") from None
+                return None  # a file where the directory was: nothing can be under it
+            os.close(dir_fd)
+            dir_fd = fd
+        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     except FileNotFoundError:
         return None
+    except PermissionError:
+        raise _denied(relpath) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise Unsupported(relpath, "symbolic link; not synced") from None
+        if exc.errno == errno.ENXIO:  # a socket
+            raise Unsupported(relpath, "not a regular file; not synced") from None
         raise
+    finally:
+        os.close(dir_fd)
+
+
+def read_local(root: Path, relpath: str, policy: FilePolicy) -> tuple[bytes, LocalFile] | None:
+    """The file's bytes now, or None when it is absent; Unsupported when it is not synced."""
+    fd = _open(root, relpath)
+    if fd is None:
+        return None
     try:
         st = os.fstat(fd)
         if not statmod.S_ISREG(st.st_mode):
@@ -133,7 +184,10 @@ def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
 
 def _scan_file(root: Path, entry: os.DirEntry, rel: str, cache: StatCache, policy: FilePolicy,
                now_ns: int, result: ScanResult) -> LocalFile | None:
-    st = stat_of(entry.stat(follow_symlinks=False))
+    try:
+        st = stat_of(entry.stat(follow_symlinks=False))
+    except PermissionError:  # a directory we may list but not enter
+        raise _denied(rel) from None
     check_size(rel, st.size, policy)
     cached = cache.get(rel)
     if cached is not None and cached[0] == st:

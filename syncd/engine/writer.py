@@ -62,16 +62,24 @@ def _make_parents(root: Path, target: Path) -> None:
             raise UnsafePath(f"{target.relative_to(root)}: {here} is not a plain directory")
 
 
+# what _sha_now says of a symlink, fifo, socket or directory: it equals no hash, so such a
+# thing is never replaced or removed (and a fifo is never opened for a blocking read)
+_NOT_A_FILE = "not a regular file"
+
+
 def _sha_now(path: Path) -> str | None:
+    """The hash of what is at `path` now, None when nothing is."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "symlink"
+        if exc.errno in (errno.ELOOP, errno.ENXIO):  # a symlink, a socket
+            return _NOT_A_FILE
         raise
     try:
+        if not statmod.S_ISREG(os.fstat(fd).st_mode):
+            return _NOT_A_FILE
         chunks = []
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
@@ -107,7 +115,7 @@ def write_atomic(root: Path, relpath: str, data: bytes, expect_sha256: str | Non
         except FileNotFoundError:
             pass
         if _sha_now(target) != expect_sha256:
-            raise LocalChanged(relpath)
+            raise LocalChanged(f"{relpath}: changed since it was scanned; not written")
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -120,7 +128,7 @@ def delete_checked(root: Path, relpath: str, expect_sha256: str) -> None:
     """Remove the file if it still has that content, then any directories that emptied."""
     target = safe_target(root, relpath)
     if _sha_now(target) != expect_sha256:
-        raise LocalChanged(relpath)
+        raise LocalChanged(f"{relpath}: changed since it was scanned; not deleted")
     target.unlink()
     _fsync_dir(target.parent)
     top = Path(root).resolve()

@@ -1,0 +1,45 @@
+"""Ignore rules: the built-in families, directory-only patterns, and re-including a default.
+
+(The common cases of each family are in test_local_tree.py.)
+"""
+from __future__ import annotations
+
+import pytest
+
+from syncd.engine.ignore import IgnoreRules
+
+
+@pytest.mark.parametrize("path", [
+    "a/b/.syncd-tmp-0f3a", "deep/er/.git/refs/heads/main",
+    "notes.md.swo", "notes.md.swx", ".notes.md.swn", "a/.DS_Store", "a/#draft.md#",
+    "deploy/.env.production", "ssh/id_dsa", "ssh/id_ecdsa.pub", "certs/chain.pem",
+])
+def test_every_default_family_applies_at_any_depth(path):
+    assert IgnoreRules().ignores(path)
+
+
+@pytest.mark.parametrize("path", [
+    "spec.md", "spec.conflict.md", "swap.md", "env.md", ".environment", "keys/README.md",
+    "pem.md", "id.md", "git/notes.md", ".github/workflows/ci.yml", "draft#1.md", "49130",
+])
+def test_near_misses_are_synced(path):
+    assert not IgnoreRules().ignores(path)
+
+
+def test_git_directories_are_pruned_wherever_they_are():
+    assert IgnoreRules().ignores(".git", is_dir=True) and IgnoreRules().ignores("sub/.git", is_dir=True)
+
+
+def test_a_directory_pattern_prunes_the_directory_not_a_file_of_that_name():
+    rules = IgnoreRules(["node_modules/", "/build"])
+    assert rules.ignores("web/node_modules", is_dir=True)
+    assert rules.ignores("web/node_modules/left-pad/index.js")
+    assert not rules.ignores("web/node_modules")  # a file called node_modules
+    assert rules.ignores("build", is_dir=True) and not rules.ignores("src/build", is_dir=True)
+
+
+def test_the_config_can_re_include_a_default_and_ignore_more():
+    rules = IgnoreRules(["!*.pem", "*.tmp"])
+    assert not rules.ignores("certs/public.pem")
+    assert rules.ignores("scratch.tmp") and rules.ignores(".env")
+

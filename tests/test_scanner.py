@@ -1,0 +1,187 @@
+"""The scanner and read_local on real trees: what is left alone, and what can never hang or
+escape. (Finding files, ignores, rescans and racy entries are in test_local_tree.py.)
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+
+from syncd.content import FilePolicy, Unsupported, sha256_hex
+from syncd.engine.ignore import TEMP_PREFIX, IgnoreRules
+from syncd.engine.scanner import MemoryStatCache, read_local, scan, stat_of
+
+NOBODY = 65534
+
+
+def put(root: Path, rel: str, data: bytes, age_s: float = 10) -> Path:
+    """A file old enough that its stat-cache entry is not racy."""
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    past = time.time() - age_s
+    os.utime(path, (past, past))
+    return path
+
+
+def scan_tree(root: Path, cache=None, policy: FilePolicy = FilePolicy(), rules: IgnoreRules = IgnoreRules()):
+    return scan(root, rules, MemoryStatCache() if cache is None else cache, policy)
+
+
+def unprivileged(root: Path, fn):
+    """fn(Path(".")) run with root as the working directory, by a user who cannot read past
+    file permissions: in a child dropped to nobody when the tests run as root."""
+    if os.geteuid() != 0:
+        cwd = os.getcwd()
+        os.chdir(root)
+        try:
+            return fn(Path("."))
+        finally:
+            os.chdir(cwd)
+    root.chmod(0o777)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            os.chdir(root)
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.write(write_end, pickle.dumps(fn(Path("."))))
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        out = pipe.read()
+    assert os.waitpid(pid, 0)[1] == 0, "the unprivileged child failed"
+    return pickle.loads(out)
+
+
+def test_symlinks_to_files_are_reported_and_not_read(tmp_path):
+    outside = tmp_path / "outside.md"
+    outside.write_bytes(b"not ours")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link.md").symlink_to(outside)
+    (root / "dangling.md").symlink_to(root / "nowhere")
+    (root / ".env").symlink_to(outside)  # ignored: not even reported
+    result = scan_tree(root)
+    assert result.files == {} and result.hashed == 0
+    assert result.unsupported == {"link.md": "link.md: symbolic link; not synced",
+                                  "dangling.md": "dangling.md: symbolic link; not synced"}
+
+
+def test_ignored_directories_are_not_entered(tmp_path):
+    os.makedirs(os.path.join(os.fsencode(tmp_path), b"node_modules/pkg"))
+    # an unreadable name would be reported if the walk went in
+    os.close(os.open(os.path.join(os.fsencode(tmp_path), b"node_modules/pkg/\xff.js"), os.O_CREAT))
+    put(tmp_path, "app.md", b"app")
+    result = scan_tree(tmp_path, rules=IgnoreRules(["node_modules/"]))
+    assert set(result.files) == {"app.md"} and result.unsupported == {}
+
+
+def test_files_over_the_policy_are_left_alone(tmp_path):
+    put(tmp_path, "big.md", b"x" * 2048)
+    put(tmp_path, "logo.png", b"\x89PNG\xff\x00")
+    put(tmp_path, "ok.md", b"ok")
+    result = scan_tree(tmp_path, policy=FilePolicy(max_size=1024))
+    assert set(result.files) == {"ok.md"} and set(result.unsupported) == {"big.md", "logo.png"}
+    assert "big.md: 0.0 MiB is over files.max_size" in result.unsupported["big.md"]
+    binary = scan_tree(tmp_path, policy=FilePolicy(binary="base64"))
+    assert binary.files["logo.png"].sha256 == sha256_hex(b"\x89PNG\xff\x00")
+
+
+def test_our_own_temp_files_are_handed_back_not_synced(tmp_path):
+    put(tmp_path, f"a/{TEMP_PREFIX}0123abcd", b"half written")
+    result = scan_tree(tmp_path)
+    assert result.temp_files == [f"a/{TEMP_PREFIX}0123abcd"] and result.files == {}
+
+
+def test_the_scan_never_drops_cache_entries_the_caller_does(tmp_path):
+    put(tmp_path, "gone.md", b"soon gone")
+    put(tmp_path, "kept.md", b"kept")
+    cache = MemoryStatCache()
+    scan_tree(tmp_path, cache)
+    (tmp_path / "gone.md").unlink()
+    result = scan_tree(tmp_path, cache)
+    vanished = set(cache.entries) - set(result.files) - set(result.unsupported)
+    assert vanished == {"gone.md"} and result.hashed == 0
+
+
+def test_a_cached_entry_is_trusted_only_with_the_same_inode(tmp_path):
+    put(tmp_path, "a.md", b"same size 1")
+    cache = MemoryStatCache()
+    scan_tree(tmp_path, cache)
+    replacement = put(tmp_path, "new.md", b"same size 2")
+    os.replace(replacement, tmp_path / "a.md")  # what an editor's atomic save does
+    st = (tmp_path / "a.md").stat()
+    cached_stat, _ = cache.entries["a.md"]
+    assert st.st_size == cached_stat.size
+    result = scan_tree(tmp_path, cache)
+    assert result.hashed == 1 and result.files["a.md"].sha256 == sha256_hex(b"same size 2")
+
+
+def test_an_unreadable_file_is_left_alone_and_the_scan_goes_on(tmp_path):
+    put(tmp_path, "secret.md", b"private").chmod(0)
+    put(tmp_path, "open.md", b"open").chmod(0o644)
+    locked = tmp_path / "locked"
+    put(tmp_path, "locked/inside.md", b"x").chmod(0o644)
+    locked.chmod(0o444)  # listable, not enterable
+
+    def look(root):
+        result = scan_tree(root)
+        try:
+            read_local(root, "secret.md", FilePolicy())
+        except Unsupported as exc:
+            refused = str(exc)
+        return sorted(result.files), result.unsupported, refused
+
+    try:
+        files, unsupported, refused = unprivileged(tmp_path, look)
+    finally:
+        locked.chmod(0o755)
+    assert files == ["open.md"]
+    assert unsupported == {
+        "secret.md": "secret.md: permission denied; not synced (make it readable to sync it)",
+        "locked/inside.md": "locked/inside.md: permission denied; not synced (make it readable to sync it)"}
+    assert refused == unsupported["secret.md"]
+
+
+def test_read_local_gives_the_bytes_and_what_a_scan_would_record(tmp_path):
+    put(tmp_path, "d/é f.md", "ünï\r\n".encode())
+    data, local = read_local(tmp_path, "d/é f.md", FilePolicy())
+    assert data == "ünï\r\n".encode() and local.sha256 == sha256_hex(data)
+    assert local.stat == stat_of(os.lstat(tmp_path / "d/é f.md"))
+    assert read_local(tmp_path, "d/absent.md", FilePolicy()) is None
+    assert read_local(tmp_path, "d/é f.md/under-a-file.md", FilePolicy()) is None
+
+
+def test_read_local_does_not_follow_a_directory_swapped_for_a_symlink(tmp_path):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    put(outside, "spec.md", b"someone else's file")
+    root.mkdir()
+    (root / "notes").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(Unsupported, match=r"^notes/spec.md: inside the symbolic link 'notes'; not synced"):
+        read_local(root, "notes/spec.md", FilePolicy())
+    (root / "link.md").symlink_to(outside / "spec.md")
+    with pytest.raises(Unsupported, match=r"^link.md: symbolic link"):
+        read_local(root, "link.md", FilePolicy())
+
+
+@pytest.mark.timeout(10)
+def test_read_local_never_blocks_on_a_fifo_or_opens_a_socket(tmp_path):
+    os.mkfifo(tmp_path / "spec.md")
+    with pytest.raises(Unsupported, match=r"^spec.md: not a regular file"):
+        read_local(tmp_path, "spec.md", FilePolicy())
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(os.fspath(tmp_path / "sock.md"))
+        with pytest.raises(Unsupported, match=r"^sock.md: not a regular file"):
+            read_local(tmp_path, "sock.md", FilePolicy())
+        assert scan_tree(tmp_path).unsupported == {}  # a walk passes such things by silently
