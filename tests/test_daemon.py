@@ -1,7 +1,6 @@
 """`syncd run` as real processes: the real watchdog observer, real signals, a real server."""
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import statistics

@@ -3,37 +3,17 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 
+from aged_files import put
+
 from syncd.content import FilePolicy, sha256_hex
-from syncd.engine.ignore import IgnoreRules
+from syncd.engine.ignore import TEMP_PREFIX, IgnoreRules
 from syncd.engine.journal import Journal, JournalLocked
-from syncd.engine.scanner import RACY_NS, Stat, scan
-from syncd.engine.ignore import TEMP_PREFIX
+from syncd.engine.scanner import RACY_NS, MemoryStatCache, scan
 from syncd.engine.writer import (LocalChanged, UnsafePath, delete_checked, safe_target,
                                  write_atomic)
-
-
-class MemoryCache:
-    def __init__(self):
-        self.entries: dict[str, tuple[Stat, str]] = {}
-
-    def get(self, path):
-        return self.entries.get(path)
-
-    def put(self, path, stat, sha256):
-        self.entries[path] = (stat, sha256)
-
-
-def put(root: Path, rel: str, data: bytes, age_s: float = 10) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    past = time.time() - age_s
-    os.utime(path, (past, past))
-    return path
 
 
 @pytest.mark.parametrize("path,ignored", [
@@ -62,7 +42,7 @@ def test_scan_finds_files_and_skips_what_it_must(tmp_path):
     put(tmp_path, "logo.png", b"\x89PNG\xff")
     (tmp_path / "linked").symlink_to(tmp_path / "projects", target_is_directory=True)
     os.mkfifo(tmp_path / "fifo")
-    result = scan(tmp_path, IgnoreRules(), MemoryCache(), FilePolicy())
+    result = scan(tmp_path, IgnoreRules(), MemoryStatCache(), FilePolicy())
     assert set(result.files) == {"projects/P/sessions/s/specs/spec.md", "name with spaces ü.md"}
     assert result.files["name with spaces ü.md"].sha256 == sha256_hex(b"x")
     assert set(result.unsupported) == {"logo.png", "linked"}
@@ -72,7 +52,7 @@ def test_scan_finds_files_and_skips_what_it_must(tmp_path):
 
 def test_undecodable_file_names_are_reported_not_fatal(tmp_path):
     os.close(os.open(os.path.join(os.fsencode(tmp_path), b"bad-\xff.md"), os.O_CREAT | os.O_WRONLY))
-    result = scan(tmp_path, IgnoreRules(), MemoryCache(), FilePolicy())
+    result = scan(tmp_path, IgnoreRules(), MemoryStatCache(), FilePolicy())
     [(path, message)] = result.unsupported.items()
     assert "not valid UTF-8" in message and result.files == {}
 
@@ -80,7 +60,7 @@ def test_undecodable_file_names_are_reported_not_fatal(tmp_path):
 def test_rescan_reads_only_what_changed(tmp_path):
     for i in range(20):
         put(tmp_path, f"d/f{i}.md", f"content {i}".encode())
-    cache = MemoryCache()
+    cache = MemoryStatCache()
     assert scan(tmp_path, IgnoreRules(), cache, FilePolicy()).hashed == 20
     assert scan(tmp_path, IgnoreRules(), cache, FilePolicy()).hashed == 0
     # same size, new content, new mtime: read again
@@ -91,7 +71,7 @@ def test_rescan_reads_only_what_changed(tmp_path):
 
 def test_racy_entries_are_hashed_again(tmp_path):
     put(tmp_path, "fresh.md", b"just written", age_s=0)
-    cache = MemoryCache()
+    cache = MemoryStatCache()
     scan(tmp_path, IgnoreRules(), cache, FilePolicy())
     assert "fresh.md" not in cache.entries
     assert scan(tmp_path, IgnoreRules(), cache, FilePolicy()).hashed == 1

@@ -6,27 +6,18 @@ from __future__ import annotations
 import os
 import pickle
 import socket
-import time
 import traceback
 from pathlib import Path
 
 import pytest
+
+from aged_files import put
 
 from syncd.content import FilePolicy, Unsupported, sha256_hex
 from syncd.engine.ignore import TEMP_PREFIX, IgnoreRules
 from syncd.engine.scanner import MemoryStatCache, read_local, scan, stat_of
 
 NOBODY = 65534
-
-
-def put(root: Path, rel: str, data: bytes, age_s: float = 10) -> Path:
-    """A file old enough that its stat-cache entry is not racy."""
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    past = time.time() - age_s
-    os.utime(path, (past, past))
-    return path
 
 
 def scan_tree(root: Path, cache=None, policy: FilePolicy = FilePolicy(), rules: IgnoreRules = IgnoreRules()):

@@ -11,7 +11,6 @@ import logging
 import socket
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import click
