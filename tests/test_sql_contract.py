@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 
 from syncd.store.migrate import applied, bundled, migrate
 from syncd.store.postgres import PostgresStore
-from syncd.store.rpc import Change, NotFound, StoreError
+from syncd.store.rpc import Change, NotFound, Side, StoreError
 
 
 def text(s: str) -> dict:
@@ -302,3 +302,73 @@ def test_a_commit_notifies_its_workspace_once(dsn, store):
         store.commit([Change("n0.md", 1, text("again"))])
         got = list(listener.notifies(timeout=1.0))
     assert [n.channel for n in got] == [f"syncd:{ws}", f"syncd:{ws}"]  # one per commit
+
+
+def activity(dsn: str) -> list[tuple[str, dict]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("select kind, details from public.activity_log order by id").fetchall()
+
+
+def test_a_merge_keeps_its_side_as_a_version_with_both_parents(dsn, store):
+    store.commit([Change("a.md", None, text("base"))])
+    store.commit([Change("a.md", 1, text("remote edit"))])
+    merged = Change("a.md", 2, text("merged"), origin="merge", side=Side(text("local edit"), 1),
+                    activity={"how": "text"})
+    [r] = store.commit([merged])
+    assert (r.status, r.side_version, r.version) == ("accepted", 3, 4)
+    versions = {v["version"]: v for v in store.history("a.md")}
+    assert (versions[3]["parent_version"], versions[3]["origin"], versions[3]["sha256"]) == (1, "sync", sha("local edit"))
+    assert (versions[4]["parent_version"], versions[4]["merge_parent"], versions[4]["origin"]) == (2, 3, "merge")
+    assert store.version("a.md")["content"]["text"] == "merged"
+    # only the result is the head: the feed carries content for it alone
+    feed, _, _ = store.changes(0)
+    assert [(e.version, e.is_head, e.content is not None) for e in feed if e.path == "a.md"][-2:] == \
+        [(3, False, False), (4, True, True)]
+    # a retry after a lost answer is recognised, side and all
+    [again] = store.commit([merged])
+    assert (again.status, again.version, again.side_version) == ("duplicate", 4, 3)
+    assert activity(dsn) == [("merge", {"path": "a.md", "version": 4, "parent_version": 2,
+                                        "merge_parent": 3, "deleted": False, "how": "text"})]
+
+
+def test_a_side_is_kept_even_when_the_result_equals_the_head(store):
+    store.commit([Change("a.md", None, text("theirs"))])
+    [r] = store.commit([Change("a.md", 1, text("theirs"), origin="resolve", side=Side(text("mine"), None))])
+    assert (r.status, r.side_version, r.version) == ("accepted", 2, 3)
+    assert store.version("a.md", 2)["content"]["text"] == "mine"
+
+
+def test_bad_origins_and_sides_are_refused_per_change(store):
+    r = store.commit([Change("a.md", None, text("x"), origin="magic"),
+                      Change("b.md", None, text("x"), side=Side(text("y"), None)),
+                      Change("c.md", None, text("x"), side=Side({"encoding": "rot13"}, None)),
+                      Change("d.md", None, text("fine"))])
+    assert [x.status for x in r] == ["invalid", "invalid", "invalid", "accepted"]
+    assert "origin" in r[0].message and "head" in r[1].message
+
+
+def test_client_events_are_recorded_with_their_layout(dsn, store):
+    store.commit([Change("projects/P/sessions/s1/specs/spec.md", None, text("x"))])
+    store.record([{"kind": "conflict", "path": "projects/P/sessions/s1/specs/spec.md",
+                   "details": {"remote_version": 1}}])
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "select a.kind, a.details, p.name, s.slug, d.path from public.activity_log a "
+            "join public.projects p on p.id = a.project_id join public.sessions s on s.id = a.session_id "
+            "join public.documents d on d.id = a.document_id").fetchone()
+    assert row == ("conflict", {"path": "projects/P/sessions/s1/specs/spec.md", "remote_version": 1},
+                   "P", "s1", "projects/P/sessions/s1/specs/spec.md")
+    with pytest.raises(StoreError, match="kind"):
+        store.record([{"kind": "DROP TABLE", "path": "x"}])
+
+
+def test_history_names_the_device_and_deleted_documents_are_listed(dsn):
+    s = PostgresStore(dsn, "ws", "7d0f3a52-5d1c-4d7e-9a53-0a6c1e1c1a01")
+    s.open(create=True, device_name="alice-laptop", hostname="h")
+    s.commit([Change("gone.md", None, text("x")), Change("kept.md", None, text("y"))])
+    s.commit([Change("gone.md", 1, None)])
+    [v2, v1] = s.history("gone.md")
+    assert (v2["device"], v2["deleted"], v1["device"]) == ("alice-laptop", True, "alice-laptop")
+    assert [d["path"] for d in s.documents(deleted=True)] == ["gone.md"]
+    assert [d["path"] for d in s.documents()] == ["gone.md", "kept.md"]
+    s.close()

@@ -31,10 +31,31 @@ class Head:
 
 
 @dataclass(frozen=True)
+class Side:
+    """The local side of a merge or resolution: kept as its own version under the result."""
+    content: dict
+    parent_version: int | None
+
+
+@dataclass(frozen=True)
 class Change:
     path: str
     base_version: int | None
     content: dict | None  # None commits a tombstone
+    origin: str | None = None  # None: the call's origin
+    side: Side | None = None
+    activity: dict | None = None  # details for the activity row of a non-sync version
+
+    def payload(self) -> dict:
+        out: dict = {"path": self.path, "base_version": self.base_version,
+                     "content": self.content, "deleted": self.content is None}
+        if self.origin:
+            out["origin"] = self.origin
+        if self.side:
+            out["side"] = {"content": self.side.content, "parent_version": self.side.parent_version}
+        if self.activity:
+            out["activity"] = self.activity
+        return out
 
 
 @dataclass(frozen=True)
@@ -45,6 +66,7 @@ class CommitResult:
     sha256: str | None = None
     head: Head | None = None  # the store's head, on conflict and duplicate
     message: str | None = None
+    side_version: int | None = None  # where the change's side was kept
 
     @property
     def landed(self) -> bool:
@@ -104,18 +126,14 @@ class RpcStore:
             "workspace": self.workspace,
             "device": self.device_id,
             "origin": origin,
-            "changes": [
-                {"path": c.path, "base_version": c.base_version, "content": c.content,
-                 "deleted": c.content is None}
-                for c in changes
-            ],
+            "changes": [c.payload() for c in changes],
         }
         out = self._call("syncd_commit", payload)
         return [
             CommitResult(
                 r["path"], r["status"], r.get("version"),
                 None if r.get("deleted") else r.get("sha256"),
-                _head(r.get("head")), r.get("message"),
+                _head(r.get("head")), r.get("message"), r.get("side_version"),
             )
             for r in out["results"]
         ]
@@ -143,3 +161,12 @@ class RpcStore:
 
     def version(self, path: str, version: int | None = None) -> dict:
         return self._call("syncd_version", {"workspace": self.workspace, "path": path, "version": version})
+
+    def documents(self, deleted: bool = False) -> list[dict]:
+        return self._call("syncd_documents", {"workspace": self.workspace, "deleted": deleted})["documents"]
+
+    def record(self, events: list[dict]) -> None:
+        """Activity only the client sees: [{kind, path, details}]."""
+        if events:
+            self._call("syncd_record", {"workspace": self.workspace, "device": self.device_id,
+                                        "events": events})
