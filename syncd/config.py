@@ -19,6 +19,7 @@ import yaml
 
 from syncd.content import FilePolicy
 from syncd.engine.executor import DeleteLimits
+from syncd.engine.policy import Policy
 
 ENV_CONFIG = "SYNCD_CONFIG"
 ENV_DATABASE_URL = "SYNCD_DATABASE_URL"
@@ -54,6 +55,7 @@ class Config:
     state_dir: Path | None = None
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     deletes: DeleteLimits = field(default_factory=DeleteLimits)
+    merge: tuple[tuple[str, str], ...] = ()  # (glob, policy), first match wins
 
     @property
     def journal_path(self) -> Path:
@@ -104,7 +106,7 @@ def load(path: Path) -> Config:
         return value
 
     known = {"root", "workspace", "database_url", "device_name", "ignore", "files", "state_dir",
-             "daemon", "deletes"}
+             "daemon", "deletes", "merge"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})")
@@ -139,6 +141,14 @@ def load(path: Path) -> Config:
     if deletes.max_share > 1:
         raise ConfigError(f"{where}: key 'deletes.max_share' is a fraction of the tree, from 0 to 1")
 
+    merge = raw.get("merge") or {}
+    choices = [p.value for p in Policy]
+    if not isinstance(merge, dict) or not all(isinstance(g, str) for g in merge):
+        raise ConfigError(f"{where}: key 'merge' must map glob patterns to one of: {', '.join(choices)}")
+    for glob, name in merge.items():
+        if name not in choices:
+            raise ConfigError(f"{where}: key 'merge.{glob}': {name!r} is not one of: {', '.join(choices)}")
+
     state_dir = raw.get("state_dir")
     return Config(
         path=path,
@@ -151,6 +161,7 @@ def load(path: Path) -> Config:
         state_dir=Path(state_dir).expanduser() if state_dir else None,
         daemon=daemon,
         deletes=deletes,
+        merge=tuple(merge.items()),
     )
 
 

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from copies import Copy
 from syncd.store.local_server import LocalServer
 from syncd.store.migrate import migrate
 
@@ -85,3 +86,20 @@ def dsn(pg_server_dsn, template_db):
     name = create_database(pg_server_dsn, template=template_db)
     yield make_conninfo(pg_server_dsn, dbname=name)
     drop_database(pg_server_dsn, name)
+
+
+@pytest.fixture
+def private_xdg(tmp_path, monkeypatch):
+    """Keep configs and journals of the test out of the real home."""
+    for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
+        monkeypatch.setenv(var, str(tmp_path / "xdg" / var.lower()))
+    monkeypatch.delenv("SYNCD_CONFIG", raising=False)
+    monkeypatch.delenv("SYNCD_DATABASE_URL", raising=False)
+
+
+@pytest.fixture
+def copies(tmp_path, dsn, private_xdg):
+    a, b = Copy(tmp_path, "a", dsn), Copy(tmp_path, "b", dsn)
+    a.init()
+    b.init()
+    return a, b

@@ -1,73 +1,23 @@
 """Working copies syncing through a real PostgreSQL, driven through the real CLI."""
 from __future__ import annotations
 
-import json
 import shutil
-from pathlib import Path
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from syncd import config as configuration
-from syncd.cli.main import EXIT_CONFLICTS, main
+from syncd.cli.main import EXIT_CONFLICTS
 from syncd.content import FilePolicy, encode
 from syncd.engine.executor import Executor
 from syncd.engine.ignore import IgnoreRules
-from syncd.engine.journal import Journal
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import Change
 
-from legacy_tree import BINARY, SECRET_AND_JUNK, make_legacy_tree, read_tree
+from copies import Copy
+from legacy_tree import BINARY, SECRET_AND_JUNK, make_legacy_tree
 
 
-class Copy:
-    """One working copy: its root, its config, and the CLI run against them."""
-
-    def __init__(self, base: Path, name: str, dsn: str, workspace: str = "team"):
-        self.root = base / name / "tree"
-        self.config = base / name / "syncd.yaml"
-        self.dsn = dsn
-        self.workspace = workspace
-
-    def cli(self, *args: str, expect: int | None = 0):
-        result = CliRunner().invoke(main, ["--config", str(self.config), *args])
-        if expect is not None:
-            assert result.exit_code == expect, (result.output, result.exception)
-        return result
-
-    def init(self):
-        return self.cli("init", str(self.root), "--workspace", self.workspace, "--database-url", self.dsn)
-
-    def sync(self, expect: int | None = 0) -> dict:
-        result = self.cli("sync", "--once", "--json", expect=expect)
-        return json.loads(result.stdout)
-
-    def status(self) -> dict:
-        return json.loads(self.cli("status", "--json").stdout)
-
-    def files(self) -> dict[str, bytes]:
-        return read_tree(self.root)
-
-    def journal(self) -> Journal:
-        return Journal(configuration.load(self.config).journal_path)
-
-
-@pytest.fixture(autouse=True)
-def private_xdg(tmp_path, monkeypatch):
-    """Keep configs and journals of the test out of the real home."""
-    for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
-        monkeypatch.setenv(var, str(tmp_path / "xdg" / var.lower()))
-    monkeypatch.delenv("SYNCD_CONFIG", raising=False)
-    monkeypatch.delenv("SYNCD_DATABASE_URL", raising=False)
-
-
-@pytest.fixture
-def copies(tmp_path, dsn):
-    a, b = Copy(tmp_path, "a", dsn), Copy(tmp_path, "b", dsn)
-    a.init()
-    b.init()
-    return a, b
+pytestmark = pytest.mark.usefixtures("private_xdg")
 
 
 def test_legacy_tree_reaches_the_second_copy_byte_exact(copies):

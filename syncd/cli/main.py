@@ -5,7 +5,6 @@ the pass (run again).
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import socket
@@ -16,37 +15,14 @@ from pathlib import Path
 import click
 
 from syncd import config as configuration
-from syncd.config import Config, ConfigError
+from syncd.cli.common import EXIT_CONFLICTS, EXIT_UNSETTLED, Failure, friendly, load_config
 from syncd.engine.executor import Executor, Paused
-from syncd.engine.ignore import IgnoreRules
-from syncd.engine.journal import Journal, JournalLocked
+from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Action
 from syncd.store.connect import connect
 from syncd.store.migrate import migrate
 from syncd.store.postgres import describe_dsn
 from syncd.store.rpc import StoreError
-
-EXIT_CONFLICTS = 3
-EXIT_UNSETTLED = 4
-
-
-class Failure(click.ClickException):
-    """A one-line error; click prints it as `Error: ...` and exits 1."""
-
-
-def friendly(fn):
-    """Turn the errors a user can fix into one clear line instead of a traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (ConfigError, StoreError, Paused, JournalLocked) as exc:
-            raise Failure(str(exc)) from exc
-    return wrapper
-
-
-def _config(ctx: click.Context) -> Config:
-    return configuration.load(ctx.obj["config_path"])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -104,7 +80,7 @@ def db() -> None:
 @friendly
 def db_migrate(ctx: click.Context, database_url: str | None) -> None:
     """Apply the SQL contract's migrations (idempotent)."""
-    url = database_url or _config(ctx).database_url
+    url = database_url or load_config(ctx).database_url
     if not url:
         raise Failure("no database: pass --database-url or set database_url in the config")
     import psycopg
@@ -124,21 +100,20 @@ def db_migrate(ctx: click.Context, database_url: str | None) -> None:
 @friendly
 def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
     """Sync this working copy with the store, once."""
-    cfg = _config(ctx)
+    cfg = load_config(ctx)
     journal = Journal(cfg.journal_path)
     try:
         journal.lock()
         with connect(cfg, journal) as store:
             store.open(device_name=cfg.device_name, hostname=socket.gethostname())
-            report = Executor(cfg.root, journal, store, IgnoreRules(cfg.ignore), cfg.files,
-                              cfg.deletes).sync_once()
+            report = Executor.from_config(cfg, journal, store).sync_once()
         journal.set_meta("last_sync", str(time.time()))
     finally:
         journal.close()
     summary = {
         "pushed": len(report.pushed), "pulled": len(report.pulled),
         "deleted_local": len(report.deleted_local), "deleted_remote": len(report.deleted_remote),
-        "conflicts": report.conflicts, "skipped": report.skipped, "deferred": report.deferred,
+        "merged": report.merged, "resolved": report.resolved, "conflicts": report.conflicts, "skipped": report.skipped, "deferred": report.deferred,
         "held_deletes": report.held_deletes,
     }
     if as_json:
@@ -146,8 +121,14 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
     else:
         click.echo(f"pushed {summary['pushed']}, pulled {summary['pulled']}, deleted "
                    f"{summary['deleted_local']} here and {summary['deleted_remote']} in the store")
+        for path in report.merged:
+            click.echo(f"merged: {path}")
+        for path in report.resolved:
+            click.echo(f"resolved: {path}")
         for path in report.conflicts:
             click.echo(f"conflict (held): {path}")
+        if report.conflicts:
+            click.echo("see them with `syncd conflicts`; settle with `syncd resolve PATH --keep ...`")
         if report.held_deletes:
             click.echo(f"{len(report.held_deletes)} deletes held back; to let them through: "
                        "syncd resume --allow-deletes")
@@ -163,7 +144,7 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
 def run(ctx: click.Context) -> None:
     """Keep this working copy in sync until stopped (SIGTERM/SIGINT; SIGHUP reloads)."""
     from syncd.daemon.service import Daemon
-    cfg = _config(ctx)
+    cfg = load_config(ctx)
     journal = Journal(cfg.journal_path)
     try:
         journal.lock()
@@ -180,7 +161,7 @@ def run(ctx: click.Context) -> None:
 @friendly
 def resume(ctx: click.Context, allow_deletes: bool) -> None:
     """Ask for a pass now; with --allow-deletes, let a held mass delete through."""
-    cfg = _config(ctx)
+    cfg = load_config(ctx)
     journal = Journal(cfg.journal_path)
     try:
         held = json.loads(journal.get_meta("held_deletes") or "[]")
@@ -203,7 +184,7 @@ def resume(ctx: click.Context, allow_deletes: bool) -> None:
 @friendly
 def status(ctx: click.Context, as_json: bool) -> None:
     """The daemon's state, pending changes, conflicts and held deletes (no network)."""
-    cfg = _config(ctx)
+    cfg = load_config(ctx)
     journal = Journal(cfg.journal_path)
     try:
         pid = journal.locked_by()
@@ -211,7 +192,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         last = journal.get_meta("last_sync")
         last_sync = max(filter(None, [float(last) if last else None, daemon.get("last_success")]), default=None)
         try:
-            plan = Executor(cfg.root, journal, None, IgnoreRules(cfg.ignore), cfg.files).preview()
+            plan = Executor.from_config(cfg, journal, None).preview()
             pending = {
                 "local": sorted(plan.get(Action.PUSH, []) + plan.get(Action.DELETE_REMOTE, [])),
                 "remote": sorted(plan.get(Action.PULL, []) + plan.get(Action.DELETE_LOCAL, [])),
@@ -259,3 +240,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo("no conflicts")
     for c in state["conflicts"]:
         click.echo(f"conflict (held): {c['path']} (base v{c['base_version']}, store v{c['remote_version']})")
+
+
+from syncd.cli.conflicts import conflicts, resolve  # noqa: E402  (the group must exist first)
+from syncd.cli.history import diff, log_command, restore, show  # noqa: E402
+
+for command in (conflicts, resolve, log_command, diff, show, restore):
+    main.add_command(command)

@@ -157,8 +157,7 @@ class Daemon:
 
     def _pass(self) -> tuple[bool, bool]:
         """One executor pass; (succeeded, should run again soon)."""
-        executor = Executor(self.cfg.root, self.journal, self.store, IgnoreRules(self.cfg.ignore),
-                            self.cfg.files, self.cfg.deletes)
+        executor = Executor.from_config(self.cfg, self.journal, self.store)
         try:
             report = executor.sync_once()
         except Paused as exc:
@@ -181,11 +180,15 @@ class Daemon:
         if report.held_deletes:
             reason = f"{len(report.held_deletes)} deletes held back: syncd resume --allow-deletes"
         elif report.conflicts:
-            reason = f"{len(report.conflicts)} conflicts held"
+            reason = f"{len(report.conflicts)} conflicts held: syncd conflicts"
         moved = len(report.pushed) + len(report.pulled) + len(report.deleted_local) + len(report.deleted_remote)
         if moved:
             log.info("pushed %d, pulled %d, deleted %d here and %d in the store", len(report.pushed),
                      len(report.pulled), len(report.deleted_local), len(report.deleted_remote))
+        for path in report.merged:
+            log.info("merged %s: both sides' edits kept", path)
+        for path in report.resolved:
+            log.info("resolved %s", path)
         self._set_state(state, reason, last_success=time.time())
         return True, bool(report.deferred)
 

@@ -7,10 +7,14 @@ The imperative shell around the pure reconciler. Order matters for safety:
 3. every path gets an action from `reconcile`; pushes go out in batches, and each push is
    idempotent on retry (the store recognises base version + content hash);
 4. pulls and local deletes re-check the file right before touching it, so an edit made
-   during the pass is never overwritten: that path simply waits for the next pass.
+   during the pass is never overwritten: that path simply waits for the next pass;
+5. paths both sides changed are merged (or settled by their policy) one by one, each merge
+   committed before it is written here, with the local side kept as a version under it;
+   the rest are held as conflicts until `syncd resolve` asks a pass to settle them.
 """
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -20,11 +24,14 @@ from pathlib import Path
 
 from syncd.content import FilePolicy, Unsupported, decode, encode, sha256_hex
 from syncd.engine.ignore import IgnoreRules
-from syncd.engine.journal import Journal
+from syncd.engine.journal import Conflict, Journal
+from syncd.engine.merge import has_markers, merge3
+from syncd.engine.policy import MergePolicies, Policy, keep_local
 from syncd.engine.reconcile import Action, Base, Remote, reconcile
+from syncd.engine.resolution import conflict_copy_name
 from syncd.engine.scanner import LocalFile, read_local, scan
 from syncd.engine.writer import LocalChanged, UnsafePath, delete_checked, write_atomic
-from syncd.store.rpc import Change, CommitResult, Head, RpcStore
+from syncd.store.rpc import Change, CommitResult, Head, RpcStore, Side
 
 log = logging.getLogger("syncd.sync")
 
@@ -74,6 +81,9 @@ class SyncReport:
     deleted_local: list[str] = field(default_factory=list)
     deleted_remote: list[str] = field(default_factory=list)
     adopted: list[str] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)  # both sides changed: merged cleanly
+    resolved: list[str] = field(default_factory=list)  # settled by a policy or `syncd resolve`
+    conflict_copies: dict[str, str] = field(default_factory=dict)  # path → where --keep both put ours
     conflicts: list[str] = field(default_factory=list)  # every held path after this pass
     new_conflicts: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # path → why it was left alone
@@ -88,8 +98,11 @@ class SyncReport:
 class Executor:
     def __init__(self, root: Path, journal: Journal, store: RpcStore,
                  rules: IgnoreRules | None = None, policy: FilePolicy | None = None,
-                 limits: DeleteLimits | None = None):
+                 limits: DeleteLimits | None = None, policies: MergePolicies | None = None,
+                 who: str = "syncd"):
         self.root = Path(root)
+        self.policies = policies or MergePolicies()
+        self.who = who  # names this copy in conflict copies' names
         self.limits = limits or DeleteLimits()
         self.journal = journal
         self.store = store
@@ -99,6 +112,12 @@ class Executor:
         # this pass's view of the journal, kept in step with every write to it
         self._bases: dict[str, Base] = {}
         self._remotes: dict[str, Remote] = {}
+
+    @classmethod
+    def from_config(cls, cfg, journal: Journal, store: RpcStore | None) -> "Executor":
+        """The executor a working copy's `syncd.config.Config` describes."""
+        return cls(cfg.root, journal, store, IgnoreRules(cfg.ignore), cfg.files, cfg.deletes,
+                   MergePolicies(dict(cfg.merge)), cfg.device_name)
 
     def sync_once(self) -> SyncReport:
         report = SyncReport()
@@ -123,8 +142,9 @@ class Executor:
         self._apply(plan, local, report)
         # a push refused because the head moved: the store sent the new head, decide again
         retry, report.deferred = report.deferred, []
-        self._apply(self._plan(retry, local, held=set()), local, report)
+        self._apply(self._plan(retry, local, self.journal.held()), local, report)
         report.conflicts = sorted(self.journal.held())
+        self._record_conflicts(report)
         self.journal.flush_stats()
         self._contents.clear()
         return report
@@ -225,13 +245,24 @@ class Executor:
 
     def _apply(self, plan: dict[str, Action], local: dict[str, LocalFile], report: SyncReport) -> None:
         with self.journal.transaction():
-            pushes = self._apply_locally(plan, local, report)
+            pushes, both_changed = self._apply_locally(plan, local, report)
         self._push(pushes, local, report)
+        for path in both_changed:
+            try:
+                if plan[path] is Action.MERGE:
+                    self._merge(path, local.get(path), report)
+                else:
+                    self._settle(path, local.get(path), report)
+            except (UnsafePath, DamagedVersion, Unsupported) as exc:
+                report.skipped[path] = str(exc)
+                log.error("%s", exc)
 
     def _apply_locally(self, plan: dict[str, Action], local: dict[str, LocalFile],
-                       report: SyncReport) -> list[str]:
-        """Carry out every action but pushes; returns the paths to push."""
+                       report: SyncReport) -> tuple[list[str], list[str]]:
+        """Carry out every action but pushes and merges; returns the paths for those."""
         pushes: list[str] = []
+        both_changed: list[str] = []
+        requested = {c.path for c in self.journal.conflicts() if c.request}
         for path, action in plan.items():
             remote = self._remotes.get(path)
             match action:
@@ -242,9 +273,13 @@ class Executor:
                 case Action.ADOPT:
                     self._synced(path, remote)
                     report.adopted.append(path)
+                case Action.MERGE:
+                    both_changed.append(path)
+                case Action.CONFLICT if path in requested:
+                    both_changed.append(path)
                 case Action.CONFLICT:
                     self._hold(path, local.get(path), report)
-        return pushes
+        return pushes, both_changed
 
     def _push(self, paths: list[str], local: dict[str, LocalFile], report: SyncReport) -> None:
         batch: list[Change] = []
@@ -314,7 +349,7 @@ class Executor:
         if head.content is not None:
             self._contents[(head.path, head.version)] = head.content
 
-    def _content_of(self, path: str, remote: Remote) -> bytes:
+    def _content_of(self, path: str, remote: Remote | Base) -> bytes:
         content = self._contents.get((path, remote.version))
         if content is None:
             content = self.store.version(path, remote.version)["content"]
@@ -354,3 +389,158 @@ class Executor:
                 "conflict: %s changed here and in the store (version %s); the local file is "
                 "kept as it is and the store's version stays there; the path is held until resolved",
                 path, remote.version if remote else "?")
+
+    def _record_conflicts(self, report: SyncReport) -> None:
+        events = []
+        for path in report.new_conflicts:
+            c = self.journal.conflict(path)
+            if c is not None:
+                events.append({"kind": "conflict", "path": path, "details": {
+                    "base_version": c.base_version, "remote_version": c.remote_version,
+                    "local_sha256": c.local_sha256, "policy": self.policies.for_path(path).value}})
+        self.store.record(events)
+
+    # both sides changed
+
+    def _current(self, path: str, lf: LocalFile | None, report: SyncReport) -> bytes | None | bool:
+        """The local bytes (None: absent) if the file is still what the scan saw; else False,
+        and the path waits for the next pass."""
+        try:
+            now = read_local(self.root, path, self.policy)
+        except Unsupported:
+            now = False
+        if now is False or (now[1].sha256 if now else None) != (lf.sha256 if lf else None):
+            report.deferred.append(path)
+            return False
+        return now[0] if now else None
+
+    def _merge(self, path: str, lf: LocalFile, report: SyncReport) -> None:
+        """Both sides hold new content: merge it, or settle it by policy, or hold it."""
+        policy = self.policies.for_path(path)
+        if policy is Policy.MANUAL:
+            self._hold(path, lf, report)
+            return
+        ours = self._current(path, lf, report)
+        if ours is False:
+            return
+        remote, base = self._remotes[path], self._bases.get(path)
+        theirs = self._content_of(path, remote)
+        if policy is not Policy.MERGE:
+            remote_time = datetime.datetime.fromisoformat(
+                self.store.version(path, remote.version)["created_at"]).timestamp()
+            keep = "local" if keep_local(policy, lf.stat.mtime_ns / 1e9, remote_time) else "remote"
+            self._keep(path, keep, lf, ours, theirs, report, {"keep": keep, "policy": policy.value})
+            return
+        ancestor = self._content_of(path, base) if base and base.sha256 else None
+        result = merge3(path, ancestor, ours, theirs)
+        if not result.clean:
+            self._hold(path, lf, report)
+            return
+        if result.content == theirs:  # the store already holds everything ours had
+            self._publish(path, lf, theirs, None, remote.version, "merge", {"how": result.how}, report)
+        else:
+            self._publish(path, lf, result.content, ours if result.content != ours else None,
+                          remote.version, "merge", {"how": result.how}, report)
+        report.merged.append(path)
+
+    def _settle(self, path: str, lf: LocalFile | None, report: SyncReport) -> None:
+        """Carry out the resolution `syncd resolve` asked for on a held path."""
+        conflict = self.journal.conflict(path)
+        remote = self._remotes[path]
+        if conflict.request == "merged":
+            self._publish_merged(path, lf, conflict, report)
+            return
+        ours = self._current(path, lf, report)
+        if ours is False:
+            return
+        theirs = None if remote.sha256 is None else self._content_of(path, remote)
+        self._keep(path, conflict.request, lf, ours, theirs, report, {
+            "keep": conflict.request, "base_version": conflict.base_version,
+            "remote_version": remote.version})
+
+    def _keep(self, path: str, keep: str, lf: LocalFile | None, ours: bytes | None,
+              theirs: bytes | None, report: SyncReport, activity: dict) -> None:
+        remote = self._remotes[path]
+        if keep == "local":
+            self._publish(path, lf, ours, None, remote.version, "resolve", activity, report)
+        elif keep == "remote":
+            # the local content becomes a version of its own first: it stays recoverable
+            self._publish(path, lf, theirs, ours, remote.version, "resolve", activity, report)
+        elif ours is None or theirs is None:  # both, with one side deleted: nothing to set aside
+            self._publish(path, lf, ours if theirs is None else theirs, None, remote.version,
+                          "resolve", activity, report)
+        else:
+            copy = conflict_copy_name(path, self.who, datetime.date.today(),
+                                      lambda p: (self.root / p).exists() or p in self._remotes)
+            self._publish(copy, None, ours, None, None, "resolve",
+                          {**activity, "conflict_path": path}, report)
+            if copy in report.deferred:
+                return
+            report.conflict_copies[path] = copy
+            self._apply_remote(path, lf, remote, report)
+            log.warning("conflict on %s settled: the store's version is at the path, this "
+                        "copy's content is in %s", path, copy)
+        if path not in report.deferred and path not in report.skipped:
+            report.resolved.append(path)
+
+    def _publish_merged(self, path: str, lf: LocalFile | None, conflict: Conflict,
+                        report: SyncReport) -> None:
+        """A conflict-marker file the user finished: publish it once the markers are gone."""
+        ours = self._current(path, lf, report)
+        if ours is False:
+            return
+        if ours is not None and has_markers(ours):
+            log.info("%s: still has conflict markers; it is published once they are gone", path)
+            return
+        side = conflict.merge_local if conflict.merge_local != ours else None
+        self._publish(path, lf, ours, side, conflict.remote_version, "resolve",
+                      {"keep": "merged", "base_version": conflict.base_version,
+                       "remote_version": conflict.remote_version}, report, conflict.base_version)
+        if path in report.deferred:  # the store moved on while the user merged
+            self.journal.reopen(path, lf.sha256 if lf else None,
+                                Base(conflict.remote_version, conflict.remote_sha256),
+                                self._remotes[path])
+            report.deferred.remove(path)
+            log.warning("%s: the store has a newer version than the one you merged with; the "
+                        "conflict is held again against it", path)
+        else:
+            report.resolved.append(path)
+
+    def _publish(self, path: str, lf: LocalFile | None, result: bytes | None, side: bytes | None,
+                 on: int | None, origin: str, activity: dict, report: SyncReport,
+                 side_parent: int | None = None) -> None:
+        """Commit `result` on top of version `on` (with `side`, the local content it replaces,
+        kept as a version under it), then make the local file `result`. Committed first: a
+        crash in between leaves a file the next pass merges to the same result."""
+        base = self._bases.get(path)
+        change = Change(
+            path, on, None if result is None else encode(path, result, self.policy), origin,
+            None if side is None else Side(encode(path, side, self.policy),
+                                           side_parent if side_parent is not None else base.version if base else None),
+            activity)
+        [outcome] = self.store.commit([change])
+        if not outcome.landed:
+            if outcome.head is not None:
+                self._learn_head(outcome.head)
+            if outcome.status == "conflict":
+                report.deferred.append(path)
+            else:
+                raise Unsupported(path, f"refused by the store: {outcome.message}")
+            return
+        head = Remote(outcome.version, None if result is None else sha256_hex(result))
+        ours = lf.sha256 if lf else None
+        try:
+            if head.sha256 != ours:
+                if result is None:
+                    delete_checked(self.root, path, ours)
+                    self.journal.drop(path)
+                else:
+                    self.journal.put(path, write_atomic(self.root, path, result, ours), head.sha256)
+        except LocalChanged:
+            # edited again meanwhile: the file was made from the side version, now the base
+            self._learn_head(Head(path, head.version, head.sha256))
+            if outcome.side_version is not None:
+                self._synced(path, Remote(outcome.side_version, sha256_hex(side)))
+            report.deferred.append(path)
+            return
+        self._synced(path, head)

@@ -7,7 +7,8 @@
   loses nothing: the next run still knows the remote side changed.
 * `stat_cache`: size/mtime/inode/ctime → sha256 of local files, so unchanged files are not
   re-read.
-* `conflicts`: held paths, neither pushed nor pulled until resolved.
+* `conflicts`: held paths, neither pushed nor pulled until resolved, with the resolution a
+  user asked for (`syncd resolve`) until a pass carries it out.
 """
 from __future__ import annotations
 
@@ -34,6 +35,15 @@ create table if not exists conflicts (
   remote_sha256 text, detected_at real not null);
 """
 
+# Schema changes of existing journals, in order; `pragma user_version` counts those applied.
+_UPGRADES = [
+    # request: the resolution asked for; merge_local: the local content a conflict-marker
+    # file replaced (it becomes the merge's side); marker_sha256: that marker file's hash
+    """alter table conflicts add column request text;
+       alter table conflicts add column merge_local blob;
+       alter table conflicts add column marker_sha256 text;""",
+]
+
 
 class JournalLocked(RuntimeError):
     pass
@@ -47,6 +57,9 @@ class Conflict:
     remote_version: int | None
     remote_sha256: str | None
     detected_at: float
+    request: str | None = None  # local | remote | both | merged
+    merge_local: bytes | None = None
+    marker_sha256: str | None = None
 
 
 class Journal:
@@ -57,6 +70,9 @@ class Journal:
         self.db.execute("pragma journal_mode = wal")
         self.db.execute("pragma synchronous = full")
         self.db.executescript(_SCHEMA)
+        version = self.db.execute("pragma user_version").fetchone()[0]
+        for n, script in enumerate(_UPGRADES[version:], start=version + 1):
+            self.db.executescript(f"begin; {script} pragma user_version = {n}; commit;")
         self._lock_fd: int | None = None
         self._stats: dict[str, tuple[Stat, str]] | None = None
         self._stats_dirty: dict[str, tuple[Stat, str] | None] = {}
@@ -163,16 +179,45 @@ class Journal:
     # conflicts
 
     def hold(self, path: str, local_sha256: str | None, base: Base | None, remote: Remote | None) -> bool:
-        """Record a conflict; False when it was already held."""
-        cur = self.db.execute(
-            "insert or ignore into conflicts values (?, ?, ?, ?, ?, ?)",
-            (path, local_sha256, base.version if base else None, remote.version if remote else None,
-             remote.sha256 if remote else None, time.time()),
-        )
-        return cur.rowcount == 1
+        """Record a conflict, or bring a held one up to date with both sides; True when new.
+
+        A conflict-marker file being edited stays tied to the versions it was made from."""
+        with self.transaction():
+            if self.conflict(path) is None:
+                self.db.execute(
+                    "insert into conflicts (path, local_sha256, base_version, remote_version, "
+                    "remote_sha256, detected_at) values (?, ?, ?, ?, ?, ?)",
+                    (path, local_sha256, base.version if base else None,
+                     remote.version if remote else None, remote.sha256 if remote else None, time.time()))
+                return True
+            self.db.execute(
+                "update conflicts set local_sha256 = ?, remote_version = ?, remote_sha256 = ? "
+                "where path = ? and marker_sha256 is null",
+                (local_sha256, remote.version if remote else None, remote.sha256 if remote else None, path))
+            return False
 
     def conflicts(self) -> list[Conflict]:
         return [Conflict(*row) for row in self.db.execute("select * from conflicts order by path")]
+
+    def conflict(self, path: str) -> Conflict | None:
+        row = self.db.execute("select * from conflicts where path = ?", (path,)).fetchone()
+        return Conflict(*row) if row else None
+
+    def request(self, path: str, keep: str | None) -> None:
+        self.db.execute("update conflicts set request = ? where path = ?", (keep, path))
+
+    def start_merge(self, path: str, local: bytes, marker_sha256: str) -> None:
+        """Keep the local content before a conflict-marker file replaces it."""
+        self.db.execute("update conflicts set merge_local = ?, marker_sha256 = ? where path = ?",
+                        (local, marker_sha256, path))
+
+    def reopen(self, path: str, local_sha256: str | None, base: Base, remote: Remote) -> None:
+        """A resolution the store moved past: hold again against the new head, with the
+        version the resolution started from as the base; the kept local content stays."""
+        self.db.execute(
+            "update conflicts set local_sha256 = ?, base_version = ?, remote_version = ?, "
+            "remote_sha256 = ?, request = null, marker_sha256 = null where path = ?",
+            (local_sha256, base.version, remote.version, remote.sha256, path))
 
     def held(self) -> set[str]:
         return {row[0] for row in self.db.execute("select path from conflicts")}

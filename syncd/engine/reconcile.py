@@ -11,7 +11,8 @@ content differs from the base; a tombstone counts as absence. The rules, in orde
 * only one side changed → carry that change to the other side;
 * both changed, one of them by deleting → the edit wins (a delete is undone rather than an
   edit lost; the deleted version stays in the store's history);
-* both changed differently → conflict: touch neither side.
+* both changed to different contents → merge: the executor tries a three-way merge (or the
+  path's configured policy) and holds a conflict, touching neither side, when it cannot.
 
 No I/O here: the executor gathers the facts and carries out the answer.
 """
@@ -42,6 +43,7 @@ class Action(Enum):
     ADOPT = "adopt"  # both sides agree already: record the remote head as the base
     DELETE_LOCAL = "delete-local"
     DELETE_REMOTE = "delete-remote"  # commit a tombstone
+    MERGE = "merge"  # both sides changed: merge them, or else hold the path
     CONFLICT = "conflict"  # hold the path, touch neither side
 
 
@@ -69,4 +71,4 @@ def reconcile(local: str | None, base: Base | None, remote: Remote | None,
         return Action.PULL
     if r is None:  # edited here, deleted there
         return Action.PUSH
-    return Action.CONFLICT
+    return Action.MERGE

@@ -1,0 +1,111 @@
+"""What every command shares: errors fit for a user, the working copy, paths, a pass now."""
+from __future__ import annotations
+
+import datetime
+import functools
+import os
+import socket
+import time
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator
+
+import click
+
+from syncd import config as configuration
+from syncd.config import Config, ConfigError
+from syncd.engine.executor import Executor, Paused, SyncReport
+from syncd.engine.journal import Journal, JournalLocked
+from syncd.store.connect import connect
+from syncd.store.rpc import StoreError
+
+EXIT_CONFLICTS = 3
+EXIT_UNSETTLED = 4
+DAEMON_WAIT = 30.0  # how long a command waits for the running daemon to carry out a request
+
+
+class Failure(click.ClickException):
+    """A one-line error; click prints it as `Error: ...` and exits 1."""
+
+
+def friendly(fn):
+    """Turn the errors a user can fix into one clear line instead of a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigError, StoreError, Paused, JournalLocked) as exc:
+            raise Failure(str(exc)) from exc
+    return wrapper
+
+
+def load_config(ctx: click.Context) -> Config:
+    return configuration.load(ctx.find_root().obj["config_path"])
+
+
+@contextmanager
+def working_copy(ctx: click.Context) -> Iterator[tuple[Config, Journal]]:
+    cfg = load_config(ctx)
+    journal = Journal(cfg.journal_path)
+    try:
+        yield cfg, journal
+    finally:
+        journal.close()
+
+
+def document_path(cfg: Config, given: str) -> str:
+    """A document path from what the user typed: a path in the filesystem (absolute, or
+    relative to a current directory inside the working copy), else relative to the root."""
+    roots = {os.path.normpath(cfg.root), os.path.realpath(cfg.root)}
+    if os.path.isabs(given):
+        candidates = [given]
+    else:
+        cwd = os.getcwd()
+        inside = [r for r in roots if os.path.commonpath([cwd, r]) == r
+                  or os.path.commonpath([os.path.realpath(cwd), r]) == r]
+        candidates = [os.path.join(cwd, given), os.path.join(os.path.realpath(cwd), given)] if inside else []
+    for candidate in candidates:
+        for root in roots:
+            rel = os.path.relpath(os.path.normpath(candidate), root)
+            if not rel.startswith("..") and rel != ".":
+                return PurePosixPath(Path(rel)).as_posix()
+    if candidates:
+        raise Failure(f"{given}: not inside the working copy {cfg.root}")
+    parts = PurePosixPath(given).parts
+    if not parts or any(p in ("..", "/") for p in parts):
+        raise Failure(f"{given}: give a path inside the working copy {cfg.root}")
+    return "/".join(p for p in parts if p != ".")
+
+
+def sync_now(cfg: Config, journal: Journal, done: Callable[[], bool]) -> SyncReport | None:
+    """A pass right away: this process runs it when no syncd runs for the working copy,
+    else the running daemon is asked to and awaited until `done()` (None: it has not yet)."""
+    if journal.locked_by() is None:
+        try:
+            journal.lock()
+        except JournalLocked:
+            pass  # a daemon started just now: ask it instead
+        else:
+            with connect(cfg, journal) as store:
+                store.open(device_name=cfg.device_name, hostname=socket.gethostname())
+                return Executor.from_config(cfg, journal, store).sync_once()
+    journal.set_meta("resume", str(time.time()))
+    deadline = time.monotonic() + DAEMON_WAIT
+    while time.monotonic() < deadline:
+        if done():
+            return SyncReport()
+        time.sleep(0.1)
+    return None
+
+
+def when(iso: str | float | None) -> str:
+    """A store timestamp or a Unix time, as local time for people."""
+    if iso is None:
+        return "-"
+    moment = (datetime.datetime.fromtimestamp(iso) if isinstance(iso, (int, float))
+              else datetime.datetime.fromisoformat(iso).astimezone())
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def who(version: dict) -> str:
+    return version.get("author") or version.get("device") or "unknown"

@@ -1,0 +1,21 @@
+"""Names for the copies `syncd resolve --keep both` sets beside a conflicted file."""
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Callable
+
+
+def conflict_copy_name(path: str, who: str, day: datetime.date, taken: Callable[[str], bool]) -> str:
+    """`dir/spec (conflict from alice 2026-11-25).md`: beside the file, the same extension
+    (editors still know it), and only characters every filesystem and shell accepts."""
+    directory, _, name = path.rpartition("/")
+    dot = name.rfind(".")
+    stem, ext = (name[:dot], name[dot:]) if dot > 0 else (name, "")
+    who = re.sub(r"[^A-Za-z0-9._-]+", "-", who).strip("-.") or "unknown"
+    for n in range(1, 1000):
+        suffix = f" (conflict from {who} {day.isoformat()}{f' {n}' if n > 1 else ''})"
+        candidate = f"{directory}/{stem}{suffix}{ext}" if directory else f"{stem}{suffix}{ext}"
+        if not taken(candidate):
+            return candidate
+    raise FileExistsError(f"{path}: too many conflict copies already")
