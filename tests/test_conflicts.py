@@ -2,15 +2,22 @@
 the real CLI against a real PostgreSQL."""
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import sqlite3
 import sys
 
 import psycopg
 import pytest
 
-from syncd.cli.common import EXIT_CONFLICTS
+from syncd.cli.common import EXIT_CONFLICTS, EXIT_UNSETTLED, Failure, document_path
+from syncd.config import load
 from syncd.content import decode
+from syncd.engine import executor as executor_module
+from syncd.engine.journal import Journal
+from syncd.engine.policy import MergePolicies, Policy
+from syncd.engine.resolution import conflict_copy_name
 from syncd.store.postgres import PostgresStore
 
 from copies import Copy
@@ -216,3 +223,105 @@ def test_resolve_errors(copies):
     assert "--edit goes with --keep merged" in b.cli("resolve", "x.md", "--keep", "local", "--edit", expect=2).output
     assert "'mine' is not one of" in b.cli("resolve", "x.md", "--keep", "mine", expect=2).output
     assert "no conflict" in b.cli("conflicts", "show", "x.md", expect=1).output
+
+
+# crashes and races inside a merge
+
+def disjoint_edits(a: Copy, b: Copy) -> tuple[str, str]:
+    mine = DOC.replace("Goal one.", "Goal one, by b.")
+    theirs = DOC.replace("Risk one.", "Risk one, by a.")
+    diverge(a, b, "spec.md", DOC, mine, theirs)
+    return mine, DOC.replace("Goal one.", "Goal one, by b.").replace("Risk one.", "Risk one, by a.")
+
+
+def test_a_crash_between_committing_a_merge_and_writing_it_converges(copies, store, monkeypatch):
+    a, b = copies
+    _, merged = disjoint_edits(a, b)
+
+    def power_cut(*args, **kwargs):
+        raise KeyboardInterrupt("power cut")
+    with monkeypatch.context() as patched:
+        patched.setattr(executor_module, "write_atomic", power_cut)
+        assert b.cli("sync", "--once", expect=None).exit_code != 0
+    assert store.version("spec.md")["content"]["text"] == merged  # committed, not yet written
+    report = b.sync()
+    assert (b.root / "spec.md").read_text() == merged and report["conflicts"] == []
+    assert [v["version"] for v in store.history("spec.md")] == [4, 3, 2, 1]  # nothing twice
+
+
+def test_an_edit_during_the_merge_write_is_merged_next_pass(copies, store, monkeypatch):
+    a, b = copies
+    mine, merged = disjoint_edits(a, b)
+    real = executor_module.write_atomic
+
+    def user_types_first(root, path, data, expected):
+        (root / path).write_text(mine.replace("Intro paragraph.", "Intro, typed late."))
+        return real(root, path, data, expected)
+    with monkeypatch.context() as patched:
+        patched.setattr(executor_module, "write_atomic", user_types_first)
+        report = b.sync(expect=EXIT_UNSETTLED)
+    assert report["deferred"] == ["spec.md"]
+    assert (b.root / "spec.md").read_text() == mine.replace("Intro paragraph.", "Intro, typed late.")
+    b.sync()
+    a.sync()
+    assert (a.root / "spec.md").read_text() == (b.root / "spec.md").read_text() == merged.replace("Intro paragraph.", "Intro, typed late.")
+
+
+# the pieces
+
+def test_the_journal_gains_the_conflict_columns_on_upgrade(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript("create table conflicts (path text primary key, local_sha256 text, "
+                      "base_version integer, remote_version integer, remote_sha256 text, "
+                      "detected_at real not null);"
+                      "insert into conflicts values ('x.md', 'aa', 1, 2, 'bb', 0);")
+    old.close()
+    journal = Journal(path)
+    journal.request("x.md", "local")
+    assert journal.conflict("x.md").request == "local"
+    journal.close()
+    assert Journal(path).conflict("x.md").base_version == 1  # a second open changes nothing
+
+
+def test_conflict_copy_names_are_readable_and_unique():
+    day = datetime.date(2026, 11, 25)
+    taken = {"specs/spec (conflict from alice-laptop 2026-11-25).md"}
+    assert conflict_copy_name("specs/spec.md", "alice laptop:syncd", day, taken.__contains__) == \
+        "specs/spec (conflict from alice-laptop-syncd 2026-11-25).md"
+    assert conflict_copy_name("specs/spec.md", "alice-laptop", day, taken.__contains__) == \
+        "specs/spec (conflict from alice-laptop 2026-11-25 2).md"
+    assert conflict_copy_name("Makefile", "/", day, lambda p: False) == "Makefile (conflict from unknown 2026-11-25)"
+    assert conflict_copy_name(".env.example", "b", day, lambda p: False) == ".env (conflict from b 2026-11-25).example"
+
+
+def test_merge_policies_match_first_pattern_first():
+    policies = MergePolicies({"notes/**": "manual", "*.md": "prefer-local"})
+    assert policies.for_path("notes/a.md") is Policy.MANUAL
+    assert policies.for_path("specs/a.md") is Policy.PREFER_LOCAL
+    assert policies.for_path("a.json") is Policy.MERGE
+
+
+def test_a_bad_merge_policy_is_a_clear_config_error(copies):
+    a, _ = copies
+    with a.config.open("a") as f:
+        f.write('merge:\n  "*.md": theirs\n')
+    out = a.cli("status", expect=1).output
+    assert "key 'merge.*.md': 'theirs' is not one of: merge, manual, prefer-local" in out
+
+
+def test_paths_given_as_the_user_sees_them(copies, monkeypatch, tmp_path):
+    a, _ = copies
+    cfg = load(a.config)
+    (a.root / "projects/P").mkdir(parents=True)
+    assert document_path(cfg, "projects/P/spec.md") == "projects/P/spec.md"  # from outside: root-relative
+    assert document_path(cfg, str(a.root / "projects/P/spec.md")) == "projects/P/spec.md"
+    monkeypatch.chdir(a.root / "projects/P")
+    assert document_path(cfg, "spec.md") == "projects/P/spec.md"
+    assert document_path(cfg, "../Q/x.md") == "projects/Q/x.md"
+    for bad in ("../../../x.md", str(tmp_path)):
+        with pytest.raises(Failure, match="not inside the working copy"):
+            document_path(cfg, bad)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Failure, match="inside the working copy"):
+        document_path(cfg, "../x.md")

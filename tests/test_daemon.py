@@ -198,3 +198,32 @@ def test_the_embedded_default_needs_no_server(tmp_path, request):
     data = data_home / "syncd" / "postgres"
     assert (data / "PG_VERSION").exists()
     assert not (data / "postmaster.pid").exists()  # stopped once nobody uses it
+
+
+def test_a_running_daemon_settles_resolutions_and_publishes_a_merged_file_on_save(pair, dsn):
+    a, b = pair
+    a.root.mkdir(parents=True, exist_ok=True)
+    for name in ("one.md", "two.md"):
+        (a.root / name).write_text("base\n")
+    a.cli("sync")
+    b.start()
+    wait_for(lambda: (b.root / "two.md").exists())
+    b.stop()
+    for name in ("one.md", "two.md"):  # overlapping edits while b's daemon is down
+        (a.root / name).write_text("from a\n")
+        (b.root / name).write_text("from b\n")
+    a.cli("sync")
+    b.start()
+    assert sorted(c["path"] for c in b.status()["conflicts"]) == ["one.md", "two.md"]
+    # the CLI asks the daemon, which holds the working copy, and waits for it
+    out = b.cli("resolve", "one.md", "--keep", "local").stdout
+    assert "resolved one.md: kept local" in out
+    out = b.cli("resolve", "two.md", "--keep", "merged", check=False)
+    assert out.returncode == 3 and "conflict markers" in out.stdout
+    assert "<<<<<<<" in (b.root / "two.md").read_text()
+    (b.root / "two.md").write_text("from a and b\n")  # the user saves the merge
+    wait_for(lambda: b.status()["conflicts"] == [])
+    a.cli("sync")
+    assert (a.root / "one.md").read_text() == "from b\n"
+    assert (a.root / "two.md").read_text() == "from a and b\n"
+    assert b.stop() == 0
