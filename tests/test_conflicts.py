@@ -122,6 +122,8 @@ def test_each_resolution_converges_and_loses_nothing(copies, store, dsn, keep):
     written = {DOC, DOC.replace("Goal one.", "Goal one, says a."), DOC.replace("Goal one.", "Goal one, says b.")}
     result = b.cli("resolve", str(b.root / "specs/spec.md"), "--keep", keep)  # a filesystem path works
     assert f"resolved specs/spec.md: kept {keep}" in result.output
+    if keep == "both":
+        assert "this copy's content is in specs/spec (conflict from b " in result.output
     a.sync()
     b.sync()
     assert a.files() == b.files()
@@ -145,7 +147,10 @@ def test_each_resolution_converges_and_loses_nothing(copies, store, dsn, keep):
 def test_keep_merged_writes_markers_and_publishes_once_they_are_gone(copies, store):
     a, b = copies
     hold_conflict(a, b)
-    result = b.cli("resolve", "specs/spec.md", "--keep", "merged", expect=EXIT_CONFLICTS)
+    result = b.cli("resolve", "specs/spec.md", "--keep", "merged", "--json", expect=EXIT_CONFLICTS)
+    assert json.loads(result.output) == {"path": "specs/spec.md", "keep": "merged", "resolved": False,
+                                         "file": str(b.root / "specs/spec.md")}
+    result = b.cli("resolve", "specs/spec.md", "--keep", "merged", expect=EXIT_CONFLICTS)  # again: same file
     assert "conflict markers" in result.output
     marked = (b.root / "specs/spec.md").read_text()
     assert "<<<<<<< local" in marked and ">>>>>>> remote (v2 by a)" in marked
@@ -293,6 +298,8 @@ def test_conflict_copy_names_are_readable_and_unique():
         "specs/spec (conflict from alice-laptop 2026-11-25 2).md"
     assert conflict_copy_name("Makefile", "/", day, lambda p: False) == "Makefile (conflict from unknown 2026-11-25)"
     assert conflict_copy_name(".env.example", "b", day, lambda p: False) == ".env (conflict from b 2026-11-25).example"
+    long = conflict_copy_name("d/" + "é" * 120 + ".md", "b", day, lambda p: False)
+    assert len(long.split("/")[1].encode()) <= 255 and long.endswith(" (conflict from b 2026-11-25).md")
 
 
 def test_merge_policies_match_first_pattern_first():
