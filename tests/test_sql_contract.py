@@ -372,3 +372,84 @@ def test_history_names_the_device_and_deleted_documents_are_listed(dsn):
     assert [d["path"] for d in s.documents(deleted=True)] == ["gone.md"]
     assert [d["path"] for d in s.documents()] == ["gone.md", "kept.md"]
     s.close()
+
+
+def imported(path: str, content: str | None, commit: str, at: str, author: str = "Alice") -> Change:
+    return Change(path, None, None if content is None else text(content), "import",
+                  provenance={"commit": commit, "author_name": author,
+                              "author_email": f"{author.lower()}@example.com", "at": at})
+
+
+def test_imported_versions_keep_their_commit_author_and_date_and_never_repeat(store):
+    batch = [imported("a.md", "one", "c1", "2024-03-01T10:00:00+05:30"),
+             imported("a.md", "two", "c2", "2024-03-02T09:00:00Z", "Bob"),
+             imported("a.md", None, "c3", "2024-03-03T09:00:00Z")]
+    assert [r.status for r in store.commit(batch)] == ["accepted"] * 3  # no base needed: appended
+    v3, v2, v1 = store.history("a.md")
+    assert (v1["author"], v1["author_email"], v1["created_at"][:19]) == ("Alice", "alice@example.com", "2024-03-01T04:30:00")
+    assert (v2["author"], v2["provenance"]["commit"], v3["deleted"]) == ("Bob", "c2", True)
+    assert [r.status for r in store.commit(batch)] == ["duplicate"] * 3  # a re-run adds nothing
+    assert len(store.history("a.md")) == 3
+    [bad] = store.commit([Change("b.md", None, text("x"), provenance={"commit": "c9"})])
+    assert bad.status == "invalid" and "imported versions only" in bad.message
+    [bad] = store.commit([Change("b.md", None, text("x"), "import", provenance={"at": "yesterday-ish"})])
+    assert bad.status == "invalid" and "not a time" in bad.message
+
+
+def test_versions_come_back_in_the_order_asked_with_content(store):
+    store.commit([Change("a.md", None, text("a1")), Change("b.md", None, text("b1"))])
+    store.commit([Change("a.md", 1, text("a2"))])
+    got = store.versions([("a.md", 2), ("b.md", 1), ("a.md", 1), ("none.md", 1)])
+    assert [(v["path"], v["version"], v["content"]["text"]) for v in got] == \
+        [("a.md", 2, "a2"), ("b.md", 1, "b1"), ("a.md", 1, "a1")]
+
+
+def test_a_signed_in_author_gets_the_github_noreply_address(dsn, store):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        uid = conn.execute("insert into auth.users (email) values ('a@x') returning id").fetchone()[0]
+        conn.execute("insert into public.profiles (id, github_login, display_name) values (%s, 'alice', 'Alice A.')", (uid,))
+        conn.execute("select set_config('request.jwt.claims', %s, false)", (f'{{"sub": "{uid}"}}',))
+        conn.execute("select public.syncd_commit(%s)", (Jsonb({"workspace": "ws", "changes": [
+            {"path": "a.md", "base_version": None, "content": text("x")}]}),))
+    [v] = store.history("a.md")
+    assert (v["author"], v["author_name"], v["author_email"]) == ("alice", "Alice A.", "alice@users.noreply.github.com")
+
+
+def test_legacy_permission_files_become_members_and_invitations(dsn, store):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        uid = conn.execute("insert into auth.users (email) values ('a@x') returning id").fetchone()[0]
+        conn.execute("insert into public.profiles (id, github_login) values (%s, 'Alice')", (uid,))
+    files = [{"path": ".owner", "text": "github|alice\ncarol # the founder\n"},
+             {"path": "projects/P/sessions/s1/.owner", "text": "alice\n"},
+             {"path": "projects/P/sessions/s1/.collaborators", "text": "# people\n@bob\n\nnot a login!\n"},
+             {"path": "projects/P/s2/metadata/.collaborators", "text": "dave\r\n"},
+             {"path": "projects/P/.owner", "text": "mallory\n"}]  # not a session: grants nothing
+    plan = store.import_members(files, dry_run=True)
+    assert sorted((m["login"], m["role"], m["session"] or "-", m["known"]) for m in plan["members"]) == [
+        ("alice", "owner", "-", True), ("alice", "owner", "s1", True), ("bob", "collaborator", "s1", False),
+        ("carol", "owner", "-", False), ("dave", "collaborator", "s2", False)]
+    assert (plan["added"], plan["invited"]) == (0, 0)
+    done = store.import_members(files)
+    assert (done["added"], done["invited"]) == (2, 3)
+    assert (store.import_members(files)["added"], store.import_members(files)["invited"]) == (0, 0)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("select role from public.workspace_members").fetchall() == [("owner",)]
+        assert conn.execute("select s.slug, m.role from public.session_members m "
+                            "join public.sessions s on s.id = m.session_id").fetchall() == [("s1", "owner")]
+        assert sorted(conn.execute(
+            "select i.github_login, i.role, s.slug from public.invitations i "
+            "left join public.sessions s on s.id = i.session_id").fetchall()) == \
+            [("bob", "collaborator", "s1"), ("carol", "owner", None), ("dave", "collaborator", "s2")]
+
+
+def test_current_session_and_session_state_are_read_into_the_project(dsn, store):
+    store.commit([Change("projects/P/CURRENT_SESSION", None, text("session_id: s-002\r\ncanonical_root: ./sessions\n")),
+                   Change("projects/P/session_state.json", None,
+                          {**text('{"stages": {"intent": "completed"}}'), "value": {"stages": {"intent": "completed"}}})])
+    with psycopg.connect(dsn) as conn:
+        current, state = conn.execute("select current_session, state from public.projects where name = 'P'").fetchone()
+    assert current == "s-002"
+    assert state == {"current_session_file": {"session_id": "s-002", "canonical_root": "./sessions"},
+                     "session_state": {"stages": {"intent": "completed"}}}
+    assert store.layout_plan(["projects/P/sessions/s1/specs/a.md", "projects/Q/x.md", "other.md"]) == \
+        {"projects": ["P", "Q"], "sessions": [{"project": "P", "session": "s1"}]}

@@ -45,6 +45,7 @@ class Change:
     origin: str | None = None  # None: the call's origin
     side: Side | None = None
     activity: dict | None = None  # details for the activity row of a non-sync version
+    provenance: dict | None = None  # an imported version's commit, author and time
 
     def payload(self) -> dict:
         out: dict = {"path": self.path, "base_version": self.base_version,
@@ -55,6 +56,8 @@ class Change:
             out["side"] = {"content": self.side.content, "parent_version": self.side.parent_version}
         if self.activity:
             out["activity"] = self.activity
+        if self.provenance:
+            out["provenance"] = self.provenance
         return out
 
 
@@ -164,6 +167,20 @@ class RpcStore:
 
     def documents(self, deleted: bool = False) -> list[dict]:
         return self._call("syncd_documents", {"workspace": self.workspace, "deleted": deleted})["documents"]
+
+    def versions(self, wanted: list[tuple[str, int]]) -> list[dict]:
+        """Several versions with their contents and authors, in one call."""
+        out = self._call("syncd_versions", {"workspace": self.workspace, "versions": [
+            {"path": path, "version": version} for path, version in wanted]})
+        return out["versions"]
+
+    def import_members(self, files: list[dict], dry_run: bool = False) -> dict:
+        """Legacy `.owner`/`.collaborators` files ([{path, text}]) into members and invitations."""
+        return self._call("syncd_import_members", {"workspace": self.workspace, "files": files,
+                                                   "dry_run": dry_run})
+
+    def layout_plan(self, paths: list[str]) -> dict:
+        return self._call("syncd_layout_plan", {"paths": paths})
 
     def record(self, events: list[dict]) -> None:
         """Activity only the client sees: [{kind, path, details}]."""
