@@ -44,6 +44,16 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True)
+class GitMirror:
+    """Where the Git mirror records the versions each pass moves."""
+    mode: str = "ref"  # ref: a branch of its own, nothing else touched | branch: the checked-out one | off
+    branch: str = "syncd/mirror"
+    repository: Path | None = None  # default: the repository the root is in (if any)
+    push_remote: str | None = None
+    push_interval: float = 300.0
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     root: Path
@@ -56,6 +66,7 @@ class Config:
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     deletes: DeleteLimits = field(default_factory=DeleteLimits)
     merge: tuple[tuple[str, str], ...] = ()  # (glob, policy), first match wins
+    git: GitMirror = field(default_factory=lambda: GitMirror())
 
     @property
     def journal_path(self) -> Path:
@@ -106,7 +117,7 @@ def load(path: Path) -> Config:
         return value
 
     known = {"root", "workspace", "database_url", "device_name", "ignore", "files", "state_dir",
-             "daemon", "deletes", "merge"}
+             "daemon", "deletes", "merge", "git"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})")
@@ -149,6 +160,8 @@ def load(path: Path) -> Config:
         if name not in choices:
             raise ConfigError(f"{where}: key 'merge.{glob}': {name!r} is not one of: {', '.join(choices)}")
 
+    git = _git_mirror(raw.get("git"), path, where)
+
     state_dir = raw.get("state_dir")
     return Config(
         path=path,
@@ -162,7 +175,38 @@ def load(path: Path) -> Config:
         daemon=daemon,
         deletes=deletes,
         merge=tuple(merge.items()),
+        git=git,
     )
+
+
+def _git_mirror(raw: object, path: Path, where: str) -> GitMirror:
+    if raw is None:
+        return GitMirror()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: key 'git' must be a mapping (mirror, branch, repository, push)")
+    known = {"mirror", "branch", "repository", "push"}
+    if set(raw) - known:
+        raise ConfigError(f"{where}: unknown key 'git.{sorted(set(raw) - known)[0]}' (known: {', '.join(sorted(known))})")
+    mode = raw.get("mirror", "ref")
+    if mode is False:  # YAML reads a bare `off` as false
+        mode = "off"
+    if mode not in ("ref", "branch", "off"):
+        raise ConfigError(f"{where}: key 'git.mirror' must be ref, branch or off, not {mode!r}")
+    branch = raw.get("branch", GitMirror.branch)
+    if not isinstance(branch, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", branch) or ".." in branch:
+        raise ConfigError(f"{where}: key 'git.branch' must be a branch name like syncd/mirror")
+    repository = raw.get("repository")
+    if repository is not None:
+        repository = Path(str(repository)).expanduser()
+        if not repository.is_absolute():
+            repository = (path.parent / repository).resolve()
+    push = raw.get("push") or {}
+    if not isinstance(push, dict) or set(push) - {"remote", "interval"} \
+            or not isinstance(push.get("remote", ""), str) \
+            or isinstance(push.get("interval", 0), bool) or not isinstance(push.get("interval", 0), (int, float)):
+        raise ConfigError(f"{where}: key 'git.push' must be a mapping with remote (a name) and interval (seconds)")
+    return GitMirror(mode, branch, repository, push.get("remote") or None,
+                     float(push.get("interval", GitMirror.push_interval)))
 
 
 def _numbers(raw: dict, section: str, defaults, where: str) -> dict:

@@ -17,7 +17,8 @@ from syncd.config import Config, ConfigError
 from syncd.engine.executor import Executor, Paused, SyncReport
 from syncd.engine.journal import Journal, JournalLocked
 from syncd.store.connect import connect
-from syncd.store.rpc import StoreError
+from syncd.git.recorder import Recorder
+from syncd.store.rpc import RpcStore, StoreError
 
 EXIT_CONFLICTS = 3
 EXIT_UNSETTLED = 4
@@ -77,6 +78,15 @@ def document_path(cfg: Config, given: str) -> str:
     return "/".join(p for p in parts if p != ".")
 
 
+def run_pass(cfg: Config, journal: Journal, store: RpcStore) -> SyncReport:
+    """One pass, and what it moved recorded in the Git mirror."""
+    report = Executor.from_config(cfg, journal, store).sync_once()
+    recorder = Recorder.for_config(cfg, journal, store)
+    if recorder is not None:
+        recorder.after_pass(report)
+    return report
+
+
 def sync_now(cfg: Config, journal: Journal, done: Callable[[], bool]) -> SyncReport | None:
     """A pass right away: this process runs it when no syncd runs for the working copy,
     else the running daemon is asked to and awaited until `done()` (None: it has not yet)."""
@@ -88,7 +98,7 @@ def sync_now(cfg: Config, journal: Journal, done: Callable[[], bool]) -> SyncRep
         else:
             with connect(cfg, journal) as store:
                 store.open(device_name=cfg.device_name, hostname=socket.gethostname())
-                return Executor.from_config(cfg, journal, store).sync_once()
+                return run_pass(cfg, journal, store)
     journal.set_meta("resume", str(time.time()))
     deadline = time.monotonic() + DAEMON_WAIT
     while time.monotonic() < deadline:

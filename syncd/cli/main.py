@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from syncd import config as configuration
-from syncd.cli.common import EXIT_CONFLICTS, EXIT_UNSETTLED, Failure, friendly, load_config
+from syncd.cli.common import EXIT_CONFLICTS, EXIT_UNSETTLED, Failure, friendly, load_config, run_pass
 from syncd.engine.executor import Executor, Paused
 from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Action
@@ -106,7 +106,7 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
         journal.lock()
         with connect(cfg, journal) as store:
             store.open(device_name=cfg.device_name, hostname=socket.gethostname())
-            report = Executor.from_config(cfg, journal, store).sync_once()
+            report = run_pass(cfg, journal, store)
         journal.set_meta("last_sync", str(time.time()))
     finally:
         journal.close()
@@ -244,6 +244,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 from syncd.cli.conflicts import conflicts, resolve  # noqa: E402  (the group must exist first)
 from syncd.cli.history import diff, log_command, restore, show  # noqa: E402
+from syncd.cli.imports import import_command  # noqa: E402
 
-for command in (conflicts, resolve, log_command, diff, show, restore):
+for command in (conflicts, resolve, log_command, diff, show, restore, import_command):
     main.add_command(command)

@@ -23,6 +23,7 @@ from syncd.daemon.watcher import ChangeQueue, Watcher
 from syncd.engine.executor import Executor, Paused
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.journal import Journal
+from syncd.git.recorder import Recorder
 from syncd.store.postgres import PostgresStore, describe_dsn
 from syncd.store.rpc import StoreError, StoreUnavailable
 
@@ -44,6 +45,7 @@ class Daemon:
         self.pass_requested = True  # the first pass
         self.queue = ChangeQueue(cfg.daemon.debounce, cfg.daemon.max_delay)
         self.watcher: Watcher | None = None
+        self.recorder: Recorder | None = None
         self.state = {"state": "starting", "pid": os.getpid(), "store": describe_dsn(store.dsn),
                       "since": time.time(), "last_success": None, "reason": None}
 
@@ -83,6 +85,7 @@ class Daemon:
         workspace = self.store.open(device_name=self.cfg.device_name, hostname=socket.gethostname())
         listener = NotifyListener(self.store.dsn, workspace.id, self.request_pass)
         listener.start()
+        self.recorder = Recorder.for_config(self.cfg, self.journal, self.store)
         self._watch()
         try:
             self._loop()
@@ -190,7 +193,17 @@ class Daemon:
         for path in report.resolved:
             log.info("resolved %s", path)
         self._set_state(state, reason, last_success=time.time())
+        self._mirror(report)
         return True, bool(report.deferred)
+
+    def _mirror(self, report) -> None:
+        if self.recorder is None:
+            return
+        try:
+            self.recorder.after_pass(report)
+            self.recorder.push_if_due()
+        except Exception:  # the mirror is a record: whatever happens to it, syncing goes on
+            log.exception("git mirror failed; its versions wait for the next pass")
 
     def _reload(self) -> None:
         self.reload_requested = False

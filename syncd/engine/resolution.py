@@ -6,6 +6,12 @@ import re
 from typing import Callable
 
 NAME_MAX = 255  # bytes in one file name, on every common filesystem
+_COPY = re.compile(r" \(conflict from [A-Za-z0-9._-]+ \d{4}-\d\d-\d\d(?: \d+)?\)(?:\.[^/]*)?$")
+
+
+def is_conflict_copy(path: str) -> bool:
+    """A name `conflict_copy_name` makes: such copies stay out of the Git mirror."""
+    return bool(_COPY.search(path))
 
 
 def conflict_copy_name(path: str, who: str, day: datetime.date, taken: Callable[[str], bool]) -> str:

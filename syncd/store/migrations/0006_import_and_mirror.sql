@@ -224,10 +224,10 @@ create function syncd.legacy_login(line text) returns text
                                 '^(?:github\|)?@?([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))$') m
 $$;
 
--- Who the legacy permission files name: {path, login, role, session_id, user_id} per line.
+-- Who the legacy permission files name: {path, login, role, project, session, user_id} per line.
 -- A workspace-level `.owner` makes owners of the workspace; a session's `.owner` /
 -- `.collaborators` (also under metadata/) owners and collaborators of that session.
-create function syncd.legacy_members(ws uuid, files jsonb)
+create function syncd.legacy_members(files jsonb)
   returns table (path text, login text, role text, project text, session text, user_id uuid)
   language sql stable set search_path = '' as $$
   select f ->> 'path', syncd.legacy_login(line),
@@ -249,8 +249,8 @@ $$;
 create function public.syncd_import_members(jsonb) returns jsonb
   language plpgsql set search_path = '' as $$
 declare
-  ws uuid := syncd.workspace_id($1 ->> 'workspace');
   dry boolean := coalesce(($1 ->> 'dry_run')::boolean, false);
+  ws uuid := case when not dry then syncd.workspace_id($1 ->> 'workspace') end;  -- a dry run needs none
   m record;
   sess uuid;
   found jsonb := '[]'::jsonb;
@@ -258,7 +258,7 @@ declare
   invited integer := 0;
   n integer;
 begin
-  for m in select * from syncd.legacy_members(ws, coalesce($1 -> 'files', '[]'::jsonb)) loop
+  for m in select * from syncd.legacy_members(coalesce($1 -> 'files', '[]'::jsonb)) loop
     found := found || jsonb_build_array(jsonb_build_object(
       'path', m.path, 'login', m.login, 'role', m.role, 'project', m.project,
       'session', m.session, 'known', m.user_id is not null));
@@ -343,8 +343,8 @@ create trigger documents_project_files after insert or update of content on publ
   execute function syncd.project_files();
 
 revoke execute on function public.syncd_versions(jsonb), public.syncd_import_members(jsonb),
-  public.syncd_layout_plan(jsonb), syncd.legacy_login(text), syncd.legacy_members(uuid, jsonb),
+  public.syncd_layout_plan(jsonb), syncd.legacy_login(text), syncd.legacy_members(jsonb),
   syncd.project_files() from public;
 grant execute on function public.syncd_versions(jsonb), public.syncd_import_members(jsonb),
-  public.syncd_layout_plan(jsonb), syncd.legacy_login(text), syncd.legacy_members(uuid, jsonb)
+  public.syncd_layout_plan(jsonb), syncd.legacy_login(text), syncd.legacy_members(jsonb)
   to authenticated, service_role;

@@ -1,0 +1,195 @@
+"""`syncd import`: a legacy workspace, with everything its Git history knows, into the store.
+
+Every commit that touched a document becomes a version of it (origin `import`), in
+history order, with the commit's author, date and id; a rename carries the old path's
+versions over to the new one, as `git log --follow` shows them. The working tree then
+becomes the head where it differs from the last commit. Each imported version is keyed by
+its commit, so a second run, or one resumed after an interruption, adds nothing twice.
+Paths a daemon has already synced keep the store's history untouched.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import git
+
+from syncd.content import FilePolicy, Unsupported, encode, sha256_hex
+from syncd.engine.ignore import IgnoreRules
+from syncd.engine.scanner import MemoryStatCache, scan
+from syncd.git.history import History, HistoryCommit
+from syncd.store.rpc import Change, NotFound, RpcStore
+
+BATCH = 500  # changes per commit call
+PERMISSION_FILES = (".owner", ".collaborators")
+
+
+@dataclass
+class ImportReport:
+    repository: str | None = None
+    commits: int = 0
+    versions: int = 0  # new versions (a dry run: versions to replay, earlier imports included)
+    already: int = 0  # versions an earlier run imported
+    working_tree: int = 0  # heads set from the working tree
+    documents: set[str] = field(default_factory=set)
+    skipped: dict[str, str] = field(default_factory=dict)  # path → why
+    notes: list[str] = field(default_factory=list)  # what the history reader could not take
+    synced_before: list[str] = field(default_factory=list)  # paths whose history was left alone
+    projects: list[str] = field(default_factory=list)
+    sessions: list[dict] = field(default_factory=list)
+    members: list[dict] = field(default_factory=list)
+    added: int = 0
+    invited: int = 0
+
+
+class Importer:
+    def __init__(self, root: Path, store: RpcStore, rules: IgnoreRules, policy: FilePolicy, who: str):
+        self.root = Path(root)
+        self.store = store
+        self.rules = rules
+        self.policy = policy
+        self.who = who  # the author of working-tree versions
+        self.repository: Path | None = None
+        self.history = self._open_history()
+        self._last: dict[str, str | None] = {}  # path → sha256 history left it at (None: deleted)
+
+    def _open_history(self) -> History | None:
+        try:
+            repo = git.Repo(self.root, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            return None
+        top = Path(repo.working_tree_dir).resolve()
+        prefix = Path(os.path.relpath(self.root.resolve(), top)).as_posix()
+        repo.close()
+        self.repository = top
+        return History(top, "" if prefix == "." else prefix)
+
+    def close(self) -> None:
+        if self.history is not None:
+            self.history.close()
+
+    def count(self) -> int:
+        return self.history.count() if self.history is not None else 0
+
+    def run(self, dry_run: bool = False, step: Callable[[], None] = lambda: None) -> ImportReport:
+        """`step` is called once per commit read (a progress bar)."""
+        report = ImportReport(repository=str(self.repository) if self.repository else None)
+        try:
+            heads = {d["path"]: d for d in self.store.documents()}
+        except NotFound:  # a dry run for a workspace that does not exist yet
+            heads = {}
+        left_alone = {p for p, d in heads.items() if d["origin"] != "import"}
+        report.synced_before = sorted(left_alone)
+        pending: list[Change] = []
+
+        def send(change: Change) -> None:
+            report.documents.add(change.path)
+            pending.append(change)
+            if len(pending) >= BATCH:
+                self._commit(pending, report, dry_run)
+
+        if self.history is not None:
+            self._replay(left_alone, send, step, report)
+        self._commit(pending, report, dry_run)
+        if not dry_run:  # what the replay left, as the store has it now
+            heads = {d["path"]: d for d in self.store.documents()}
+            self._last.clear()
+        local = self._working_tree(heads, left_alone, send, report)
+        self._commit(pending, report, dry_run)
+        files = [{"path": p, "text": (self.root / p).read_text(encoding="utf-8", errors="replace")}
+                 for p in local if p.rsplit("/", 1)[-1] in PERMISSION_FILES]
+        members = self.store.import_members(files, dry_run=dry_run)
+        report.members, report.added, report.invited = members["members"], members["added"], members["invited"]
+        plan = self.store.layout_plan(sorted(report.documents | set(heads)))
+        report.projects, report.sessions = plan["projects"], plan["sessions"]
+        if not dry_run:
+            self.store.record([{"kind": "import", "path": None, "details": {
+                "commits": report.commits, "versions": report.versions, "working_tree": report.working_tree,
+                "members": report.added, "invitations": report.invited}}])
+        return report
+
+    def _replay(self, left_alone: set[str], send, step, report: ImportReport) -> None:
+        seen: dict[str, list[tuple[dict, str]]] = {}  # path → (provenance, blob) of its versions
+        for commit in self.history.commits():
+            report.commits += 1
+            step()
+            for change in commit.changes:
+                path = change.path
+                if path in left_alone or self.rules.ignores(path) or path in report.skipped:
+                    continue
+                prov = self._provenance(commit)
+                if change.blob is None:
+                    send(Change(path, None, None, "import", provenance=prov))
+                    self._last[path] = None
+                    continue
+                if change.renamed_from:  # follow the rename: the old path's versions come along
+                    earlier = seen.get(change.renamed_from, [])
+                    for old_prov, old_blob in earlier:
+                        content = self._content(path, old_blob, report)
+                        if content is not None:
+                            send(Change(path, None, content, "import",
+                                        provenance={**old_prov, "renamed_from": change.renamed_from}))
+                else:
+                    earlier = seen.get(path, [])
+                content = self._content(path, change.blob, report)
+                if content is not None:
+                    send(Change(path, None, content, "import", provenance=prov))
+                    seen[path] = [*earlier, (prov, change.blob)]
+        report.notes.extend(self.history.skipped)
+
+    @staticmethod
+    def _provenance(commit: HistoryCommit) -> dict:
+        return {"commit": commit.sha, "author_name": commit.author.name,
+                "author_email": commit.author.email, "at": commit.authored_at.isoformat()}
+
+    def _content(self, path: str, blob: str, report: ImportReport) -> dict | None:
+        data = self.history.blob(blob)
+        try:
+            content = encode(path, data, self.policy)
+        except Unsupported as exc:
+            report.skipped[path] = str(exc)
+            return None
+        self._last[path] = sha256_hex(data)
+        return content
+
+    def _working_tree(self, heads: dict[str, dict], left_alone: set[str], send,
+                      report: ImportReport) -> list[str]:
+        """Make the working tree the head where it differs from what history left; returns
+        the paths of the local files."""
+        result = scan(self.root, self.rules, MemoryStatCache(), self.policy)
+        report.skipped.update(result.unsupported)
+        state = {p: None if d["deleted"] else d["sha256"] for p, d in heads.items()} | self._last
+        prov = {"working_tree": True, "author_name": self.who,
+                "at": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+        for path, lf in sorted(result.files.items()):
+            if path in left_alone or (state.get(path) is not None and state[path] == lf.sha256):
+                continue
+            try:
+                content = encode(path, (self.root / path).read_bytes(), self.policy)
+            except (Unsupported, OSError) as exc:
+                report.skipped[path] = str(exc)
+                continue
+            send(Change(path, None, content, "import", provenance=prov))
+        for path, sha in sorted(state.items()):
+            gone = path not in result.files and path not in result.unsupported
+            if (gone and sha is not None and path not in left_alone and not self.rules.ignores(path)
+                    and not any(path.startswith(d + "/") for d in result.unlisted)):
+                send(Change(path, None, None, "import", provenance=prov))
+        return sorted(result.files)
+
+    def _commit(self, pending: list[Change], report: ImportReport, dry_run: bool) -> None:
+        if not pending:
+            return
+        results = ([None] * len(pending)) if dry_run else self.store.commit(pending)
+        for change, result in zip(pending, results):
+            if result is None or result.status == "accepted":
+                report.versions += 1
+                report.working_tree += bool(change.provenance.get("working_tree"))
+            elif result.status == "duplicate":
+                report.already += 1
+            elif result.status == "invalid":
+                report.skipped[change.path] = f"{change.path}: refused by the store: {result.message}"
+        pending.clear()
