@@ -183,3 +183,21 @@ def test_ref_mode_leaves_a_rebase_in_progress_and_staged_changes_alone(legacy, t
     assert after["head"] == before["head"] and after["index"] == before["index"]
     assert after["rebase"] == before["rebase"]
     assert set(after["status"].splitlines()) == set(before["status"].splitlines()) | {"? projects/P/README.md"}
+
+
+def test_a_rename_without_edits_then_an_edit_imports_once(legacy, dsn):
+    """Regression (found by bench/import_bench.py): a pure rename added no version in the
+    first run, but a second run, seeing a newer head, added one."""
+    a = legacy
+    git(a.root, "add", "-A")
+    git(a.root, "commit", "-qm", "wip", when="2024-03-05T10:00:00Z")
+    git(a.root, "mv", SPEC, SPEC.replace("spec.md", "spec-final.md"))
+    git(a.root, "commit", "-qm", "rename only", when="2024-03-06T10:00:00Z")
+    (a.root / SPEC.replace("spec.md", "spec-final.md")).write_text("edited after the rename\n")
+    git(a.root, "commit", "-qam", "edit", when="2024-03-07T10:00:00Z")
+    first = json.loads(a.cli("import", "--json").stdout)
+    second = json.loads(a.cli("import", "--json").stdout)
+    assert first["versions"] > 0 and second["versions"] == 0 and second["already"] == first["versions"]
+    moved = json.loads(a.cli("log", SPEC.replace("spec.md", "spec-final.md"), "--json").stdout)["versions"]
+    head, _, wip, _, bob, alice = git(a.root, "log", "--format=%H", "-n", "6").split()
+    assert [v["provenance"]["commit"] for v in moved] == [head, wip, bob, alice]  # the rename adds none

@@ -112,48 +112,51 @@ class Importer:
         return report
 
     def _replay(self, left_alone: set[str], send, step, report: ImportReport) -> None:
+        """Only what history really changed is sent: a commit that leaves a path's content as
+        it was (a rename without edits, a merge's first-parent diff) adds no version. That
+        decision rests on the history alone, so every run sends the same versions and a
+        re-run finds each of them already stored."""
         seen: dict[str, list[tuple[dict, str]]] = {}  # path → (provenance, blob) of its versions
+
+        def version(path: str, blob: str | None, prov: dict) -> bool:
+            data = None if blob is None else self.history.blob(blob)
+            digest = None if data is None else sha256_hex(data)
+            if self._last.get(path, None) == digest:
+                return False
+            try:
+                content = None if data is None else encode(path, data, self.policy)
+            except Unsupported as exc:
+                report.skipped[path] = str(exc)
+                return False
+            self._last[path] = digest
+            send(Change(path, None, content, "import", provenance=prov))
+            return True
+
         for commit in self.history.commits():
             report.commits += 1
             step()
+            prov = self._provenance(commit)
             for change in commit.changes:
                 path = change.path
                 if path in left_alone or self.rules.ignores(path) or path in report.skipped:
                     continue
-                prov = self._provenance(commit)
                 if change.blob is None:
-                    send(Change(path, None, None, "import", provenance=prov))
-                    self._last[path] = None
+                    version(path, None, prov)
                     continue
+                earlier = seen.get(change.renamed_from or path, [])
                 if change.renamed_from:  # follow the rename: the old path's versions come along
-                    earlier = seen.get(change.renamed_from, [])
                     for old_prov, old_blob in earlier:
-                        content = self._content(path, old_blob, report)
-                        if content is not None:
-                            send(Change(path, None, content, "import",
-                                        provenance={**old_prov, "renamed_from": change.renamed_from}))
-                else:
-                    earlier = seen.get(path, [])
-                content = self._content(path, change.blob, report)
-                if content is not None:
-                    send(Change(path, None, content, "import", provenance=prov))
+                        version(path, old_blob, {**old_prov, "renamed_from": change.renamed_from})
+                if version(path, change.blob, prov):
                     seen[path] = [*earlier, (prov, change.blob)]
+                elif change.renamed_from:
+                    seen[path] = list(earlier)
         report.notes.extend(self.history.skipped)
 
     @staticmethod
     def _provenance(commit: HistoryCommit) -> dict:
         return {"commit": commit.sha, "author_name": commit.author.name,
                 "author_email": commit.author.email, "at": commit.authored_at.isoformat()}
-
-    def _content(self, path: str, blob: str, report: ImportReport) -> dict | None:
-        data = self.history.blob(blob)
-        try:
-            content = encode(path, data, self.policy)
-        except Unsupported as exc:
-            report.skipped[path] = str(exc)
-            return None
-        self._last[path] = sha256_hex(data)
-        return content
 
     def _working_tree(self, heads: dict[str, dict], left_alone: set[str], send,
                       report: ImportReport) -> list[str]:
