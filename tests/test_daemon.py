@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 import signal
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -227,3 +228,28 @@ def test_a_running_daemon_settles_resolutions_and_publishes_a_merged_file_on_sav
     assert (a.root / "one.md").read_text() == "from b\n"
     assert (a.root / "two.md").read_text() == "from a and b\n"
     assert b.stop() == 0
+
+
+def test_a_daemon_records_what_it_pulls_in_the_git_mirror(pair, dsn):
+    a, b = pair
+    a.root.mkdir(parents=True, exist_ok=True)
+    git = ["git", "-C", str(a.root), "-c", "user.name=U", "-c", "user.email=u@x"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    (a.root / "README.md").write_text("readme\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    a.start()
+    b.root.mkdir(parents=True, exist_ok=True)
+    (b.root / "notes.md").write_text("from b\n")
+    b.cli("sync")
+
+    def mirrored():
+        done = subprocess.run([*git, "show", "syncd/mirror:notes.md"], capture_output=True)
+        return done.returncode == 0 and done.stdout == b"from b\n"
+    wait_for(mirrored)
+    author = subprocess.run([*git, "log", "-1", "--format=%an <%ae>", "syncd/mirror"],
+                            capture_output=True, text=True).stdout.strip()
+    assert author.startswith("b <") or "@syncd.invalid>" in author
+    assert subprocess.run([*git, "rev-parse", "--abbrev-ref", "HEAD"], capture_output=True,
+                          text=True).stdout.strip() == "main"
+    assert a.stop() == 0

@@ -201,3 +201,33 @@ def test_a_rename_without_edits_then_an_edit_imports_once(legacy, dsn):
     moved = json.loads(a.cli("log", SPEC.replace("spec.md", "spec-final.md"), "--json").stdout)["versions"]
     head, _, wip, _, bob, alice = git(a.root, "log", "--format=%H", "-n", "6").split()
     assert [v["provenance"]["commit"] for v in moved] == [head, wip, bob, alice]  # the rename adds none
+
+
+def test_branch_mode_versions_wait_out_a_rebase_and_conflict_copies_stay_out(legacy, tmp_path, dsn):
+    a = legacy
+    with a.config.open("a") as f:
+        f.write("git: {mirror: branch}\n")
+    a.cli("import")
+    git(a.root, "add", "-A")
+    git(a.root, "commit", "-qm", "wip")
+    a.sync()
+    b = Copy(tmp_path, "b", dsn)
+    b.init()
+    b.sync()
+    (a.root / ".git/MERGE_HEAD").write_text(git(a.root, "rev-parse", "HEAD") + "\n")  # a merge in progress
+    head = git(a.root, "rev-parse", "HEAD")
+    (b.root / "projects/P/README.md").write_text("from b\n")
+    b.sync()
+    a.sync()
+    assert git(a.root, "rev-parse", "HEAD") == head  # waited
+    (a.root / ".git/MERGE_HEAD").unlink()
+    # a conflict settled with --keep both: its copy is synced, never mirrored
+    (a.root / SPEC).write_text("a's line\n")
+    (b.root / SPEC).write_text("b's line\n")
+    b.sync()
+    a.sync(expect=3)
+    a.cli("resolve", SPEC, "--keep", "both")
+    log = git(a.root, "log", "--format=%an %s%n%b", f"{head}..HEAD")
+    assert "b syncd: update projects/P/README.md" in log and "Syncd-Version: projects/P/README.md@1" in log
+    assert "conflict from" not in git(a.root, "ls-tree", "-r", "--name-only", "HEAD")
+    assert any("conflict from" in p for p in a.files())

@@ -99,18 +99,18 @@ class Mirror:
         if not entries:
             return []
         ref, old, parent = self._target()
-        groups: dict[Author, dict[str, MirrorEntry]] = {}
+        groups: dict[Author, list[MirrorEntry]] = {}
         for entry in entries:
-            groups.setdefault(entry.author, {})[entry.path] = entry
+            groups.setdefault(entry.author, []).append(entry)
         made: list[str] = []
         with tempfile.TemporaryDirectory(prefix="syncd-mirror-") as scratch:
             env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
             self._git("read-tree", *([parent] if parent else ["--empty"]), env=env)
             for author, group in groups.items():
-                tree = self._stage(group.values(), env)
+                tree = self._stage({e.path: e for e in group}.values(), env)  # the last version wins
                 if parent and tree == self._git("rev-parse", f"{parent}^{{tree}}"):
                     continue  # nothing new: no empty commits
-                parent = self._commit(tree, parent, author, list(group.values()))
+                parent = self._commit(tree, parent, author, group)
                 made.append(parent)
         if not made:
             return []
@@ -145,8 +145,9 @@ class Mirror:
         offset = when.utcoffset() or datetime.timedelta(0)
         minutes = int(offset.total_seconds() // 60)
         stamp = f"{int(when.timestamp())} {'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
-        subject = (f"syncd: update {entries[0].path}" if len(entries) == 1
-                   else f"syncd: {len(entries)} documents by {author.name}")
+        paths = dict.fromkeys(e.path for e in entries)
+        subject = (f"syncd: update {entries[0].path}" if len(paths) == 1
+                   else f"syncd: {len(paths)} documents by {author.name}")
         trailers = "".join(f"Syncd-Version: {e.path}@{e.version}{' (deleted)' if e.data is None else ''}\n"
                            for e in entries)
         env = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email, "GIT_AUTHOR_DATE": stamp,
