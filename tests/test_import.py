@@ -231,3 +231,17 @@ def test_branch_mode_versions_wait_out_a_rebase_and_conflict_copies_stay_out(leg
     assert "b syncd: update projects/P/README.md" in log and "Syncd-Version: projects/P/README.md@1" in log
     assert "conflict from" not in git(a.root, "ls-tree", "-r", "--name-only", "HEAD")
     assert any("conflict from" in p for p in a.files())
+
+
+def test_a_configured_mirror_repository_records_a_plain_working_copy(tmp_path, dsn):
+    bare = tmp_path / "mirror.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    a = Copy(tmp_path, "plain", dsn)
+    a.init()
+    with a.config.open("a") as f:
+        f.write(f"git: {{repository: {json.dumps(str(bare))}, branch: idse/history}}\n")
+    (a.root / "specs").mkdir()
+    (a.root / "specs/spec.md").write_text("spec\n")
+    a.sync()
+    assert show(bare, "idse/history:specs/spec.md") == b"spec\n"
+    assert "Syncd-Version: specs/spec.md@1" in git(bare, "log", "--format=%b", "idse/history")

@@ -184,4 +184,7 @@ class Mirror:
     def push(self, remote: str) -> None:
         ref = (f"refs/heads/{self.branch}" if self.mode == "ref"
                else self._git("symbolic-ref", "-q", "HEAD"))
-        self._git("push", "-q", remote, f"{ref}:{ref}")
+        # never wait for a password or a host-key question nobody is there to answer
+        quiet = {"GIT_TERMINAL_PROMPT": "0",
+                 "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")}
+        self._git("push", "-q", remote, f"{ref}:{ref}", env=quiet)
