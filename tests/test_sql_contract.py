@@ -42,7 +42,7 @@ def test_compat_migration_leaves_an_existing_auth_schema_alone(empty_dsn):
     """On Supabase auth.* exists already; the compat migration must not replace it."""
     with psycopg.connect(empty_dsn, autocommit=True) as conn:
         conn.execute("create schema auth")
-        conn.execute("create table auth.users (id uuid primary key, email text, marker int)")
+        conn.execute("create table auth.users (id uuid primary key, email text, raw_user_meta_data jsonb, marker int)")
         conn.execute("create function auth.uid() returns uuid language sql stable as "
                      "$$ select '00000000-0000-0000-0000-00000000abcd'::uuid $$")
     migrate(empty_dsn)
@@ -51,7 +51,7 @@ def test_compat_migration_leaves_an_existing_auth_schema_alone(empty_dsn):
         cols = [r[0] for r in conn.execute(
             "select column_name from information_schema.columns "
             "where table_schema = 'auth' and table_name = 'users' order by ordinal_position")]
-        assert cols == ["id", "email", "marker"]
+        assert cols == ["id", "email", "raw_user_meta_data", "marker"]
 
 
 def test_auth_helpers_read_jwt_claims_like_postgrest(dsn):
@@ -406,8 +406,8 @@ def test_versions_come_back_in_the_order_asked_with_content(store):
 
 def test_a_signed_in_author_gets_the_github_noreply_address(dsn, store):
     with psycopg.connect(dsn, autocommit=True) as conn:
-        uid = conn.execute("insert into auth.users (email) values ('a@x') returning id").fetchone()[0]
-        conn.execute("insert into public.profiles (id, github_login, display_name) values (%s, 'alice', 'Alice A.')", (uid,))
+        uid = conn.execute("""insert into auth.users (email, raw_user_meta_data)
+                              values ('a@x', '{"user_name": "alice", "full_name": "Alice A."}') returning id""").fetchone()[0]
         conn.execute("select set_config('request.jwt.claims', %s, false)", (f'{{"sub": "{uid}"}}',))
         conn.execute("select public.syncd_commit(%s)", (Jsonb({"workspace": "ws", "changes": [
             {"path": "a.md", "base_version": None, "content": text("x")}]}),))
@@ -417,8 +417,7 @@ def test_a_signed_in_author_gets_the_github_noreply_address(dsn, store):
 
 def test_legacy_permission_files_become_members_and_invitations(dsn, store):
     with psycopg.connect(dsn, autocommit=True) as conn:
-        uid = conn.execute("insert into auth.users (email) values ('a@x') returning id").fetchone()[0]
-        conn.execute("insert into public.profiles (id, github_login) values (%s, 'Alice')", (uid,))
+        conn.execute("""insert into auth.users (email, raw_user_meta_data) values ('a@x', '{"user_name": "Alice"}')""")
     files = [{"path": ".owner", "text": "github|alice\ncarol # the founder\n"},
              {"path": "projects/P/sessions/s1/.owner", "text": "alice\n"},
              {"path": "projects/P/sessions/s1/.collaborators", "text": "# people\n@bob\n\nnot a login!\n"},

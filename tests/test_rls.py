@@ -1,0 +1,160 @@
+"""The two-tier permission model, enforced by row level security and the contract's
+functions, on a real PostgreSQL: every role × every operation."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import psycopg
+import pytest
+
+from syncd.store.postgres import PostgresStore
+from syncd.store.rpc import Change, NotFound, StoreError
+
+SESSION_DOC = "projects/P/sessions/s1/specs/spec.md"
+OTHER_DOC = "projects/P/README.md"
+ROLES = ["owner", "collaborator", "session_collaborator", "reader", "stranger"]
+
+
+def text(s: str) -> dict:
+    return {"encoding": "utf-8", "format": "text", "text": s}
+
+
+class AsUser(PostgresStore):
+    """What PostgREST does for a request with a user's JWT: `set role authenticated` and the
+    claims in request.jwt.claims (here once per connection)."""
+
+    def __init__(self, dsn: str, uid: str):
+        super().__init__(dsn, "ws", str(uuid.uuid4()))
+        self.uid = uid
+
+    def _connection(self):
+        fresh = self._conn is None
+        conn = super()._connection()
+        if fresh:
+            conn.execute("select set_config('request.jwt.claims', %s, false)",
+                         (json.dumps({"sub": self.uid, "role": "authenticated"}),))
+            conn.execute("set role authenticated")
+        return conn
+
+    def rows(self, table: str) -> int:
+        return self._connection().execute(f"select count(*) from public.{table}").fetchone()[0]
+
+
+def make_user(dsn: str, login: str) -> str:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return str(conn.execute("insert into auth.users (email, raw_user_meta_data) values (%s, %s) returning id",
+                                (f"{login}@example.com", json.dumps({"user_name": login}))).fetchone()[0])
+
+
+@pytest.fixture
+def world(dsn):
+    admin = PostgresStore(dsn, "ws")
+    admin.open(create=True)
+    admin.commit([Change(SESSION_DOC, None, text("spec")), Change(OTHER_DOC, None, text("readme"))])
+    admin.record([{"kind": "note", "path": SESSION_DOC}, {"kind": "note", "path": OTHER_DOC}])
+    users = {role: make_user(dsn, role.replace("_", "-")) for role in ROLES}
+    for login, role, where in [("owner", "owner", {}), ("collaborator", "collaborator", {}),
+                               ("reader", "reader", {}),
+                               ("session-collaborator", "collaborator", {"project": "P", "session": "s1"})]:
+        admin._call("syncd_members", {"workspace": "ws", "action": "add", "login": login, "role": role, **where})
+    stores = {role: AsUser(dsn, uid) for role, uid in users.items()}
+    yield admin, stores
+    for s in [admin, *stores.values()]:
+        s.close()
+
+
+def can(fn) -> bool:
+    try:
+        fn()
+    except (NotFound, StoreError):
+        return False
+    return True
+
+
+def write(admin: PostgresStore, store: PostgresStore, path: str, delete: bool = False) -> bool:
+    head = admin.version(path)["version"]
+    [result] = store.commit([Change(path, head, None if delete else text(f"edit {head}"))])
+    assert result.status in ("accepted", "forbidden"), result
+    return result.status == "accepted"
+
+
+EXPECTED = {  # role: (read/history session doc, read/history other doc, write session, write other)
+    "owner": (True, True, True, True),
+    "collaborator": (True, True, True, True),
+    "session_collaborator": (True, False, True, False),
+    "reader": (True, True, False, False),
+}
+
+
+@pytest.mark.parametrize("role", list(EXPECTED))
+def test_members_see_and_change_what_their_role_allows(world, role):
+    admin, stores = world
+    store = stores[role]
+    store.open(device_name=f"{role}-laptop")
+    read_s, read_o, write_s, write_o = EXPECTED[role]
+    assert can(lambda: store.version(SESSION_DOC)) is read_s
+    assert can(lambda: store.version(OTHER_DOC)) is read_o
+    assert can(lambda: store.history(SESSION_DOC)) is read_s
+    assert can(lambda: store.history(OTHER_DOC)) is read_o
+    feed = {e.path for e in store.changes(0)[0]}
+    assert feed == {p for p, ok in [(SESSION_DOC, read_s), (OTHER_DOC, read_o)] if ok}
+    assert store.rows("activity_log") == read_s + read_o
+    assert write(admin, store, SESSION_DOC) is write_s
+    assert write(admin, store, OTHER_DOC) is write_o
+    assert write(admin, store, SESSION_DOC, delete=True) is write_s
+    assert write(admin, store, OTHER_DOC, delete=True) is write_o
+    # nobody but the database itself changes rows behind the contract's back
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        store._connection().execute("delete from public.document_versions")
+
+
+def test_a_stranger_gets_nothing_at_all(world):
+    admin, stores = world
+    stranger = stores["stranger"]
+    for attempt in (lambda: stranger.open(), lambda: stranger.version(SESSION_DOC),
+                    lambda: stranger.history(OTHER_DOC), lambda: stranger.changes(0),
+                    lambda: stranger.commit([Change("x.md", None, text("x"))])):
+        with pytest.raises(NotFound):
+            attempt()
+    for table in ("documents", "document_versions", "activity_log", "devices", "workspaces",
+                  "workspace_members", "projects", "sessions", "invitations"):
+        assert stranger.rows(table) == 0, table
+
+
+def test_devices_are_visible_to_workspace_members_and_to_their_owner(world):
+    admin, stores = world
+    for role in ("owner", "session_collaborator"):
+        stores[role].open(device_name=role)
+    assert stores["owner"].rows("devices") == 2
+    assert stores["session_collaborator"].rows("devices") == 1  # only its own
+    assert stores["reader"].rows("devices") == 2
+
+
+def test_only_owners_manage_members_and_invitations_become_memberships(world, dsn):
+    admin, stores = world
+    with pytest.raises(StoreError, match="only an owner"):
+        stores["collaborator"]._call("syncd_members", {"workspace": "ws", "action": "add",
+                                                       "login": "mallory", "role": "owner"})
+    out = stores["owner"]._call("syncd_members", {"workspace": "ws", "action": "add",
+                                                  "login": "dave", "role": "collaborator"})
+    assert out == {"invited": "dave", "role": "collaborator"}
+    dave = AsUser(dsn, make_user(dsn, "dave"))  # signs in for the first time
+    assert can(lambda: dave.version(OTHER_DOC)) and write(admin, dave, OTHER_DOC)
+    members = stores["reader"]._call("syncd_members", {"workspace": "ws"})["members"]
+    assert {(m["login"], m["role"], m["session"]) for m in members} >= {
+        ("owner", "owner", None), ("dave", "collaborator", None), ("session-collaborator", "collaborator", "s1")}
+    stores["owner"]._call("syncd_members", {"workspace": "ws", "action": "remove", "login": "reader"})
+    assert not can(lambda: stores["reader"].version(OTHER_DOC))
+    dave.close()
+
+
+def test_creating_a_workspace_makes_the_user_its_owner(world, dsn):
+    _, stores = world
+    mine = AsUser(dsn, stores["stranger"].uid)
+    mine.workspace = "strangers-own"
+    mine.open(create=True)
+    [result] = mine.commit([Change("a.md", None, text("mine"))])
+    assert result.status == "accepted"
+    assert mine._call("syncd_members", {"workspace": "strangers-own"})["members"][0]["role"] == "owner"
+    mine.close()
