@@ -57,7 +57,7 @@ def world(dsn):
     for login, role, where in [("owner", "owner", {}), ("collaborator", "collaborator", {}),
                                ("reader", "reader", {}),
                                ("session-collaborator", "collaborator", {"project": "P", "session": "s1"})]:
-        admin._call("syncd_members", {"workspace": "ws", "action": "add", "login": login, "role": role, **where})
+        admin.members("add", login=login, role=role, **where)
     stores = {role: AsUser(dsn, uid) for role, uid in users.items()}
     yield admin, stores
     for s in [admin, *stores.values()]:
@@ -158,3 +158,24 @@ def test_creating_a_workspace_makes_the_user_its_owner(world, dsn):
     assert result.status == "accepted"
     assert mine._call("syncd_members", {"workspace": "strangers-own"})["members"][0]["role"] == "owner"
     mine.close()
+
+
+def test_the_members_command(copies, dsn, private_xdg):
+    a, _ = copies
+    assert "no members yet" in a.cli("members").output
+    assert "invited alice as owner" in a.cli("members", "add", "alice", "--role", "owner").output
+    make_user(dsn, "alice")
+    (a.root / "projects/P/sessions/s1").mkdir(parents=True)
+    (a.root / "projects/P/sessions/s1/x.md").write_text("x\n")
+    a.sync()
+    make_user(dsn, "bob")
+    assert "bob is now reader of session P/s1" in a.cli("members", "add", "bob", "--role", "reader",
+                                                        "--session", "P/s1").output
+    listed = json.loads(a.cli("members", "--json").stdout)
+    assert [(m["login"], m["role"], m["session"], m["pending"]) for m in listed] == \
+        [("alice", "owner", None, False), ("bob", "reader", "s1", False)]
+    assert "bob is now collaborator" in a.cli("members", "role", "bob", "--role", "collaborator",
+                                              "--session", "P/s1").output
+    assert "removed bob" in a.cli("members", "remove", "bob", "--session", "P/s1").output
+    assert "PROJECT/SESSION" in a.cli("members", "add", "x", "--role", "reader", "--session", "nope", expect=2).output
+    assert "no session P/s9" in a.cli("members", "add", "x", "--role", "reader", "--session", "P/s9", expect=1).output

@@ -245,6 +245,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 from syncd.cli.conflicts import conflicts, resolve  # noqa: E402  (the group must exist first)
 from syncd.cli.history import diff, log_command, restore, show  # noqa: E402
 from syncd.cli.imports import import_command  # noqa: E402
+from syncd.cli.members import members  # noqa: E402
 
-for command in (conflicts, resolve, log_command, diff, show, restore, import_command):
+for command in (conflicts, resolve, log_command, diff, show, restore, import_command, members):
     main.add_command(command)

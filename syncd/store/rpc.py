@@ -179,6 +179,10 @@ class RpcStore:
         return self._call("syncd_import_members", {"workspace": self.workspace, "files": files,
                                                    "dry_run": dry_run})
 
+    def members(self, action: str = "list", **fields) -> dict:
+        """List or change members: add/role/remove with login, role, project, session."""
+        return self._call("syncd_members", {"workspace": self.workspace, "action": action, **fields})
+
     def layout_plan(self, paths: list[str]) -> dict:
         return self._call("syncd_layout_plan", {"paths": paths})
 
