@@ -60,6 +60,7 @@ class Config:
     workspace: str
     database_url: str | None
     device_name: str
+    supabase_url: str | None = None
     ignore: tuple[str, ...] = ()
     files: FilePolicy = field(default_factory=FilePolicy)
     state_dir: Path | None = None
@@ -116,7 +117,7 @@ def load(path: Path) -> Config:
             raise ConfigError(f"{where}: key '{key}' is required and must be a non-empty string")
         return value
 
-    known = {"root", "workspace", "database_url", "device_name", "ignore", "files", "state_dir",
+    known = {"root", "workspace", "database_url", "supabase_url", "device_name", "ignore", "files", "state_dir",
              "daemon", "deletes", "merge", "git"}
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -130,6 +131,11 @@ def load(path: Path) -> Config:
     database_url = os.environ.get(ENV_DATABASE_URL) or raw.get("database_url")
     if database_url is not None and not isinstance(database_url, str):
         raise ConfigError(f"{where}: key 'database_url' must be a string")
+    supabase_url = raw.get("supabase_url")
+    if supabase_url is not None and (not isinstance(supabase_url, str) or not re.match(r"https?://", supabase_url)):
+        raise ConfigError(f"{where}: key 'supabase_url' must be the project's URL, https://<ref>.supabase.co")
+    if supabase_url and database_url:
+        raise ConfigError(f"{where}: set database_url or supabase_url, not both")
 
     ignore = raw.get("ignore") or []
     if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
@@ -168,6 +174,7 @@ def load(path: Path) -> Config:
         root=root,
         workspace=workspace,
         database_url=database_url or None,
+        supabase_url=supabase_url or None,
         device_name=str(raw.get("device_name") or f"{socket.gethostname()}:{path.stem}"),
         ignore=tuple(ignore),
         files=FilePolicy(max_size=max_size, binary=binary),
@@ -239,14 +246,16 @@ files:
 """
 
 
-def write_new(path: Path, root: Path, workspace: str, database_url: str | None) -> None:
+def write_new(path: Path, root: Path, workspace: str, database_url: str | None,
+              supabase_url: str | None = None) -> None:
     if path.exists():
         raise ConfigError(f"{path}: already exists; pick another --config or edit it")
     check_workspace(workspace, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     # JSON strings are YAML strings: safe for any path or URL
-    database_line = (f"database_url: {json.dumps(database_url)}"
-                     if database_url else "# database_url: (none: the embedded default)")
+    database_line = (f"database_url: {json.dumps(database_url)}" if database_url
+                     else f"supabase_url: {json.dumps(supabase_url)}" if supabase_url
+                     else "# database_url: (none: the embedded default)")
     path.write_text(TEMPLATE.format(root=json.dumps(str(root)), workspace=json.dumps(workspace),
                                     database_line=database_line), encoding="utf-8")
     path.chmod(0o600)

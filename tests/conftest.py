@@ -18,6 +18,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from copies import Copy
+from supabase_standin import StandIn, token
 from syncd.store.local_server import LocalServer
 from syncd.store.migrate import migrate
 
@@ -97,9 +98,22 @@ def private_xdg(tmp_path, monkeypatch):
     monkeypatch.delenv("SYNCD_DATABASE_URL", raising=False)
 
 
+@pytest.fixture(params=["postgres", "supabase"])
+def transport(request, dsn, monkeypatch):
+    """The store's URL for working copies: None for the direct PostgreSQL transport, else
+    the Supabase transport's, served by the loopback stand-in on the same database."""
+    if request.param == "postgres":
+        yield None
+        return
+    monkeypatch.setenv("SYNCD_SUPABASE_SERVICE_KEY", token("service_role"))
+    with StandIn(dsn) as url:
+        yield url
+
+
 @pytest.fixture
-def copies(tmp_path, dsn, private_xdg):
-    a, b = Copy(tmp_path, "a", dsn), Copy(tmp_path, "b", dsn)
+def copies(tmp_path, dsn, private_xdg, transport):
+    """Two working copies of one workspace, over each transport in turn."""
+    a, b = Copy(tmp_path, "a", dsn, supabase_url=transport), Copy(tmp_path, "b", dsn, supabase_url=transport)
     a.init()
     b.init()
     return a, b

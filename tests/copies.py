@@ -16,12 +16,13 @@ from legacy_tree import read_tree
 class Copy:
     """One working copy: its root, its config, and the CLI run against them."""
 
-    def __init__(self, base: Path, name: str, dsn: str, workspace: str = "team"):
+    def __init__(self, base: Path, name: str, dsn: str, workspace: str = "team", supabase_url: str | None = None):
         self.name = name
         self.root = base / name / "tree"
         self.config = base / name / "syncd.yaml"
         self.dsn = dsn
         self.workspace = workspace
+        self.supabase_url = supabase_url  # the store through the Supabase transport instead
 
     def cli(self, *args: str, expect: int | None = 0):
         result = CliRunner().invoke(main, ["--config", str(self.config), *args])
@@ -30,7 +31,8 @@ class Copy:
         return result
 
     def init(self):
-        result = self.cli("init", str(self.root), "--workspace", self.workspace, "--database-url", self.dsn)
+        store = ["--supabase-url", self.supabase_url] if self.supabase_url else ["--database-url", self.dsn]
+        result = self.cli("init", str(self.root), "--workspace", self.workspace, *store)
         with self.config.open("a") as f:  # a name of its own, as authors appear in `syncd log`
             f.write(f"device_name: {self.name}\n")
         return result

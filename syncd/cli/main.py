@@ -44,22 +44,26 @@ def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
 @click.argument("root", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--workspace", required=True, help="The workspace slug shared by the team's working copies.")
 @click.option("--database-url", help="PostgreSQL URL of the store.")
+@click.option("--supabase-url", help="The Supabase project's URL (instead of --database-url).")
 @click.pass_context
 @friendly
-def init(ctx: click.Context, root: Path, workspace: str, database_url: str | None) -> None:
+def init(ctx: click.Context, root: Path, workspace: str, database_url: str | None,
+         supabase_url: str | None) -> None:
     """Create a working copy's config for ROOT and register it with the store."""
     root = root.expanduser().resolve()
     path = ctx.obj["config_path"]
     if not root.exists():
         root.mkdir(parents=True)
         click.echo(f"created {root}")
-    configuration.write_new(path, root, workspace, database_url)
+    if database_url and supabase_url:
+        raise click.UsageError("--database-url or --supabase-url, not both")
+    configuration.write_new(path, root, workspace, database_url, supabase_url)
     cfg = configuration.load(path)
     journal = Journal(cfg.journal_path)
     try:
         with connect(cfg, journal) as store:
             ws = store.open(create=True, device_name=cfg.device_name, hostname=socket.gethostname())
-            where = describe_dsn(store.dsn) if cfg.database_url else "the embedded PostgreSQL"
+            where = store.describe() if cfg.database_url or cfg.supabase_url else "the embedded PostgreSQL"
     except StoreError:
         path.unlink()  # nothing half-made: fix the store and run init again
         raise
@@ -203,7 +207,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
             "config": str(cfg.path),
             "root": str(cfg.root),
             "workspace": cfg.workspace,
-            "store": describe_dsn(cfg.database_url) if cfg.database_url else "embedded",
+            "store": (describe_dsn(cfg.database_url) if cfg.database_url
+                      else f"Supabase {cfg.supabase_url}" if cfg.supabase_url else "embedded"),
             "daemon": {"running": pid is not None, "pid": pid,
                        "state": daemon.get("state") if pid else "not running",
                        "reason": daemon.get("reason") if pid else None},

@@ -24,7 +24,7 @@ from syncd.engine.executor import Executor, Paused
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.journal import Journal
 from syncd.git.recorder import Recorder
-from syncd.store.postgres import PostgresStore, describe_dsn
+from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import StoreError, StoreUnavailable
 
 log = logging.getLogger("syncd.daemon")
@@ -46,7 +46,7 @@ class Daemon:
         self.queue = ChangeQueue(cfg.daemon.debounce, cfg.daemon.max_delay)
         self.watcher: Watcher | None = None
         self.recorder: Recorder | None = None
-        self.state = {"state": "starting", "pid": os.getpid(), "store": describe_dsn(store.dsn),
+        self.state = {"state": "starting", "pid": os.getpid(), "store": store.describe(),
                       "since": time.time(), "last_success": None, "reason": None}
 
     # wake-ups, from other threads and signal handlers
@@ -83,14 +83,17 @@ class Daemon:
         signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, self._on_hup)
         workspace = self.store.open(device_name=self.cfg.device_name, hostname=socket.gethostname())
-        listener = NotifyListener(self.store.dsn, workspace.id, self.request_pass)
-        listener.start()
+        listener = None
+        if isinstance(self.store, PostgresStore):  # LISTEN/NOTIFY; over Supabase, the poll interval
+            listener = NotifyListener(self.store.dsn, workspace.id, self.request_pass)
+            listener.start()
         self.recorder = Recorder.for_config(self.cfg, self.journal, self.store)
         self._watch()
         try:
             self._loop()
         finally:
-            listener.stop()
+            if listener:
+                listener.stop()
             if self.watcher:
                 self.watcher.close()
             self.journal.flush_stats()

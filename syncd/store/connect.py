@@ -1,6 +1,7 @@
 """The store a working copy talks to: its database_url, or else the embedded default."""
 from __future__ import annotations
 
+import os
 import uuid
 from contextlib import contextmanager
 from typing import Iterator
@@ -10,7 +11,9 @@ from syncd.engine.journal import Journal
 from syncd.store.embedded import EmbeddedStore
 from syncd.store.local_server import ServerError
 from syncd.store.postgres import PostgresStore
-from syncd.store.rpc import StoreUnavailable
+from syncd.store.rpc import RpcStore, StoreError, StoreUnavailable
+
+ENV_SERVICE_KEY = "SYNCD_SUPABASE_SERVICE_KEY"
 
 
 def device_id(journal: Journal) -> str:
@@ -23,7 +26,19 @@ def device_id(journal: Journal) -> str:
 
 
 @contextmanager
-def connect(cfg: Config, journal: Journal) -> Iterator[PostgresStore]:
+def connect(cfg: Config, journal: Journal) -> Iterator[RpcStore]:
+    if cfg.supabase_url:
+        key = os.environ.get(ENV_SERVICE_KEY)
+        if not key:
+            raise StoreError(f"{cfg.path}: supabase_url is set but no credentials: set {ENV_SERVICE_KEY} "
+                             "(a service key, for servers)")
+        from syncd.store.supabase import SupabaseStore
+        store = SupabaseStore(cfg.supabase_url, key, cfg.workspace, device_id(journal))
+        try:
+            yield store
+        finally:
+            store.close()
+        return
     embedded = None
     dsn = cfg.database_url
     if not dsn:

@@ -58,6 +58,9 @@ class PostgresStore(RpcStore):
                 raise NotFound(message) from exc
             raise StoreError(f"{function} failed: {message}") from exc
 
+    def describe(self) -> str:
+        return describe_dsn(self.dsn)
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

@@ -113,6 +113,10 @@ class RpcStore:
     def _call(self, function: str, payload: dict) -> Any:
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """Where the store is, for people (no secrets)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         pass
 

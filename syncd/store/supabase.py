@@ -1,0 +1,93 @@
+"""The Supabase transport: the contract's functions over supabase-py's PostgREST RPC.
+
+Only `POST /rest/v1/rpc/syncd_*` is used, so the server's behaviour stays in the SQL
+migrations. supabase-py does not retry RPC POSTs and its APIError carries no HTTP status:
+errors are told apart by their code (a SQLSTATE, a PGRST code, or the status itself when
+the body was not PostgREST's), and only transient ones are retried, with backoff.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from postgrest import APIError
+from supabase import Client, ClientOptions, create_client
+
+from syncd.store.rpc import NotFound, RpcStore, StoreError, StoreUnavailable
+
+RETRIES = 5
+MIGRATE = ("PGRST202", "42883", "42P01", "3F000")  # the contract is not there (yet)
+SIGN_IN = ("PGRST301", "PGRST302", "PGRST303")
+
+
+class PermissionDenied(StoreError):
+    pass
+
+
+def _transient(code: str) -> bool:
+    """Connection, resource and serialization SQLSTATEs, and 5xx statuses that came without
+    a PostgREST body (a proxy's 502, 503, 504)."""
+    http_status = len(code) == 3 and code.isdigit()
+    return (code[:2] in ("08", "53", "40") and not http_status) or code.startswith("57P") \
+        or (http_status and code >= "500")
+
+
+def describe_url(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+class SupabaseStore(RpcStore):
+    def __init__(self, url: str, key: str, workspace: str, device_id: str | None = None,
+                 client: Client | None = None, backoff: float = 0.5):
+        super().__init__(workspace, device_id)
+        self.url = url
+        # our own HTTP client: its timeout, and the library's deprecated per-call ones unused
+        self.http = httpx.Client(timeout=httpx.Timeout(60, connect=10))
+        self.client = client or create_client(url, key, ClientOptions(
+            auto_refresh_token=False, persist_session=False, httpx_client=self.http))
+        self.backoff = backoff
+
+    def describe(self) -> str:
+        return f"Supabase {describe_url(self.url)}"
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _call(self, function: str, payload: dict) -> Any:
+        where = describe_url(self.url)
+        for attempt in range(RETRIES):
+            last = attempt == RETRIES - 1
+            try:
+                return self.client.rpc(function, payload).execute().data
+            except APIError as exc:
+                code = str(exc.code or "")
+                if _transient(code) and not last:
+                    time.sleep(self.backoff * 2 ** attempt)
+                    continue
+                raise self._error(function, code, exc) from exc
+            except httpx.TransportError as exc:
+                if not last:
+                    time.sleep(self.backoff * 2 ** attempt)
+                    continue
+                raise StoreUnavailable(f"cannot reach Supabase at {where}: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _error(self, function: str, code: str, exc: APIError) -> StoreError:
+        message = exc.message or str(exc)
+        where = describe_url(self.url)
+        if code in MIGRATE:
+            return StoreError(f"the Supabase project at {where} has no syncd schema ({message}); "
+                              "run `syncd db migrate --database-url <its database URL>`")
+        if code in SIGN_IN:
+            return PermissionDenied(f"the Supabase session is not valid ({message}); run `syncd login`")
+        if code == "42501":
+            return PermissionDenied(f"permission denied: {message}")
+        if code == "PT404":
+            return NotFound(message)
+        if code in ("23505", "23503", "409"):
+            return StoreError(f"{function} conflicted with another change: {message}")
+        if _transient(code):
+            return StoreUnavailable(f"Supabase at {where} is unavailable ({code}: {message}); retrying later")
+        return StoreError(f"{function} failed ({code}): {message}")
