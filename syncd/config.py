@@ -61,6 +61,7 @@ class Config:
     database_url: str | None
     device_name: str
     supabase_url: str | None = None
+    supabase_anon_key: str | None = None  # public (every web client ships it); sign-in needs it
     ignore: tuple[str, ...] = ()
     files: FilePolicy = field(default_factory=FilePolicy)
     state_dir: Path | None = None
@@ -117,7 +118,7 @@ def load(path: Path) -> Config:
             raise ConfigError(f"{where}: key '{key}' is required and must be a non-empty string")
         return value
 
-    known = {"root", "workspace", "database_url", "supabase_url", "device_name", "ignore", "files", "state_dir",
+    known = {"root", "workspace", "database_url", "supabase_url", "supabase_anon_key", "device_name", "ignore", "files", "state_dir",
              "daemon", "deletes", "merge", "git"}
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -175,6 +176,7 @@ def load(path: Path) -> Config:
         workspace=workspace,
         database_url=database_url or None,
         supabase_url=supabase_url or None,
+        supabase_anon_key=str(raw["supabase_anon_key"]) if raw.get("supabase_anon_key") else None,
         device_name=str(raw.get("device_name") or f"{socket.gethostname()}:{path.stem}"),
         ignore=tuple(ignore),
         files=FilePolicy(max_size=max_size, binary=binary),
@@ -247,14 +249,15 @@ files:
 
 
 def write_new(path: Path, root: Path, workspace: str, database_url: str | None,
-              supabase_url: str | None = None) -> None:
+              supabase_url: str | None = None, anon_key: str | None = None) -> None:
     if path.exists():
         raise ConfigError(f"{path}: already exists; pick another --config or edit it")
     check_workspace(workspace, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     # JSON strings are YAML strings: safe for any path or URL
     database_line = (f"database_url: {json.dumps(database_url)}" if database_url
-                     else f"supabase_url: {json.dumps(supabase_url)}" if supabase_url
+                     else f"supabase_url: {json.dumps(supabase_url)}"
+                     + (f"\nsupabase_anon_key: {json.dumps(anon_key)}" if anon_key else "") if supabase_url
                      else "# database_url: (none: the embedded default)")
     path.write_text(TEMPLATE.format(root=json.dumps(str(root)), workspace=json.dumps(workspace),
                                     database_line=database_line), encoding="utf-8")

@@ -15,12 +15,29 @@ the syncd transport relies on, rule by rule (PostgREST v13 docs, "Functions as R
   23505/23503 → 409, 42883/42P01 → 404, 08xxx/53xxx → 503, 40xxx/57xxx/P0xxx (not P0001)
   → 500, P0001 → 400, anything else → 400; the body is {code, message, details, hint}.
   An unknown function is 404 with code PGRST202.
+
+And the part of GoTrue (Supabase Auth) `syncd login` uses:
+
+* `GET /auth/v1/authorize?provider=github&redirect_to=..&code_challenge=..` — GoTrue
+  sends the browser to GitHub and back to `redirect_to?code=..` (a loopback redirect is
+  allowed); here GitHub's consent is assumed for `github_user`, and the redirect is direct.
+* `POST /auth/v1/token?grant_type=pkce` with {auth_code, code_verifier}: the verifier's
+  S256 hash must equal the challenge; the session's user is created in auth.users on first
+  sign-in, with GitHub's `user_name`/`full_name` in raw_user_meta_data.
+* `POST /auth/v1/token?grant_type=refresh_token`: refresh tokens rotate and are single
+  use (`refresh_token_already_used`); `POST /auth/v1/logout` revokes the session's tokens
+  (`refresh_token_not_found` afterwards). Errors are `{code, error_code, msg}`.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import secrets
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 import psycopg
@@ -31,7 +48,6 @@ SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
 
 
 def token(role: str, sub: str | None = None, expires_in: int = 3600, **claims) -> str:
-    import time
     now = int(time.time())
     body = {"role": role, "iat": now, "exp": now + expires_in, "aud": "authenticated", **claims}
     if sub:
@@ -62,21 +78,36 @@ class StandIn:
         self.dsn = dsn
         self.calls: list[tuple[str, str]] = []  # (function, role), for tests to inspect
         self.fail_next: list[int] = []  # statuses to answer with before calling (fault injection)
+        self.github_user = {"login": "alice", "name": "Alice Archer", "email": "alice@example.com"}
+        self.access_ttl = 3600  # seconds an access token lives
+        self.refreshes = 0
+        self._codes: dict[str, tuple[str, dict]] = {}  # code → (challenge, GitHub user)
+        self._refresh: dict[str, dict] = {}  # refresh token → {user, session, used}
+        self._revoked: set[str] = set()  # session ids
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:
                 pass
 
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, payload = standin.handle(self.path, self.headers, body)
-                data = json.dumps(payload).encode()
+            def reply(self, status: int, payload, headers: dict | None = None) -> None:
+                data = b"" if payload is None else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self.reply(*standin.auth_get(self.path, self.headers))
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.startswith("/auth/v1/"):
+                    self.reply(*standin.auth_post(self.path, self.headers, body))
+                else:
+                    self.reply(*standin.handle(self.path, self.headers, body))
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -128,3 +159,83 @@ class StandIn:
             state = exc.sqlstate or "XX000"
             return status_of(state, role), {"code": state, "message": exc.diag.message_primary or str(exc),
                                             "details": exc.diag.message_detail, "hint": exc.diag.message_hint}
+
+    # GoTrue
+
+    @staticmethod
+    def _auth_error(status: int, error_code: str, msg: str) -> tuple[int, dict]:
+        return status, {"code": status, "error_code": error_code, "msg": msg}
+
+    def auth_get(self, path: str, headers) -> tuple:
+        url = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if url.path == "/auth/v1/authorize":
+            if query.get("provider") != "github" or query.get("code_challenge_method", "").lower() != "s256":
+                return self._auth_error(400, "validation_failed", "github with an S256 PKCE challenge only")
+            code = secrets.token_urlsafe(16)
+            self._codes[code] = (query["code_challenge"], dict(self.github_user))
+            return 302, None, {"Location": f"{query['redirect_to']}?{urlencode({'code': code})}"}
+        if url.path == "/auth/v1/user":
+            claims = jwt.decode(headers.get("Authorization", "")[7:], SECRET, algorithms=["HS256"],
+                                options={"verify_aud": False})
+            return 200, self._user(claims["sub"], claims)
+        return self._auth_error(404, "not_found", url.path)
+
+    def auth_post(self, path: str, headers, body: bytes) -> tuple:
+        url = urlsplit(path)
+        grant = parse_qs(url.query).get("grant_type", [None])[0]
+        data = json.loads(body or b"{}")
+        if url.path == "/auth/v1/token" and grant == "pkce":
+            found = self._codes.pop(data.get("auth_code"), None)
+            verifier = (data.get("code_verifier") or "").encode()
+            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=").decode()
+            if found is None or found[0] != challenge:
+                return self._auth_error(400, "bad_code_verifier", "code challenge does not match previously saved code verifier")
+            return 200, self._session(self._user_id(found[1]), secrets.token_hex(8))
+        if url.path == "/auth/v1/token" and grant == "refresh_token":
+            entry = self._refresh.get(data.get("refresh_token"))
+            if entry is None or entry["session"] in self._revoked:
+                return self._auth_error(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
+            if entry["used"]:
+                return self._auth_error(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used")
+            entry["used"] = True
+            self.refreshes += 1
+            return 200, self._session(entry["user"], entry["session"])
+        if url.path == "/auth/v1/logout":
+            claims = jwt.decode(headers.get("Authorization", "")[7:], SECRET, algorithms=["HS256"],
+                                options={"verify_aud": False, "verify_exp": False})
+            self._revoked.add(claims["session_id"])
+            return 204, None
+        return self._auth_error(404, "not_found", url.path)
+
+    def revoke_all(self) -> None:
+        """What an admin's sign-out of every session does."""
+        self._revoked.update(e["session"] for e in self._refresh.values())
+
+    def _user_id(self, github: dict) -> str:
+        meta = json.dumps({"user_name": github["login"], "full_name": github["name"], "provider_id": github["login"]})
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            found = conn.execute("select id from auth.users where email = %s", (github["email"],)).fetchone()
+            if found is None:
+                found = conn.execute("insert into auth.users (email, raw_user_meta_data, raw_app_meta_data) "
+                                     "values (%s, %s, '{\"provider\": \"github\"}') returning id",
+                                     (github["email"], meta)).fetchone()
+        return str(found[0])
+
+    def _user(self, user_id: str, claims: dict | None = None) -> dict:
+        with psycopg.connect(self.dsn) as conn:
+            email, meta, created = conn.execute(
+                "select email, raw_user_meta_data, created_at from auth.users where id = %s", (user_id,)).fetchone()
+        return {"id": user_id, "aud": "authenticated", "role": "authenticated", "email": email,
+                "app_metadata": {"provider": "github", "providers": ["github"]}, "user_metadata": meta,
+                "created_at": created.isoformat()}
+
+    def _session(self, user_id: str, session_id: str) -> dict:
+        user = self._user(user_id)
+        refresh = secrets.token_urlsafe(24)
+        self._refresh[refresh] = {"user": user_id, "session": session_id, "used": False}
+        access = token("authenticated", sub=user_id, expires_in=self.access_ttl, email=user["email"],
+                       session_id=session_id, user_metadata=user["user_metadata"],
+                       app_metadata=user["app_metadata"])
+        return {"access_token": access, "token_type": "bearer", "expires_in": self.access_ttl,
+                "expires_at": int(time.time()) + self.access_ttl, "refresh_token": refresh, "user": user}

@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime
 import functools
 import os
-import socket
 import time
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -16,7 +15,7 @@ from syncd import config as configuration
 from syncd.config import Config, ConfigError
 from syncd.engine.executor import Executor, Paused, SyncReport
 from syncd.engine.journal import Journal, JournalLocked
-from syncd.store.connect import connect
+from syncd.store.connect import connect, open_workspace
 from syncd.git.recorder import Recorder
 from syncd.store.rpc import RpcStore, StoreError
 
@@ -97,7 +96,7 @@ def sync_now(cfg: Config, journal: Journal, done: Callable[[], bool]) -> SyncRep
             pass  # a daemon started just now: ask it instead
         else:
             with connect(cfg, journal) as store:
-                store.open(device_name=cfg.device_name, hostname=socket.gethostname())
+                open_workspace(store, cfg, journal)
                 return run_pass(cfg, journal, store)
     journal.set_meta("resume", str(time.time()))
     deadline = time.monotonic() + DAEMON_WAIT

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import sys
 import time
@@ -19,7 +20,7 @@ from syncd.cli.common import EXIT_CONFLICTS, EXIT_UNSETTLED, Failure, friendly, 
 from syncd.engine.executor import Executor, Paused
 from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Action
-from syncd.store.connect import connect
+from syncd.store.connect import ENV_SERVICE_KEY, connect, open_workspace
 from syncd.store.migrate import migrate
 from syncd.store.postgres import describe_dsn
 from syncd.store.rpc import StoreError
@@ -45,10 +46,11 @@ def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
 @click.option("--workspace", required=True, help="The workspace slug shared by the team's working copies.")
 @click.option("--database-url", help="PostgreSQL URL of the store.")
 @click.option("--supabase-url", help="The Supabase project's URL (instead of --database-url).")
+@click.option("--anon-key", help="With --supabase-url: the project's public anon key, to sign in with GitHub.")
 @click.pass_context
 @friendly
 def init(ctx: click.Context, root: Path, workspace: str, database_url: str | None,
-         supabase_url: str | None) -> None:
+         supabase_url: str | None, anon_key: str | None) -> None:
     """Create a working copy's config for ROOT and register it with the store."""
     root = root.expanduser().resolve()
     path = ctx.obj["config_path"]
@@ -57,10 +59,15 @@ def init(ctx: click.Context, root: Path, workspace: str, database_url: str | Non
         click.echo(f"created {root}")
     if database_url and supabase_url:
         raise click.UsageError("--database-url or --supabase-url, not both")
-    configuration.write_new(path, root, workspace, database_url, supabase_url)
+    configuration.write_new(path, root, workspace, database_url, supabase_url, anon_key)
     cfg = configuration.load(path)
     journal = Journal(cfg.journal_path)
     try:
+        if cfg.supabase_url and cfg.supabase_anon_key and not os.environ.get(ENV_SERVICE_KEY):
+            # signing in comes next; the first pass after it creates the workspace if needed
+            journal.set_meta("create_workspace", "1")
+            click.echo(f"wrote {path}; next: syncd --config {path} login, then sync --once (or run)")
+            return
         with connect(cfg, journal) as store:
             ws = store.open(create=True, device_name=cfg.device_name, hostname=socket.gethostname())
             where = store.describe() if cfg.database_url or cfg.supabase_url else "the embedded PostgreSQL"
@@ -109,7 +116,7 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
     try:
         journal.lock()
         with connect(cfg, journal) as store:
-            store.open(device_name=cfg.device_name, hostname=socket.gethostname())
+            open_workspace(store, cfg, journal)
             report = run_pass(cfg, journal, store)
         journal.set_meta("last_sync", str(time.time()))
     finally:
@@ -251,6 +258,8 @@ from syncd.cli.conflicts import conflicts, resolve  # noqa: E402  (the group mus
 from syncd.cli.history import diff, log_command, restore, show  # noqa: E402
 from syncd.cli.imports import import_command  # noqa: E402
 from syncd.cli.members import members  # noqa: E402
+from syncd.cli.account import login, logout, whoami  # noqa: E402
 
-for command in (conflicts, resolve, log_command, diff, show, restore, import_command, members):
+for command in (conflicts, resolve, log_command, diff, show, restore, import_command, members,
+                login, logout, whoami):
     main.add_command(command)

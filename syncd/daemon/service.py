@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from dataclasses import replace
@@ -24,6 +23,7 @@ from syncd.engine.executor import Executor, Paused
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.journal import Journal
 from syncd.git.recorder import Recorder
+from syncd.store.connect import open_workspace
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import StoreError, StoreUnavailable
 
@@ -82,7 +82,7 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_stop_signal)
         signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, self._on_hup)
-        workspace = self.store.open(device_name=self.cfg.device_name, hostname=socket.gethostname())
+        workspace = open_workspace(self.store, self.cfg, self.journal)
         listener = None
         if isinstance(self.store, PostgresStore):  # LISTEN/NOTIFY; over Supabase, the poll interval
             listener = NotifyListener(self.store.dsn, workspace.id, self.request_pass)

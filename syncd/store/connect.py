@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from contextlib import contextmanager
 from typing import Iterator
@@ -25,15 +26,37 @@ def device_id(journal: Journal) -> str:
     return found
 
 
+def open_workspace(store: RpcStore, cfg: Config, journal: Journal):
+    """Open the workspace for a pass, creating it when `syncd init` could not (it was
+    written before signing in)."""
+    create = journal.get_meta("create_workspace") == "1"
+    workspace = store.open(create=create, device_name=cfg.device_name, hostname=socket.gethostname())
+    if create:
+        journal.set_meta("create_workspace", "0")
+    return workspace
+
+
+def supabase_store(cfg: Config, device: str | None = None):
+    """A service key from the environment (servers), else the signed-in user's session."""
+    from syncd.store.credentials import Credentials, credentials_path
+    from syncd.store.supabase import SupabaseStore
+    key = os.environ.get(ENV_SERVICE_KEY)
+    if key:
+        return SupabaseStore(cfg.supabase_url, key, cfg.workspace, device)
+    if not cfg.supabase_anon_key:
+        raise StoreError(f"{cfg.path}: set supabase_anon_key (the project's public anon key) to sign in, "
+                         f"or {ENV_SERVICE_KEY} (a service key) for a server")
+    credentials = Credentials(credentials_path(cfg.path, cfg.supabase_url))
+    if credentials.session() is None:
+        raise StoreError("not signed in to Supabase; run `syncd login`")
+    return SupabaseStore(cfg.supabase_url, cfg.supabase_anon_key, cfg.workspace, device,
+                         credentials=credentials)
+
+
 @contextmanager
 def connect(cfg: Config, journal: Journal) -> Iterator[RpcStore]:
     if cfg.supabase_url:
-        key = os.environ.get(ENV_SERVICE_KEY)
-        if not key:
-            raise StoreError(f"{cfg.path}: supabase_url is set but no credentials: set {ENV_SERVICE_KEY} "
-                             "(a service key, for servers)")
-        from syncd.store.supabase import SupabaseStore
-        store = SupabaseStore(cfg.supabase_url, key, cfg.workspace, device_id(journal))
+        store = supabase_store(cfg, device_id(journal))
         try:
             yield store
         finally:

@@ -15,6 +15,9 @@ import httpx
 from postgrest import APIError
 from supabase import Client, ClientOptions, create_client
 
+from supabase_auth.errors import AuthError
+
+from syncd.store.credentials import Credentials
 from syncd.store.rpc import NotFound, RpcStore, StoreError, StoreUnavailable
 
 RETRIES = 5
@@ -40,9 +43,13 @@ def describe_url(url: str) -> str:
 
 class SupabaseStore(RpcStore):
     def __init__(self, url: str, key: str, workspace: str, device_id: str | None = None,
-                 client: Client | None = None, backoff: float = 0.5):
+                 client: Client | None = None, backoff: float = 0.5, credentials: Credentials | None = None):
+        """`key`: a service key, or the project's public anon key with `credentials`, the
+        signed-in user's stored session."""
         super().__init__(workspace, device_id)
         self.url = url
+        self.credentials = credentials
+        self._token: str | None = None
         # our own HTTP client: its timeout, and the library's deprecated per-call ones unused
         self.http = httpx.Client(timeout=httpx.Timeout(60, connect=10))
         self.client = client or create_client(url, key, ClientOptions(
@@ -55,10 +62,33 @@ class SupabaseStore(RpcStore):
     def close(self) -> None:
         self.http.close()
 
+    def _signed_in(self) -> None:
+        """Use the stored session's access token, refreshed first if it is about to expire."""
+        session = self.credentials.session()
+        if session is None:
+            raise PermissionDenied("not signed in to Supabase; run `syncd login`")
+        if Credentials.expiring(session):
+            with self.credentials.lock():
+                session = self.credentials.session() or session  # maybe refreshed meanwhile
+                if Credentials.expiring(session):
+                    try:
+                        fresh = self.client.auth.refresh_session(session["refresh_token"]).session
+                    except AuthError as exc:
+                        raise PermissionDenied(f"the Supabase sign-in has ended ({exc}); run `syncd login`") from exc
+                    except httpx.TransportError as exc:
+                        raise StoreUnavailable(f"cannot reach Supabase at {describe_url(self.url)}: {exc}") from exc
+                    session = fresh.model_dump(mode="json")
+                    self.credentials.save(session)
+        if session["access_token"] != self._token:
+            self._token = session["access_token"]
+            self.client.postgrest.auth(self._token)
+
     def _call(self, function: str, payload: dict) -> Any:
         where = describe_url(self.url)
         for attempt in range(RETRIES):
             last = attempt == RETRIES - 1
+            if self.credentials is not None:
+                self._signed_in()
             try:
                 return self.client.rpc(function, payload).execute().data
             except APIError as exc:
