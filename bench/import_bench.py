@@ -18,15 +18,11 @@ import time
 import uuid
 from pathlib import Path
 
-import psycopg
-from psycopg.conninfo import make_conninfo
-
+from scratch import scratch_database
 from syncd.content import FilePolicy
 from syncd.engine.ignore import IgnoreRules
 from syncd.git.history import History
 from syncd.git.importer import Importer
-from syncd.store.local_server import LocalServer
-from syncd.store.migrate import migrate
 from syncd.store.postgres import PostgresStore
 
 AUTHORS = ["Alice", "Bob", "Carol", "Dan", "Eve"]
@@ -74,7 +70,6 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="syncd-import-bench-"))
     work.chmod(0o711)
-    server = None
     try:
         root = work / "repo"
         root.mkdir()
@@ -95,34 +90,20 @@ def main() -> None:
         print(f"history: {args.commits} commits, {changes} file changes")
         print(f"read history and blobs: {t:.2f} s ({args.commits / t:.0f} commits/s)")
 
-        if args.dsn:
-            admin = args.dsn
-        else:
-            server = LocalServer(work / "pg")
-            server.start()
-            admin = server.dsn()
-        name = f"syncd_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'create database "{name}"')
-        dsn = make_conninfo(admin, dbname=name)
-        migrate(dsn)
-        store = PostgresStore(dsn, "bench", str(uuid.uuid4()))
-        store.open(create=True, device_name="bench")
-        for label in ("import", "second run"):
-            importer = Importer(root, store, IgnoreRules(), FilePolicy(), "bench")
-            start = time.perf_counter()
-            report = importer.run()
-            t = time.perf_counter() - start
-            importer.close()
-            print(f"{label}: {t:.2f} s, {report.commits} commits ({report.commits / t:.0f}/s), "
-                  f"{report.versions} new versions ({report.versions / t:.0f}/s), "
-                  f"{report.already} already there, {len(report.documents)} documents")
-        store.close()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'drop database "{name}" with (force)')
+        with scratch_database(work, args.dsn) as dsn:
+            store = PostgresStore(dsn, "bench", str(uuid.uuid4()))
+            store.open(create=True, device_name="bench")
+            for label in ("import", "second run"):
+                importer = Importer(root, store, IgnoreRules(), FilePolicy(), "bench")
+                start = time.perf_counter()
+                report = importer.run()
+                t = time.perf_counter() - start
+                importer.close()
+                print(f"{label}: {t:.2f} s, {report.commits} commits ({report.commits / t:.0f}/s), "
+                      f"{report.versions} new versions ({report.versions / t:.0f}/s), "
+                      f"{report.already} already there, {len(report.documents)} documents")
+            store.close()
     finally:
-        if server:
-            server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -20,16 +20,12 @@ import time
 import uuid
 from pathlib import Path
 
-import psycopg
-from psycopg.conninfo import make_conninfo
-
+from scratch import scratch_database
 from syncd.content import FilePolicy
 from syncd.engine.executor import Executor
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.journal import Journal
 from syncd.engine.scanner import scan
-from syncd.store.local_server import LocalServer
-from syncd.store.migrate import migrate
 from syncd.store.postgres import PostgresStore
 
 STAGES = ["intents", "contexts", "specs", "plans", "tasks", "implementation", "feedback"]
@@ -71,7 +67,6 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="syncd-bench-"))
     work.chmod(0o711)
-    server = None
     try:
         root = work / "a"
         root.mkdir()
@@ -101,34 +96,19 @@ def main() -> None:
 
         if args.skip_sync:
             return
-        if args.dsn:
-            admin = args.dsn
-        else:
-            server = LocalServer(work / "pg")
-            server.start()
-            admin = server.dsn()
-        name = f"syncd_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'create database "{name}"')
-        dsn = make_conninfo(admin, dbname=name)
-        migrate(dsn)
-        PostgresStore(dsn, "bench").open(create=True)
-
-        for label, tree in (("push all (copy a)", root), ("pull all (copy b)", work / "b")):
-            tree.mkdir(exist_ok=True)
-            journal = Journal(work / f"{tree.name}.sync-journal")
-            store = PostgresStore(dsn, "bench", str(uuid.uuid4()))
-            store.open(device_name=label)
-            t, report = timed(lambda: Executor(tree, journal, store, rules, policy).sync_once())
-            moved = len(report.pushed) + len(report.pulled)
-            print(f"{label}: {t:.2f} s, {moved} files, {moved / t:.0f} files/s")
-            store.close()
-            journal.close()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'drop database "{name}" with (force)')
+        with scratch_database(work, args.dsn) as dsn:
+            PostgresStore(dsn, "bench").open(create=True)
+            for label, tree in (("push all (copy a)", root), ("pull all (copy b)", work / "b")):
+                tree.mkdir(exist_ok=True)
+                journal = Journal(work / f"{tree.name}.sync-journal")
+                store = PostgresStore(dsn, "bench", str(uuid.uuid4()))
+                store.open(device_name=label)
+                t, report = timed(lambda: Executor(tree, journal, store, rules, policy).sync_once())
+                moved = len(report.pushed) + len(report.pulled)
+                print(f"{label}: {t:.2f} s, {moved} files, {moved / t:.0f} files/s")
+                store.close()
+                journal.close()
     finally:
-        if server:
-            server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

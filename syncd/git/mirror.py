@@ -22,6 +22,8 @@ from pathlib import Path
 import git
 from gitdb import IStream
 
+from syncd.git.history import Author
+
 log = logging.getLogger("syncd.git")
 
 ZERO = "0" * 40
@@ -35,12 +37,6 @@ class MirrorError(Exception):
 
 class UnsafeToCommit(MirrorError):
     pass
-
-
-@dataclass(frozen=True)
-class Author:
-    name: str
-    email: str
 
 
 @dataclass(frozen=True)
