@@ -27,13 +27,24 @@ And the part of GoTrue (Supabase Auth) `syncd login` uses:
 * `POST /auth/v1/token?grant_type=refresh_token`: refresh tokens rotate and are single
   use (`refresh_token_already_used`); `POST /auth/v1/logout` revokes the session's tokens
   (`refresh_token_not_found` afterwards). Errors are `{code, error_code, msg}`.
+
+And the part of the Realtime websocket (Phoenix protocol, vsn 1.0.0) the client uses, at
+`/realtime/v1/websocket` on the same port: `phx_join` with postgres_changes bindings is
+answered `phx_reply` ok echoing each binding with a server id; `heartbeat` on topic
+`phoenix` is answered ok; a committed change to a workspace's documents (the database's
+NOTIFY) is sent as `postgres_changes` with those ids. Real Realtime also checks the
+subscriber's RLS on each row; this one announces changes only, which carry nothing a
+subscriber could not fetch through the RPCs, where RLS applies.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
+import queue
 import secrets
+import select
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +54,8 @@ import jwt
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
+from websockets.frames import Opcode
+from websockets.protocol import Protocol, Side, State
 
 SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
 
@@ -84,9 +97,15 @@ class StandIn:
         self._codes: dict[str, tuple[str, dict]] = {}  # code → (challenge, GitHub user)
         self._refresh: dict[str, dict] = {}  # refresh token → {user, session, used}
         self._revoked: set[str] = set()  # session ids
+        self.realtime_on = True
+        self._binding_ids = itertools.count(1)
+        self._sockets: list[tuple[queue.Queue, dict[int, tuple[str, str]]]] = []  # outbox, id → (topic, ws)
+        self._listening: set[str] = set()
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # a websocket upgrade needs it; every reply has a length
+
             def log_message(self, *args) -> None:
                 pass
 
@@ -100,6 +119,9 @@ class StandIn:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
+                if self.path.startswith("/realtime/v1/websocket"):
+                    standin.realtime(self)
+                    return
                 self.reply(*standin.auth_get(self.path, self.headers))
 
             def do_POST(self) -> None:
@@ -117,6 +139,7 @@ class StandIn:
         return self.url
 
     def __exit__(self, *exc) -> None:
+        self.realtime_on = False
         self.server.shutdown()
         self.server.server_close()
 
@@ -239,3 +262,79 @@ class StandIn:
                        app_metadata=user["app_metadata"])
         return {"access_token": access, "token_type": "bearer", "expires_in": self.access_ttl,
                 "expires_at": int(time.time()) + self.access_ttl, "refresh_token": refresh, "user": user}
+
+    # Realtime
+
+    def realtime(self, handler) -> None:
+        if not self.realtime_on or handler.headers.get("Upgrade", "").lower() != "websocket":
+            handler.reply(503, {"message": "Realtime is off"})
+            return
+        accept = base64.b64encode(hashlib.sha1(
+            (handler.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        handler.send_response(101)
+        for name, value in (("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept)):
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.flush()
+        sock, protocol = handler.connection, Protocol(Side.SERVER, state=State.OPEN)
+        outbox: queue.Queue = queue.Queue()
+        bindings: dict[int, tuple[str, str]] = {}
+        self._sockets.append((outbox, bindings))
+        try:
+            while self.realtime_on and protocol.state is State.OPEN:
+                if select.select([sock], [], [], 0.1)[0]:
+                    data = sock.recv(65536)
+                    if not data:
+                        break
+                    protocol.receive_data(data)
+                    for frame in protocol.events_received():
+                        if frame.opcode is Opcode.TEXT:
+                            for reply in self._phoenix(json.loads(frame.data), bindings):
+                                outbox.put(reply)
+                while not outbox.empty():
+                    protocol.send_text(json.dumps(outbox.get()).encode())
+                for chunk in protocol.data_to_send():
+                    sock.sendall(chunk)
+        finally:
+            self._sockets.remove((outbox, bindings))
+            handler.close_connection = True
+
+    def _phoenix(self, message: dict, bindings: dict) -> list[dict]:
+        event, topic, ref = message.get("event"), message.get("topic"), message.get("ref")
+        ok = {"event": "phx_reply", "topic": topic, "ref": ref, "payload": {"status": "ok", "response": {}}}
+        if event == "phx_join":
+            echoed = []
+            for binding in message["payload"]["config"].get("postgres_changes", []):
+                binding_id = next(self._binding_ids)
+                echoed.append({**binding, "id": binding_id})
+                workspace = (binding.get("filter") or "").removeprefix("workspace_id=eq.")
+                bindings[binding_id] = (topic, workspace)
+                self._listen(workspace)
+            ok["payload"]["response"] = {"postgres_changes": echoed}
+            return [ok]
+        if event in ("heartbeat", "phx_leave"):
+            return [ok]
+        return []  # access_token and the rest need no answer
+
+    def _listen(self, workspace: str) -> None:
+        if workspace in self._listening:
+            return
+        self._listening.add(workspace)
+
+        def run() -> None:
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                conn.execute(sql.SQL("listen {}").format(sql.Identifier(f"syncd:{workspace}")))
+                while self.realtime_on:
+                    for _ in conn.notifies(timeout=0.5, stop_after=1):
+                        self._announce(workspace)
+        threading.Thread(target=run, daemon=True).start()
+
+    def _announce(self, workspace: str) -> None:
+        for outbox, bindings in list(self._sockets):
+            for binding_id, (topic, ws) in list(bindings.items()):
+                if ws == workspace:
+                    outbox.put({"event": "postgres_changes", "topic": topic, "ref": None, "payload": {
+                        "ids": [binding_id], "data": {
+                            "schema": "public", "table": "documents", "type": "UPDATE", "errors": None,
+                            "columns": [], "commit_timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                            "record": {"workspace_id": ws}}}})

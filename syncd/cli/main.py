@@ -38,6 +38,7 @@ def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
         format="syncd: %(levelname)s: %(message)s", stream=sys.stderr,
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request is noise
     ctx.obj = {"config_path": Path(config_path).expanduser().absolute()}
 
 

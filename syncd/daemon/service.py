@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from syncd import config as configuration
 from syncd.config import Config, ConfigError
+from syncd.daemon.realtime import RealtimeListener
 from syncd.daemon.remote import NotifyListener
 from syncd.daemon.watcher import ChangeQueue, Watcher
 from syncd.engine.executor import Executor, Paused
@@ -83,17 +84,18 @@ class Daemon:
         signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, self._on_hup)
         workspace = open_workspace(self.store, self.cfg, self.journal)
-        listener = None
-        if isinstance(self.store, PostgresStore):  # LISTEN/NOTIFY; over Supabase, the poll interval
+        if isinstance(self.store, PostgresStore):
             listener = NotifyListener(self.store.dsn, workspace.id, self.request_pass)
-            listener.start()
+        else:
+            listener = RealtimeListener(self.store.url, self.store.key, self.store.access_token,
+                                        workspace.id, self.request_pass)
+        listener.start()
         self.recorder = Recorder.for_config(self.cfg, self.journal, self.store)
         self._watch()
         try:
             self._loop()
         finally:
-            if listener:
-                listener.stop()
+            listener.stop()
             if self.watcher:
                 self.watcher.close()
             self.journal.flush_stats()

@@ -48,6 +48,7 @@ class SupabaseStore(RpcStore):
         signed-in user's stored session."""
         super().__init__(workspace, device_id)
         self.url = url
+        self.key = key
         self.credentials = credentials
         self._token: str | None = None
         # our own HTTP client: its timeout, and the library's deprecated per-call ones unused
@@ -82,6 +83,13 @@ class SupabaseStore(RpcStore):
         if session["access_token"] != self._token:
             self._token = session["access_token"]
             self.client.postgrest.auth(self._token)
+
+    def access_token(self) -> str:
+        """What Realtime authorizes with: the user's fresh access token, or the service key."""
+        if self.credentials is None:
+            return self.key
+        self._signed_in()
+        return self._token
 
     def _call(self, function: str, payload: dict) -> Any:
         where = describe_url(self.url)
