@@ -260,7 +260,8 @@ from syncd.cli.history import diff, log_command, restore, show  # noqa: E402
 from syncd.cli.imports import import_command  # noqa: E402
 from syncd.cli.members import members  # noqa: E402
 from syncd.cli.account import login, logout, whoami  # noqa: E402
+from syncd.cli.activity import activity  # noqa: E402
 
 for command in (conflicts, resolve, log_command, diff, show, restore, import_command, members,
-                login, logout, whoami):
+                login, logout, whoami, activity):
     main.add_command(command)

@@ -74,8 +74,18 @@ class Daemon:
             self.state.update(since=time.time())
             (log.warning if state in ("paused", "offline") else log.info)(
                 "%s%s", state, f": {reason}" if reason else "")
+            if state in ("paused", "held", "stopped") or (state == "running" and self.state["state"] != "starting"):
+                self._event(f"daemon_{state}", {"reason": reason})
         self.state.update(state=state, reason=reason, **extra)
         self.journal.set_meta("daemon", json.dumps(self.state))
+
+    def _event(self, kind: str, details: dict) -> None:
+        """An activity row for the team; never a reason to stop (offline, or not allowed)."""
+        try:
+            self.store.record([{"kind": kind, "path": None,
+                                "details": {"device": self.cfg.device_name, "pid": os.getpid(), **details}}])
+        except StoreError as exc:
+            log.debug("activity not recorded (%s): %s", kind, exc)
 
     # the loop
 
@@ -90,6 +100,7 @@ class Daemon:
             listener = RealtimeListener(self.store.url, self.store.key, self.store.access_token,
                                         workspace.id, self.request_pass)
         listener.start()
+        self._event("daemon_started", {"root": str(self.cfg.root)})
         self.recorder = Recorder.for_config(self.cfg, self.journal, self.store)
         self._watch()
         try:

@@ -190,6 +190,13 @@ class RpcStore:
     def layout_plan(self, paths: list[str]) -> dict:
         return self._call("syncd_layout_plan", {"paths": paths})
 
+    def activity(self, after: int = 0, **filters) -> tuple[list[dict], int]:
+        """Activity rows after the cursor `after`, oldest first, and the new cursor.
+        Filters: since (a time), project, session, limit."""
+        out = self._call("syncd_activity", {"workspace": self.workspace, "after": after,
+                                            **{k: v for k, v in filters.items() if v is not None}})
+        return out["activity"], out["last"]
+
     def record(self, events: list[dict]) -> None:
         """Activity only the client sees: [{kind, path, details}]."""
         if events:

@@ -181,8 +181,9 @@ begin
     insert into public.devices (id, workspace_id, user_id, name, hostname)
       values ((dev ->> 'id')::uuid, ws.id, me, coalesce(dev ->> 'name', dev ->> 'hostname', 'unnamed device'),
               dev ->> 'hostname')
-      on conflict (id) do update
-        set name = excluded.name, hostname = excluded.hostname, last_seen = now()
+      on conflict (id) do update  -- an open without a name keeps the device's name
+        set name = coalesce(dev ->> 'name', public.devices.name),
+            hostname = coalesce(dev ->> 'hostname', public.devices.hostname), last_seen = now()
         where public.devices.user_id is not distinct from me;
   end if;
   return jsonb_build_object(
