@@ -261,7 +261,8 @@ from syncd.cli.imports import import_command  # noqa: E402
 from syncd.cli.members import members  # noqa: E402
 from syncd.cli.account import login, logout, whoami  # noqa: E402
 from syncd.cli.activity import activity  # noqa: E402
+from syncd.cli.progress import progress  # noqa: E402
 
 for command in (conflicts, resolve, log_command, diff, show, restore, import_command, members,
-                login, logout, whoami, activity):
+                login, logout, whoami, activity, progress):
     main.add_command(command)

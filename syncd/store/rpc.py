@@ -197,6 +197,10 @@ class RpcStore:
                                             **{k: v for k, v in filters.items() if v is not None}})
         return out["activity"], out["last"]
 
+    def progress(self, project: str | None = None) -> list[dict]:
+        payload = {"workspace": self.workspace, **({"project": project} if project else {})}
+        return self._call("syncd_progress", payload)["sessions"]
+
     def record(self, events: list[dict]) -> None:
         """Activity only the client sees: [{kind, path, details}]."""
         if events:

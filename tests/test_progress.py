@@ -1,0 +1,48 @@
+"""Pipeline progress derived from the documents, kept current by commits, reconciled with
+session_state.json; through the CLI on a real PostgreSQL."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("private_xdg")
+
+S1 = "projects/P/sessions/s1"
+
+
+def write(copy, rel: str, text: str) -> None:
+    target = copy.root / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+
+
+def test_stages_follow_the_documents_and_disagreements_are_reported(copies):
+    a, b = copies
+    write(a, f"{S1}/intents/intent.md", "# Intent\n\nShip the sync daemon.\n")
+    write(a, f"{S1}/contexts/context.md", "# Context\n\n<describe the context>\n- [ ] \n")  # a template
+    write(a, f"{S1}/specs/spec.md", "")  # empty
+    write(a, "projects/P/sessions/s2/intents/intent.md", "# Intent\n\nAnother one.\n")
+    write(a, "projects/P/CURRENT_SESSION", "session_id: s1\n")
+    write(a, "projects/P/session_state.json",
+          json.dumps({"stages": {"intent": "completed", "context": "completed", "spec": "pending"}}))
+    a.sync()
+    [s1, s2] = json.loads(b.cli("progress", "--json").stdout)
+    status = {stage: v["status"] for stage, v in s1["stages"].items()}
+    assert status == {"intent": "started", "context": "pending", "spec": "pending", "plan": "pending",
+                      "tasks": "pending", "implementation": "pending", "feedback": "pending"}
+    assert s1["stages"]["intent"]["last_edited_by"] == "a" and s1["stages"]["context"]["documents"] == 1
+    assert (s1["current"], s2["current"]) == (True, False)
+    assert s1["disagreements"] == [{"stage": "context", "documents": "pending", "session_state": "completed"}]
+    # b fills the spec in: the commit path brings the session's progress up to date
+    b.sync()
+    write(b, f"{S1}/specs/spec.md", "# Spec\n\nThe real thing.\n")
+    b.sync()
+    [s1, _] = json.loads(a.cli("progress", "P", "--json").stdout)
+    assert s1["stages"]["spec"]["status"] == "started" and s1["stages"]["spec"]["last_edited_by"] == "b"
+    assert {d["stage"] for d in s1["disagreements"]} == {"context", "spec"}  # the state says pending
+    table = a.cli("progress").stdout.splitlines()
+    assert table[0].split() == ["inte", "cont", "spec", "plan", "task", "impl", "feed"]
+    assert table[1].startswith("* P/s1") and table[1].split()[2:5] == ["●", "·", "●"]
+    assert "context: session_state.json says completed, the documents say pending" in "\n".join(table)
+    assert a.cli("progress", "Nope").stdout.strip() == "no sessions yet in project Nope"
