@@ -13,6 +13,7 @@ from syncd.store.rpc import Change, NotFound, StoreError
 
 SESSION_DOC = "projects/P/sessions/s1/specs/spec.md"
 OTHER_DOC = "projects/P/README.md"
+S2_DOC = "projects/P/sessions/s2/notes.md"  # another session
 ROLES = ["owner", "collaborator", "session_collaborator", "reader", "stranger"]
 
 
@@ -51,7 +52,8 @@ def make_user(dsn: str, login: str) -> str:
 def world(dsn):
     admin = PostgresStore(dsn, "ws")
     admin.open(create=True)
-    admin.commit([Change(SESSION_DOC, None, text("spec")), Change(OTHER_DOC, None, text("readme"))])
+    admin.commit([Change(SESSION_DOC, None, text("spec")), Change(OTHER_DOC, None, text("readme")),
+                  Change(S2_DOC, None, text("another session"))])
     admin.record([{"kind": "note", "path": SESSION_DOC}, {"kind": "note", "path": OTHER_DOC}])
     users = {role: make_user(dsn, role.replace("_", "-")) for role in ROLES}
     for login, role, where in [("owner", "owner", {}), ("collaborator", "collaborator", {}),
@@ -98,8 +100,10 @@ def test_members_see_and_change_what_their_role_allows(world, role):
     assert can(lambda: store.history(SESSION_DOC)) is read_s
     assert can(lambda: store.history(OTHER_DOC)) is read_o
     feed = {e.path for e in store.changes(0)[0]}
-    assert feed == {p for p, ok in [(SESSION_DOC, read_s), (OTHER_DOC, read_o)] if ok}
-    assert store.rows("activity_log") == 2 * (read_s + read_o)  # per document: its version and a note
+    assert feed == {p for p, ok in [(SESSION_DOC, read_s), (OTHER_DOC, read_o), (S2_DOC, read_o)] if ok}
+    # per document its version, plus a note on the first two
+    assert store.rows("activity_log") == 2 * (read_s + read_o) + read_o
+    assert [(s["project"], s["session"]) for s in store.progress()] == [("P", "s1"), ("P", "s2")][:1 + read_o]
     assert write(admin, store, SESSION_DOC) is write_s
     assert write(admin, store, OTHER_DOC) is write_o
     assert write(admin, store, SESSION_DOC, delete=True) is write_s

@@ -74,7 +74,8 @@ begin
       join public.projects p on p.id = s.project_id
       left join lateral (select case when p.current_session = s.slug
                                      then p.state -> 'session_state' -> 'stages' end as stages) st on true
-     where s.workspace_id = ws and ($1 ->> 'project' is null or p.name = $1 ->> 'project')), '[]'::jsonb));
+     where s.workspace_id = ws and ($1 ->> 'project' is null or p.name = $1 ->> 'project')
+       and syncd.can_read(ws, s.id)), '[]'::jsonb));  -- a session member sees that session only
 end
 $$;
 
