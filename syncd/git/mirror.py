@@ -63,8 +63,9 @@ class Mirror:
         self.top = Path(self.repo.working_tree_dir or self.repo.git_dir)
 
     def _git(self, *args: str, stdin: bytes | None = None, env: dict | None = None) -> str:
+        # paths are names, never patterns: a document may be called `:x` or `[draft] *.md`
         done = subprocess.run(["git", *args], cwd=self.top, input=stdin, capture_output=True,
-                              env={**os.environ, **(env or {})})
+                              env={**os.environ, "GIT_LITERAL_PATHSPECS": "1", **(env or {})})
         if done.returncode != 0:
             raise MirrorError(f"git {args[0]}: {done.stderr.decode(errors='replace').strip()[:500]}")
         return done.stdout.decode(errors="replace").strip()
@@ -102,11 +103,12 @@ class Mirror:
         with tempfile.TemporaryDirectory(prefix="syncd-mirror-") as scratch:
             env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
             self._git("read-tree", *([parent] if parent else ["--empty"]), env=env)
+            base = self._git("write-tree", env=env)  # the parent's tree, or the empty one
             for author, group in groups.items():
                 tree = self._stage({e.path: e for e in group}.values(), env)  # the last version wins
-                if parent and tree == self._git("rev-parse", f"{parent}^{{tree}}"):
+                if tree == base:
                     continue  # nothing new: no empty commits
-                parent = self._commit(tree, parent, author, group)
+                parent, base = self._commit(tree, parent, author, group), tree
                 made.append(parent)
         if not made:
             return []
@@ -132,7 +134,10 @@ class Mirror:
             else:
                 blob = self.repo.odb.store(IStream(b"blob", len(entry.data), io.BytesIO(entry.data))).hexsha
                 blob = blob.decode() if isinstance(blob, bytes) else blob
-                lines.append(f"{modes.get(path, '100644')} {blob}\t{path}\0")
+                # the data is a regular file's bytes: only the executable bit survives, never a
+                # symlink or submodule mode
+                mode = "100755" if modes.get(path) == "100755" else "100644"
+                lines.append(f"{mode} {blob}\t{path}\0")
         self._git("update-index", "-z", "--index-info", stdin="".join(lines).encode(), env=env)
         return self._git("write-tree", env=env)
 
@@ -171,6 +176,8 @@ class Mirror:
                 continue  # the user staged something of their own here: theirs stays
             mode, blob = after.get(path, ("0", ZERO))
             lines.append(f"{mode} {blob}\t{path}\0")
+        if not lines:
+            return
         try:
             self._git("update-index", "-z", "--index-info", stdin="".join(lines).encode())
         except MirrorError as exc:  # index.lock held by the user's git: their index stays as it is
@@ -179,7 +186,7 @@ class Mirror:
 
     def push(self, remote: str) -> None:
         ref = (f"refs/heads/{self.branch}" if self.mode == "ref"
-               else self._git("symbolic-ref", "-q", "HEAD"))
+               else self._git("symbolic-ref", "HEAD"))
         # never wait for a password or a host-key question nobody is there to answer
         quiet = {"GIT_TERMINAL_PROMPT": "0",
                  "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")}
