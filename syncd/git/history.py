@@ -84,7 +84,8 @@ class History:
             self.repo.rev_parse(rev)
         except (git.BadName, ValueError):
             raise HistoryError(f"{rev!r} names no commit in {self.repo.working_tree_dir}") from None
-        out = self._git("rev-list", "--reverse", "--topo-order", "--parents", rev)
+        # "--": a workspace directory named like the branch must not make the rev ambiguous
+        out = self._git("rev-list", "--reverse", "--topo-order", "--parents", rev, "--")
         return [line.split() for line in out.decode().splitlines()]
 
     def count(self, rev: str = "HEAD") -> int:
@@ -104,13 +105,15 @@ class History:
             yield HistoryCommit(sha, author, when, summary, tuple(sorted(changes.get(sha, []), key=lambda c: c.path)))
 
     def _authors(self, shas: list[str]) -> dict[str, tuple[Author, datetime.datetime, str]]:
-        out = self._git("log", "--no-walk=unsorted", "-z", "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%s", "--stdin",
-                        stdin="\n".join(shas).encode())
+        """The message comes whole (%B, last) because %s folds a first paragraph into one line;
+        --no-show-signature because a user's log.showSignature would print into the output."""
+        out = self._git("log", "--no-walk=unsorted", "--no-show-signature", "-z",
+                        "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%B", "--stdin", stdin="\n".join(shas).encode())
         result = {}
         for record in out.decode("utf-8", errors="replace").split("\0"):
-            if record.strip():
-                sha, name, email, when, summary = record.strip("\n").split("\x1f", 4)
-                result[sha] = (Author(name, email), datetime.datetime.fromisoformat(when), summary)
+            if record:
+                sha, name, email, when, message = record.split("\x1f", 4)
+                result[sha] = (Author(name, email), datetime.datetime.fromisoformat(when), message.split("\n", 1)[0])
         return result
 
     def _parse(self, raw: bytes) -> dict[str, list[FileChange]]:
