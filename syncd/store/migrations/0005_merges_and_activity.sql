@@ -1,10 +1,16 @@
--- Merges with both parents, resolutions and restores as versions, the activity log, and
--- the history readers the CLI needs (`log`, `show`, `restore`, `log --deleted`).
+-- Merges with both parents, resolutions, restores and imports as versions, the activity
+-- log, and the history readers the CLI needs (`log`, `show`, `restore`, `log --deleted`).
 
 -- A merge or resolution has two parents: `parent_version` (the head it was committed on)
 -- and `merge_parent` (the other side, stored as its own version so nothing either side
 -- wrote is lost).
 alter table public.document_versions add column merge_parent integer;
+
+-- Where an imported version came from: {commit, author_name, author_email, renamed_from?,
+-- working_tree?}. Only `import` versions carry it; their created_at is the author date.
+alter table public.document_versions add column provenance jsonb;
+create unique index document_versions_commit on public.document_versions
+  (document_id, (provenance ->> 'commit')) where provenance ? 'commit';
 
 create function syncd.record_activity(ws uuid, dev uuid, kind text, doc_path text, details jsonb)
   returns void
@@ -28,12 +34,16 @@ begin
 end
 $$;
 
--- change: {path, base_version, content | deleted: true, origin?, activity?, side?}
---   origin:   overrides the call's origin for this change (merge | resolve | restore | ...)
---   side:     {content, parent_version}: the local side of a merge or resolution, never
---             committed before; stored first as its own version (parent: its own base), then
---             the change is stored on top of the head with merge_parent = that version.
---   activity: details for the activity row every non-sync version gets.
+-- change: {path, base_version, content | deleted: true, origin?, activity?, side?, provenance?}
+--   origin:     overrides the call's origin for this change (merge | resolve | restore | ...)
+--   side:       {content, parent_version}: the local side of a merge or resolution, never
+--               committed before; stored first as its own version (parent: its own base),
+--               then the change is stored on top of the head with merge_parent = that version.
+--   activity:   details for the activity row every merge/resolve/restore version gets.
+--   provenance: an imported version's {commit, author_name, author_email, at} (origin
+--               import only): it is appended to the document's line, dated `at`, and a
+--               version of that commit already stored for the path is a duplicate, so a
+--               re-run or a resumed import adds nothing.
 drop function syncd.commit_one(uuid, uuid, text, jsonb);
 create function syncd.commit_one(ws uuid, dev uuid, call_origin text, change jsonb) returns jsonb
   language plpgsql set search_path = '' as $$
@@ -44,6 +54,8 @@ declare
   new_content jsonb := case when is_delete then null else change -> 'content' end;
   origin text := coalesce(change ->> 'origin', call_origin);
   side jsonb := change -> 'side';
+  prov jsonb := change -> 'provenance';
+  stamp timestamptz := now();
   side_body bytea;
   side_version integer;
   body bytea;
@@ -62,6 +74,18 @@ begin
   if origin is null or origin not in ('sync', 'merge', 'restore', 'resolve', 'import') then
     return jsonb_build_object('path', doc_path, 'status', 'invalid',
                               'message', format('unknown origin %L', origin));
+  end if;
+  if prov is not null then
+    if origin <> 'import' or jsonb_typeof(prov) <> 'object' then
+      return jsonb_build_object('path', doc_path, 'status', 'invalid',
+                                'message', 'provenance is for imported versions only');
+    end if;
+    begin
+      stamp := coalesce((prov ->> 'at')::timestamptz, stamp);
+    exception when others then
+      return jsonb_build_object('path', doc_path, 'status', 'invalid',
+                                'message', format('provenance "at" is not a time: %s', prov ->> 'at'));
+    end;
   end if;
   if not is_delete then
     body := syncd.content_bytes(new_content);
@@ -85,6 +109,19 @@ begin
   if side is not null and head.id is null then
     return jsonb_build_object('path', doc_path, 'status', 'invalid',
                               'message', 'a side needs a head to merge with');
+  end if;
+
+  if prov is not null then
+    base := head.version;  -- an import appends to the document's line; no optimistic check
+  end if;
+  if prov ? 'commit' and head.id is not null then
+    select v.version into dup from public.document_versions v
+      where v.document_id = head.id and v.provenance ->> 'commit' = prov ->> 'commit';
+    if dup.version is not null then
+      return jsonb_build_object('path', doc_path, 'status', 'duplicate', 'version', dup.version,
+                                'sha256', digest, 'deleted', is_delete,
+                                'head', syncd.head_json(head, false));
+    end if;
   end if;
 
   -- Already there: the same content (or an absence) needs no new version. A change with a
@@ -128,9 +165,10 @@ begin
   new_seq := syncd.next_seq(ws);
   if head.id is null then
     insert into public.documents (workspace_id, path, project_id, session_id, stage, version,
-                                  content, sha256, size, deleted, seq, updated_by, device_id)
+                                  content, sha256, size, deleted, seq, updated_by, device_id,
+                                  updated_at)
       values (ws, doc_path, l.project_id, l.session_id, l.stage, new_version,
-              new_content, digest, length(body), is_delete, new_seq, auth.uid(), dev)
+              new_content, digest, length(body), is_delete, new_seq, auth.uid(), dev, stamp)
       returning id into doc_id;
   else
     doc_id := head.id;
@@ -138,15 +176,15 @@ begin
       set version = new_version, content = new_content, sha256 = digest,
           size = length(body), deleted = is_delete, seq = new_seq,
           project_id = l.project_id, session_id = l.session_id, stage = l.stage,
-          updated_by = auth.uid(), device_id = dev, updated_at = now()
+          updated_by = auth.uid(), device_id = dev, updated_at = stamp
       where d.id = doc_id;
   end if;
   insert into public.document_versions (document_id, workspace_id, path, version, parent_version,
                                         merge_parent, content, sha256, size, deleted, origin,
-                                        author_id, device_id, seq)
+                                        author_id, device_id, seq, provenance, created_at)
     values (doc_id, ws, doc_path, new_version, head.version, side_version, new_content, digest,
-            length(body), is_delete, origin, auth.uid(), dev, new_seq);
-  if origin <> 'sync' then
+            length(body), is_delete, origin, auth.uid(), dev, new_seq, prov, stamp);
+  if origin not in ('sync', 'import') then
     perform syncd.record_activity(ws, dev, origin, doc_path,
       jsonb_strip_nulls(jsonb_build_object('version', new_version, 'parent_version', head.version,
                                            'merge_parent', side_version, 'deleted', is_delete))
@@ -180,18 +218,26 @@ begin
 end
 $$;
 
--- Who wrote a version, for people: the GitHub login or profile name, and the device.
+-- Names for people: a signed-in author's profile, else the imported commit's author.
+-- author_email is what the Git mirror puts in commits: the GitHub noreply address.
 create function syncd.version_json(v public.document_versions) returns jsonb
   language sql stable set search_path = '' as $$
   select jsonb_build_object(
     'path', v.path, 'version', v.version, 'parent_version', v.parent_version,
     'merge_parent', v.merge_parent, 'sha256', v.sha256, 'size', v.size, 'deleted', v.deleted,
     'origin', v.origin, 'author_id', v.author_id,
-    'author', (select coalesce(p.github_login, p.display_name) from public.profiles p
-                where p.id = v.author_id),
+    'author', coalesce(p.github_login, p.display_name, v.provenance ->> 'author_name'),
+    'author_name', coalesce(p.display_name, p.github_login, v.provenance ->> 'author_name'),
+    'author_email', coalesce(v.provenance ->> 'author_email',
+                             case when p.github_login is not null
+                                  then p.github_login || '@users.noreply.github.com' end,
+                             p.email),
     'device_id', v.device_id,
     'device', (select d.name from public.devices d where d.id = v.device_id),
+    'provenance', v.provenance,
     'seq', v.seq, 'created_at', v.created_at)
+  from (select 1) one
+  left join public.profiles p on p.id = v.author_id
 $$;
 
 -- {workspace, path} → {path, versions: [...newest first]}

@@ -22,16 +22,17 @@ create trigger document_versions_activity after insert on public.document_versio
   execute function syncd.version_activity();
 
 -- Followers (`syncd activity --follow`) listen on a channel of their own, so that activity
--- does not wake the sync daemons.
-create function syncd.notify_activity() returns trigger
+-- does not wake the sync daemons: the one notify function takes the channel's prefix as
+-- its trigger argument (none: the daemons' `syncd:`).
+create or replace function syncd.notify_change() returns trigger
   language plpgsql set search_path = '' as $$
 begin
-  perform pg_notify('syncd-activity:' || new.workspace_id::text, '');
+  perform pg_notify(coalesce(tg_argv[0], 'syncd:') || new.workspace_id::text, '');
   return null;
 end
 $$;
 create trigger activity_log_notify after insert on public.activity_log
-  for each row execute function syncd.notify_activity();
+  for each row execute function syncd.notify_change('syncd-activity:');
 create index activity_log_time on public.activity_log (workspace_id, created_at);
 
 -- {workspace, after?: id, since?: time, project?, session?, limit?, newest?} → {activity, last}
@@ -68,6 +69,6 @@ begin
 end
 $$;
 
-revoke execute on function public.syncd_activity(jsonb), syncd.version_activity(), syncd.notify_activity() from public;
+revoke execute on function public.syncd_activity(jsonb), syncd.version_activity() from public;
 grant execute on function public.syncd_activity(jsonb) to authenticated, service_role;
-grant execute on function syncd.version_activity(), syncd.notify_activity() to authenticated, service_role;
+grant execute on function syncd.version_activity() to authenticated, service_role;
