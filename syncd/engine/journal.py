@@ -147,6 +147,10 @@ class Journal:
     def bases(self) -> dict[str, Base]:
         return {p: Base(v, s) for p, v, s in self.db.execute("select path, version, sha256 from base")}
 
+    def base(self, path: str) -> Base | None:
+        row = self.db.execute("select version, sha256 from base where path = ?", (path,)).fetchone()
+        return Base(*row) if row else None
+
     def remotes(self) -> dict[str, Remote]:
         return {p: Remote(v, s) for p, v, s in self.db.execute("select path, version, sha256 from remote")}
 

@@ -64,8 +64,9 @@ class Recorder:
     def after_pass(self, report: SyncReport) -> None:
         moved = [*report.pushed, *report.pulled, *report.deleted_local, *report.deleted_remote,
                  *report.merged, *report.resolved]
-        bases = self.journal.bases()
-        wanted = [[p, bases[p].version] for p in dict.fromkeys(moved) if p in bases and not is_conflict_copy(p)]
+        # only what this pass moved is looked up: most passes (a quiet rescan) move nothing
+        synced = {p: self.journal.base(p) for p in dict.fromkeys(moved) if not is_conflict_copy(p)}
+        wanted = [[p, base.version] for p, base in synced.items() if base is not None]
         pending = json.loads(self.journal.get_meta(PENDING) or "[]") + wanted
         if not pending:
             return
