@@ -13,6 +13,7 @@ import click
 
 from syncd import config as configuration
 from syncd.config import Config, ConfigError
+from syncd.content import decode
 from syncd.engine.executor import Executor, Paused, SyncReport
 from syncd.engine.journal import Journal, JournalLocked
 from syncd.store.connect import connect, open_workspace
@@ -78,7 +79,8 @@ def document_path(cfg: Config, given: str) -> str:
 
 
 def run_pass(cfg: Config, journal: Journal, store: RpcStore) -> SyncReport:
-    """One pass, and what it moved recorded in the Git mirror."""
+    """Open the workspace, run one pass, and record what it moved in the Git mirror."""
+    open_workspace(store, cfg, journal)
     report = Executor.from_config(cfg, journal, store).sync_once()
     recorder = Recorder.for_config(cfg, journal, store)
     if recorder is not None:
@@ -96,7 +98,6 @@ def sync_now(cfg: Config, journal: Journal, done: Callable[[], bool]) -> SyncRep
             pass  # a daemon started just now: ask it instead
         else:
             with connect(cfg, journal) as store:
-                open_workspace(store, cfg, journal)
                 return run_pass(cfg, journal, store)
     journal.set_meta("resume", str(time.time()))
     deadline = time.monotonic() + DAEMON_WAIT
@@ -105,6 +106,12 @@ def sync_now(cfg: Config, journal: Journal, done: Callable[[], bool]) -> SyncRep
             return SyncReport()
         time.sleep(0.1)
     return None
+
+
+def version_bytes(store: RpcStore, path: str, version: int) -> bytes | None:
+    """A version's exact bytes; None for a delete."""
+    v = store.version(path, version)
+    return None if v["deleted"] else decode(v["content"])
 
 
 def when(iso: str | float | None) -> str:

@@ -8,8 +8,8 @@ import sys
 import click
 
 from syncd.cli.common import (EXIT_CONFLICTS, Failure, document_path, friendly, sync_now,
-                              when, who, working_copy)
-from syncd.content import decode, sha256_hex
+                              version_bytes, when, who, working_copy)
+from syncd.content import sha256_hex
 from syncd.engine.journal import Conflict, Journal
 from syncd.engine.merge import has_markers, merge3
 from syncd.engine.scanner import read_local
@@ -34,10 +34,7 @@ def _remote_version(store: RpcStore, c: Conflict) -> dict:
 def _sides(cfg, store: RpcStore, c: Conflict) -> tuple[bytes | None, bytes | None, bytes | None]:
     """(base, local, remote) contents; None where a side is absent or deleted."""
     def content(version: int | None) -> bytes | None:
-        if version is None:
-            return None
-        v = store.version(c.path, version)
-        return None if v["deleted"] else decode(v["content"])
+        return None if version is None else version_bytes(store, c.path, version)
     found = read_local(cfg.root, c.path, cfg.files)
     return content(c.base_version), found[0] if found else None, content(c.remote_version)
 

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from syncd.cli.common import (Failure, document_path, friendly, sync_now, when, who,
+from syncd.cli.common import (Failure, document_path, friendly, sync_now, version_bytes, when, who,
                               working_copy)
 from syncd.content import decode
 from syncd.engine.scanner import read_local
@@ -60,10 +60,8 @@ def log_command(ctx: click.Context, path: str | None, deleted: bool, as_json: bo
 
 def _content(store, path: str, version: int) -> tuple[bytes | None, str]:
     """A version's bytes (None for a tombstone) and its label."""
-    v = store.version(path, version)
-    if v["deleted"]:
-        return None, f"{path} (v{version}, deleted)"
-    return decode(v["content"]), f"{path} (v{version})"
+    data = version_bytes(store, path, version)
+    return data, f"{path} (v{version}{', deleted' if data is None else ''})"
 
 
 @click.command()

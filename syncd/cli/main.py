@@ -20,7 +20,7 @@ from syncd.cli.common import EXIT_CONFLICTS, EXIT_UNSETTLED, Failure, friendly, 
 from syncd.engine.executor import Executor, Paused
 from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Action
-from syncd.store.connect import ENV_SERVICE_KEY, connect, open_workspace
+from syncd.store.connect import ENV_SERVICE_KEY, connect
 from syncd.store.migrate import migrate
 from syncd.store.postgres import describe_dsn
 from syncd.store.rpc import StoreError
@@ -117,7 +117,6 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
     try:
         journal.lock()
         with connect(cfg, journal) as store:
-            open_workspace(store, cfg, journal)
             report = run_pass(cfg, journal, store)
         journal.set_meta("last_sync", str(time.time()))
     finally:
