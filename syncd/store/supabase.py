@@ -50,7 +50,7 @@ class SupabaseStore(RpcStore):
         self.url = url
         self.key = key
         self.credentials = credentials
-        self._token: str | None = None
+        self._session: dict | None = None  # the signed-in session in use
         # our own HTTP client: its timeout, and the library's deprecated per-call ones unused
         self.http = httpx.Client(timeout=httpx.Timeout(60, connect=10))
         self.client = client or create_client(url, key, ClientOptions(
@@ -64,7 +64,12 @@ class SupabaseStore(RpcStore):
         self.http.close()
 
     def _signed_in(self) -> None:
-        """Use the stored session's access token, refreshed first if it is about to expire."""
+        """Use the signed-in session's access token, refreshed first if it is about to expire.
+        The file is read only when the token in hand is expiring (or at first): another
+        process may have refreshed the session meanwhile."""
+        session = self._session
+        if session is not None and not Credentials.expiring(session):
+            return
         session = self.credentials.session()
         if session is None:
             raise PermissionDenied("not signed in to Supabase; run `syncd login`")
@@ -80,16 +85,15 @@ class SupabaseStore(RpcStore):
                         raise StoreUnavailable(f"cannot reach Supabase at {describe_url(self.url)}: {exc}") from exc
                     session = fresh.model_dump(mode="json")
                     self.credentials.save(session)
-        if session["access_token"] != self._token:
-            self._token = session["access_token"]
-            self.client.postgrest.auth(self._token)
+        self._session = session
+        self.client.postgrest.auth(session["access_token"])
 
     def access_token(self) -> str:
         """What Realtime authorizes with: the user's fresh access token, or the service key."""
         if self.credentials is None:
             return self.key
         self._signed_in()
-        return self._token
+        return self._session["access_token"]
 
     def _call(self, function: str, payload: dict) -> Any:
         where = describe_url(self.url)
