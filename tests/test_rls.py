@@ -183,3 +183,53 @@ def test_the_members_command(copies, dsn, private_xdg):
     assert "removed bob" in a.cli("members", "remove", "bob", "--session", "P/s1").output
     assert "PROJECT/SESSION" in a.cli("members", "add", "x", "--role", "reader", "--session", "nope", expect=2).output
     assert "no session P/s9" in a.cli("members", "add", "x", "--role", "reader", "--session", "P/s9", expect=1).output
+
+
+ANALYTICS_VIEWS = ("syncd_stage_completion", "syncd_stage_times", "syncd_lead_times", "syncd_edits_per_day",
+                   "syncd_conflict_rates", "syncd_device_sync")
+
+
+def test_a_session_reader_sees_that_sessions_progress_activity_and_figures_only(world, dsn):
+    admin, stores = world
+    admin.members("add", login="reader-of-s1", role="reader", project="P", session="s1")
+    session_reader = AsUser(dsn, make_user(dsn, "reader-of-s1"))
+    session_reader.open(device_name="reader-laptop")
+    workspace_reader = stores["reader"]
+    # one session's figures: its progress, its single document's edit and activity
+    assert [s["session"] for s in session_reader.progress()] == ["s1"]
+    rows, _ = session_reader.activity()
+    assert {r["path"] for r in rows} == {SESSION_DOC}
+    f = session_reader.stats()
+    assert {r["sessions"] for r in f["stage_completion"]} == {1}
+    assert [(r["edits"], r["project"]) for r in f["conflict_rates"]] == [(1, "P")]
+    assert sum(r["edits"] for r in f["edits_per_day"]) == 1
+    assert [r["device"] for r in f["devices"]] == ["reader-laptop"]  # its own only
+    assert session_reader._connection().execute(
+        "select distinct session from public.syncd_stage_times").fetchall() == [("s1",)]
+    # a workspace reader sees both sessions and the project's own document
+    assert [s["session"] for s in workspace_reader.progress()] == ["s1", "s2"]
+    f = workspace_reader.stats()
+    assert {r["sessions"] for r in f["stage_completion"]} == {2}
+    assert sum(r["edits"] for r in f["edits_per_day"]) == 3
+    session_reader.close()
+
+
+def test_strangers_get_no_figures_and_nobody_beats_for_another_device(world, dsn):
+    admin, stores = world
+    stranger = stores["stranger"]
+    with pytest.raises(NotFound):
+        stranger.stats()
+    for view in ANALYTICS_VIEWS:
+        assert stranger.rows(view) == 0, view
+    owner = stores["owner"]
+    owner.open(device_name="owner-laptop")
+    owner.heartbeat("running", None, "0.1.0", 0)
+    collaborator = stores["collaborator"]
+    collaborator.device_id = owner.device_id  # claims the owner's device
+    with pytest.raises(NotFound, match="not one of yours"):
+        collaborator.heartbeat("stopped", None, "0.1.0", 0)
+    [device] = owner.stats()["devices"]
+    assert (device["device"], device["status"], device["behind"]) == ("owner-laptop", "running", 3)
+    with psycopg.connect(dsn) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("set role anon")
+        conn.execute("select * from public.syncd_device_sync")

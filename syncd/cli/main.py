@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from syncd import config as configuration
+from syncd import __version__, config as configuration
 from syncd.cli.common import EXIT_CONFLICTS, EXIT_UNSETTLED, Failure, friendly, load_config, run_pass
 from syncd.engine.executor import Executor, Paused
 from syncd.engine.journal import Journal
@@ -27,6 +27,7 @@ from syncd.store.rpc import StoreError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="syncd")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), envvar=configuration.ENV_CONFIG,
               default=configuration.default_config_path, show_default="the XDG config dir's syncd/syncd.yaml",
               help="This working copy's config file (env SYNCD_CONFIG).")
@@ -261,7 +262,8 @@ from syncd.cli.members import members  # noqa: E402
 from syncd.cli.account import login, logout, whoami  # noqa: E402
 from syncd.cli.activity import activity  # noqa: E402
 from syncd.cli.progress import progress  # noqa: E402
+from syncd.cli.stats import report, stats  # noqa: E402
 
 for command in (conflicts, resolve, log_command, diff, show, restore, import_command, members,
-                login, logout, whoami, activity, progress):
+                login, logout, whoami, activity, progress, stats, report):
     main.add_command(command)

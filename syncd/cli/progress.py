@@ -7,9 +7,9 @@ import sys
 import click
 
 from syncd.cli.common import friendly, working_copy
+from syncd.report.page import STAGES
 from syncd.store.connect import connect, open_workspace
 
-STAGES = ["intent", "context", "spec", "plan", "tasks", "implementation", "feedback"]
 MARK = {"started": ("●", "green"), "pending": ("·", None)}
 
 

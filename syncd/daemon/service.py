@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import replace
 
-from syncd import config as configuration
+from syncd import __version__, config as configuration
 from syncd.config import Config, ConfigError
 from syncd.daemon.realtime import RealtimeListener
 from syncd.daemon.remote import NotifyListener
@@ -33,6 +33,7 @@ log = logging.getLogger("syncd.daemon")
 MAX_BACKOFF = 30.0
 PAUSED_RETRY = 2.0  # how soon a paused daemon looks at the root again
 FALLBACK_RESCAN = 2.0  # rescans replace the watcher when it cannot run
+HEARTBEAT = 30.0  # the store calls a daemon silent after 2 minutes without one
 
 
 class Daemon:
@@ -47,6 +48,7 @@ class Daemon:
         self.queue = ChangeQueue(cfg.daemon.debounce, cfg.daemon.max_delay)
         self.watcher: Watcher | None = None
         self.recorder: Recorder | None = None
+        self.last_beat = 0.0
         self.state = {"state": "starting", "pid": os.getpid(), "store": store.describe(),
                       "since": time.time(), "last_success": None, "reason": None}
 
@@ -70,14 +72,34 @@ class Daemon:
     # state, for `syncd status`
 
     def _set_state(self, state: str, reason: str | None = None, **extra) -> None:
-        if (state, reason) != (self.state["state"], self.state["reason"]):
+        before, why = self.state["state"], self.state["reason"]
+        changed = (state, reason) != (before, why)
+        if changed:
             self.state.update(since=time.time())
             (log.warning if state in ("paused", "offline") else log.info)(
                 "%s%s", state, f": {reason}" if reason else "")
-            if state in ("paused", "held", "stopped") or (state == "running" and self.state["state"] != "starting"):
-                self._event(f"daemon_{state}", {"reason": reason})
         self.state.update(state=state, reason=reason, **extra)
         self.journal.set_meta("daemon", json.dumps(self.state))
+        if changed and (state in ("paused", "held", "stopped") or (state == "running" and before != "starting")):
+            # an outage is recorded once the store is back: what it was and how long it lasted
+            details = {"reason": reason}
+            if before in ("offline", "paused"):
+                details["after"] = {"state": before, "reason": why}
+            self._event(f"daemon_{state}", details)
+        if changed:
+            self._heartbeat(force=True)
+
+    def _heartbeat(self, force: bool = False) -> None:
+        """Tell the store this daemon is alive, what state it is in and how far it has
+        pulled; on every change of state and every HEARTBEAT seconds."""
+        now = time.monotonic()
+        if self.state["state"] == "starting" or (not force and now - self.last_beat < HEARTBEAT):
+            return
+        self.last_beat = now
+        try:
+            self.store.heartbeat(self.state["state"], self.state["reason"], __version__, self.journal.cursor)
+        except StoreError as exc:
+            log.debug("heartbeat not sent: %s", exc)
 
     def _event(self, kind: str, details: dict) -> None:
         """An activity row for the team; never a reason to stop (offline, or not allowed)."""
@@ -163,6 +185,7 @@ class Daemon:
                     retry_at = now + (backoff if self.state["state"] == "offline" else PAUSED_RETRY)
                     backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
+            self._heartbeat()
             waits = [last_pass + interval - now, 1.0]  # 1 s: notice `syncd resume` soon
             if due is not None:
                 waits.append(due)

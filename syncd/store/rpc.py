@@ -201,6 +201,15 @@ class RpcStore:
         payload = {"workspace": self.workspace, **({"project": project} if project else {})}
         return self._call("syncd_progress", payload)["sessions"]
 
+    def stats(self, project: str | None = None) -> dict:
+        """The pipeline's analytics (the `syncd_*` views), as far as row level security shows them."""
+        return self._call("syncd_stats", {"workspace": self.workspace, **({"project": project} if project else {})})
+
+    def heartbeat(self, state: str, reason: str | None, version: str, applied_seq: int) -> None:
+        """This device's daemon is alive, in `state`, and has applied the feed up to `applied_seq`."""
+        self._call("syncd_heartbeat", {"workspace": self.workspace, "device": self.device_id, "state": state,
+                                       "reason": reason, "version": version, "applied_seq": applied_seq})
+
     def record(self, events: list[dict]) -> None:
         """Activity only the client sees: [{kind, path, details}]."""
         if events:
