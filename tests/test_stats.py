@@ -39,7 +39,7 @@ def test_daemons_report_their_state_and_how_far_behind_they_are(tmp_path, dsn):
     assert seen["a"]["behind"] == 0 and seen["b"]["lag_seconds"] > 0
     line = next(l for l in a.cli("stats").stdout.splitlines() if l.startswith("  b:"))
     assert re.match(r"  b: stopped, syncd \S+, last heartbeat \d{4}-\d\d-\d\d \d\d:\d\d:\d\d, "
-                    r"1 versions behind \(\d", line), line
+                    r"1 version behind \(\d", line), line
     # a daemon that stops beating without saying so (killed, asleep, cut off) is silent once
     # two minutes have passed, however recently a command from its working copy ran
     a.kill()

@@ -11,7 +11,7 @@ import click
 
 from syncd.cli.common import Failure, friendly, when, working_copy
 from syncd.report.page import STAGES, render
-from syncd.report.units import duration, percent
+from syncd.report.units import count, duration, percent
 from syncd.store.connect import connect, open_workspace
 
 
@@ -44,7 +44,7 @@ def _sections(f: dict):
         project.ljust(width) + " ".join(stages.get(s, "-").ljust(4) for s in STAGES)
         for project, stages in completion.items()]
     yield "Time per stage (median over sessions)", [
-        f"{r['project']} {r['stage']}: {duration(r['median_seconds'])} ({r['sessions']} sessions, "
+        f"{r['project']} {r['stage']}: {duration(r['median_seconds'])} ({count(r['sessions'], 'session')}, "
         f"longest {duration(r['max_seconds'])})" for r in f["stage_times"]]
     yield "Lead time, intent to feedback", [
         f"{r['project']}/{r['session']}: " + (duration(r["seconds"]) if r["seconds"] is not None
@@ -66,7 +66,7 @@ def _sections(f: dict):
 
 def _device(d: dict) -> str:
     behind = "" if d["behind"] is None else (
-        ", up to date" if not d["behind"] else f", {d['behind']} versions behind ({duration(d['lag_seconds'])})")
+        ", up to date" if not d["behind"] else f", {count(d['behind'], 'version')} behind ({duration(d['lag_seconds'])})")
     owner = f" ({d['owner']})" if d["owner"] else ""
     daemon = f"{d['status']}, syncd {d['version']}" if d["status"] else "no daemon has run"
     seen = f"last heartbeat {when(d['heartbeat_at'])}" if d["status"] else f"last seen {when(d['last_seen'])}"

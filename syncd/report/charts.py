@@ -31,7 +31,7 @@ def hbars(title: str, rows: list[tuple[str, float, str]], maximum: float | None 
     body = []
     for i, (label, value, caption) in enumerate(rows):
         y = 8 + i * row_h
-        w = (WIDTH - label_w - 90) * value / top
+        w = (WIDTH - label_w - 160) * value / top  # room for the caption after the longest bar
         body.append(f'<text x="{label_w - 8}" y="{y + 14}" text-anchor="end">{escape(label)}</text>')
         body.append(_bar(label_w, y + 2, w, row_h - 6, colour, label, value, f"{label}: {caption}"))
         body.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 14}">{escape(caption)}</text>')

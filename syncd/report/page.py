@@ -6,7 +6,7 @@ import datetime
 from html import escape
 
 from syncd.report.charts import grouped_columns, hbars, stacked_columns
-from syncd.report.units import duration, percent
+from syncd.report.units import count, duration, percent
 
 # the IDSE stages in pipeline order, as the store's syncd.stages() lists them
 STAGES = ["intent", "context", "spec", "plan", "tasks", "implementation", "feedback"]
@@ -54,7 +54,7 @@ def _completion(rows: list[dict]) -> str:
         return _empty("no sessions yet")
     projects = list(dict.fromkeys(r["project"] for r in rows))
     values = {(r["stage"], r["project"]): 100 * float(r["completion"]) for r in rows}
-    captions = {(r["stage"], r["project"]): f"{r['started']} of {r['sessions']} sessions" for r in rows}
+    captions = {(r["stage"], r["project"]): f"{r['started']} of {count(r['sessions'], 'session')}" for r in rows}
     return grouped_columns("Share of sessions that started each stage, per project (%)", STAGES, projects,
                            values, 100, captions)
 
@@ -72,7 +72,8 @@ def _sessions(sessions: list[dict]) -> str:
             cells.append(f'<span class="{"started" if started else "pending"}" title="{escape(tip)}">'
                          f'{"●" if started else "·"}</span>')
         rows.append(cells)
-    return _table(["session", *(s[:4] for s in STAGES)], rows) + '<p class="meta">* current session</p>'
+    note = '<p class="meta">* the project\'s current session</p>' if any(s["current"] for s in sessions) else ""
+    return _table(["session", *(s[:4] for s in STAGES)], rows) + note
 
 
 def _activity(rows: list[dict]) -> str:
@@ -105,7 +106,7 @@ def _stage_times(rows: list[dict]) -> str:
         return _empty("no stage started yet")
     return hbars("Median time from a stage's start to the next stage's start",
                  [(f"{r['project']}: {r['stage']}", float(r["median_seconds"]),
-                   f"{duration(r['median_seconds'])} ({r['sessions']} sessions)") for r in rows],
+                   f"{duration(r['median_seconds'])} ({count(r['sessions'], 'session')})") for r in rows],
                  colour="#f28e2b")
 
 
@@ -130,7 +131,7 @@ def _devices(rows: list[dict]) -> str:
     for d in rows:
         status = d["status"] or "no daemon"
         behind = "-" if d["behind"] is None else (
-            "up to date" if not d["behind"] else f"{d['behind']} versions, {duration(d['lag_seconds'])}")
+            "up to date" if not d["behind"] else f"{count(d['behind'], 'version')}, {duration(d['lag_seconds'])}")
         out.append([escape(d["device"]), escape(d["owner"] or "-"), f'<span class="{escape(status)}">'
                     f'{escape(status)}</span>', escape(d["version"] or "-"), _utc(d["heartbeat_at"] or d["last_seen"]),
                     escape(behind)])

@@ -18,3 +18,7 @@ def duration(seconds: float | None) -> str:
 
 def percent(ratio: float | None) -> str:
     return "-" if ratio is None else f"{100 * float(ratio):.0f}%"
+
+
+def count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
