@@ -10,8 +10,7 @@ import click
 import psycopg
 from psycopg import sql
 
-from syncd.cli.common import Failure, friendly, when, working_copy
-from syncd.store.connect import connect, open_workspace
+from syncd.cli.common import Failure, friendly, when, workspace_store
 from syncd.store.postgres import PostgresStore
 
 _AGO = re.compile(r"^(\d+)\s*([smhd])$")
@@ -56,8 +55,7 @@ def activity(ctx: click.Context, project: str | None, session: str | None, since
     """The workspace's activity: versions (edits, merges, restores, imports), conflicts,
     resolutions, daemon starts and stops."""
     since = _since(since_text)
-    with working_copy(ctx) as (cfg, journal), connect(cfg, journal) as store:
-        workspace = open_workspace(store, cfg, journal)
+    with workspace_store(ctx) as (_, store, workspace):
         filters = {"project": project, "session": session, "since": since}
         rows, cursor = store.activity(0, limit=2000 if since else limit, newest=since is None, **filters)
         show = (lambda r: click.echo(json.dumps(r))) if as_json else (lambda r: click.echo(_line(r)))

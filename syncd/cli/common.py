@@ -18,7 +18,7 @@ from syncd.engine.executor import Executor, Paused, SyncReport
 from syncd.engine.journal import Journal, JournalLocked
 from syncd.store.connect import connect, open_workspace
 from syncd.git.recorder import Recorder
-from syncd.store.rpc import RpcStore, StoreError
+from syncd.store.rpc import RpcStore, StoreError, Workspace
 
 EXIT_CONFLICTS = 3
 EXIT_UNSETTLED = 4
@@ -52,6 +52,13 @@ def working_copy(ctx: click.Context) -> Iterator[tuple[Config, Journal]]:
         yield cfg, journal
     finally:
         journal.close()
+
+
+@contextmanager
+def workspace_store(ctx: click.Context) -> Iterator[tuple[Config, RpcStore, Workspace]]:
+    """The working copy's store, its workspace open, for commands that only read the store."""
+    with working_copy(ctx) as (cfg, journal), connect(cfg, journal) as store:
+        yield cfg, store, open_workspace(store, cfg, journal)
 
 
 def document_path(cfg: Config, given: str) -> str:

@@ -6,9 +6,8 @@ import sys
 
 import click
 
-from syncd.cli.common import friendly, working_copy
+from syncd.cli.common import friendly, workspace_store
 from syncd.report.page import STAGES
-from syncd.store.connect import connect, open_workspace
 
 MARK = {"started": ("●", "green"), "pending": ("·", None)}
 
@@ -21,8 +20,7 @@ MARK = {"started": ("●", "green"), "pending": ("·", None)}
 def progress(ctx: click.Context, project: str | None, as_json: bool) -> None:
     """Sessions × stages: ● started (a document with more than a template), · pending.
     Where a project's session_state.json disagrees with the documents, both are shown."""
-    with working_copy(ctx) as (cfg, journal), connect(cfg, journal) as store:
-        open_workspace(store, cfg, journal)
+    with workspace_store(ctx) as (_, store, _):
         sessions = store.progress(project)
     if as_json:
         click.echo(json.dumps(sessions, indent=2))

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import click
 
-from syncd.cli.common import Failure, friendly, when, working_copy
+from syncd.cli.common import Failure, friendly, when, workspace_store
 from syncd.report.page import STAGES, render
 from syncd.report.units import count, duration, percent
-from syncd.store.connect import connect, open_workspace
 
 
 @click.command()
@@ -22,8 +21,7 @@ from syncd.store.connect import connect, open_workspace
 @friendly
 def stats(ctx: click.Context, project: str | None, as_json: bool) -> None:
     """Stage completion, time per stage, lead times, edits, concurrent edits and devices."""
-    with working_copy(ctx) as (cfg, journal), connect(cfg, journal) as store:
-        open_workspace(store, cfg, journal)
+    with workspace_store(ctx) as (_, store, _):
         figures = store.stats(project)
     if as_json:
         click.echo(json.dumps(figures, indent=2))
@@ -81,8 +79,7 @@ def _device(d: dict) -> str:
 @friendly
 def report(ctx: click.Context, target: Path, project: str | None) -> None:
     """Write the analytics as one self-contained HTML page with charts."""
-    with working_copy(ctx) as (cfg, journal), connect(cfg, journal) as store:
-        open_workspace(store, cfg, journal)
+    with workspace_store(ctx) as (cfg, store, _):
         figures, sessions = store.stats(project), store.progress(project)
     page = render(cfg.workspace, figures, sessions, datetime.datetime.now().astimezone())
     partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
