@@ -21,7 +21,7 @@ from syncd.engine.executor import Executor, Paused
 from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Action
 from syncd.store.connect import ENV_SERVICE_KEY, connect
-from syncd.store.migrate import migrate
+from syncd.store.migrate import MigrationError, migrate
 from syncd.store.postgres import describe_dsn
 from syncd.store.rpc import StoreError
 
@@ -101,6 +101,8 @@ def db_migrate(ctx: click.Context, database_url: str | None) -> None:
         done = migrate(url)
     except psycopg.OperationalError as exc:
         raise Failure(f"cannot reach the database {describe_dsn(url)}: {str(exc).strip().splitlines()[0]}") from exc
+    except MigrationError as exc:
+        raise Failure(f"{describe_dsn(url)}: {exc}") from exc
     for m in done:
         click.echo(f"applied {m.version:04d}_{m.name}")
     click.echo("schema up to date" if not done else f"{len(done)} migration(s) applied")

@@ -7,10 +7,12 @@ import uuid
 from contextlib import contextmanager
 from typing import Iterator
 
+from syncd import __version__
 from syncd.config import Config
 from syncd.engine.journal import Journal
 from syncd.store.embedded import EmbeddedStore
 from syncd.store.local_server import ServerError
+from syncd.store.migrate import latest_version
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import RpcStore, StoreError, StoreUnavailable
 
@@ -31,6 +33,11 @@ def open_workspace(store: RpcStore, cfg: Config, journal: Journal):
     written before signing in)."""
     create = journal.get_meta("create_workspace") == "1"
     workspace = store.open(create=create, device_name=cfg.device_name, hostname=socket.gethostname())
+    needed = latest_version()
+    if workspace.schema_version < needed:  # a newer syncd than the store: its functions may differ
+        how = "syncd db migrate" + (" --database-url <its database URL>" if cfg.supabase_url else "")
+        raise StoreError(f"the store {store.describe()} has schema version {workspace.schema_version}, "
+                         f"this syncd {__version__} needs {needed}; nothing was synced: run `{how}`")
     if create:
         journal.set_meta("create_workspace", "0")
     return workspace

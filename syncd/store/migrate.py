@@ -13,8 +13,14 @@ from importlib import resources
 
 import psycopg
 
+from syncd.store.rpc import StoreError
+
 _LOCK_KEY = 0x73796E6364  # "syncd"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class MigrationError(StoreError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,9 @@ def applied(conn: psycopg.Connection) -> dict[int, str]:
     return dict(conn.execute("select version, checksum from syncd.schema_migrations").fetchall())
 
 
-def migrate(dsn: str) -> list[Migration]:
-    """Bring the database at `dsn` up to date; returns the migrations it applied."""
+def migrate(dsn: str, upto: int | None = None) -> list[Migration]:
+    """Bring the database at `dsn` up to date (or to version `upto`, for the upgrade
+    tests); returns the migrations it applied."""
     done: list[Migration] = []
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("select pg_advisory_lock(%s)", (_LOCK_KEY,))
@@ -63,8 +70,13 @@ def migrate(dsn: str) -> list[Migration]:
                     " checksum text not null, applied_at timestamptz not null default now())"
                 )
             have = applied(conn)
+            changed = [m for m in bundled() if have.get(m.version, m.checksum) != m.checksum]
+            if changed:
+                raise MigrationError(
+                    f"migration {changed[0].version:04d}_{changed[0].name} differs from the one this database "
+                    "applied; migrations are forward-only: a change to the schema is a new migration")
             for migration in bundled():
-                if migration.version in have:
+                if migration.version in have or (upto is not None and migration.version > upto):
                     continue
                 with conn.transaction():
                     conn.execute(migration.sql)
