@@ -253,3 +253,31 @@ def test_a_daemon_records_what_it_pulls_in_the_git_mirror(pair, dsn):
     assert subprocess.run([*git, "rev-parse", "--abbrev-ref", "HEAD"], capture_output=True,
                           text=True).stdout.strip() == "main"
     assert a.stop() == 0
+
+
+def test_pause_stops_syncing_until_resume_and_status_says_so(pair, dsn):
+    a, b = pair
+    start_with_files(a, dsn, 1)
+    b.root.mkdir(parents=True, exist_ok=True)
+    b.start()
+    wait_for(lambda: (b.root / "f000.md").exists())
+    assert "paused" in b.cli("pause").stdout
+    wait_for(lambda: b.status()["daemon"]["state"] == "paused")
+    assert "syncd resume" in b.status()["daemon"]["reason"]
+    (a.root / "f000.md").write_text("edited while b is paused\n")
+    (b.root / "local.md").write_text("written while paused\n")
+    wait_for(lambda: versions(dsn)["f000.md"][-1][0] == 2)
+    time.sleep(1.5)  # several of b's loop turns
+    assert (b.root / "f000.md").read_text() == "0\n" and "local.md" not in versions(dsn)
+    assert "`syncd resume` first" in b.cli("sync", check=False).stderr
+    assert "resumed" in b.cli("resume").stdout
+    wait_for(lambda: (b.root / "f000.md").read_text() == "edited while b is paused\n")
+    wait_for(lambda: "local.md" in versions(dsn))
+    assert b.status()["daemon"]["state"] == "running"
+    b.stop()
+    assert b.status()["paused"] is False
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("select kind, details from activity_log "
+                            "where kind in ('daemon_paused', 'daemon_running') order by id").fetchall()
+    assert [k for k, _ in rows] == ["daemon_paused", "daemon_running"]
+    assert "syncd pause" in rows[0][1]["reason"] and rows[1][1]["after"]["state"] == "paused"

@@ -118,6 +118,8 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
     cfg = load_config(ctx)
     journal = Journal(cfg.journal_path)
     try:
+        if journal.get_meta("paused") == "1":
+            raise Failure("this working copy is paused (`syncd pause`); `syncd resume` first")
         journal.lock()
         with connect(cfg, journal) as store:
             report = run_pass(cfg, journal, store)
@@ -170,21 +172,41 @@ def run(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.pass_context
+@friendly
+def pause(ctx: click.Context) -> None:
+    """Stop syncing this working copy until `syncd resume` (the daemon keeps running)."""
+    cfg = load_config(ctx)
+    journal = Journal(cfg.journal_path)
+    try:
+        journal.set_meta("paused", "1")
+        running = journal.locked_by()
+    finally:
+        journal.close()
+    click.echo(f"paused; local and remote changes wait until `syncd resume`"
+               + (f" (the running syncd, pid {running}, stops syncing within a second)" if running else ""))
+
+
+@main.command()
 @click.option("--allow-deletes", is_flag=True, help="Let held-back deletes through, once.")
 @click.pass_context
 @friendly
 def resume(ctx: click.Context, allow_deletes: bool) -> None:
-    """Ask for a pass now; with --allow-deletes, let a held mass delete through."""
+    """Undo `syncd pause` and ask for a pass now; with --allow-deletes, let a held mass delete through."""
     cfg = load_config(ctx)
     journal = Journal(cfg.journal_path)
     try:
         held = json.loads(journal.get_meta("held_deletes") or "[]")
+        was_paused = journal.get_meta("paused") == "1"
+        journal.set_meta("paused", "0")
         if allow_deletes:
             journal.set_meta("allow_deletes", "1")
         journal.set_meta("resume", str(time.time()))
         running = journal.locked_by()
     finally:
         journal.close()
+    if was_paused:
+        click.echo("resumed")
     if allow_deletes:
         click.echo(f"{len(held)} held deletes will go through on the next pass" if held
                    else "deletes are allowed for the next pass")
@@ -222,6 +244,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             "daemon": {"running": pid is not None, "pid": pid,
                        "state": daemon.get("state") if pid else "not running",
                        "reason": daemon.get("reason") if pid else None},
+            "paused": journal.get_meta("paused") == "1",
             "cursor": journal.cursor,
             "last_sync": last_sync,
             "pending": pending,
@@ -241,6 +264,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"{state['root']} ⇄ workspace {state['workspace']} at {state['store']} (change {state['cursor']})")
     click.echo(f"daemon: {d['state']}" + (f" (pid {d['pid']})" if d["pid"] else "")
                + (f": {d['reason']}" if d["reason"] else ""))
+    if state["paused"] and not d["running"]:
+        click.echo("paused (`syncd pause`): `syncd resume` continues")
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last_sync)) if last_sync else "never"
     click.echo(f"last sync: {when}")
     if pending.get("unknown"):

@@ -33,6 +33,7 @@ log = logging.getLogger("syncd.daemon")
 MAX_BACKOFF = 30.0
 PAUSED_RETRY = 2.0  # how soon a paused daemon looks at the root again
 FALLBACK_RESCAN = 2.0  # rescans replace the watcher when it cannot run
+USER_PAUSE = "paused by `syncd pause`; `syncd resume` continues"
 HEARTBEAT = 30.0  # the store calls a daemon silent after 2 minutes without one
 
 
@@ -154,6 +155,13 @@ class Daemon:
             if self.reload_requested:
                 self._reload()
                 settings = self.cfg.daemon
+            if self.journal.get_meta("paused") == "1":  # `syncd pause`: alive, beating, not syncing
+                self._set_state("paused", USER_PAUSE)
+                self.pass_requested = True  # the first thing after `syncd resume`
+                self._heartbeat()
+                self.wake_event.wait(1.0)
+                self.wake_event.clear()
+                continue
             if self.watcher.watching and not self.watcher.healthy():
                 log.warning("the watcher stopped; rescanning and watching again")
                 self._watch()
