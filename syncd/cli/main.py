@@ -183,7 +183,7 @@ def pause(ctx: click.Context) -> None:
         running = journal.locked_by()
     finally:
         journal.close()
-    click.echo(f"paused; local and remote changes wait until `syncd resume`"
+    click.echo("paused; local and remote changes wait until `syncd resume`"
                + (f" (the running syncd, pid {running}, stops syncing within a second)" if running else ""))
 
 

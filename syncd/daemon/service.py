@@ -19,6 +19,7 @@ from syncd import __version__, config as configuration
 from syncd.config import Config, ConfigError
 from syncd.daemon.realtime import RealtimeListener
 from syncd.daemon.remote import NotifyListener
+from syncd.daemon.systemd import Notifier
 from syncd.daemon.watcher import ChangeQueue, Watcher
 from syncd.engine.executor import Executor, Paused
 from syncd.engine.ignore import IgnoreRules
@@ -38,8 +39,9 @@ HEARTBEAT = 30.0  # the store calls a daemon silent after 2 minutes without one
 
 
 class Daemon:
-    def __init__(self, cfg: Config, journal: Journal, store: PostgresStore):
+    def __init__(self, cfg: Config, journal: Journal, store: PostgresStore, notifier: Notifier | None = None):
         self.cfg = cfg
+        self.notifier = notifier or Notifier()
         self.journal = journal
         self.store = store
         self.wake_event = threading.Event()
@@ -88,6 +90,7 @@ class Daemon:
                 details["after"] = {"state": before, "reason": why}
             self._event(f"daemon_{state}", details)
         if changed:
+            self.notifier.status(f"{state}: {reason}" if reason else state)
             self._heartbeat(force=True)
 
     def _heartbeat(self, force: bool = False) -> None:
@@ -116,7 +119,9 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_stop_signal)
         signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, self._on_hup)
-        workspace = open_workspace(self.store, self.cfg, self.journal)
+        workspace = self._open_workspace()
+        if workspace is None:
+            return 0  # stopped while waiting for the store
         if isinstance(self.store, PostgresStore):
             listener = NotifyListener(self.store.dsn, workspace.id, self.request_pass)
         else:
@@ -129,12 +134,31 @@ class Daemon:
         try:
             self._loop()
         finally:
+            self.notifier.stopping()
             listener.stop()
             if self.watcher:
                 self.watcher.close()
             self.journal.flush_stats()
             self._set_state("stopped")
         return 0
+
+    def _open_workspace(self):
+        """The workspace, once the store answers: a daemon started offline (a laptop on a
+        train) waits for it, beating the watchdog, rather than exiting into a restart loop."""
+        backoff = 1.0
+        while not self.stopping:
+            try:
+                return open_workspace(self.store, self.cfg, self.journal)
+            except StoreUnavailable as exc:
+                self._set_state("offline", f"waiting for the store: {exc}")
+                deadline = time.monotonic() + backoff
+                while not self.stopping and time.monotonic() < deadline:
+                    self.notifier.watchdog()
+                    self.wake_event.wait(min(1.0, self.notifier.watchdog_interval or 1.0,
+                                             max(0.0, deadline - time.monotonic())))
+                    self.wake_event.clear()
+                backoff = min(backoff * 2, MAX_BACKOFF)
+        return None
 
     def _watch(self) -> None:
         if self.watcher is None:
@@ -144,6 +168,8 @@ class Daemon:
             self.watcher.start()
         else:
             self.watcher.stop_observer()  # nothing to watch until the root is back
+        if self.watcher.watching:  # the journal is open and the store answered before this
+            self.notifier.ready(f"watching {self.cfg.root}")
 
     def _loop(self) -> None:
         settings = self.cfg.daemon
@@ -151,6 +177,7 @@ class Daemon:
         retry_at, backoff = 0.0, 1.0
         asked_seen = self._asked()
         while not self.stopping:
+            self.notifier.watchdog()  # a loop stuck anywhere below stops these, and systemd restarts it
             now = time.monotonic()
             if self.reload_requested:
                 self._reload()
@@ -159,7 +186,7 @@ class Daemon:
                 self._set_state("paused", USER_PAUSE)
                 self.pass_requested = True  # the first thing after `syncd resume`
                 self._heartbeat()
-                self.wake_event.wait(1.0)
+                self.wake_event.wait(min(1.0, self.notifier.watchdog_interval or 1.0))
                 self.wake_event.clear()
                 continue
             if self.watcher.watching and not self.watcher.healthy():
@@ -195,6 +222,8 @@ class Daemon:
                 continue
             self._heartbeat()
             waits = [last_pass + interval - now, 1.0]  # 1 s: notice `syncd resume` soon
+            if self.notifier.watchdog_interval:
+                waits.append(self.notifier.watchdog_interval)
             if due is not None:
                 waits.append(due)
             if self.pass_requested:
@@ -207,7 +236,7 @@ class Daemon:
 
     def _pass(self) -> tuple[bool, bool]:
         """One executor pass; (succeeded, should run again soon)."""
-        executor = Executor.from_config(self.cfg, self.journal, self.store)
+        executor = Executor.from_config(self.cfg, self.journal, self.store, progress=self.notifier.watchdog)
         try:
             report = executor.sync_once()
         except Paused as exc:

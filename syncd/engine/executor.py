@@ -21,6 +21,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from syncd.content import FilePolicy, Unsupported, decode, encode, sha256_hex
 from syncd.engine.ignore import IgnoreRules
@@ -99,8 +100,9 @@ class Executor:
     def __init__(self, root: Path, journal: Journal, store: RpcStore,
                  rules: IgnoreRules | None = None, policy: FilePolicy | None = None,
                  limits: DeleteLimits | None = None, policies: MergePolicies | None = None,
-                 who: str = "syncd"):
+                 who: str = "syncd", progress: Callable[[], None] = lambda: None):
         self.root = Path(root)
+        self.progress = progress  # called as work advances: a long pass is not a stuck one
         self.policies = policies or MergePolicies()
         self.who = who  # names this copy in conflict copies' names
         self.limits = limits or DeleteLimits()
@@ -114,10 +116,11 @@ class Executor:
         self._remotes: dict[str, Remote] = {}
 
     @classmethod
-    def from_config(cls, cfg, journal: Journal, store: RpcStore | None) -> "Executor":
+    def from_config(cls, cfg, journal: Journal, store: RpcStore | None,
+                    progress: Callable[[], None] = lambda: None) -> "Executor":
         """The executor a working copy's `syncd.config.Config` describes."""
         return cls(cfg.root, journal, store, IgnoreRules(cfg.ignore), cfg.files, cfg.deletes,
-                   MergePolicies(dict(cfg.merge)), cfg.device_name)
+                   MergePolicies(dict(cfg.merge)), cfg.device_name, progress)
 
     def sync_once(self) -> SyncReport:
         report = SyncReport()
@@ -199,6 +202,7 @@ class Executor:
                 if e.content is not None:
                     self._contents[(e.path, e.version)] = e.content
             self.journal.record_feed(heads, cursor)
+            self.progress()
 
     def preview(self) -> dict[Action, list[str]]:
         """What a pass would do now, from what the journal knows of the store; changes
@@ -316,6 +320,7 @@ class Executor:
         with self.journal.transaction():
             for change, result in zip(batch, results):
                 self._record_commit(change, result, report)
+        self.progress()
 
     def _record_commit(self, change: Change, result: CommitResult, report: SyncReport) -> None:
         path = change.path
@@ -380,6 +385,7 @@ class Executor:
             return
         self._synced(path, remote)
         (report.pulled if remote.sha256 is not None else report.deleted_local).append(path)
+        self.progress()
 
     def _hold(self, path: str, lf: LocalFile | None, report: SyncReport) -> None:
         remote = self._remotes.get(path)
