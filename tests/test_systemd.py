@@ -1,13 +1,20 @@
 """`syncd run` under systemd's notification protocol: a real daemon, a fake NOTIFY_SOCKET."""
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
+from importlib import resources
+from pathlib import Path
 
 import psycopg
 import pytest
 
+from copies import Copy
 from daemons import WorkingCopy, isolated_env, wait_for
 from relay import Relay
 
@@ -108,3 +115,91 @@ def test_a_daemon_started_offline_waits_for_the_store_before_ready(notified, tmp
     finally:
         a.stop()
         relay.close()
+
+
+UNITS = Path(__file__).resolve().parent.parent / "systemd"
+
+
+def analyze(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """systemd-analyze, installed from Debian's packages when the machine lacks it."""
+    if shutil.which("systemd-analyze") is None:
+        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "systemd"], check=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, capture_output=True)
+    return subprocess.run(["systemd-analyze", *args], capture_output=True, text=True, env=env)
+
+
+def user_manager_env(tmp_path: Path) -> dict:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    return {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
+
+
+def test_the_units_pass_systemd_analyze_verify(tmp_path):
+    system = analyze("verify", str(UNITS / "syncd.service"))
+    assert (system.returncode, system.stdout + system.stderr) == (0, "")  # warnings count as failures
+    instance = tmp_path / "syncd@work.service"  # a template is verified as one of its instances
+    instance.write_text((UNITS / "syncd@.service").read_text())
+    user = analyze("verify", "--user", str(instance), env=user_manager_env(tmp_path))
+    assert (user.returncode, user.stdout + user.stderr) == (0, "")
+    broken = tmp_path / "syncd@broken.service"
+    broken.write_text(instance.read_text().replace("WatchdogSec=2min", "WatchdogSec=soon"))
+    assert "Failed to parse sec value" in analyze("verify", "--user", str(broken), env=user_manager_env(tmp_path)).stderr
+
+
+def test_the_package_ships_the_template_unit_as_it_is_in_the_repository():
+    shipped = resources.files("syncd.daemon").joinpath("units", "syncd@.service").read_text()
+    assert shipped == (UNITS / "syncd@.service").read_text()
+
+
+@pytest.fixture
+def fake_systemctl(tmp_path, monkeypatch):
+    """No user service manager runs in a test machine: a systemctl that records what it is
+    asked and answers `show` as systemd would for a running instance."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "systemctl.calls"
+    script = bin_dir / "systemctl"
+    script.write_text(f"""#!/bin/sh
+echo "$*" >> {calls}
+[ -n "$SYSTEMCTL_FAILS" ] && {{ echo "Failed to connect to bus: No medium found" >&2; exit 1; }}
+case "$*" in *show*) printf 'LoadState=loaded\\nActiveState=active\\nSubState=running\\nMainPID=4242\\n'
+  printf 'StatusText=running\\nNRestarts=0\\n';; esac
+exit 0
+""")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return lambda: calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_service_install_writes_a_unit_that_verifies_and_enables_the_instance(tmp_path, dsn, fake_systemctl,
+                                                                             monkeypatch):
+    config_home = Path(os.environ["XDG_CONFIG_HOME"])
+    copy = Copy(tmp_path, "work", dsn)
+    copy.config = config_home / "syncd" / "work.yaml"
+    copy.root = tmp_path / "a dir with spaces & 100%" / "tree"
+    copy.init()
+    out = copy.cli("service", "install").output
+    assert "enabled and started syncd@work" in out
+    units = config_home / "systemd" / "user"
+    conf = (units / "syncd@work.service.d" / "syncd.conf").read_text()
+    assert f'ExecStart="{sys.executable}" -m syncd --config %E/syncd/%i.yaml run' in conf
+    assert 'ReadWritePaths="' + str(copy.root).replace("%", "%%") + '"' in conf
+    assert fake_systemctl() == ["--user daemon-reload", "--user enable --now --no-block syncd@work.service"]
+    verified = analyze("verify", "--user", "syncd@work.service", env=user_manager_env(tmp_path))
+    assert (verified.returncode, verified.stdout + verified.stderr) == (0, "")
+    assert copy.cli("service", "status").output == "syncd@work: active (running), pid 4242: running\n"
+    assert "removed syncd@work" in copy.cli("service", "uninstall").output
+    assert not (units / "syncd@work.service.d").exists() and not (units / "syncd@.service").exists()
+    # no user manager to talk to (an SSH session, a container): the files, and what to do
+    monkeypatch.setenv("SYSTEMCTL_FAILS", "1")
+    out = copy.cli("service", "install", expect=1).output
+    assert "Failed to connect to bus" in out and "loginctl enable-linger" in out
+    assert (units / "syncd@.service").exists()
+
+
+def test_service_install_names_where_the_config_must_be(tmp_path, dsn, fake_systemctl):
+    copy = Copy(tmp_path, "elsewhere", dsn)
+    copy.init()
+    out = copy.cli("service", "install", expect=1).output
+    assert "the service reads its config from" in out and "/syncd/syncd.yaml) and pass that path" in out
+    assert fake_systemctl() == []

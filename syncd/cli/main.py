@@ -290,7 +290,8 @@ from syncd.cli.account import login, logout, whoami  # noqa: E402
 from syncd.cli.activity import activity  # noqa: E402
 from syncd.cli.progress import progress  # noqa: E402
 from syncd.cli.stats import report, stats  # noqa: E402
+from syncd.cli.service import service  # noqa: E402
 
 for command in (conflicts, resolve, log_command, diff, show, restore, import_command, members,
-                login, logout, whoami, activity, progress, stats, report):
+                login, logout, whoami, activity, progress, stats, report, service):
     main.add_command(command)

@@ -29,6 +29,20 @@ log = logging.getLogger("syncd.git")
 PENDING = "mirror_pending"  # journal meta: [[path, version], ...] not yet in the mirror
 
 
+def mirror_repository(cfg) -> git.Repo | None:
+    """The repository a config's mirror records into: git.repository, else the one the
+    root is in; None when the mirror is off or there is none."""
+    if cfg.git.mode == "off":
+        return None
+    where = cfg.git.repository or cfg.root
+    try:
+        return git.Repo(where, search_parent_directories=cfg.git.repository is None)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        if cfg.git.repository is not None:
+            log.warning("git.repository %s is not a Git repository; no mirror", where)
+        return None
+
+
 class Recorder:
     def __init__(self, mirror: Mirror, journal: Journal, store: RpcStore,
                  push_remote: str | None = None, push_interval: float = 300.0):
@@ -43,14 +57,8 @@ class Recorder:
     @classmethod
     def for_config(cls, cfg, journal: Journal, store: RpcStore) -> "Recorder | None":
         """The recorder a config asks for, or None: mirror off, or no repository."""
-        if cfg.git.mode == "off":
-            return None
-        where = cfg.git.repository or cfg.root
-        try:
-            repo = git.Repo(where, search_parent_directories=cfg.git.repository is None)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-            if cfg.git.repository is not None:
-                log.warning("git.repository %s is not a Git repository; no mirror", where)
+        repo = mirror_repository(cfg)
+        if repo is None:
             return None
         top = Path(repo.working_tree_dir or repo.git_dir).resolve()
         repo.close()
