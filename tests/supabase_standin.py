@@ -94,6 +94,7 @@ class StandIn:
         self.github_user = {"login": "alice", "name": "Alice Archer", "email": "alice@example.com"}
         self.access_ttl = 3600  # seconds an access token lives
         self.refreshes = 0
+        self.issued: list[str] = []  # every access and refresh token handed out (secrets to look for)
         self._codes: dict[str, tuple[str, dict]] = {}  # code → (challenge, GitHub user)
         self._refresh: dict[str, dict] = {}  # refresh token → {user, session, used}
         self._revoked: set[str] = set()  # session ids
@@ -260,6 +261,7 @@ class StandIn:
         access = token("authenticated", sub=user_id, expires_in=self.access_ttl, email=user["email"],
                        session_id=session_id, user_metadata=user["user_metadata"],
                        app_metadata=user["app_metadata"])
+        self.issued += [access, refresh]
         return {"access_token": access, "token_type": "bearer", "expires_in": self.access_ttl,
                 "expires_at": int(time.time()) + self.access_ttl, "refresh_token": refresh, "user": user}
 

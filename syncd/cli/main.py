@@ -6,16 +6,14 @@ the pass (run again).
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
-import sys
 import time
 from pathlib import Path
 
 import click
 
-from syncd import __version__, config as configuration
+from syncd import __version__, config as configuration, logs
 from syncd.cli.common import EXIT_CONFLICTS, EXIT_UNSETTLED, Failure, friendly, load_config, run_pass
 from syncd.engine.executor import Executor, Paused
 from syncd.engine.journal import Journal
@@ -31,16 +29,15 @@ from syncd.store.rpc import StoreError
 @click.option("--config", "config_path", type=click.Path(path_type=Path), envvar=configuration.ENV_CONFIG,
               default=configuration.default_config_path, show_default="the XDG config dir's syncd/syncd.yaml",
               help="This working copy's config file (env SYNCD_CONFIG).")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option("--log-level", type=click.Choice(logs.LEVELS), help="The log level (default: warning; "
+              "info for `syncd run`).")
 @click.pass_context
-def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
+def main(ctx: click.Context, config_path: Path, verbose: int, log_level: str | None) -> None:
     """Sync IDSE session directories with versioned documents in PostgreSQL/Supabase."""
-    logging.basicConfig(
-        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
-        format="syncd: %(levelname)s: %(message)s", stream=sys.stderr,
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request is noise
-    ctx.obj = {"config_path": Path(config_path).expanduser().absolute()}
+    level = log_level or (["warning", "info", "debug"][min(verbose, 2)] if verbose else None)
+    logs.setup(level or "warning")
+    ctx.obj = {"config_path": Path(config_path).expanduser().absolute(), "log_level": level}
 
 
 @main.command()
@@ -161,6 +158,7 @@ def run(ctx: click.Context) -> None:
     """Keep this working copy in sync until stopped (SIGTERM/SIGINT; SIGHUP reloads)."""
     from syncd.daemon.service import Daemon
     cfg = load_config(ctx)
+    logs.setup(ctx.obj["log_level"] or "info", cfg.state_directory / "syncd.log")
     journal = Journal(cfg.journal_path)
     try:
         journal.lock()

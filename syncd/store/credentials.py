@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import platformdirs
 from supabase_auth import SyncSupportedStorage
 
+from syncd import logs
+
 SESSION = "session"
 
 
@@ -53,9 +55,12 @@ class Credentials(SyncSupportedStorage):
         os.replace(tmp, self.path)
 
     def get_item(self, key: str) -> str | None:
-        return self._read().get(key)
+        value = self._read().get(key)
+        logs.secret(value)  # a session, or the PKCE verifier while signing in
+        return value
 
     def set_item(self, key: str, value: str) -> None:
+        logs.secret(value)
         self._write({**self._read(), key: value})
 
     def remove_item(self, key: str) -> None:
@@ -65,9 +70,12 @@ class Credentials(SyncSupportedStorage):
 
     def session(self) -> dict | None:
         raw = self.get_item(SESSION)
-        return json.loads(raw) if raw else None
+        session = json.loads(raw) if raw else None
+        _never_log(session)
+        return session
 
     def save(self, session: dict) -> None:
+        _never_log(session)
         self.set_item(SESSION, json.dumps(session))
 
     def delete(self) -> None:
@@ -86,3 +94,8 @@ class Credentials(SyncSupportedStorage):
     @staticmethod
     def expiring(session: dict, margin: float = 60.0) -> bool:
         return (session.get("expires_at") or 0) - time.time() < margin
+
+
+def _never_log(session: dict | None) -> None:
+    for key in ("access_token", "refresh_token", "provider_token", "provider_refresh_token"):
+        logs.secret((session or {}).get(key))

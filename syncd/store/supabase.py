@@ -17,6 +17,7 @@ from supabase import Client, ClientOptions, create_client
 
 from supabase_auth.errors import AuthError
 
+from syncd import logs
 from syncd.store.credentials import Credentials
 from syncd.store.rpc import NotFound, RpcStore, StoreError, StoreUnavailable
 
@@ -49,6 +50,7 @@ class SupabaseStore(RpcStore):
         super().__init__(workspace, device_id)
         self.url = url
         self.key = key
+        logs.secret(key)
         self.credentials = credentials
         self._session: dict | None = None  # the signed-in session in use
         # our own HTTP client: its timeout, and the library's deprecated per-call ones unused
