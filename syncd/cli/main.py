@@ -289,7 +289,8 @@ from syncd.cli.activity import activity  # noqa: E402
 from syncd.cli.progress import progress  # noqa: E402
 from syncd.cli.stats import report, stats  # noqa: E402
 from syncd.cli.service import service  # noqa: E402
+from syncd.cli.doctor import doctor  # noqa: E402
 
 for command in (conflicts, resolve, log_command, diff, show, restore, import_command, members,
-                login, logout, whoami, activity, progress, stats, report, service):
+                login, logout, whoami, activity, progress, stats, report, service, doctor):
     main.add_command(command)

@@ -210,6 +210,10 @@ class RpcStore:
         self._call("syncd_heartbeat", {"workspace": self.workspace, "device": self.device_id, "state": state,
                                        "reason": reason, "version": version, "applied_seq": applied_seq})
 
+    def clock(self) -> str:
+        """The server's time now (ISO 8601)."""
+        return self._call("syncd_clock", {})["now"]
+
     def record(self, events: list[dict]) -> None:
         """Activity only the client sees: [{kind, path, details}]."""
         if events:
