@@ -96,6 +96,11 @@ class SyncReport:
         return not self.conflicts and not self.deferred
 
 
+def _unwritable(path: str, exc: OSError) -> str:
+    return (f"{path}: cannot change the local file ({exc.strerror or exc}); nothing is lost (the store "
+            "keeps the version), and the next pass tries again")
+
+
 class Executor:
     def __init__(self, root: Path, journal: Journal, store: RpcStore,
                  rules: IgnoreRules | None = None, policy: FilePolicy | None = None,
@@ -260,6 +265,9 @@ class Executor:
             except (UnsafePath, DamagedVersion, Unsupported) as exc:
                 report.skipped[path] = str(exc)
                 log.error("%s", exc)
+            except OSError as exc:
+                report.skipped[path] = _unwritable(path, exc)
+                log.error("%s", report.skipped[path])
 
     def _apply_locally(self, plan: dict[str, Action], local: dict[str, LocalFile],
                        report: SyncReport) -> tuple[list[str], list[str]]:
@@ -382,6 +390,10 @@ class Executor:
             return
         except LocalChanged:
             report.deferred.append(path)  # the user got there first: decide again next pass
+            return
+        except OSError as exc:  # a full disk, a read-only directory: this path waits, the rest go on
+            report.skipped[path] = _unwritable(path, exc)
+            log.error("%s", report.skipped[path])
             return
         self._synced(path, remote)
         (report.pulled if remote.sha256 is not None else report.deleted_local).append(path)

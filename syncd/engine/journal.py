@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import time
@@ -22,6 +23,9 @@ from pathlib import Path
 
 from syncd.engine.reconcile import Base, Remote
 from syncd.engine.scanner import Stat
+
+log = logging.getLogger("syncd.journal")
+_DAMAGED = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 _SCHEMA = """
 create table if not exists meta (key text primary key, value text not null);
@@ -66,16 +70,44 @@ class Journal:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("pragma journal_mode = wal")
-        self.db.execute("pragma synchronous = full")
-        self.db.executescript(_SCHEMA)
-        version = self.db.execute("pragma user_version").fetchone()[0]
-        for n, script in enumerate(_UPGRADES[version:], start=version + 1):
-            self.db.executescript(f"begin; {script} pragma user_version = {n}; commit;")
+        try:
+            self.db = self._open()
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", None) not in _DAMAGED:
+                raise
+            self.db = self._open_afresh(exc)
         self._lock_fd: int | None = None
         self._stats: dict[str, tuple[Stat, str]] | None = None
         self._stats_dirty: dict[str, tuple[Stat, str] | None] = {}
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("pragma journal_mode = wal")
+            db.execute("pragma synchronous = full")
+            db.executescript(_SCHEMA)
+            version = db.execute("pragma user_version").fetchone()[0]
+            for n, script in enumerate(_UPGRADES[version:], start=version + 1):
+                db.executescript(f"begin; {script} pragma user_version = {n}; commit;")
+            db.execute("select count(*) from meta").fetchone()  # reads a page: damage shows here
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
+    def _open_afresh(self, damage: sqlite3.DatabaseError) -> sqlite3.Connection:
+        """A damaged journal is set aside and a new one started. Nothing is lost by that: the
+        journal only remembers what was last synced, and without it every path that differs
+        between disk and store is merged or held as a conflict, never overwritten."""
+        aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{self.path}{suffix}")
+            if source.exists():
+                source.rename(f"{aside}{suffix}")
+        log.warning("the journal %s was damaged (%s); it is kept as %s and a new one is started: "
+                    "the next pass compares disk and store afresh (differences are merged or held, "
+                    "never overwritten)", self.path, damage, aside)
+        return self._open()
 
     def close(self) -> None:
         self.flush_stats()

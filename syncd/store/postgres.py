@@ -39,12 +39,15 @@ class PostgresStore(RpcStore):
 
     def _call(self, function: str, payload: dict) -> Any:
         query = sql.SQL("select public.{}(%s)").format(sql.Identifier(function))
+        reused = self._conn is not None and not self._conn.closed
         conn = self._connection()
         try:
             with conn.transaction():
                 return conn.execute(query, (Jsonb(payload),)).fetchone()[0]
         except psycopg.OperationalError as exc:
             self.close()
+            if reused:  # dropped while idle (a server restart, a proxy's timeout): once more, anew.
+                return self._call(function, payload)  # Safe: every call may repeat (see syncd_commit).
             raise StoreUnavailable(f"lost the database {describe_dsn(self.dsn)}: {exc}") from exc
         except psycopg.Error as exc:
             state = exc.sqlstate or ""

@@ -1,0 +1,381 @@
+"""A randomized multi-copy sync harness: 2-3 working copies of one workspace on a real
+PostgreSQL, random edits, renames, deletes and editor-style saves, random passes, and
+faults (a process killed at a random store call, a dropped connection, a disk that refuses
+writes, a damaged or deleted journal, clock jumps, an unmounted root). Invariants are
+checked after every step and at quiescence (see `check_step` and `teardown`).
+
+Hypothesis drives it (stateful testing): a failing run is shrunk to a minimal sequence of
+steps and printed as code that replays it, with the seed to reproduce it (print_blob).
+"""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from syncd.content import decode
+from syncd.engine import executor as executor_module
+from syncd.engine.executor import Executor, Paused
+from syncd.engine.ignore import TEMP_PREFIX
+from syncd.engine.journal import Journal
+from syncd.store.postgres import PostgresStore
+from syncd.store.rpc import StoreUnavailable
+
+NAMES = ["a.md", "b.md", "A.md", "n.txt"]
+DIRS = ["", "d/", "d/e/", "f/"]
+PATHS = [d + n for d in DIRS for n in NAMES]
+LINES = ["alpha\n", "beta\n", "gamma\n", "delta\n"]
+
+
+class Crash(BaseException):
+    """The process died here (BaseException: nothing in syncd may catch it)."""
+
+
+class FaultyStore(PostgresStore):
+    """The store as a copy's process sees it; a fault armed on it fires at its n-th call."""
+
+    def __init__(self, dsn: str, device: str):
+        super().__init__(dsn, "ws", device)
+        self.fault: tuple[str, int] | None = None  # (kind, calls left before it fires)
+
+    def _call(self, function: str, payload: dict):
+        if self.fault is not None:
+            kind, left = self.fault
+            if left > 0:
+                self.fault = (kind, left - 1)
+            else:
+                self.fault = None
+                if kind == "kill-before":
+                    raise Crash(f"killed before {function}")
+                if kind == "drop":  # the server ends the connection under us
+                    with psycopg.connect(self.dsn, autocommit=True) as admin:
+                        admin.execute("select pg_terminate_backend(pid) from pg_stat_activity "
+                                      "where datname = current_database() and pid <> pg_backend_pid()")
+                if kind == "kill-after":
+                    super()._call(function, payload)
+                    raise Crash(f"killed after {function}, before its answer was used")
+        return super()._call(function, payload)
+
+
+class Copy:
+    def __init__(self, base: Path, index: int, dsn: str):
+        self.name = f"c{index}"
+        self.root = base / self.name / "tree"
+        self.journal_path = base / self.name / "state" / "journal.sqlite3"
+        self.root.mkdir(parents=True)
+        self.store = FaultyStore(dsn, str(uuid.uuid4()))
+        self.store.open(create=True, device_name=self.name)
+        self.journal = Journal(self.journal_path)
+        self.unmounted: Path | None = None  # where the real root is while "unmounted"
+        self.disk_fault: tuple[int, int] | None = None  # (errno, writes before it fires)
+
+    def restart(self) -> None:
+        """A new process: nothing in memory survives, the journal is whatever is on disk."""
+        self.journal.db.close()  # no flush: a killed process flushes nothing
+        self.store.close()
+        self.journal = Journal(self.journal_path)
+
+    def files(self) -> dict[str, bytes]:
+        out = {}
+        for dirpath, _, names in os.walk(self.root):
+            for name in names:
+                full = Path(dirpath, name)
+                out[full.relative_to(self.root).as_posix()] = full.read_bytes()
+        return out
+
+
+@contextmanager
+def refusing_writes(copy: Copy):
+    """The copy's disk refuses the n-th file write of a pass (ENOSPC, EACCES)."""
+    if copy.disk_fault is None:
+        yield
+        return
+    code, left = copy.disk_fault
+    real = executor_module.write_atomic
+    calls = [0]
+
+    def write_atomic(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] > left:
+            raise OSError(code, os.strerror(code))
+        return real(*args, **kwargs)
+    executor_module.write_atomic = write_atomic
+    try:
+        yield
+    finally:
+        executor_module.write_atomic = real
+
+
+class SyncMachine(RuleBasedStateMachine):
+    """Set `SyncMachine.make_database` (→ dsn) and `drop_database` before running."""
+
+    make_database = None
+    drop_database = None
+
+    def __init__(self):
+        super().__init__()
+        self.base = Path(tempfile.mkdtemp(prefix="syncd-harness-"))
+        self.dsn = type(self).make_database()
+        self.copies: list[Copy] = []
+        self.written: set[bytes] = set()  # every content a rule ever put in a file
+        self.sync_points: list[tuple[str, dict[str, bytes]]] = []  # (copy, files) before good passes
+        self.counter = 0
+
+    @initialize(n=st.integers(2, 3))
+    def start(self, n):
+        self.copies = [Copy(self.base, i, self.dsn) for i in range(n)]
+
+    # ----- what people do
+
+    def _content(self, lines: list[str], copy: Copy) -> bytes:
+        self.counter += 1
+        data = ("".join(lines) + f"{copy.name} wrote #{self.counter}\n").encode()
+        self.written.add(data)
+        return data
+
+    def _usable(self, i: int) -> Copy | None:
+        copy = self.copies[i % len(self.copies)]
+        return None if copy.unmounted else copy
+
+    @staticmethod
+    def _can_hold_file(root: Path, path: str) -> bool:
+        """No part of the path is a file, and the path itself is not a directory."""
+        parts = path.split("/")
+        for k in range(1, len(parts)):
+            if (root / "/".join(parts[:k])).is_file():
+                return False
+        return not (root / path).is_dir()
+
+    @rule(i=st.integers(0, 2), path=st.sampled_from(PATHS), lines=st.lists(st.sampled_from(LINES), max_size=4),
+          atomic=st.booleans())
+    def write(self, i, path, lines, atomic):
+        """A new file or a rewrite; `atomic`: the editor's way (a temp file renamed over it)."""
+        copy = self._usable(i)
+        if copy is None or not self._can_hold_file(copy.root, path):
+            return
+        target = copy.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = self._content(lines, copy)
+        if atomic:
+            temp = target.with_name(f".{target.name}.save~")
+            temp.write_bytes(data)
+            os.replace(temp, target)
+        else:
+            target.write_bytes(data)
+
+    @rule(i=st.integers(0, 2), path=st.sampled_from(PATHS), line=st.sampled_from(LINES))
+    def append(self, i, path, line):
+        copy = self._usable(i)
+        if copy is None or not (copy.root / path).is_file():
+            return
+        data = (copy.root / path).read_bytes() + line.encode()
+        self.written.add(data)
+        (copy.root / path).write_bytes(data)
+
+    @rule(i=st.integers(0, 2), path=st.sampled_from(PATHS), times=st.integers(2, 5))
+    def rapid_edits(self, i, path, times):
+        copy = self._usable(i)
+        if copy is None or not self._can_hold_file(copy.root, path):
+            return
+        (copy.root / path).parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(times):
+            (copy.root / path).write_bytes(self._content(["rapid\n"], copy))
+
+    @rule(i=st.integers(0, 2), path=st.sampled_from(PATHS))
+    def delete(self, i, path):
+        copy = self._usable(i)
+        if copy is not None and (copy.root / path).is_file():
+            (copy.root / path).unlink()
+
+    @rule(i=st.integers(0, 2), source=st.sampled_from(PATHS + [d.rstrip("/") for d in DIRS if d]),
+          dest=st.sampled_from(PATHS + [d.rstrip("/") for d in DIRS if d]))
+    def rename(self, i, source, dest):
+        """A file or a folder moved (a case-only rename among them: a.md → A.md)."""
+        copy = self._usable(i)
+        if copy is None or source == dest or not (copy.root / source).exists() or (copy.root / dest).exists():
+            return
+        if dest.startswith(source + "/") or not self._can_hold_file(copy.root, dest):
+            return
+        (copy.root / dest).parent.mkdir(parents=True, exist_ok=True)
+        os.rename(copy.root / source, copy.root / dest)
+
+    @rule(i=st.integers(0, 2), path=st.sampled_from(PATHS), seconds=st.sampled_from([-86400 * 400, -5, 3600 * 48]))
+    def clock_jump(self, i, path, seconds):
+        """The machine's clock jumped: the file's times say it changed long ago, or in the future."""
+        copy = self._usable(i)
+        if copy is not None and (copy.root / path).is_file():
+            st_ = os.stat(copy.root / path)
+            os.utime(copy.root / path, ns=(st_.st_atime_ns, st_.st_mtime_ns + seconds * 10**9))
+
+    # ----- syncing, and faults
+
+    @rule(i=st.integers(0, 2))
+    def sync(self, i):
+        copy = self.copies[i % len(self.copies)]
+        before = copy.files()
+        tombstones = self._tombstones(copy)
+        try:
+            with refusing_writes(copy):
+                Executor(copy.root, copy.journal, copy.store, who=copy.name).sync_once()
+        except Crash:
+            copy.restart()
+            return
+        except StoreUnavailable:
+            return  # the next pass retries; the daemon would back off
+        except Paused:
+            assert copy.unmounted is not None or not copy.root.is_dir(), "paused with its root in place"
+            return
+        finally:
+            if copy.unmounted is not None:  # the guard: a faulted root never becomes remote deletes
+                assert self._tombstones(copy) == tombstones, "an unmounted root's files were deleted in the store"
+        if copy.disk_fault is None:  # a held path's file stays the user's to change: not a sync point
+            held = copy.journal.held()
+            self.sync_points.append((copy.name, {p: d for p, d in before.items() if p not in held}))
+
+    @rule(i=st.integers(0, 2), kind=st.sampled_from(["kill-before", "kill-after", "drop"]), at=st.integers(0, 6))
+    def arm_store_fault(self, i, kind, at):
+        """The copy's next pass dies (or loses its connection) at its `at`-th store call."""
+        self.copies[i % len(self.copies)].store.fault = (kind, at)
+
+    @rule(i=st.integers(0, 2), code=st.sampled_from([errno.ENOSPC, errno.EACCES]), at=st.integers(0, 3))
+    def disk_refuses(self, i, code, at):
+        self.copies[i % len(self.copies)].disk_fault = (code, at)
+
+    @rule(i=st.integers(0, 2))
+    def disk_recovers(self, i):
+        self.copies[i % len(self.copies)].disk_fault = None
+
+    @rule(i=st.integers(0, 2), how=st.sampled_from(["delete", "garbage", "truncate"]))
+    def damage_journal(self, i, how):
+        """Between two runs of the copy's process, its journal is lost or damaged."""
+        copy = self.copies[i % len(self.copies)]
+        if copy.unmounted:  # with both its journal and its root gone, it would not know its root
+            return
+        copy.journal.db.close()
+        for suffix in ("-wal", "-shm"):
+            Path(f"{copy.journal_path}{suffix}").unlink(missing_ok=True)
+        if how == "delete":
+            copy.journal_path.unlink()
+        elif how == "garbage":
+            copy.journal_path.write_bytes(os.urandom(3000))
+        else:
+            with open(copy.journal_path, "r+b") as f:
+                f.truncate(os.path.getsize(copy.journal_path) // 2)
+        copy.journal = Journal(copy.journal_path)
+
+    @rule(i=st.integers(0, 2))
+    def unmount(self, i):
+        """The root's volume goes away and leaves an empty mount point (once the copy has
+        synced: before that, syncd cannot know the mount point is not its root)."""
+        copy = self._usable(i)
+        if copy is None or copy.journal.get_meta("root_id") in (None, "missing"):
+            return
+        copy.unmounted = copy.root.with_name("tree.away")
+        copy.root.rename(copy.unmounted)
+        copy.root.mkdir()
+
+    @precondition(lambda self: any(c.unmounted for c in self.copies))
+    @rule(i=st.integers(0, 2))
+    def remount(self, i):
+        unmounted = [c for c in self.copies if c.unmounted]
+        self._remount(unmounted[i % len(unmounted)])
+
+    @staticmethod
+    def _remount(copy: Copy) -> None:
+        # the mount point holds only what passes pulled into it (nobody edits an unmounted
+        # copy here), e.g. after its journal was lost too: the volume covers it again
+        shutil.rmtree(copy.root)
+        copy.unmounted.rename(copy.root)
+        copy.unmounted = None
+
+    # ----- invariants
+
+    def _tombstones(self, copy: Copy) -> int:
+        with psycopg.connect(self.dsn) as conn:
+            return conn.execute("select count(*) from document_versions where deleted and device_id = %s",
+                                (copy.store.device_id,)).fetchone()[0]
+
+    def _stored(self) -> set[bytes]:
+        with psycopg.connect(self.dsn) as conn:
+            return {decode(c) for (c,) in conn.execute("select content from document_versions where not deleted")}
+
+    @invariant()
+    def check_step(self):
+        if not self.copies:
+            return
+        # nothing written outside the copies' own roots and state
+        for entry in self.base.iterdir():
+            assert entry.name in {c.name for c in self.copies}, f"unexpected {entry}"
+            assert {p.name for p in entry.iterdir()} <= {"tree", "tree.away", "state"}, list(entry.iterdir())
+        # no partial file under a real name: each is something written, or a stored version
+        stored = None
+        for copy in self.copies:
+            for path, data in copy.files().items():
+                if Path(path).name.startswith(TEMP_PREFIX) or data in self.written:
+                    continue
+                stored = self._stored() if stored is None else stored
+                assert data in stored, f"{copy.name}:{path} holds content nobody wrote: {data[:80]!r}"
+        # the feed: each document's versions numbered 1..n, in the order of their sequence
+        with psycopg.connect(self.dsn) as conn:
+            rows = conn.execute("select document_id, version, seq from document_versions "
+                                "order by document_id, version").fetchall()
+        by_doc: dict = {}
+        for doc, version, seq in rows:
+            by_doc.setdefault(doc, []).append((version, seq))
+        for versions in by_doc.values():
+            assert [v for v, _ in versions] == list(range(1, len(versions) + 1)), versions
+            assert [s for _, s in versions] == sorted(s for _, s in versions), versions
+
+    def teardown(self):
+        try:
+            if self.copies:
+                self._quiesce_and_check()
+        finally:
+            for copy in self.copies:
+                copy.journal.db.close()
+                copy.store.close()
+            shutil.rmtree(self.base, ignore_errors=True)
+            type(self).drop_database(self.dsn)
+
+    def _quiesce_and_check(self):
+        for copy in self.copies:
+            copy.store.fault = copy.disk_fault = None
+            if copy.unmounted:
+                self._remount(copy)
+        for _ in range(6):  # until a whole round moves nothing
+            moved = False
+            for copy in self.copies:
+                try:
+                    report = Executor(copy.root, copy.journal, copy.store, who=copy.name).sync_once()
+                except StoreUnavailable:  # a connection dropped by the last fault: the daemon retries
+                    moved = True
+                    continue
+                moved |= bool(report.pushed or report.pulled or report.deleted_local or report.deleted_remote
+                              or report.merged or report.deferred)
+            if not moved:
+                break
+        else:
+            raise AssertionError("the copies never settled")
+        with psycopg.connect(self.dsn) as conn:
+            heads = {p: decode(c) for p, c in conn.execute("select path, content from documents where not deleted")}
+        for copy in self.copies:
+            held = copy.journal.held()
+            files = copy.files()
+            assert not [p for p in files if Path(p).name.startswith(TEMP_PREFIX)], "temp files left behind"
+            mine = {p: d for p, d in files.items() if p not in held}
+            theirs = {p: d for p, d in heads.items() if p not in held}
+            assert mine == theirs, f"{copy.name} differs from the store: " \
+                f"{sorted(set(mine.items()) ^ set(theirs.items()))[:6]}"
+        # no lost write: what any copy held at a sync point is in the store's versions or on a disk
+        recoverable = self._stored() | {d for c in self.copies for d in c.files().values()}
+        for name, files in self.sync_points:
+            for path, data in files.items():
+                assert data in recoverable, f"lost: {name}:{path} = {data[:80]!r}"

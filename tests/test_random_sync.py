@@ -1,0 +1,77 @@
+"""The randomized multi-copy harness (tests/sync_harness.py) in the default run, at a size
+that takes about two minutes; SYNCD_SOAK_EXAMPLES=N (and SYNCD_SOAK_STEPS) for long runs.
+Minimized cases of what it found are kept below as plain tests."""
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from conftest import create_database, drop_database
+from sync_harness import SyncMachine
+from syncd.engine.executor import Executor
+
+EXAMPLES = int(os.environ.get("SYNCD_SOAK_EXAMPLES", "40"))
+STEPS = int(os.environ.get("SYNCD_SOAK_STEPS", "40"))
+
+
+def _databases(server: str, template: str) -> None:
+    """A database of its own for every run of the machine."""
+    SyncMachine.make_database = staticmethod(
+        lambda: make_conninfo(server, dbname=create_database(server, template=template)))
+    SyncMachine.drop_database = staticmethod(lambda dsn: drop_database(server, conninfo_to_dict(dsn)["dbname"]))
+
+
+def test_random_operations_and_faults_lose_nothing(pg_server_dsn, template_db):
+    _databases(pg_server_dsn, template_db)
+    run_state_machine_as_test(SyncMachine, settings=settings(
+        max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+
+
+# ----- what the harness found, minimized and kept (each as the harness printed it)
+
+@pytest.fixture
+def machine(pg_server_dsn, template_db):
+    _databases(pg_server_dsn, template_db)
+    return SyncMachine
+
+
+def test_found_a_disk_refusing_a_write_ended_the_whole_pass(machine):
+    """The OSError escaped the executor (a daemon would have died); now the file is
+    skipped with a message and pulled once the disk takes writes again."""
+    state = machine()
+    state.start(n=2)
+    state.write(atomic=False, i=0, lines=[], path='a.md')
+    state.sync(i=0)
+    state.disk_refuses(at=0, code=28, i=1)
+    state.sync(i=1)
+    state.teardown()
+
+
+def test_found_a_dropped_connection_failed_the_next_pass_of_every_copy(machine):
+    """A connection the server ended while idle failed the next call; now it reconnects once."""
+    state = machine()
+    state.start(n=2)
+    state.arm_store_fault(at=0, i=0, kind='drop')
+    state.sync(i=0)
+    state.write(atomic=False, i=1, lines=[], path='a.md')
+    copy = state.copies[1]
+    report = Executor(copy.root, copy.journal, copy.store, who=copy.name).sync_once()
+    assert report.pushed == ["a.md"]  # no StoreUnavailable: it was only the idle connection
+    state.teardown()
+
+
+def test_found_while_building_the_journal_fault_a_damaged_journal_stopped_the_copy(machine):
+    """A journal that is not a database any more raised sqlite3.DatabaseError at every start."""
+    state = machine()
+    state.start(n=2)
+    state.write(atomic=False, i=0, lines=["alpha\n"], path='d/a.md')
+    state.sync(i=0)
+    state.damage_journal(how='garbage', i=0)
+    state.append(i=0, path='d/a.md', line='beta\n')
+    state.sync(i=0)
+    state.teardown()
