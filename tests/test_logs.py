@@ -17,12 +17,24 @@ from test_login import ANON, copy_for, login
 pytestmark = pytest.mark.usefixtures("private_xdg")
 
 
-def run_daemon(copy: WorkingCopy, *options: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "syncd", *options, "--config", str(copy.config), "run"],
-                            env=env or copy.env, stdout=subprocess.DEVNULL, stderr=copy.log.open("ab"))
+@pytest.fixture
+def run_daemon():
+    """`syncd run` with its stderr in the copy's log; killed at the end if still running."""
+    started: list[subprocess.Popen] = []
+
+    def run(copy: WorkingCopy, *options: str, env: dict | None = None) -> subprocess.Popen:
+        started.append(subprocess.Popen(
+            [sys.executable, "-m", "syncd", *options, "--config", str(copy.config), "run"],
+            env=env or copy.env, stdout=subprocess.DEVNULL, stderr=copy.log.open("ab")))
+        return started[-1]
+    yield run
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
-def test_a_full_run_at_debug_level_logs_no_key_or_token(tmp_path, dsn):
+def test_a_full_run_at_debug_level_logs_no_key_or_token(tmp_path, dsn, run_daemon):
     standin = StandIn(dsn)
     with standin as url:
         standin.access_ttl = 2  # tokens refreshed again and again during the run
@@ -55,7 +67,7 @@ def test_a_full_run_at_debug_level_logs_no_key_or_token(tmp_path, dsn):
     assert leaked == []
 
 
-def test_under_journald_lines_carry_a_priority_and_no_time(tmp_path, dsn):
+def test_under_journald_lines_carry_a_priority_and_no_time(tmp_path, dsn, run_daemon):
     env = isolated_env(tmp_path)
     a = WorkingCopy(tmp_path, "a", env)
     a.init("team", dsn)

@@ -21,9 +21,21 @@ def devices(copy) -> dict[str, dict]:
     return {d["device"]: d for d in json.loads(copy.cli("stats", "--json").stdout)["devices"]}
 
 
-def test_daemons_report_their_state_and_how_far_behind_they_are(tmp_path, dsn):
-    env = isolated_env(tmp_path)
-    a, b = WorkingCopy(tmp_path, "a", env), WorkingCopy(tmp_path, "b", env)
+@pytest.fixture
+def daemons(tmp_path):
+    """Working copies whose daemons are killed at the end, whatever the test's fate."""
+    env, made = isolated_env(tmp_path), []
+
+    def make(name: str) -> WorkingCopy:
+        made.append(WorkingCopy(tmp_path, name, env))
+        return made[-1]
+    yield make
+    for copy in made:
+        copy.kill()
+
+
+def test_daemons_report_their_state_and_how_far_behind_they_are(daemons, dsn):
+    a, b = daemons("a"), daemons("b")
     for copy in (a, b):
         copy.init("team", dsn, "device_name: " + copy.root.parent.name)
         copy.root.mkdir(parents=True, exist_ok=True)
@@ -49,9 +61,8 @@ def test_daemons_report_their_state_and_how_far_behind_they_are(tmp_path, dsn):
     assert devices(a)["a"]["status"] == "silent"
 
 
-def test_an_outage_is_recorded_once_the_store_is_back(tmp_path, dsn):
-    env = isolated_env(tmp_path)
-    a = WorkingCopy(tmp_path, "a", env)
+def test_an_outage_is_recorded_once_the_store_is_back(daemons, tmp_path, dsn):
+    a = daemons("a")
     a.init("team", dsn, "device_name: a")
     a.root.mkdir(parents=True, exist_ok=True)
     a.start()
