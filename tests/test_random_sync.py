@@ -14,8 +14,8 @@ from conftest import create_database, drop_database
 from sync_harness import SyncMachine
 from syncd.engine.executor import Executor
 
-EXAMPLES = int(os.environ.get("SYNCD_SOAK_EXAMPLES", "40"))
-STEPS = int(os.environ.get("SYNCD_SOAK_STEPS", "40"))
+EXAMPLES = int(os.environ.get("SYNCD_SOAK_EXAMPLES", "200"))
+STEPS = int(os.environ.get("SYNCD_SOAK_STEPS", "50"))
 
 
 def _databases(server: str, template: str) -> None:
@@ -27,9 +27,13 @@ def _databases(server: str, template: str) -> None:
 
 def test_random_operations_and_faults_lose_nothing(pg_server_dsn, template_db):
     _databases(pg_server_dsn, template_db)
-    run_state_machine_as_test(SyncMachine, settings=settings(
-        max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, print_blob=True,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+    SyncMachine.tally.clear()
+    try:
+        run_state_machine_as_test(SyncMachine, settings=settings(
+            max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, print_blob=True,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+    finally:
+        print(f"harness: {EXAMPLES} examples of up to {STEPS} steps: {dict(SyncMachine.tally)}")
 
 
 # ----- what the harness found, minimized and kept (each as the harness printed it)
