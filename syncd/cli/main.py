@@ -14,7 +14,8 @@ from pathlib import Path
 import click
 
 from syncd import __version__, config as configuration, logs
-from syncd.cli.common import EXIT_CONFLICTS, EXIT_UNSETTLED, Failure, friendly, load_config, run_pass
+from syncd.cli.common import (EXIT_CONFLICTS, EXIT_UNSETTLED, Failure, friendly, load_config, run_pass,
+                              working_copy)
 from syncd.engine.executor import Executor, Paused
 from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Action
@@ -174,13 +175,9 @@ def run(ctx: click.Context) -> None:
 @friendly
 def pause(ctx: click.Context) -> None:
     """Stop syncing this working copy until `syncd resume` (the daemon keeps running)."""
-    cfg = load_config(ctx)
-    journal = Journal(cfg.journal_path)
-    try:
+    with working_copy(ctx) as (_, journal):
         journal.set_meta("paused", "1")
         running = journal.locked_by()
-    finally:
-        journal.close()
     click.echo("paused; local and remote changes wait until `syncd resume`"
                + (f" (the running syncd, pid {running}, stops syncing within a second)" if running else ""))
 
@@ -191,9 +188,7 @@ def pause(ctx: click.Context) -> None:
 @friendly
 def resume(ctx: click.Context, allow_deletes: bool) -> None:
     """Undo `syncd pause` and ask for a pass now; with --allow-deletes, let a held mass delete through."""
-    cfg = load_config(ctx)
-    journal = Journal(cfg.journal_path)
-    try:
+    with working_copy(ctx) as (_, journal):
         held = json.loads(journal.get_meta("held_deletes") or "[]")
         was_paused = journal.get_meta("paused") == "1"
         journal.set_meta("paused", "0")
@@ -201,8 +196,6 @@ def resume(ctx: click.Context, allow_deletes: bool) -> None:
             journal.set_meta("allow_deletes", "1")
         journal.set_meta("resume", str(time.time()))
         running = journal.locked_by()
-    finally:
-        journal.close()
     if was_paused:
         click.echo("resumed")
     if allow_deletes:
