@@ -25,6 +25,7 @@ def _databases(server: str, template: str) -> None:
     SyncMachine.drop_database = staticmethod(lambda dsn: drop_database(server, conninfo_to_dict(dsn)["dbname"]))
 
 
+@pytest.mark.timeout(0 if "SYNCD_SOAK_EXAMPLES" in os.environ else 300)  # long runs take their time
 def test_random_operations_and_faults_lose_nothing(pg_server_dsn, template_db):
     _databases(pg_server_dsn, template_db)
     SyncMachine.tally.clear()
