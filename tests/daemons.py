@@ -53,7 +53,7 @@ class WorkingCopy:
             [sys.executable, "-m", "syncd", "-v", "--config", str(self.config), "run"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=self.log.open("ab"))
         if wait:
-            wait_for(lambda: self.status()["daemon"]["state"] in ("running", "held", "paused"))
+            wait_for(lambda: self.status()["daemon"]["state"] in ("running", "held", "paused"), timeout=45)
 
     def status(self) -> dict:
         return json.loads(self.cli("status", "--json").stdout)
