@@ -22,7 +22,7 @@ from syncd.config import Config, ConfigError
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.journal import Journal
 from syncd.git.recorder import PENDING, mirror_repository
-from syncd.store.connect import ENV_SERVICE_KEY, connect
+from syncd.store.connect import ENV_SERVICE_KEY, connect, migrate_command
 from syncd.store.credentials import Credentials, credentials_path
 from syncd.store.migrate import latest_version
 from syncd.store.rpc import NotFound, StoreError
@@ -134,7 +134,7 @@ def _credentials(cfg: Config) -> Finding | None:
 
 
 def _store(cfg: Config, journal: Journal) -> list[Finding]:
-    migrate_fix = "syncd db migrate" + (" --database-url <the project's database URL>" if cfg.supabase_url else "")
+    migrate_fix = migrate_command(cfg)
     try:
         with connect(cfg, journal) as store:
             where = store.describe()

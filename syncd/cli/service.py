@@ -66,8 +66,8 @@ def _manager_error(result: subprocess.CompletedProcess | None) -> str | None:
     if result is None:
         return "systemctl is not installed"
     if result.returncode != 0:
-        return (result.stderr or result.stdout).strip().splitlines()[-1] if (result.stderr or result.stdout).strip() \
-            else f"systemctl exited {result.returncode}"
+        said = (result.stderr or result.stdout).strip()
+        return said.splitlines()[-1] if said else f"systemctl exited {result.returncode}"
     return None
 
 

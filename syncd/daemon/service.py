@@ -82,7 +82,8 @@ class Daemon:
             (log.warning if state in ("paused", "offline") else log.info)(
                 "%s%s", state, f": {reason}" if reason else "")
         self.state.update(state=state, reason=reason, **extra)
-        self.journal.set_meta("daemon", json.dumps(self.state))
+        if changed or extra:  # a paused daemon restates its state every second: no write for that
+            self.journal.set_meta("daemon", json.dumps(self.state))
         if changed and (state in ("paused", "held", "stopped") or (state == "running" and before != "starting")):
             # an outage is recorded once the store is back: what it was and how long it lasted
             details = {"reason": reason}

@@ -35,12 +35,16 @@ def open_workspace(store: RpcStore, cfg: Config, journal: Journal):
     workspace = store.open(create=create, device_name=cfg.device_name, hostname=socket.gethostname())
     needed = latest_version()
     if workspace.schema_version < needed:  # a newer syncd than the store: its functions may differ
-        how = "syncd db migrate" + (" --database-url <its database URL>" if cfg.supabase_url else "")
         raise StoreError(f"the store {store.describe()} has schema version {workspace.schema_version}, "
-                         f"this syncd {__version__} needs {needed}; nothing was synced: run `{how}`")
+                         f"this syncd {__version__} needs {needed}; nothing was synced: run `{migrate_command(cfg)}`")
     if create:
         journal.set_meta("create_workspace", "0")
     return workspace
+
+
+def migrate_command(cfg: Config) -> str:
+    """How this working copy's store gets the schema: over Supabase, through its database URL."""
+    return "syncd db migrate" + (" --database-url <its database URL>" if cfg.supabase_url else "")
 
 
 def supabase_store(cfg: Config, device: str | None = None):
