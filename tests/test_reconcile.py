@@ -160,3 +160,60 @@ def test_local_and_remote_are_mirror_images(local, base, remote, held):
 @given(shas, bases, remotes)
 def test_a_held_path_moves_only_when_both_sides_agree(local, base, remote):
     assert reconcile(local, base, remote, held=True) in (N, ADOPT, C)
+
+
+# ----- inferred bases (syncd.engine.inference): the journal has none, or missed a pull
+
+from syncd.engine.inference import choose, needs_match  # noqa: E402
+
+
+def decide(local, journal: Base | None, history: list, from_git: Base | None = None) -> Action:
+    """What a pass does with a path whose store history is `history` (the sha256 of
+    versions 1..n, None for a tombstone), as the executor gathers the facts."""
+    remote = Remote(len(history), history[-1])
+    matched = None
+    if needs_match(local, journal, remote):
+        matched = max((v for v, sha in enumerate(history, 1) if sha == local), default=None)
+    return reconcile(local, choose(local, journal, matched, from_git), remote)
+
+
+@pytest.mark.parametrize("local,journal,history,from_git,expected", [
+    pytest.param("A", None, ["A", "Y"], None, PULL, id="a clone behind fast-forwards"),
+    pytest.param("A", None, ["A", None], None, DL, id="a clone behind deletes what the store deleted"),
+    pytest.param("A", None, ["A", "Y", "A"], None, ADOPT, id="changed back to an earlier content"),
+    pytest.param("X", None, ["A", "Y"], Base(1, "A", "git"), M, id="an edit on the clone's HEAD merges"),
+    pytest.param("X", None, ["A"], Base(1, "A", "git"), PUSH, id="an edit where upstream did nothing"),
+    pytest.param(None, None, ["A"], Base(1, "A", "git"), DR, id="a file deleted in the clone"),
+    pytest.param("X", None, ["A", None], None, PUSH, id="content the store never had is kept"),
+    pytest.param("Y", Base(1, "A"), ["A", "Y", "Z"], None, PULL, id="a pull the journal missed"),
+    pytest.param("Y", Base(1, "A"), ["A", "Y", None], None, DL, id="a pull missed, then deleted"),
+    pytest.param("A", Base(2, "Y"), ["A", "Y", "Z"], None, M, id="a revert here is an edit"),
+])
+def test_inferred_bases(local, journal, history, from_git, expected):
+    assert decide(local, journal, history, from_git) is expected
+
+
+histories = st.lists(shas, min_size=1, max_size=5)
+
+
+@st.composite
+def journal_and_history(draw):
+    history = draw(histories)
+    known = draw(st.one_of(st.none(), st.integers(1, len(history))))
+    journal = None if known is None else Base(known, history[known - 1])
+    git = draw(st.one_of(st.none(), st.integers(1, len(history))))
+    from_git = None if git is None or history[git - 1] is None else Base(git, history[git - 1], "git")
+    return journal, history, from_git
+
+
+@thorough
+@given(shas, journal_and_history())
+def test_an_inferred_base_never_pushes_what_the_store_has_nor_deletes_what_it_has_not(local, facts):
+    journal, history, from_git = facts
+    action = decide(local, journal, history, from_git)
+    if journal is None and local is not None and local in history:
+        assert action in (PULL, DL, ADOPT, N), "content the store has is pushed back or merged"
+    if action is DL:
+        assert local in history, "a file whose content matches no version is deleted"
+    if action is PULL and local is not None:
+        assert local in history, "a file whose content matches no version is overwritten"

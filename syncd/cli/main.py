@@ -16,6 +16,7 @@ import click
 from syncd import __version__, config as configuration, logs
 from syncd.cli.common import (EXIT_CONFLICTS, EXIT_UNSETTLED, Failure, friendly, load_config, run_pass,
                               working_copy)
+from syncd.store.connect import open_workspace
 from syncd.engine.executor import Executor, Paused
 from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Action
@@ -108,11 +109,15 @@ def db_migrate(ctx: click.Context, database_url: str | None) -> None:
 
 @main.command()
 @click.option("--once", is_flag=True, default=True, help="One pass, then exit (`syncd run` keeps going).")
+@click.option("--dry-run", is_flag=True, help="Say what a pass would do (ask the store, change nothing).")
 @click.option("--json", "as_json", is_flag=True, help="Print the pass's report as JSON.")
 @click.pass_context
 @friendly
-def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
+def sync(ctx: click.Context, once: bool, dry_run: bool, as_json: bool) -> None:
     """Sync this working copy with the store, once."""
+    if dry_run:
+        print_preview(dry_run_of(ctx), as_json)
+        return
     cfg = load_config(ctx)
     journal = Journal(cfg.journal_path)
     try:
@@ -150,6 +155,25 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
         ctx.exit(EXIT_CONFLICTS)
     if report.deferred:
         ctx.exit(EXIT_UNSETTLED)
+
+
+def dry_run_of(ctx: click.Context) -> dict[str, list[str]]:
+    """What a pass would do now (see `Executor.dry_run`)."""
+    with working_copy(ctx) as (cfg, journal), connect(cfg, journal) as store:
+        open_workspace(store, cfg, journal)
+        return Executor.from_config(cfg, journal, store).dry_run()
+
+
+def print_preview(outcomes: dict[str, list[str]], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"dry_run": True, **{k.replace(" ", "_").replace("-", "_"): v
+                                                   for k, v in outcomes.items()}}, indent=2))
+        return
+    click.echo("dry run: nothing was changed; a pass now would leave")
+    for outcome, paths in outcomes.items():
+        click.echo(f"  {len(paths):6d} {outcome}")
+    for path in outcomes["held as conflicts"]:
+        click.echo(f"conflict (would be held): {path}")
 
 
 @main.command()
@@ -210,7 +234,8 @@ def resume(ctx: click.Context, allow_deletes: bool) -> None:
 @click.pass_context
 @friendly
 def status(ctx: click.Context, as_json: bool) -> None:
-    """The daemon's state, pending changes, conflicts and held deletes (no network)."""
+    """The daemon's state, pending changes, conflicts and held deletes (no network, but
+    before the first pass: then it asks the store what that pass would do)."""
     cfg = load_config(ctx)
     journal = Journal(cfg.journal_path)
     try:
@@ -218,6 +243,12 @@ def status(ctx: click.Context, as_json: bool) -> None:
         daemon = json.loads(journal.get_meta("daemon") or "{}")
         last = journal.get_meta("last_sync")
         last_sync = max(filter(None, [float(last) if last else None, daemon.get("last_success")]), default=None)
+        first_pass = None
+        if journal.cursor == 0 and not journal.bases():  # never synced: what the first pass would do
+            try:
+                first_pass = dry_run_of(ctx)
+            except (StoreError, Paused) as exc:
+                first_pass = {"unknown": str(exc)}
         try:
             plan = Executor.from_config(cfg, journal, None).preview()
             pending = {
@@ -240,6 +271,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             "last_sync": last_sync,
             "pending": pending,
             "held_deletes": json.loads(journal.get_meta("held_deletes") or "[]"),
+            "first_pass": first_pass,
             "conflicts": [
                 {"path": c.path, "base_version": c.base_version, "remote_version": c.remote_version,
                  "detected_at": c.detected_at}
@@ -259,7 +291,12 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo("paused (`syncd pause`): `syncd resume` continues")
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last_sync)) if last_sync else "never"
     click.echo(f"last sync: {when}")
-    if pending.get("unknown"):
+    if first_pass and "unknown" in first_pass:
+        click.echo(f"never synced; what the first pass would do is unknown ({first_pass['unknown']})")
+    elif first_pass:
+        click.echo("never synced; the first pass would leave: " + ", ".join(
+            f"{len(paths)} {outcome}" for outcome, paths in first_pass.items() if paths))
+    elif pending.get("unknown"):
         click.echo(f"pending: unknown ({pending['unknown']})")
     else:
         click.echo(f"pending: {len(pending['local'])} local, {len(pending['remote'])} remote")

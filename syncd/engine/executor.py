@@ -25,6 +25,7 @@ from typing import Callable
 
 from syncd.content import FilePolicy, Unsupported, decode, encode, sha256_hex
 from syncd.engine.ignore import IgnoreRules
+from syncd.engine.inference import Inference
 from syncd.engine.journal import Conflict, Journal
 from syncd.engine.merge import has_markers, merge3
 from syncd.engine.policy import MergePolicies, Policy, keep_local
@@ -89,7 +90,7 @@ class SyncReport:
     new_conflicts: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # path → why it was left alone
     deferred: list[str] = field(default_factory=list)  # changed during the pass: next pass
-    held_deletes: list[str] = field(default_factory=list)  # over the limits: not sent
+    held_deletes: list[str] = field(default_factory=list)  # over the limits: not carried out
 
     @property
     def in_sync(self) -> bool:
@@ -119,6 +120,7 @@ class Executor:
         # this pass's view of the journal, kept in step with every write to it
         self._bases: dict[str, Base] = {}
         self._remotes: dict[str, Remote] = {}
+        self._remotes_seen: dict[str, Remote] = {}  # a dry run's feed, never recorded
 
     @classmethod
     def from_config(cls, cfg, journal: Journal, store: RpcStore | None,
@@ -142,8 +144,11 @@ class Executor:
                 f"while {synced_files} synced files are known; syncing is paused and nothing was "
                 "deleted in the store. If the deletion is wanted: syncd resume --allow-deletes")
         self.journal.set_meta("root_id", root_id)
-        plan = self._plan(self._paths(local, report.skipped, unlisted), local, self.journal.held())
-        self._hold_mass_delete(plan, synced_files, allow_deletes, report)
+        held = self.journal.held()
+        paths = self._paths(local, report.skipped, unlisted)
+        self._infer_bases(paths, local, held)
+        plan = self._plan(paths, local, held)
+        self._hold_mass_delete(plan, max(synced_files, len(local)), allow_deletes, report)
         if self._root_identity() != root_id:  # vanished or swapped while we scanned (rm -rf, umount)
             raise Paused(f"the sync root {self.root} changed during the scan; syncing is paused "
                          "and nothing was deleted in the store")
@@ -172,23 +177,57 @@ class Executor:
                               "syncing is paused and nothing was deleted in the store")
         return f"{st.st_dev}:{st.st_ino}"
 
-    def _hold_mass_delete(self, plan: dict[str, Action], synced_files: int, allowed: bool,
+    def _held_back(self, plan: dict[str, Action], tree: int) -> dict[str, list[str]]:
+        """What the safety valves keep from happening, by why: a mass delete (an unmount, a
+        stray `rm -rf`) reaching the store; a joining copy deleting many of its files because
+        the store deleted them; many files the store deleted coming back from a copy that
+        never synced them, whatever the cause."""
+        def acting(action: Action, inferred: bool) -> list[str]:
+            return [p for p, a in plan.items() if a is action and (not inferred or self._unknown_here(p))]
+        deletes, local_deletes = acting(Action.DELETE_REMOTE, False), acting(Action.DELETE_LOCAL, True)
+        revived = [p for p in acting(Action.PUSH, True) if p in self._remotes and self._remotes[p].sha256 is None]
+        held = {}
+        if self.limits.exceeded(len(deletes), tree):
+            held["deletes"] = deletes
+        if self.limits.exceeded(len(local_deletes), tree):
+            held["local deletes"] = local_deletes
+        if len(revived) > self.limits.max_count:
+            held["revivals"] = revived
+        return held
+
+    def _hold_mass_delete(self, plan: dict[str, Action], tree: int, allowed: bool,
                           report: SyncReport) -> None:
-        """Keep a mass delete (an unmount, a stray `rm -rf`) from reaching the store."""
-        deletes = [p for p, action in plan.items() if action is Action.DELETE_REMOTE]
         if allowed:
             self.journal.set_meta("allow_deletes", "0")  # one pass's permission
-        if allowed or not self.limits.exceeded(len(deletes), synced_files):
-            self.journal.set_meta("held_deletes", "[]")
-            return
-        for path in deletes:
-            del plan[path]
-        report.held_deletes = deletes
-        self.journal.set_meta("held_deletes", json.dumps(deletes))
-        log.warning(
-            "held back %d deletes of %d synced files (limits: more than %d files and more than "
-            "%d%%); nothing was deleted in the store. To let them through: syncd resume --allow-deletes",
-            len(deletes), synced_files, self.limits.max_count, round(self.limits.max_share * 100))
+        held = {} if allowed else self._held_back(plan, tree)
+        limits = (f"more than {self.limits.max_count} files and more than "
+                  f"{round(self.limits.max_share * 100)}% of {tree}")
+        for why, paths in held.items():
+            for path in paths:
+                del plan[path]
+            log.warning({
+                "deletes": "held back %d deletes (limits: %s); nothing was deleted in the store. To let "
+                           "them through: syncd resume --allow-deletes",
+                "local deletes": "held back %d local deletes of files that hold versions the store has "
+                                 "since deleted (limits: %s); nothing was deleted here. To let them "
+                                 "through: syncd resume --allow-deletes",
+                "revivals": "held back %d files that the store has deleted and this copy never synced "
+                            "(limit: %s); nothing was sent. To bring them back: syncd resume --allow-deletes",
+            }[why], len(paths), limits if why != "revivals" else f"more than {self.limits.max_count} files")
+        report.held_deletes = sorted(p for paths in held.values() for p in paths)
+        self.journal.set_meta("held_deletes", json.dumps(report.held_deletes))
+
+    def _unknown_here(self, path: str) -> bool:
+        """The journal has no record of this path's last sync (its base, if any, is inferred)."""
+        base = self._bases.get(path)
+        return base is None or base.source != "journal"
+
+    def _infer_bases(self, paths: list[str], local: dict[str, LocalFile], held: set[str]) -> None:
+        """Bases the store's history names where the journal has none or missed a pull
+        (see `syncd.engine.inference`); kept in this pass's view until an action records them."""
+        facts = {p: (local[p].sha256 if p in local else None, self._bases.get(p), self._remotes.get(p))
+                 for p in paths if p not in held}
+        self._bases.update(Inference(self.root, self.store).infer(facts))
 
     def _plan(self, paths: list[str], local: dict[str, LocalFile], held: set[str]) -> dict[str, Action]:
         return {
@@ -212,15 +251,71 @@ class Executor:
     def preview(self) -> dict[Action, list[str]]:
         """What a pass would do now, from what the journal knows of the store; changes
         nothing in the tree or the store."""
-        self._root_identity()
-        result = scan(self.root, self.rules, _ReadOnlyCache(self.journal), self.policy)
-        self._bases, self._remotes = self.journal.bases(), self.journal.remotes()
-        plan = self._plan(self._paths(result.files, result.unsupported, result.unlisted),
-                          result.files, self.journal.held())
         by_action: dict[Action, list[str]] = {}
-        for path, action in plan.items():
+        for path, action in self._preview_plan()[0].items():
             by_action.setdefault(action, []).append(path)
         return by_action
+
+    def dry_run(self) -> dict[str, list[str]]:
+        """What a pass would do now, the store asked but nothing changed anywhere (tree,
+        store, journal): paths by outcome, each merge tried in memory."""
+        for entries, _ in self.store.feed(self.journal.cursor):
+            for e in entries:
+                self._remotes_seen[e.path] = Remote(e.version, e.sha256)
+                if e.content is not None:
+                    self._contents[(e.path, e.version)] = e.content
+        plan, local = self._preview_plan(infer=True)
+        allowed = self.journal.get_meta("allow_deletes") == "1"
+        synced = sum(1 for b in self.journal.bases().values() if b.sha256 is not None)
+        held_back = {} if allowed else self._held_back(plan, max(synced, len(local)))
+        out: dict[str, list[str]] = {k: [] for k in (
+            "pulled", "fast-forwarded", "deleted as upstream deletes", "pushed as local changes",
+            "merged", "held as conflicts", "held back by the safety limits", "already in sync")}
+        held_paths = {p for paths in held_back.values() for p in paths}
+        for path, action in plan.items():
+            base = self._bases.get(path)
+            if path in held_paths:
+                key = "held back by the safety limits"
+            elif action is Action.PULL:
+                key = "fast-forwarded" if base is not None and base.source == "content" else "pulled"
+            elif action is Action.DELETE_LOCAL:
+                key = "deleted as upstream deletes"
+            elif action in (Action.PUSH, Action.DELETE_REMOTE):
+                key = "pushed as local changes"
+            elif action is Action.MERGE:
+                key = "merged" if self._would_merge(path, local.get(path)) else "held as conflicts"
+            elif action is Action.CONFLICT:
+                key = "held as conflicts"
+            elif action is Action.ADOPT:
+                key = "already in sync"
+            else:
+                continue
+            out[key].append(path)
+        self._contents.clear()
+        return out
+
+    def _preview_plan(self, infer: bool = False) -> tuple[dict[str, Action], dict[str, LocalFile]]:
+        self._root_identity()
+        result = scan(self.root, self.rules, _ReadOnlyCache(self.journal), self.policy)
+        self._bases, self._remotes = self.journal.bases(), self.journal.remotes() | self._remotes_seen
+        paths = self._paths(result.files, result.unsupported, result.unlisted)
+        held = self.journal.held()
+        if infer:
+            self._infer_bases(paths, result.files, held)
+        return self._plan(paths, result.files, held), result.files
+
+    def _would_merge(self, path: str, lf: LocalFile | None) -> bool:
+        """Whether both sides' changes would be settled without a person: merged cleanly, or
+        by the path's policy."""
+        policy = self.policies.for_path(path)
+        if policy is not Policy.MERGE:
+            return policy is not Policy.MANUAL
+        current = read_local(self.root, path, self.policy)
+        if current is None or lf is None or current[1].sha256 != lf.sha256:
+            return False
+        base, remote = self._bases.get(path), self._remotes[path]
+        ancestor = self._content_of(path, base) if base and base.sha256 else None
+        return merge3(path, ancestor, current[0], self._content_of(path, remote)).clean
 
     def _paths(self, local: dict[str, LocalFile], skipped, unlisted: list[str]) -> list[str]:
         """Every path either side knows, less those left alone: unsupported here, ignored

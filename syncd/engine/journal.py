@@ -97,16 +97,17 @@ class Journal:
 
     def _open_afresh(self, damage: sqlite3.DatabaseError) -> sqlite3.Connection:
         """A damaged journal is set aside and a new one started. Nothing is lost by that: the
-        journal only remembers what was last synced, and without it every path that differs
-        between disk and store is merged or held as a conflict, never overwritten."""
+        journal only remembers what was last synced, and without it the next pass infers each
+        file's base from the store's history; what matches no version is merged or held as a
+        conflict, never overwritten."""
         aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
         for suffix in ("", "-wal", "-shm"):
             source = Path(f"{self.path}{suffix}")
             if source.exists():
                 source.rename(f"{aside}{suffix}")
         log.warning("the journal %s was damaged (%s); it is kept as %s and a new one is started: "
-                    "the next pass compares disk and store afresh (differences are merged or held, "
-                    "never overwritten)", self.path, damage, aside)
+                    "the next pass compares disk and store afresh (a file holding a stored version is "
+                    "that version; other differences are merged or held, never overwritten)", self.path, damage, aside)
         return self._open()
 
     def close(self) -> None:

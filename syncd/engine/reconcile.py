@@ -24,9 +24,12 @@ from enum import Enum
 
 @dataclass(frozen=True)
 class Base:
-    """What the journal recorded as last synced."""
+    """What both sides held when the path last synced: as the journal recorded it, or as
+    inferred from the store's history ("content": the file holds that version; "git": the
+    clone's commit held it), for a copy whose journal cannot say."""
     version: int
     sha256: str | None  # None: the synced version was a tombstone
+    source: str = "journal"  # journal | content | git
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ history order, with the commit's author, date and id; a rename carries the old p
 versions over to the new one, as `git log --follow` shows them. The working tree then
 becomes the head where it differs from the last commit. Each imported version is keyed by
 its commit, so a second run, or one resumed after an interruption, adds nothing twice.
-Paths a daemon has already synced keep the store's history untouched.
+Paths a daemon has already synced keep the store's history untouched. The importing
+copy's journal then records every file that equals its head as synced, so the next edit
+anyone makes to it is a plain pull here.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import git
 
 from syncd.content import FilePolicy, Unsupported, encode, sha256_hex
 from syncd.engine.ignore import IgnoreRules
+from syncd.engine.journal import Journal
+from syncd.engine.reconcile import Remote
 from syncd.engine.scanner import MemoryStatCache, scan
 from syncd.git.history import History, HistoryCommit
 from syncd.store.rpc import Change, NotFound, RpcStore
@@ -46,8 +50,10 @@ class ImportReport:
 
 
 class Importer:
-    def __init__(self, root: Path, store: RpcStore, rules: IgnoreRules, policy: FilePolicy, who: str):
+    def __init__(self, root: Path, store: RpcStore, rules: IgnoreRules, policy: FilePolicy, who: str,
+                 journal: Journal | None = None):
         self.root = Path(root)
+        self.journal = journal  # the importing copy's: where it records what is in sync
         self.store = store
         self.rules = rules
         self.policy = policy
@@ -99,8 +105,10 @@ class Importer:
             self._last.clear()
         local = self._working_tree(heads, left_alone, send, report)
         self._commit(pending, report, dry_run)
+        if not dry_run and self.journal is not None:
+            self._record_bases(local)
         files = [{"path": p, "text": (self.root / p).read_text(encoding="utf-8", errors="replace")}
-                 for p in local if p.rsplit("/", 1)[-1] in PERMISSION_FILES]
+                 for p in sorted(local) if p.rsplit("/", 1)[-1] in PERMISSION_FILES]
         members = self.store.import_members(files, dry_run=dry_run)
         report.members, report.added, report.invited = members["members"], members["added"], members["invited"]
         plan = self.store.layout_plan(sorted(report.documents | set(heads)))
@@ -158,10 +166,17 @@ class Importer:
         return {"commit": commit.sha, "author_name": commit.author.name,
                 "author_email": commit.author.email, "at": commit.authored_at.isoformat()}
 
+    def _record_bases(self, local: dict[str, str]) -> None:
+        """Each local file (path → sha256 when scanned) that the store's head now holds is in sync."""
+        with self.journal.transaction():
+            for head in self.store.documents():
+                if not head["deleted"] and local.get(head["path"]) == head["sha256"]:
+                    self.journal.record_synced(head["path"], Remote(head["version"], head["sha256"]))
+
     def _working_tree(self, heads: dict[str, dict], left_alone: set[str], send,
-                      report: ImportReport) -> list[str]:
+                      report: ImportReport) -> dict[str, str]:
         """Make the working tree the head where it differs from what history left; returns
-        the paths of the local files."""
+        the local files' hashes."""
         result = scan(self.root, self.rules, MemoryStatCache(), self.policy)
         report.skipped.update(result.unsupported)
         state = {p: None if d["deleted"] else d["sha256"] for p, d in heads.items()} | self._last
@@ -181,7 +196,7 @@ class Importer:
             if (gone and sha is not None and path not in left_alone and not self.rules.ignores(path)
                     and not any(path.startswith(d + "/") for d in result.unlisted)):
                 send(Change(path, None, None, "import", provenance=prov))
-        return sorted(result.files)
+        return {path: lf.sha256 for path, lf in result.files.items()}
 
     def _commit(self, pending: list[Change], report: ImportReport, dry_run: bool) -> None:
         if not pending:

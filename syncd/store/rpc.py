@@ -178,6 +178,21 @@ class RpcStore:
             {"path": path, "version": version} for path, version in wanted]})
         return out["versions"]
 
+    def match_versions(self, files: Iterable[tuple[str, str]], page: int = 1000) -> dict[tuple[str, str], int]:
+        """(path, sha256) → the newest version of that path with that content, for the
+        pairs that match one; a call per `page` pairs."""
+        files = list(files)
+        found: dict[tuple[str, str], int] = {}
+        for start in range(0, len(files), page):
+            out = self._call("syncd_match_versions", {"workspace": self.workspace, "files": [
+                {"path": path, "sha256": sha} for path, sha in files[start:start + page]]})
+            found.update({(m["path"], m["sha256"]): m["version"] for m in out["matches"]})
+        return found
+
+    def known_commit(self, commits: list[str]) -> str | None:
+        """The first of `commits` (newest first) that an import made versions from."""
+        return self._call("syncd_known_commit", {"workspace": self.workspace, "commits": commits})["commit"]
+
     def import_members(self, files: list[dict], dry_run: bool = False) -> dict:
         """Legacy `.owner`/`.collaborators` files ([{path, text}]) into members and invitations."""
         return self._call("syncd_import_members", {"workspace": self.workspace, "files": files,
