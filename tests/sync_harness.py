@@ -76,8 +76,10 @@ class Copy:
         self.store = FaultyStore(dsn, str(uuid.uuid4()))
         self.store.open(create=True, device_name=self.name)
         self.journal = Journal(self.journal_path)
+        self.edited: set[str] = set()  # paths a person changed here since a pass last synced them
         self.unmounted: Path | None = None  # where the real root is while "unmounted"
         self.disk_fault: tuple[int, int] | None = None  # (errno, writes before it fires)
+        self.write_kill: tuple[int, bool] | None = None  # (writes before it, after the write?)
 
     def restart(self) -> None:
         """A new process: nothing in memory survives, the journal is whatever is on disk."""
@@ -95,19 +97,25 @@ class Copy:
 
 
 @contextmanager
-def refusing_writes(copy: Copy):
-    """The copy's disk refuses the n-th file write of a pass (ENOSPC, EACCES)."""
-    if copy.disk_fault is None:
+def faulty_writes(copy: Copy):
+    """The copy's disk refuses file writes of a pass from the n-th on (ENOSPC, EACCES), or
+    its process dies at the n-th (before or after the file is in place)."""
+    if copy.disk_fault is None and copy.write_kill is None:
         yield
         return
-    code, left = copy.disk_fault
     real = executor_module.write_atomic
     calls = [0]
 
     def write_atomic(*args, **kwargs):
         calls[0] += 1
-        if calls[0] > left:
-            raise OSError(code, os.strerror(code))
+        if copy.write_kill is not None and calls[0] > copy.write_kill[0]:
+            left, after = copy.write_kill
+            copy.write_kill = None
+            if after:
+                real(*args, **kwargs)
+            raise Crash(f"killed at file write {left + 1}, {'after' if after else 'before'} it")
+        if copy.disk_fault is not None and calls[0] > copy.disk_fault[1]:
+            raise OSError(copy.disk_fault[0], os.strerror(copy.disk_fault[0]))
         return real(*args, **kwargs)
     executor_module.write_atomic = write_atomic
     try:
@@ -121,10 +129,11 @@ class SyncMachine(RuleBasedStateMachine):
 
     make_database = None
     drop_database = None
-    tally: Counter = Counter()  # steps run, over every example of a test (for the README's figures)
+    tally: Counter = Counter()  # examples and steps run, over every example of a test
 
     def __init__(self):
         super().__init__()
+        type(self).tally["examples"] += 1
         self.base = Path(tempfile.mkdtemp(prefix="syncd-harness-"))
         self.dsn = type(self).make_database()
         self.copies: list[Copy] = []
@@ -174,6 +183,7 @@ class SyncMachine(RuleBasedStateMachine):
             os.replace(temp, target)
         else:
             target.write_bytes(data)
+        copy.edited.add(path)
 
     @rule(i=st.integers(0, 2), path=st.sampled_from(PATHS), line=st.sampled_from(LINES))
     def append(self, i, path, line):
@@ -184,6 +194,7 @@ class SyncMachine(RuleBasedStateMachine):
         data = (copy.root / path).read_bytes() + line.encode()
         self.written.add(data)
         (copy.root / path).write_bytes(data)
+        copy.edited.add(path)
 
     @rule(i=st.integers(0, 2), path=st.sampled_from(PATHS), times=st.integers(2, 5))
     def rapid_edits(self, i, path, times):
@@ -194,6 +205,7 @@ class SyncMachine(RuleBasedStateMachine):
         (copy.root / path).parent.mkdir(parents=True, exist_ok=True)
         for _ in range(times):
             (copy.root / path).write_bytes(self._content(["rapid\n"], copy))
+        copy.edited.add(path)
 
     @rule(i=st.integers(0, 2), path=st.sampled_from(PATHS))
     def delete(self, i, path):
@@ -201,6 +213,7 @@ class SyncMachine(RuleBasedStateMachine):
         copy = self._usable(i)
         if copy is not None and (copy.root / path).is_file():
             (copy.root / path).unlink()
+            copy.edited.add(path)
 
     @rule(i=st.integers(0, 2), names=st.sampled_from([PATHS, FOLDERS]), data=st.data())
     def rename(self, i, names, data):
@@ -215,7 +228,9 @@ class SyncMachine(RuleBasedStateMachine):
         if dest.startswith(source + "/") or not self._can_hold_file(copy.root, dest):
             return
         (copy.root / dest).parent.mkdir(parents=True, exist_ok=True)
+        moved = [p for p in copy.files() if p == source or p.startswith(source + "/")]
         os.rename(copy.root / source, copy.root / dest)
+        copy.edited.update(moved, (dest + p[len(source):] for p in moved))
 
     @rule(i=st.integers(0, 2), path=st.sampled_from(PATHS), seconds=st.sampled_from([-86400 * 400, -5, 3600 * 48]))
     def clock_jump(self, i, path, seconds):
@@ -235,8 +250,8 @@ class SyncMachine(RuleBasedStateMachine):
         before = copy.files()
         tombstones = self._tombstones(copy)
         try:
-            with refusing_writes(copy):
-                Executor(copy.root, copy.journal, copy.store, who=copy.name).sync_once()
+            with faulty_writes(copy):
+                report = Executor(copy.root, copy.journal, copy.store, who=copy.name).sync_once()
         except Crash:
             copy.restart()
             return
@@ -248,9 +263,20 @@ class SyncMachine(RuleBasedStateMachine):
         finally:
             if copy.unmounted is not None:  # the guard: a faulted root never becomes remote deletes
                 assert self._tombstones(copy) == tombstones, "an unmounted root's files were deleted in the store"
+        self._check_conflicts(copy, report)
         if copy.disk_fault is None:  # a held path's file stays the user's to change: not a sync point
             held = copy.journal.held()
             self.sync_points.append((copy.name, {p: d for p, d in before.items() if p not in held}))
+
+    @staticmethod
+    def _check_conflicts(copy: Copy, report) -> None:
+        """A conflict is held only where a person changed the file here since it last synced:
+        a file that holds what a pass wrote, or what the store has, is never one (not after a
+        crash, nor with its journal lost). Then what the pass settled is synced."""
+        held = copy.journal.held()
+        false = sorted(held - copy.edited)
+        assert not false, f"{copy.name} holds conflicts on files nobody changed there: {false}"
+        copy.edited &= held | set(report.skipped) | set(report.deferred)
 
     @rule()
     def sync_everyone(self):
@@ -263,6 +289,12 @@ class SyncMachine(RuleBasedStateMachine):
         """The copy's next pass dies (or loses its connection) at its `at`-th store call."""
         type(self).tally["faults"] += 1
         self.copies[i % len(self.copies)].store.fault = (kind, at)
+
+    @rule(i=st.integers(0, 2), at=st.integers(0, 8), after=st.booleans())
+    def arm_write_kill(self, i, at, after):
+        """The copy's next pass dies at its `at`-th file write, as a kill mid-pull does."""
+        type(self).tally["faults"] += 1
+        self.copies[i % len(self.copies)].write_kill = (at, after)
 
     @rule(i=st.integers(0, 2), code=st.sampled_from([errno.ENOSPC, errno.EACCES]), at=st.integers(0, 3))
     def disk_refuses(self, i, code, at):
@@ -336,6 +368,7 @@ class SyncMachine(RuleBasedStateMachine):
     def check_step(self):
         if not self.copies:
             return
+        type(self).tally["steps"] += 1  # (after the start, too: one more than the rules run)
         # nothing written outside the copies' own roots and state
         for entry in self.base.iterdir():
             assert entry.name in {c.name for c in self.copies}, f"unexpected {entry}"
@@ -372,7 +405,7 @@ class SyncMachine(RuleBasedStateMachine):
 
     def _quiesce_and_check(self):
         for copy in self.copies:
-            copy.store.fault = copy.disk_fault = None
+            copy.store.fault = copy.disk_fault = copy.write_kill = None
             if copy.unmounted:
                 self._remount(copy)
         for _ in range(6):  # until a whole round moves nothing
@@ -383,6 +416,7 @@ class SyncMachine(RuleBasedStateMachine):
                 except StoreUnavailable:  # a connection dropped by the last fault: the daemon retries
                     moved = True
                     continue
+                self._check_conflicts(copy, report)
                 moved |= bool(report.pushed or report.pulled or report.deleted_local or report.deleted_remote
                               or report.merged or report.deferred)
             if not moved:

@@ -1,11 +1,14 @@
-"""The randomized multi-copy harness (tests/sync_harness.py) in the default run, at a size
-that takes about two minutes; SYNCD_SOAK_EXAMPLES=N (and SYNCD_SOAK_STEPS) for long runs.
-Minimized cases of what it found are kept below as plain tests."""
+"""The randomized multi-copy harness (tests/sync_harness.py) in the default run, for a
+time budget: SYNCD_SOAK_SECONDS (default 60) of wall-clock time, or a fixed number of
+examples with SYNCD_SOAK_EXAMPLES=N (and SYNCD_SOAK_STEPS) for long runs. Minimized cases
+of what it found are kept below as plain tests."""
 from __future__ import annotations
 
 import os
+import time
 
 from hypothesis import HealthCheck, settings
+from hypothesis.internal.conjecture import engine as hypothesis_engine
 from hypothesis.stateful import run_state_machine_as_test
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -14,8 +17,13 @@ from conftest import create_database, drop_database
 from sync_harness import SyncMachine
 from syncd.engine.executor import Executor
 
-EXAMPLES = int(os.environ.get("SYNCD_SOAK_EXAMPLES", "200"))
+EXAMPLES = int(os.environ["SYNCD_SOAK_EXAMPLES"]) if "SYNCD_SOAK_EXAMPLES" in os.environ else None
+BUDGET = float(os.environ.get("SYNCD_SOAK_SECONDS", "60"))
 STEPS = int(os.environ.get("SYNCD_SOAK_STEPS", "50"))
+# Examples per Hypothesis run while a budget is spent: the budget is looked at only between
+# runs, so no example is ever cut short (a cut example is what Hypothesis reports as flaky).
+BATCH = 5
+LONG_RUN = EXAMPLES is not None or "SYNCD_SOAK_SECONDS" in os.environ
 
 
 def _databases(server: str, template: str) -> None:
@@ -25,16 +33,32 @@ def _databases(server: str, template: str) -> None:
     SyncMachine.drop_database = staticmethod(lambda dsn: drop_database(server, conninfo_to_dict(dsn)["dbname"]))
 
 
-@pytest.mark.timeout(0 if "SYNCD_SOAK_EXAMPLES" in os.environ else 300)  # long runs take their time
-def test_random_operations_and_faults_lose_nothing(pg_server_dsn, template_db):
+def _run(examples: int) -> None:
+    # Shrinking a failure stops after this long (Hypothesis' default is 300 s, the suite's
+    # whole per-test limit): a failure found late is still reported, minimized as far as it got.
+    hypothesis_engine.MAX_SHRINKING_SECONDS = 90
+    run_state_machine_as_test(SyncMachine, settings=settings(
+        max_examples=examples, stateful_step_count=STEPS, deadline=None, print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+
+
+@pytest.mark.timeout(0 if LONG_RUN else 300)  # long runs take their time
+def test_random_operations_and_faults_lose_nothing(pg_server_dsn, template_db, capsys):
     _databases(pg_server_dsn, template_db)
     SyncMachine.tally.clear()
+    started = time.monotonic()
     try:
-        run_state_machine_as_test(SyncMachine, settings=settings(
-            max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, print_blob=True,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+        if EXAMPLES is not None:
+            _run(EXAMPLES)
+        else:
+            while time.monotonic() - started < BUDGET:
+                _run(BATCH)
     finally:
-        print(f"harness: {EXAMPLES} examples of up to {STEPS} steps: {dict(SyncMachine.tally)}")
+        tally = SyncMachine.tally
+        with capsys.disabled():  # in every run's output, as the figures to watch
+            print(f"harness: {tally['examples']} examples, {tally['steps'] - tally['examples']} steps ({tally['operations']} "
+                  f"operations, {tally['faults']} faults, {tally['syncs']} passes) in "
+                  f"{time.monotonic() - started:.0f} s, up to {STEPS} steps each")
 
 
 # ----- what the harness found, minimized and kept (each as the harness printed it)
