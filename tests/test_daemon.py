@@ -6,6 +6,7 @@ import signal
 import statistics
 import subprocess
 import tempfile
+import os
 import time
 from pathlib import Path
 
@@ -281,3 +282,41 @@ def test_pause_stops_syncing_until_resume_and_status_says_so(pair, dsn):
                             "where kind in ('daemon_paused', 'daemon_running') order by id").fetchall()
     assert [k for k, _ in rows] == ["daemon_paused", "daemon_running"]
     assert "syncd pause" in rows[0][1]["reason"] and rows[1][1]["after"]["state"] == "paused"
+
+
+def test_reading_the_tree_wakes_no_pass_and_floods_no_queue(tmp_path):
+    """`syncd status`, a backup or a search reads every file; reads are not changes, and the
+    kernel is not even asked to report them (thousands of reads once overflowed the
+    inotify queue, and an overflow makes watchdog report the whole tree as changed)."""
+    from syncd.daemon.watcher import Watcher
+    from syncd.engine.ignore import IgnoreRules
+    for n in range(200):
+        (tmp_path / f"f{n}.md").write_text(f"{n}\n")
+    queue, rescans = ChangeQueue(debounce=0.1, max_delay=1.0), []
+    watcher = Watcher(tmp_path, IgnoreRules(), queue, wake=lambda: None, rescan=lambda: rescans.append(1))
+    assert watcher.start()
+    try:
+        for _ in range(60):  # 12,000 opens and reads, 36,000 read events
+            for n in range(200):
+                (tmp_path / f"f{n}.md").read_bytes()
+        time.sleep(0.5)
+        assert queue.due_in(time.monotonic()) is None and not rescans
+        masks = [int(line.split("mask:")[1].split()[0], 16)
+                 for fd in os.listdir("/proc/self/fdinfo")
+                 for line in _read(f"/proc/self/fdinfo/{fd}").splitlines() if line.startswith("inotify wd:")]
+        assert masks and not any(m & (IN_ACCESS | IN_OPEN | IN_CLOSE_NOWRITE) for m in masks), [hex(m) for m in masks]
+        (tmp_path / "f0.md").write_text("changed\n")
+        wait_for(lambda: queue.due_in(time.monotonic()) is not None, timeout=10)
+    finally:
+        watcher.close()
+
+
+IN_ACCESS, IN_CLOSE_NOWRITE, IN_OPEN = 0x1, 0x10, 0x20  # <sys/inotify.h>
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:  # an fd closed since the listing
+        return ""

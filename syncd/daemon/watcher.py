@@ -16,7 +16,9 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirModifiedEvent, DirMovedEvent, FileAttribEvent,
+                             FileClosedEvent, FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent,
+                             FileSystemEvent, FileSystemEventHandler)
 from watchdog.observers import Observer
 
 from syncd.engine.ignore import IgnoreRules
@@ -25,6 +27,12 @@ log = logging.getLogger("syncd.watch")
 
 # watchdog warns when a directory created during a burst is registered twice; harmless
 warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning, module="watchdog")
+
+# What the kernel is asked to report: changes only. Reads (open, access, close without a
+# write) are not subscribed to at all: `syncd status` or a backup reading the whole tree
+# would otherwise flood the inotify queue and starve a pass of CPU.
+CHANGES = [FileCreatedEvent, FileModifiedEvent, FileAttribEvent, FileClosedEvent, FileDeletedEvent, FileMovedEvent,
+           DirCreatedEvent, DirModifiedEvent, DirDeletedEvent, DirMovedEvent]
 
 LIMITS_HINT = {
     errno.ENOSPC: "the inotify watch limit is reached; raise it with "
@@ -69,8 +77,6 @@ class _Handler(FileSystemEventHandler):
         self.notice = notice
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write"):
-            return  # reads change nothing
         for path in (event.src_path, getattr(event, "dest_path", "")):
             if not path:
                 continue
@@ -114,7 +120,8 @@ class Watcher:
         self.stop_observer()
         observer = Observer()
         try:
-            observer.schedule(_Handler(self.root, self.rules, self._notice), os.fspath(self.root), recursive=True)
+            observer.schedule(_Handler(self.root, self.rules, self._notice), os.fspath(self.root), recursive=True,
+                              event_filter=CHANGES)
             observer.start()
         except OSError as exc:
             observer.stop()
