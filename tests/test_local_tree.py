@@ -144,3 +144,17 @@ def test_one_syncd_per_working_copy(tmp_path):
     first.close()
     second.lock()  # free again once the first is gone
     second.close()
+
+
+def test_a_daemon_starting_while_status_looks_waits_for_the_look(tmp_path):
+    """`syncd status` takes the lock for an instant to see whether a daemon runs; a daemon
+    starting in that instant once gave up with "another syncd is already syncing"."""
+    import fcntl
+    import threading
+    journal = Journal(tmp_path / "journal.sqlite3")
+    looking = os.open(tmp_path / "journal.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(looking, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what status's look does
+    threading.Timer(0.2, os.close, [looking]).start()
+    journal.lock()
+    assert Journal(tmp_path / "journal.sqlite3").locked_by() == os.getpid()
+    journal.close()

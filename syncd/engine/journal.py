@@ -26,6 +26,7 @@ from syncd.engine.scanner import Stat
 
 log = logging.getLogger("syncd.journal")
 _DAMAGED = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+LOCK_PROBE_WAIT = 1.0  # seconds a held lock is retried: longer than any look by `locked_by`
 
 _SCHEMA = """
 create table if not exists meta (key text primary key, value text not null);
@@ -83,10 +84,14 @@ class Journal:
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            db.execute("pragma journal_mode = wal")
-            db.execute("pragma synchronous = full")
-            db.executescript(_SCHEMA)
+            # A journal already made and upgraded is opened without a statement that writes:
+            # `syncd status` run in a loop must not take the write lock a daemon's pass needs.
             version = db.execute("pragma user_version").fetchone()[0]
+            if db.execute("pragma journal_mode").fetchone()[0] != "wal":
+                db.execute("pragma journal_mode = wal")
+            db.execute("pragma synchronous = full")
+            if version < len(_UPGRADES):
+                db.executescript(_SCHEMA)
             for n, script in enumerate(_UPGRADES[version:], start=version + 1):
                 db.executescript(f"begin; {script} pragma user_version = {n}; commit;")
             db.execute("select count(*) from meta").fetchone()  # reads a page: damage shows here
@@ -117,21 +122,37 @@ class Journal:
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    def _take_lock(self, wait: float) -> int | None:
+        """An fd holding the exclusive lock beside the journal, or None when another process
+        keeps it for longer than `wait` seconds."""
+        fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return None
+                time.sleep(0.01)
+
     def lock(self) -> None:
-        """One syncd per working copy: hold an exclusive lock beside the journal."""
-        lock_path = self.path.with_suffix(".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise JournalLocked(
-                f"another syncd (pid {holder}) is already syncing this working copy "
-                f"(lock {lock_path})") from None
+        """One syncd per working copy: hold an exclusive lock beside the journal (waiting
+        out `locked_by`, which takes it for an instant to look)."""
+        fd = self._take_lock(LOCK_PROBE_WAIT)
+        if fd is None:
+            raise JournalLocked(f"another syncd (pid {self._holder()}) is already syncing this working "
+                                f"copy (lock {self.path.with_suffix('.lock')})")
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
+
+    def _holder(self) -> str:
+        try:
+            return self.path.with_suffix(".lock").read_text().strip() or "unknown"
+        except OSError:
+            return "unknown"
 
     @contextmanager
     def transaction(self):
@@ -153,13 +174,11 @@ class Journal:
 
     def locked_by(self) -> int | None:
         """The pid of the syncd holding this working copy, or None."""
-        try:
-            self.lock()
-        except JournalLocked:
-            holder = (self.path.with_suffix(".lock")).read_text().strip()
+        fd = self._take_lock(0)
+        if fd is None:
+            holder = self._holder()
             return int(holder) if holder.isdigit() else -1
-        os.close(self._lock_fd)
-        self._lock_fd = None
+        os.close(fd)
         return None
 
     # meta
