@@ -5,6 +5,7 @@ the pass (run again).
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import socket
@@ -26,7 +27,29 @@ from syncd.store.postgres import describe_dsn
 from syncd.store.rpc import StoreError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class CommandsInModules(click.Group):
+    """Commands kept in their own modules are imported when they run: a command pays only
+    for what it uses (the Supabase client, Git, the report) at start-up."""
+
+    MODULES = {
+        "conflicts": "conflicts", "resolve": "conflicts", "log": "history:log_command",
+        "diff": "history", "show": "history", "restore": "history", "import": "imports:import_command",
+        "members": "members", "login": "account", "logout": "account", "whoami": "account",
+        "activity": "activity", "progress": "progress", "stats": "stats", "report": "stats",
+        "service": "service", "doctor": "doctor",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.MODULES])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.MODULES:
+            return super().get_command(ctx, name)
+        module, _, attribute = self.MODULES[name].partition(":")
+        return getattr(importlib.import_module(f"syncd.cli.{module}"), attribute or name)
+
+
+@click.group(cls=CommandsInModules, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="syncd")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), envvar=configuration.ENV_CONFIG,
               default=configuration.default_config_path, show_default="the XDG config dir's syncd/syncd.yaml",
@@ -308,19 +331,3 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo("no conflicts")
     for c in state["conflicts"]:
         click.echo(f"conflict (held): {c['path']} (base v{c['base_version']}, store v{c['remote_version']})")
-
-
-from syncd.cli.conflicts import conflicts, resolve  # noqa: E402  (the group must exist first)
-from syncd.cli.history import diff, log_command, restore, show  # noqa: E402
-from syncd.cli.imports import import_command  # noqa: E402
-from syncd.cli.members import members  # noqa: E402
-from syncd.cli.account import login, logout, whoami  # noqa: E402
-from syncd.cli.activity import activity  # noqa: E402
-from syncd.cli.progress import progress  # noqa: E402
-from syncd.cli.stats import report, stats  # noqa: E402
-from syncd.cli.service import service  # noqa: E402
-from syncd.cli.doctor import doctor  # noqa: E402
-
-for command in (conflicts, resolve, log_command, diff, show, restore, import_command, members,
-                login, logout, whoami, activity, progress, stats, report, service, doctor):
-    main.add_command(command)

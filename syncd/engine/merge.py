@@ -16,7 +16,6 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import git
 import yaml
 
 from syncd.content import FORMATS, MAX_NODES
@@ -91,6 +90,7 @@ def _merge_file(base: bytes, local: bytes, remote: bytes, labels: tuple[str, str
                    "-L", labels[0], "-L", labels[1], "-L", labels[2]]
         if diff3:
             command.append("--diff3")
+        import git  # GitPython is slow to import: only a merge pays for it
         status, stdout, stderr = git.Git(tmp).execute(
             [*command, *files], with_extended_output=True, with_exceptions=False,
             stdout_as_string=False, strip_newline_in_stdout=False)
