@@ -10,6 +10,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from click.testing import CliRunner
+
+from syncd.cli.main import main
+
 
 def wait_for(condition: Callable[[], object], timeout: float = 15.0, interval: float = 0.02):
     """Poll until `condition()` is truthy; returns its value, or fails after `timeout`."""
@@ -53,10 +57,16 @@ class WorkingCopy:
             [sys.executable, "-m", "syncd", "-v", "--config", str(self.config), "run"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=self.log.open("ab"))
         if wait:
-            wait_for(lambda: self.status()["daemon"]["state"] in ("running", "held", "paused"), timeout=45)
+            wait_for(lambda: self.status()["daemon"]["state"] in ("running", "held", "paused"), timeout=45,
+                     interval=0.1)
 
     def status(self) -> dict:
-        return json.loads(self.cli("status", "--json").stdout)
+        """`syncd status --json`, run in this process: tests poll it, and a new interpreter
+        per poll would cost a loaded machine a second of CPU each time."""
+        result = CliRunner().invoke(main, ["--config", str(self.config), "status", "--json"], env=self.env)
+        if result.exit_code != 0:
+            raise AssertionError(f"syncd status exited {result.exit_code}: {result.output}")
+        return json.loads(result.stdout)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         self.process.send_signal(sig)
