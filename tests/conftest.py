@@ -23,6 +23,17 @@ from syncd.store.local_server import LocalServer
 from syncd.store.migrate import migrate
 
 _PG_VARS = ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE")
+# The longest tests (real daemons, the harness's time budget, the scale run) start first,
+# so that on parallel workers the run does not end waiting on one of them.
+LONGEST_FIRST = ("test_random_sync.py::test_random_operations", "test_scale.py", "test_login.py",
+                 "test_realtime.py", "test_daemon.py", "test_stats.py", "test_logs.py", "test_joining.py",
+                 "test_systemd.py", "test_activity.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        return next((i for i, name in enumerate(LONGEST_FIRST) if name in item.nodeid), len(LONGEST_FIRST))
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")
