@@ -143,14 +143,14 @@ def test_a_dry_run_counts_what_the_first_pass_would_do_and_changes_nothing(team,
     assert store_state(dsn) == before_store and b.files() == before_files
     assert sorted(out["pulled"]) == sorted([DONE, f"{S2_MOVED}/contexts/context.md", f"{S2_MOVED}/intents/intent.md"])
     assert sorted(out["fast_forwarded"]) == sorted([CONTEXT, FLIP])
-    assert sorted(out["deleted_as_upstream_deletes"]) == sorted(
+    assert sorted(out["deleted_upstream"]) == sorted(
         [TODO, TASKS, f"{S2}/contexts/context.md", f"{S2}/intents/intent.md"])
-    assert out["merged"] == [PLAN] and out["held_as_conflicts"] == [SPEC]
-    assert out["pushed_as_local_changes"] == [] and out["held_back_by_the_safety_limits"] == []
+    assert out["merged"] == [PLAN] and out["held"] == [SPEC]
+    assert out["pushed"] == [] and out["held_back"] == []
     text = b.cli("sync", "--once", "--dry-run").output
     assert "dry run: nothing was changed" in text and "2 fast-forwarded" in text
     status = b.status()  # before the first pass, status says the same
-    assert status["first_pass"]["fast-forwarded"] == out["fast_forwarded"]
+    assert status["first_pass"]["fast_forwarded"] == out["fast_forwarded"]
     assert store_state(dsn) == before_store and b.files() == before_files
     b.sync(expect=3)
     assert b.status()["first_pass"] is None

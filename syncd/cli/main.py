@@ -18,7 +18,7 @@ from syncd import __version__, config as configuration, logs
 from syncd.cli.common import (EXIT_CONFLICTS, EXIT_UNSETTLED, Failure, friendly, load_config, run_pass,
                               working_copy)
 from syncd.store.connect import open_workspace
-from syncd.engine.executor import Executor, Paused
+from syncd.engine.executor import DRY_RUN_OUTCOMES, Executor, Paused
 from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Action
 from syncd.store.connect import ENV_SERVICE_KEY, connect
@@ -189,13 +189,12 @@ def dry_run_of(ctx: click.Context) -> dict[str, list[str]]:
 
 def print_preview(outcomes: dict[str, list[str]], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({"dry_run": True, **{k.replace(" ", "_").replace("-", "_"): v
-                                                   for k, v in outcomes.items()}}, indent=2))
+        click.echo(json.dumps({"dry_run": True, **outcomes}, indent=2))
         return
     click.echo("dry run: nothing was changed; a pass now would leave")
     for outcome, paths in outcomes.items():
-        click.echo(f"  {len(paths):6d} {outcome}")
-    for path in outcomes["held as conflicts"]:
+        click.echo(f"  {len(paths):6d} {DRY_RUN_OUTCOMES[outcome]}")
+    for path in outcomes["held"]:
         click.echo(f"conflict (would be held): {path}")
 
 
@@ -318,7 +317,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"never synced; what the first pass would do is unknown ({first_pass['unknown']})")
     elif first_pass:
         click.echo("never synced; the first pass would leave: " + ", ".join(
-            f"{len(paths)} {outcome}" for outcome, paths in first_pass.items() if paths))
+            f"{len(paths)} {DRY_RUN_OUTCOMES[outcome]}" for outcome, paths in first_pass.items() if paths))
     elif pending.get("unknown"):
         click.echo(f"pending: unknown ({pending['unknown']})")
     else:

@@ -72,6 +72,15 @@ class DeleteLimits:
         return deletes > self.max_count and deletes > self.max_share * tree
 
 
+# A dry run's outcomes, as people read them.
+DRY_RUN_OUTCOMES = {
+    "pulled": "pulled", "fast_forwarded": "fast-forwarded (held an older version)",
+    "deleted_upstream": "deleted as upstream deletes", "pushed": "pushed as local changes",
+    "merged": "merged", "held": "held as conflicts", "held_back": "held back by the safety limits",
+    "in_sync": "already in sync",
+}
+
+
 class DamagedVersion(ValueError):
     pass
 
@@ -268,26 +277,24 @@ class Executor:
         allowed = self.journal.get_meta("allow_deletes") == "1"
         synced = sum(1 for b in self.journal.bases().values() if b.sha256 is not None)
         held_back = {} if allowed else self._held_back(plan, max(synced, len(local)))
-        out: dict[str, list[str]] = {k: [] for k in (
-            "pulled", "fast-forwarded", "deleted as upstream deletes", "pushed as local changes",
-            "merged", "held as conflicts", "held back by the safety limits", "already in sync")}
+        out: dict[str, list[str]] = {k: [] for k in DRY_RUN_OUTCOMES}
         held_paths = {p for paths in held_back.values() for p in paths}
         for path, action in plan.items():
             base = self._bases.get(path)
             if path in held_paths:
-                key = "held back by the safety limits"
+                key = "held_back"
             elif action is Action.PULL:
-                key = "fast-forwarded" if base is not None and base.source == "content" else "pulled"
+                key = "fast_forwarded" if base is not None and base.source == "content" else "pulled"
             elif action is Action.DELETE_LOCAL:
-                key = "deleted as upstream deletes"
+                key = "deleted_upstream"
             elif action in (Action.PUSH, Action.DELETE_REMOTE):
-                key = "pushed as local changes"
+                key = "pushed"
             elif action is Action.MERGE:
-                key = "merged" if self._would_merge(path, local.get(path)) else "held as conflicts"
+                key = "merged" if self._would_merge(path, local.get(path)) else "held"
             elif action is Action.CONFLICT:
-                key = "held as conflicts"
+                key = "held"
             elif action is Action.ADOPT:
-                key = "already in sync"
+                key = "in_sync"
             else:
                 continue
             out[key].append(path)

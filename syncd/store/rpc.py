@@ -178,7 +178,7 @@ class RpcStore:
             {"path": path, "version": version} for path, version in wanted]})
         return out["versions"]
 
-    def match_versions(self, files: Iterable[tuple[str, str]], page: int = 1000) -> dict[tuple[str, str], int]:
+    def match_versions(self, files: Iterable[tuple[str, str]], page: int = 5000) -> dict[tuple[str, str], int]:
         """(path, sha256) → the newest version of that path with that content, for the
         pairs that match one; a call per `page` pairs."""
         files = list(files)
