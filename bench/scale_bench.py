@@ -64,9 +64,15 @@ def timed(fn) -> float:
     return time.perf_counter() - started
 
 
+_connections: dict[str, psycopg.Connection] = {}
+
+
 def stored(dsn: str, path: str) -> bytes | None:
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute("select content ->> 'text' from documents where path = %s", (path,)).fetchone()
+    """The head's text; polled every few milliseconds, over one connection (a new one per
+    poll cost the machine more than the daemon being measured)."""
+    if dsn not in _connections:
+        _connections[dsn] = psycopg.connect(dsn, autocommit=True)
+    row = _connections[dsn].execute("select content ->> 'text' from documents where path = %s", (path,)).fetchone()
     return row[0].encode() if row and row[0] is not None else None
 
 

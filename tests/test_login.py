@@ -83,7 +83,8 @@ def test_two_people_converge_and_an_expired_token_is_refreshed_while_syncing(sta
     a.cli("sync")
     wait_for(lambda: (b.root / "spec.md").read_text() == "edited by alice\n", timeout=60)
     (b.root / "notes.md").write_text("by bob\n")
-    wait_for(lambda: "notes.md" in a.cli("sync", "--json").stdout or (a.root / "notes.md").exists(), timeout=60)
+    wait_for(lambda: "notes.md" in a.cli("sync", "--json").stdout or (a.root / "notes.md").exists(), timeout=60,
+             interval=0.5)
     assert standin.refreshes > refreshes
     log = a.cli("log", "notes.md", "--json").stdout
     assert '"author": "bob"' in log
