@@ -215,6 +215,30 @@ class SyncMachine(RuleBasedStateMachine):
             (copy.root / path).unlink()
             copy.edited.add(path)
 
+    @rule(i=st.integers(0, 2), j=st.integers(0, 2), path=st.sampled_from(PATHS),
+          mine=st.sampled_from(["append", "delete"]), theirs=st.sampled_from(["append", "delete"]))
+    def race(self, i, j, path, mine, theirs):
+        """Two copies change the same synced file before either syncs, then the second one's
+        pass runs first: the races a sync tool exists to settle (an edit here and a delete
+        there, two edits at once), too rare to arise from single steps in a short run."""
+        first, second = self._usable(i), self._usable(j)
+        if first is None or second is None or first is second:
+            return
+
+        def synced_on_both() -> bool:
+            return all((c.root / path).is_file() and c.journal.base(path) for c in (first, second))
+        if not synced_on_both():  # make it a file both copies have synced (faults permitting)
+            self.write(i, path, [], atomic=False)
+            self.sync(i)
+            self.sync(j)
+            if not synced_on_both():
+                return
+        type(self).tally["races"] += 1
+        for k, what in ((i, mine), (j, theirs)):
+            self.append(k, path, f"race on c{k}\n") if what == "append" else self.delete(k, path)
+        self.sync(j)
+        self.sync(i)
+
     @rule(i=st.integers(0, 2), names=st.sampled_from([PATHS, FOLDERS]), data=st.data())
     def rename(self, i, names, data):
         """A file or a folder moved (a case-only rename among them: a.md → A.md). Files take

@@ -120,9 +120,9 @@ def test_a_mass_delete_waits_for_permission(pair, dsn):
     start_with_files(a, dsn, 100)
     for i in range(80):
         (a.root / f"f{i:03d}.md").unlink()
-    wait_for(lambda: len(a.status()["held_deletes"]) == 80)
-    status = a.status()
-    assert status["daemon"]["state"] == "held" and "resume --allow-deletes" in status["daemon"]["reason"]
+    # the held deletes are recorded during the pass, the daemon's state "held" after it
+    status = wait_for(lambda: (s := a.status())["daemon"]["state"] == "held" and s)
+    assert len(status["held_deletes"]) == 80 and "resume --allow-deletes" in status["daemon"]["reason"]
     time.sleep(1)
     assert not any(v[-1][1] for v in versions(dsn).values())  # nothing deleted in the store
     a.cli("resume", "--allow-deletes")

@@ -57,7 +57,7 @@ def test_random_operations_and_faults_lose_nothing(pg_server_dsn, template_db, c
         tally = SyncMachine.tally
         with capsys.disabled():  # in every run's output, as the figures to watch
             print(f"harness: {tally['examples']} examples, {tally['steps'] - tally['examples']} steps ({tally['operations']} "
-                  f"operations, {tally['faults']} faults, {tally['syncs']} passes) in "
+                  f"operations, {tally['faults']} faults, {tally['syncs']} passes, {tally['races']} races) in "
                   f"{time.monotonic() - started:.0f} s, up to {STEPS} steps each")
 
 
