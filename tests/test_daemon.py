@@ -274,7 +274,7 @@ def test_pause_stops_syncing_until_resume_and_status_says_so(pair, dsn):
     assert "resumed" in b.cli("resume").stdout
     wait_for(lambda: (b.root / "f000.md").read_text() == "edited while b is paused\n")
     wait_for(lambda: "local.md" in versions(dsn))
-    assert b.status()["daemon"]["state"] == "running"
+    wait_for(lambda: b.status()["daemon"]["state"] == "running")  # (set when the pass ends)
     b.stop()
     assert b.status()["paused"] is False
     with psycopg.connect(dsn) as conn:
