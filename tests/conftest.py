@@ -30,6 +30,20 @@ LONGEST_FIRST = ("test_random_sync.py::test_random_operations", "test_scale.py",
                  "test_systemd.py", "test_activity.py")
 
 
+_harness_figures: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _harness_figures.extend(value for key, value in report.user_properties if key == "harness")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """What the randomized harness did (test_random_sync.py), in every run's output."""
+    for line in _harness_figures:
+        terminalreporter.write_line(line)
+
+
 def pytest_collection_modifyitems(items):
     def rank(item) -> int:
         return next((i for i, name in enumerate(LONGEST_FIRST) if name in item.nodeid), len(LONGEST_FIRST))

@@ -43,7 +43,7 @@ def _run(examples: int) -> None:
 
 
 @pytest.mark.timeout(0 if LONG_RUN else 300)  # long runs take their time
-def test_random_operations_and_faults_lose_nothing(pg_server_dsn, template_db, capsys):
+def test_random_operations_and_faults_lose_nothing(pg_server_dsn, template_db, record_property):
     _databases(pg_server_dsn, template_db)
     SyncMachine.tally.clear()
     started = time.monotonic()
@@ -55,10 +55,10 @@ def test_random_operations_and_faults_lose_nothing(pg_server_dsn, template_db, c
                 _run(BATCH)
     finally:
         tally = SyncMachine.tally
-        with capsys.disabled():  # in every run's output, as the figures to watch
-            print(f"harness: {tally['examples']} examples, {tally['steps'] - tally['examples']} steps ({tally['operations']} "
-                  f"operations, {tally['faults']} faults, {tally['syncs']} passes, {tally['races']} races) in "
-                  f"{time.monotonic() - started:.0f} s, up to {STEPS} steps each")
+        # printed at the end of every run (conftest.py), from parallel workers too
+        record_property("harness", f"harness: {tally['examples']} examples, {tally['steps'] - tally['examples']} steps "
+                        f"({tally['operations']} operations, {tally['faults']} faults, {tally['syncs']} passes, "
+                        f"{tally['races']} races) in {time.monotonic() - started:.0f} s, up to {STEPS} steps each")
 
 
 # ----- what the harness found, minimized and kept (each as the harness printed it)
