@@ -17,11 +17,10 @@ import click
 from syncd import __version__, config as configuration, logs
 from syncd.cli.common import (EXIT_CONFLICTS, EXIT_UNSETTLED, Failure, friendly, load_config, run_pass,
                               working_copy)
-from syncd.store.connect import open_workspace
 from syncd.engine.executor import DRY_RUN_OUTCOMES, Executor, Paused
 from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Action
-from syncd.store.connect import ENV_SERVICE_KEY, connect
+from syncd.store.connect import ENV_SERVICE_KEY, connect, open_workspace
 from syncd.store.migrate import MigrationError, migrate
 from syncd.store.postgres import describe_dsn
 from syncd.store.rpc import StoreError

@@ -129,7 +129,6 @@ class Executor:
         # this pass's view of the journal, kept in step with every write to it
         self._bases: dict[str, Base] = {}
         self._remotes: dict[str, Remote] = {}
-        self._remotes_seen: dict[str, Remote] = {}  # a dry run's feed, never recorded
 
     @classmethod
     def from_config(cls, cfg, journal: Journal, store: RpcStore | None,
@@ -145,7 +144,7 @@ class Executor:
         local, unlisted = self._scan(report)
         self._bases, self._remotes = self.journal.bases(), self.journal.remotes()
         allow_deletes = self.journal.get_meta("allow_deletes") == "1"
-        synced_files = sum(1 for b in self._bases.values() if b.sha256 is not None)
+        synced_files = self._synced_files()
         replaced = self.journal.get_meta("root_id") not in (None, root_id)
         if not local and not report.skipped and synced_files and replaced and not allow_deletes:
             raise Paused(
@@ -211,20 +210,24 @@ class Executor:
         held = {} if allowed else self._held_back(plan, tree)
         limits = (f"more than {self.limits.max_count} files and more than "
                   f"{round(self.limits.max_share * 100)}% of {tree}")
+        messages = {
+            "deletes": f"deletes (limits: {limits}); nothing was deleted in the store",
+            "local deletes": f"local deletes of files that hold versions the store has since deleted "
+                             f"(limits: {limits}); nothing was deleted here",
+            "revivals": f"files that the store has deleted and this copy never synced (limit: more than "
+                        f"{self.limits.max_count} files); nothing was sent",
+        }
         for why, paths in held.items():
             for path in paths:
                 del plan[path]
-            log.warning({
-                "deletes": "held back %d deletes (limits: %s); nothing was deleted in the store. To let "
-                           "them through: syncd resume --allow-deletes",
-                "local deletes": "held back %d local deletes of files that hold versions the store has "
-                                 "since deleted (limits: %s); nothing was deleted here. To let them "
-                                 "through: syncd resume --allow-deletes",
-                "revivals": "held back %d files that the store has deleted and this copy never synced "
-                            "(limit: %s); nothing was sent. To bring them back: syncd resume --allow-deletes",
-            }[why], len(paths), limits if why != "revivals" else f"more than {self.limits.max_count} files")
+            log.warning("held back %d %s. To let them through: syncd resume --allow-deletes",
+                        len(paths), messages[why])
         report.held_deletes = sorted(p for paths in held.values() for p in paths)
         self.journal.set_meta("held_deletes", json.dumps(report.held_deletes))
+
+    def _synced_files(self) -> int:
+        """Files the journal records as synced (the mass-delete limits' measure of the tree)."""
+        return sum(1 for b in self._bases.values() if b.sha256 is not None and b.source == "journal")
 
     def _unknown_here(self, path: str) -> bool:
         """The journal has no record of this path's last sync (its base, if any, is inferred)."""
@@ -268,15 +271,15 @@ class Executor:
     def dry_run(self) -> dict[str, list[str]]:
         """What a pass would do now, the store asked but nothing changed anywhere (tree,
         store, journal): paths by outcome, each merge tried in memory."""
+        feed: dict[str, Remote] = {}  # never recorded
         for entries, _ in self.store.feed(self.journal.cursor):
             for e in entries:
-                self._remotes_seen[e.path] = Remote(e.version, e.sha256)
+                feed[e.path] = Remote(e.version, e.sha256)
                 if e.content is not None:
                     self._contents[(e.path, e.version)] = e.content
-        plan, local = self._preview_plan(infer=True)
+        plan, local = self._preview_plan(feed)
         allowed = self.journal.get_meta("allow_deletes") == "1"
-        synced = sum(1 for b in self.journal.bases().values() if b.sha256 is not None)
-        held_back = {} if allowed else self._held_back(plan, max(synced, len(local)))
+        held_back = {} if allowed else self._held_back(plan, max(self._synced_files(), len(local)))
         out: dict[str, list[str]] = {k: [] for k in DRY_RUN_OUTCOMES}
         held_paths = {p for paths in held_back.values() for p in paths}
         for path, action in plan.items():
@@ -301,13 +304,16 @@ class Executor:
         self._contents.clear()
         return out
 
-    def _preview_plan(self, infer: bool = False) -> tuple[dict[str, Action], dict[str, LocalFile]]:
+    def _preview_plan(self, feed: dict[str, Remote] | None = None
+                      ) -> tuple[dict[str, Action], dict[str, LocalFile]]:
+        """The plan from the journal alone, or, given the store's feed, with bases inferred
+        as a pass would."""
         self._root_identity()
         result = scan(self.root, self.rules, _ReadOnlyCache(self.journal), self.policy)
-        self._bases, self._remotes = self.journal.bases(), self.journal.remotes() | self._remotes_seen
+        self._bases, self._remotes = self.journal.bases(), self.journal.remotes() | (feed or {})
         paths = self._paths(result.files, result.unsupported, result.unlisted)
         held = self.journal.held()
-        if infer:
+        if feed is not None:
             self._infer_bases(paths, result.files, held)
         return self._plan(paths, result.files, held), result.files
 
