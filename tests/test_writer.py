@@ -19,11 +19,12 @@ def no_temp_files(root: Path) -> bool:
     return not list(root.rglob(f"{TEMP_PREFIX}*"))
 
 
-def test_the_returned_stat_is_the_one_a_scan_will_see(tmp_path):
+def test_the_returned_stat_is_of_the_bytes_written_not_of_whatever_is_there_after(tmp_path):
     stat = write_atomic(tmp_path, "p/s/spec.md", b"# spec\n", None)
-    assert stat == stat_of(os.lstat(tmp_path / "p/s/spec.md"))
-    _, local = read_local(tmp_path, "p/s/spec.md", FilePolicy())
-    assert local.stat == stat and local.sha256 == sha256_hex(b"# spec\n")
+    after = stat_of(os.lstat(tmp_path / "p/s/spec.md"))
+    assert (stat.ino, stat.size, stat.mtime_ns) == (after.ino, after.size, after.mtime_ns)
+    (tmp_path / "p/s/spec.md").write_bytes(b"# edit\n")  # the user's save, same size
+    assert stat_of(os.lstat(tmp_path / "p/s/spec.md")) != stat
 
 
 def test_a_read_only_file_is_replaced_and_stays_read_only(tmp_path):

@@ -31,7 +31,7 @@ from syncd.engine.merge import has_markers, merge3
 from syncd.engine.policy import MergePolicies, Policy, keep_local
 from syncd.engine.reconcile import Action, Base, Remote, reconcile
 from syncd.engine.resolution import conflict_copy_name
-from syncd.engine.scanner import LocalFile, read_local, scan
+from syncd.engine.scanner import LocalFile, read_local, remember, scan
 from syncd.engine.writer import LocalChanged, UnsafePath, delete_checked, write_atomic
 from syncd.store.rpc import Change, CommitResult, Head, RpcStore, Side
 
@@ -428,7 +428,7 @@ class Executor:
         if current is None:
             return Change(path, base_version, None)
         data, lf = current
-        self.journal.put(path, lf.stat, lf.sha256)
+        remember(self.journal, path, lf.stat, lf.sha256)
         return Change(path, base_version, encode(path, data, self.policy))
 
     def _commit(self, batch: list[Change], report: SyncReport) -> None:
@@ -491,7 +491,7 @@ class Executor:
             else:
                 data = self._content_of(path, remote)
                 written = write_atomic(self.root, path, data, lf.sha256 if lf else None)
-                self.journal.put(path, written, remote.sha256)
+                remember(self.journal, path, written, remote.sha256)
         except (UnsafePath, DamagedVersion) as exc:
             report.skipped[path] = str(exc)
             log.error("%s", exc)
@@ -661,7 +661,7 @@ class Executor:
                     delete_checked(self.root, path, ours)
                     self.journal.drop(path)
                 else:
-                    self.journal.put(path, write_atomic(self.root, path, result, ours), head.sha256)
+                    remember(self.journal, path, write_atomic(self.root, path, result, ours), head.sha256)
         except LocalChanged:
             # edited again meanwhile: the file was made from the side version, now the base
             self._learn_head(Head(path, head.version, head.sha256))

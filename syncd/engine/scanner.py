@@ -73,6 +73,15 @@ def stat_of(st: os.stat_result) -> Stat:
     return Stat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
+def remember(cache: StatCache, path: str, stat: Stat, sha256: str, now_ns: int | None = None) -> None:
+    """Cache what a file held, unless it changed too recently for its stat to tell a later
+    write apart (see RACY_NS). A file syncd has just written is always that recent: a save
+    landing a microsecond after syncd's rename would otherwise be taken for syncd's bytes."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    if now_ns - stat.mtime_ns >= RACY_NS:
+        cache.put(path, stat, sha256)
+
+
 def _read(fd: int) -> bytes:
     chunks = []
     while chunk := os.read(fd, 1 << 20):
@@ -197,6 +206,6 @@ def _scan_file(root: Path, entry: os.DirEntry, rel: str, cache: StatCache, polic
         return None
     result.hashed += 1
     _, local = read
-    if local.stat == st and now_ns - st.mtime_ns >= RACY_NS:
-        cache.put(rel, st, local.sha256)
+    if local.stat == st:
+        remember(cache, rel, st, local.sha256, now_ns)
     return local

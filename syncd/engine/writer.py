@@ -97,7 +97,10 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def write_atomic(root: Path, relpath: str, data: bytes, expect_sha256: str | None) -> Stat:
-    """Replace the file with `data` if it still has `expect_sha256` (None: still absent)."""
+    """Replace the file with `data` if it still has `expect_sha256` (None: still absent).
+
+    Returns the stat of the bytes written, taken from the temporary file before the rename:
+    a stat of the target afterwards could already be of the user's next save."""
     target = safe_target(root, relpath)
     _make_parents(root, target)
     tmp = target.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
@@ -107,13 +110,14 @@ def write_atomic(root: Path, relpath: str, data: bytes, expect_sha256: str | Non
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
+            try:
+                os.fchmod(fd, statmod.S_IMODE(os.lstat(target).st_mode))
+            except FileNotFoundError:
+                pass
             os.fsync(fd)
+            written = stat_of(os.fstat(fd))
         finally:
             os.close(fd)
-        try:
-            os.chmod(tmp, statmod.S_IMODE(os.lstat(target).st_mode))
-        except FileNotFoundError:
-            pass
         if _sha_now(target) != expect_sha256:
             raise LocalChanged(f"{relpath}: changed since it was scanned; not written")
         os.replace(tmp, target)
@@ -121,7 +125,7 @@ def write_atomic(root: Path, relpath: str, data: bytes, expect_sha256: str | Non
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(target.parent)
-    return stat_of(os.lstat(target))
+    return written
 
 
 def delete_checked(root: Path, relpath: str, expect_sha256: str) -> None:
