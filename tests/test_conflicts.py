@@ -259,9 +259,9 @@ def test_an_edit_during_the_merge_write_is_merged_next_pass(copies, store, monke
     mine, merged = disjoint_edits(a, b)
     real = executor_module.write_atomic
 
-    def user_types_first(root, path, data, expected):
+    def user_types_first(root, path, data, expected, **kwargs):
         (root / path).write_text(mine.replace("Intro paragraph.", "Intro, typed late."))
-        return real(root, path, data, expected)
+        return real(root, path, data, expected, **kwargs)
     with monkeypatch.context() as patched:
         patched.setattr(executor_module, "write_atomic", user_types_first)
         report = b.sync(expect=EXIT_UNSETTLED)

@@ -15,12 +15,16 @@ from syncd.engine.scanner import RACY_NS, MemoryStatCache, scan
 from syncd.engine.writer import (LocalChanged, UnsafePath, delete_checked, safe_target,
                                  write_atomic)
 
+T = f"{TEMP_PREFIX}0a1b2c3d-"  # a copy's own prefix
+
 
 @pytest.mark.parametrize("path,ignored", [
     (".git/config", True), ("sub/.git/HEAD", True), (".env", True), ("app/.env.local", True),
     ("keys/server.pem", True), ("tls.key", True), ("home/.ssh/id_ed25519", True), ("id_rsa.pub", True),
     (".spec.md.swp", True), ("spec.md~", True), (".#spec.md", True), ("#spec.md#", True), ("4913", True),
-    (f"{TEMP_PREFIX}abc", True),
+    (f"{TEMP_PREFIX}abc", False),  # a user's file: only a copy's own temp files are its own
+    ("tools/.git", True), ("a/.GIT/x", True), (".git. /config", True), ("git~1/config", True),
+    (".g\u200cit", True), (".gitignore", False), (".github/ci.yml", False),
     ("spec.md", False), ("identity.md", False), ("environment.md", False), ("keynote.md", False),
 ])
 def test_default_ignores(path, ignored):
@@ -83,7 +87,7 @@ def test_racy_entries_are_hashed_again(tmp_path):
 @pytest.mark.parametrize("path", ["", "/etc/passwd", "../x", "a/../../x", "a/./b", "./a", "a//b", "a/", "a\x00b"])
 def test_hostile_paths_are_refused(tmp_path, path):
     with pytest.raises(UnsafePath):
-        write_atomic(tmp_path, path, b"x", None)
+        write_atomic(tmp_path, path, b"x", None, temp_prefix=T)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -93,7 +97,7 @@ def test_a_symlinked_directory_out_of_the_root_is_refused(tmp_path):
     outside.mkdir()
     (root / "escape").symlink_to(outside, target_is_directory=True)
     with pytest.raises(UnsafePath, match="symbolic link"):
-        write_atomic(root, "escape/x.md", b"x", None)
+        write_atomic(root, "escape/x.md", b"x", None, temp_prefix=T)
     with pytest.raises(UnsafePath):
         safe_target(root, "escape/deeper/x.md")
     assert list(outside.iterdir()) == []
@@ -102,10 +106,10 @@ def test_a_symlinked_directory_out_of_the_root_is_refused(tmp_path):
 def test_write_is_atomic_keeps_mode_and_leaves_no_temp_file(tmp_path):
     target = put(tmp_path, "a/b.sh", b"old")
     target.chmod(0o750)
-    st = write_atomic(tmp_path, "a/b.sh", b"new", sha256_hex(b"old"))
+    st = write_atomic(tmp_path, "a/b.sh", b"new", sha256_hex(b"old"), temp_prefix=T)
     assert target.read_bytes() == b"new" and (target.stat().st_mode & 0o777) == 0o750
     assert st.size == 3
-    write_atomic(tmp_path, "new/dirs/c.md", b"c", None)
+    write_atomic(tmp_path, "new/dirs/c.md", b"c", None, temp_prefix=T)
     assert (tmp_path / "new/dirs/c.md").read_bytes() == b"c"
     assert not [p for p in tmp_path.rglob(f"{TEMP_PREFIX}*")]
 
@@ -113,12 +117,12 @@ def test_write_is_atomic_keeps_mode_and_leaves_no_temp_file(tmp_path):
 def test_a_file_edited_since_the_scan_is_not_overwritten(tmp_path):
     target = put(tmp_path, "spec.md", b"the user's new words")
     with pytest.raises(LocalChanged):
-        write_atomic(tmp_path, "spec.md", b"remote", sha256_hex(b"what the scan saw"))
+        write_atomic(tmp_path, "spec.md", b"remote", sha256_hex(b"what the scan saw"), temp_prefix=T)
     with pytest.raises(LocalChanged):
-        write_atomic(tmp_path, "other.md", b"remote", sha256_hex(b"expected to exist"))
+        write_atomic(tmp_path, "other.md", b"remote", sha256_hex(b"expected to exist"), temp_prefix=T)
     put(tmp_path, "created.md", b"created meanwhile")
     with pytest.raises(LocalChanged):
-        write_atomic(tmp_path, "created.md", b"remote", None)
+        write_atomic(tmp_path, "created.md", b"remote", None, temp_prefix=T)
     assert target.read_bytes() == b"the user's new words"
     assert (tmp_path / "created.md").read_bytes() == b"created meanwhile"
     assert not [p for p in tmp_path.rglob(f"{TEMP_PREFIX}*")]

@@ -89,10 +89,12 @@ def test_files_over_the_policy_are_left_alone(tmp_path):
     assert binary.files["logo.png"].sha256 == sha256_hex(b"\x89PNG\xff\x00")
 
 
-def test_our_own_temp_files_are_handed_back_not_synced(tmp_path):
-    put(tmp_path, f"a/{TEMP_PREFIX}0123abcd", b"half written")
-    result = scan_tree(tmp_path)
-    assert result.temp_files == [f"a/{TEMP_PREFIX}0123abcd"] and result.files == {}
+def test_our_own_temp_files_are_handed_back_not_synced_and_look_alikes_are_files(tmp_path):
+    ours = f"{TEMP_PREFIX}0a1b2c3d-"
+    put(tmp_path, f"a/{ours}0123abcd", b"half written")
+    put(tmp_path, f"a/{TEMP_PREFIX}0123abcd", b"a user's file, or another copy's")
+    result = scan(tmp_path, IgnoreRules(), MemoryStatCache(), FilePolicy(), temp_prefix=ours)
+    assert result.temp_files == [f"a/{ours}0123abcd"] and set(result.files) == {f"a/{TEMP_PREFIX}0123abcd"}
 
 
 def test_the_scan_never_drops_cache_entries_the_caller_does(tmp_path):

@@ -76,7 +76,7 @@ def test_a_write_at_any_moment_around_the_rename_is_seen_by_the_next_scan(tmp_pa
         real_replace(src, dst)
 
     with mock.patch.object(writer.os, "replace", rename_as_the_user_saves):
-        written = writer.write_atomic(root, "f.md", b"ours\n", sha256_hex(b"old!\n"))
+        written = writer.write_atomic(root, "f.md", b"ours\n", sha256_hex(b"old!\n"), temp_prefix=".syncd-tmp-0a1b2c3d-")
         remember(cache, "f.md", written, sha256_hex(b"ours\n"))
     user.join()
     result = scan(root, IgnoreRules(), cache, FilePolicy())

@@ -205,7 +205,7 @@ def _write_marked(cfg, journal: Journal, c: Conflict):
         raise Failure(f"{c.path}: a binary file cannot hold conflict markers; use --keep local, remote or both")
     journal.start_merge(c.path, c.merge_local or local, sha256_hex(merged.marked))
     try:
-        write_atomic(cfg.root, c.path, merged.marked, lf.sha256)
+        write_atomic(cfg.root, c.path, merged.marked, lf.sha256, temp_prefix=journal.temp_prefix)
     except LocalChanged:
         raise Failure(f"{c.path} changed while the merge was written; run the command again") from None
     return target

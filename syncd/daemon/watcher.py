@@ -71,19 +71,29 @@ class ChangeQueue:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, root: Path, rules: IgnoreRules, notice: Callable[[], None]):
+    def __init__(self, root: Path, rules: IgnoreRules, temp_prefix: str, notice: Callable[[], None]):
         self.root = os.fspath(root)
         self.rules = rules
+        self.temp_prefix = temp_prefix
         self.notice = notice
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        for path in (event.src_path, getattr(event, "dest_path", "")):
-            if not path:
-                continue
-            rel = os.path.relpath(os.fsdecode(path), self.root)
-            if rel == "." or not self.rules.ignores(rel.replace(os.sep, "/"), event.is_directory):
-                self.notice()
-                return
+        try:
+            wanted = any(self._wanted(path, event.is_directory)
+                         for path in (event.src_path, getattr(event, "dest_path", "")) if path)
+        except Exception:  # this thread is the daemon's eyes: an odd event means "look again"
+            log.debug("event %r not understood; rescanning", event, exc_info=True)
+            wanted = True
+        if wanted:
+            self.notice()
+
+    def _wanted(self, path: str | bytes, is_directory: bool) -> bool:
+        rel = os.path.relpath(os.fsdecode(path), self.root)
+        if rel == ".":
+            return True
+        if os.path.basename(rel).startswith(self.temp_prefix):
+            return False  # our own write in progress; its rename is the event that counts
+        return not self.rules.ignores(rel.replace(os.sep, "/"), is_directory)
 
 
 class _TroubleHandler(logging.Handler):
@@ -100,10 +110,11 @@ class _TroubleHandler(logging.Handler):
 class Watcher:
     """Watches the root; `watching` is False when it fell back to polling by rescans."""
 
-    def __init__(self, root: Path, rules: IgnoreRules, queue: ChangeQueue,
+    def __init__(self, root: Path, rules: IgnoreRules, temp_prefix: str, queue: ChangeQueue,
                  wake: Callable[[], None], rescan: Callable[[], None]):
         self.root = Path(root)
         self.rules = rules
+        self.temp_prefix = temp_prefix
         self.queue = queue
         self.wake = wake
         self.rescan = rescan
@@ -120,7 +131,8 @@ class Watcher:
         self.stop_observer()
         observer = Observer()
         try:
-            observer.schedule(_Handler(self.root, self.rules, self._notice), os.fspath(self.root), recursive=True,
+            observer.schedule(_Handler(self.root, self.rules, self.temp_prefix, self._notice), os.fspath(self.root),
+                              recursive=True,
                               event_filter=CHANGES)
             observer.start()
         except OSError as exc:

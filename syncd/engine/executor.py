@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from syncd.content import FilePolicy, Unsupported, decode, encode, sha256_hex
-from syncd.engine.ignore import IgnoreRules
+from syncd.engine.ignore import IgnoreRules, has_git_name
 from syncd.engine.inference import Inference
 from syncd.engine.journal import Conflict, Journal
 from syncd.engine.merge import has_markers, merge3
@@ -153,6 +153,7 @@ class Executor:
                 "deleted in the store. If the deletion is wanted: syncd resume --allow-deletes")
         self.journal.set_meta("root_id", root_id)
         held = self.journal.held()
+        self._refuse_git_names(report)
         paths = self._paths(local, report.skipped, unlisted)
         self._infer_bases(paths, local, held)
         plan = self._plan(paths, local, held)
@@ -169,6 +170,15 @@ class Executor:
         self.journal.flush_stats()
         self._contents.clear()
         return report
+
+    def _refuse_git_names(self, report: SyncReport) -> None:
+        """Files the store holds under a name Git keeps for itself (`tools/.git`): written
+        here, they would point Git at a config somebody else wrote. Never written, always said."""
+        for path, remote in self._remotes.items():
+            if remote.sha256 is not None and has_git_name(path):
+                report.skipped[path] = (f"{path}: the store holds a file under a name Git keeps for itself "
+                                        "(.git); refused: it is never written here")
+                log.error("%s", report.skipped[path])
 
     def _root_identity(self) -> str:
         """Device and inode of the root: an unmount leaves an empty directory of another device,
@@ -309,7 +319,8 @@ class Executor:
         """The plan from the journal alone, or, given the store's feed, with bases inferred
         as a pass would."""
         self._root_identity()
-        result = scan(self.root, self.rules, _ReadOnlyCache(self.journal), self.policy)
+        result = scan(self.root, self.rules, _ReadOnlyCache(self.journal), self.policy,
+                      temp_prefix=self.journal.temp_prefix)
         self._bases, self._remotes = self.journal.bases(), self.journal.remotes() | (feed or {})
         paths = self._paths(result.files, result.unsupported, result.unlisted)
         held = self.journal.held()
@@ -343,11 +354,11 @@ class Executor:
         return any(path.startswith(d + "/") for d in directories)
 
     def _scan(self, report: SyncReport) -> tuple[dict[str, LocalFile], list[str]]:
-        result = scan(self.root, self.rules, self.journal, self.policy)
+        result = scan(self.root, self.rules, self.journal, self.policy, temp_prefix=self.journal.temp_prefix)
         if "" in result.unlisted:
             raise RootMissing(f"the sync root {self.root} cannot be read; syncing is paused and "
                               "nothing was deleted in the store")
-        for rel in result.temp_files:  # one syncd per working copy: nobody is writing these
+        for rel in result.temp_files:  # this copy's; one syncd per copy: nobody is writing them
             (self.root / rel).unlink(missing_ok=True)
             log.info("removed %s, left by an interrupted write", rel)
         for path, why in result.unsupported.items():
@@ -490,7 +501,8 @@ class Executor:
                 self.journal.drop(path)
             else:
                 data = self._content_of(path, remote)
-                written = write_atomic(self.root, path, data, lf.sha256 if lf else None)
+                written = write_atomic(self.root, path, data, lf.sha256 if lf else None,
+                                       temp_prefix=self.journal.temp_prefix)
                 remember(self.journal, path, written, remote.sha256)
         except (UnsafePath, DamagedVersion) as exc:
             report.skipped[path] = str(exc)
@@ -661,7 +673,8 @@ class Executor:
                     delete_checked(self.root, path, ours)
                     self.journal.drop(path)
                 else:
-                    remember(self.journal, path, write_atomic(self.root, path, result, ours), head.sha256)
+                    written = write_atomic(self.root, path, result, ours, temp_prefix=self.journal.temp_prefix)
+                    remember(self.journal, path, written, head.sha256)
         except LocalChanged:
             # edited again meanwhile: the file was made from the side version, now the base
             self._learn_head(Head(path, head.version, head.sha256))

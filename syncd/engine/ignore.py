@@ -1,20 +1,38 @@
-"""Which paths never sync: built-in patterns first, then the config's (gitignore syntax)."""
+"""Which paths never sync: names Git keeps for itself, built-in patterns, then the
+config's (gitignore syntax)."""
 from __future__ import annotations
 
 from typing import Iterable
 
 import pathspec
 
-TEMP_PREFIX = ".syncd-tmp-"  # our own files while they are being written
+# Our own files while they are being written are named TEMP_PREFIX + this copy's tag (see
+# Journal.temp_prefix): a user's file that merely starts with TEMP_PREFIX is a user's file.
+TEMP_PREFIX = ".syncd-tmp-"
+
+# Characters HFS+ ignores in names, so ".g\u200cit" is ".git" there (Git refuses them too)
+_HFS_IGNORED = dict.fromkeys([*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF])
 
 DEFAULT_IGNORES = (
     ".git/",
-    f"{TEMP_PREFIX}*",
     # editor swap, backup and lock files
     "*.swp", "*.swo", "*.swx", ".*.sw?", "*~", ".#*", r"\#*#", "4913", ".DS_Store",
     # secrets
     ".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
 )
+
+
+def is_git_name(name: str) -> bool:
+    """A name Git takes for its own `.git`, as Git's own checks see it (any case, trailing
+    dots and spaces that Windows drops, the NTFS short name, HFS+ ignored characters): a
+    `.git` file written into a tree points Git at a directory of somebody else's choosing,
+    and its config can name commands Git runs."""
+    bare = name.translate(_HFS_IGNORED).rstrip(". ").lower()
+    return bare in (".git", "git~1")
+
+
+def has_git_name(relpath: str) -> bool:
+    return any(is_git_name(part) for part in relpath.split("/"))
 
 
 class IgnoreRules:
@@ -23,5 +41,10 @@ class IgnoreRules:
         self._spec = pathspec.GitIgnoreSpec.from_lines([*DEFAULT_IGNORES, *extra_patterns])
 
     def ignores(self, relpath: str, is_dir: bool = False) -> bool:
-        """`is_dir` lets a walk prune a whole directory ("build/" patterns match it)."""
+        """`is_dir` lets a walk prune a whole directory ("build/" patterns match it). Any
+        name is matched, one that is not UTF-8 (surrogate-escaped bytes) included."""
+        if has_git_name(relpath):
+            return True
+        if not relpath.isascii():
+            relpath = relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         return self._spec.match_file(relpath + "/" if is_dir else relpath)

@@ -17,10 +17,12 @@ import logging
 import os
 import sqlite3
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from syncd.engine.ignore import TEMP_PREFIX
 from syncd.engine.reconcile import Base, Remote
 from syncd.engine.scanner import Stat
 
@@ -189,6 +191,20 @@ class Journal:
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("insert or replace into meta values (?, ?)", (key, value))
+
+    @property
+    def device_id(self) -> str:
+        """This working copy's identity in the store, made once and kept here."""
+        found = self.get_meta("device_id")
+        if found is None:
+            found = str(uuid.uuid4())
+            self.set_meta("device_id", found)
+        return found
+
+    @property
+    def temp_prefix(self) -> str:
+        """How this copy's temporary files are named: only those are ever cleaned up."""
+        return f"{TEMP_PREFIX}{self.device_id[:8]}-"
 
     @property
     def cursor(self) -> int:

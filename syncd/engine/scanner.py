@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from syncd.content import FilePolicy, Unsupported, as_text, check_size, sha256_hex
-from syncd.engine.ignore import TEMP_PREFIX, IgnoreRules
+from syncd.engine.ignore import IgnoreRules
 
 # Like git's "racily clean" entries: a file modified within this long before it was hashed
 # may be modified again within the same timestamp tick without its stat changing, so such
@@ -64,7 +64,7 @@ class MemoryStatCache:
 class ScanResult:
     files: dict[str, LocalFile] = field(default_factory=dict)
     unsupported: dict[str, str] = field(default_factory=dict)  # left alone, never "deleted"
-    temp_files: list[str] = field(default_factory=list)  # ours, left by an interrupted write
+    temp_files: list[str] = field(default_factory=list)  # this copy's, left by an interrupted write
     unlisted: list[str] = field(default_factory=list)  # directories that could not be read ("" = root)
     hashed: int = 0
 
@@ -145,7 +145,9 @@ def read_local(root: Path, relpath: str, policy: FilePolicy) -> tuple[bytes, Loc
 
 
 def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
-         now_ns: int | None = None) -> ScanResult:
+         now_ns: int | None = None, temp_prefix: str | None = None) -> ScanResult:
+    """`temp_prefix`: how this copy names its temporary files (handed back in `temp_files`,
+    never synced); None when the caller writes none."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     result = ScanResult()
     pending = [("", os.fspath(root))]
@@ -166,7 +168,7 @@ def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
                 shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
                 result.unsupported[rel] = f"{shown}: file name is not valid UTF-8; rename it to sync it"
                 continue
-            if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+            if temp_prefix and entry.name.startswith(temp_prefix) and entry.is_file(follow_symlinks=False):
                 result.temp_files.append(rel)
                 continue
             if entry.is_symlink():

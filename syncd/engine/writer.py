@@ -13,7 +13,7 @@ import stat as statmod
 from pathlib import Path
 
 from syncd.content import sha256_hex
-from syncd.engine.ignore import TEMP_PREFIX
+from syncd.engine.ignore import is_git_name
 from syncd.engine.scanner import Stat, stat_of
 
 
@@ -32,6 +32,8 @@ def safe_target(root: Path, relpath: str) -> Path:
     parts = relpath.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise UnsafePath(f"{relpath!r}: empty, '.' or '..' parts")
+    if any(is_git_name(part) for part in parts):
+        raise UnsafePath(f"{relpath}: a name Git keeps for itself (.git); refused, never written here")
     here = Path(root).resolve()
     for part in parts[:-1]:
         here = here / part
@@ -96,14 +98,18 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(root: Path, relpath: str, data: bytes, expect_sha256: str | None) -> Stat:
+def write_atomic(root: Path, relpath: str, data: bytes, expect_sha256: str | None, *,
+                 temp_prefix: str) -> Stat:
     """Replace the file with `data` if it still has `expect_sha256` (None: still absent).
+
+    The temporary file beside the target is named with `temp_prefix`, this copy's own
+    (`Journal.temp_prefix`): a scan removes only those, never a user's look-alike.
 
     Returns the stat of the bytes written, taken from the temporary file before the rename:
     a stat of the target afterwards could already be of the user's next save."""
     target = safe_target(root, relpath)
     _make_parents(root, target)
-    tmp = target.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+    tmp = target.parent / f"{temp_prefix}{secrets.token_hex(8)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
     try:
         try:

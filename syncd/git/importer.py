@@ -177,7 +177,7 @@ class Importer:
                       report: ImportReport) -> dict[str, str]:
         """Make the working tree the head where it differs from what history left; returns
         the local files' hashes."""
-        result = scan(self.root, self.rules, MemoryStatCache(), self.policy)
+        result = scan(self.root, self.rules, MemoryStatCache(), self.policy, temp_prefix=self.journal.temp_prefix)
         report.skipped.update(result.unsupported)
         state = {p: None if d["deleted"] else d["sha256"] for p, d in heads.items()} | self._last
         prov = {"working_tree": True, "author_name": self.who,

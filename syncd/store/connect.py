@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import socket
-import uuid
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -17,15 +16,6 @@ from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import RpcStore, StoreError, StoreUnavailable
 
 ENV_SERVICE_KEY = "SYNCD_SUPABASE_SERVICE_KEY"
-
-
-def device_id(journal: Journal) -> str:
-    """This working copy's identity in the store, made once and kept in its journal."""
-    found = journal.get_meta("device_id")
-    if found is None:
-        found = str(uuid.uuid4())
-        journal.set_meta("device_id", found)
-    return found
 
 
 def open_workspace(store: RpcStore, cfg: Config, journal: Journal):
@@ -67,7 +57,7 @@ def supabase_store(cfg: Config, device: str | None = None):
 @contextmanager
 def connect(cfg: Config, journal: Journal) -> Iterator[RpcStore]:
     if cfg.supabase_url:
-        store = supabase_store(cfg, device_id(journal))
+        store = supabase_store(cfg, journal.device_id)
         try:
             yield store
         finally:
@@ -81,7 +71,7 @@ def connect(cfg: Config, journal: Journal) -> Iterator[RpcStore]:
             dsn = embedded.start()
         except ServerError as exc:
             raise StoreUnavailable(f"the embedded PostgreSQL did not start: {exc}") from exc
-    store = PostgresStore(dsn, cfg.workspace, device_id(journal))
+    store = PostgresStore(dsn, cfg.workspace, journal.device_id)
     try:
         yield store
     finally:

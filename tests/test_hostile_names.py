@@ -1,0 +1,121 @@
+"""Names that are not what they seem: `.git` files from the store, names that are not
+UTF-8, and a user's files that look like syncd's own temporary files."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from syncd.daemon.watcher import ChangeQueue, Watcher
+from syncd.engine.ignore import TEMP_PREFIX, IgnoreRules
+from syncd.store.postgres import PostgresStore
+from syncd.store.rpc import Change
+
+from copies import Copy
+from legacy_repo import git
+
+
+def text(s: str) -> dict:
+    return {"encoding": "utf-8", "format": "text", "text": s}
+
+
+@pytest.fixture
+def pair(tmp_path, dsn, private_xdg):
+    a, b = Copy(tmp_path, "a", dsn), Copy(tmp_path, "b", dsn)
+    a.init(), b.init()
+    return a, b
+
+
+PAYLOAD = "[core]\n\tfsmonitor = \"touch {marker}; false\"\n"
+
+
+def test_a_git_file_planted_by_a_teammate_never_reaches_a_tree_nor_runs(pair, dsn, tmp_path):
+    """`tools/.git` = "gitdir: payload" makes `git status` in tools/ read tools/payload/config,
+    whose core.fsmonitor is a command. Neither a copy's push nor the store's head may put it
+    on disk, under any spelling Git accepts."""
+    a, b = pair
+    marker = tmp_path / "ran"
+    (a.root / "tools/payload").mkdir(parents=True)
+    (a.root / "tools/.git").write_text("gitdir: payload\n")
+    (a.root / "tools/payload/config").write_text(PAYLOAD.format(marker=marker))
+    (a.root / "tools/payload/HEAD").write_text("ref: refs/heads/main\n")
+    for keep in ("objects", "refs"):  # all Git needs to take payload/ for a repository
+        (a.root / f"tools/payload/{keep}").mkdir()
+        (a.root / f"tools/payload/{keep}/.keep").write_text("")
+    (a.root / "tools/README.md").write_text("tools\n")
+    a.sync()
+    store = PostgresStore(dsn, "team")  # a writer that is not syncd: the contract directly
+    try:
+        store.commit([Change(p, None, text("gitdir: payload\n"))
+                      for p in ("t2/.GIT", "t3/.git.", "t4/.git ", "t5/git~1", "t6/.g\u200cit")])
+        assert "tools/.git" not in {d["path"] for d in store.documents()}
+    finally:
+        store.close()
+    report = b.sync(expect=None)
+    assert (b.root / "tools/README.md").exists() and (b.root / "tools/payload/config").exists()
+    for name in ("tools/.git", "t2/.GIT", "t3/.git.", "t4/.git ", "t5/git~1", "t6/.g\u200cit"):
+        assert not os.path.lexists(b.root / name), name
+    assert {"t2/.GIT", "t3/.git.", "t4/.git ", "t5/git~1", "t6/.g\u200cit"} <= set(report["skipped"])
+    git(b.root / "tools", "status", check=False)
+    assert not marker.exists()
+
+
+def test_a_name_that_is_not_utf8_leaves_the_watcher_running(tmp_path):
+    queue = ChangeQueue(debounce=0.05, max_delay=0.5)
+    watcher = Watcher(tmp_path, IgnoreRules(["*.log"]), f"{TEMP_PREFIX}0a1b2c3d-", queue,
+                      wake=lambda: None, rescan=lambda: None)
+    assert watcher.start()
+    try:
+        with open(os.path.join(os.fsencode(tmp_path), b"caf\xe9.md"), "wb") as f:
+            f.write(b"latin-1 name\n")
+        deadline = time.monotonic() + 10
+        while queue.due_in(time.monotonic()) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert queue.due_in(time.monotonic()) is not None
+        time.sleep(0.3)
+        assert watcher.healthy()
+        queue.take()
+        (tmp_path / "after.md").write_text("still watched\n")
+        deadline = time.monotonic() + 10
+        while queue.due_in(time.monotonic()) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert queue.due_in(time.monotonic()) is not None and watcher.healthy()
+    finally:
+        watcher.close()
+
+
+def test_the_ignore_rules_match_any_name_bytes():
+    rules = IgnoreRules(["*.log", "build/"])
+    assert rules.ignores(os.fsdecode(b"caf\xe9.log"))
+    assert rules.ignores(os.fsdecode(b"build\xff"), is_dir=False) is False
+    assert rules.ignores(os.fsdecode(b"x/\xff\xfe/build"), is_dir=True)
+    assert not rules.ignores(os.fsdecode(b"caf\xe9.md"))
+
+
+def test_a_users_file_named_like_a_temp_file_is_synced_not_deleted(pair):
+    a, b = pair
+    for name in (f"{TEMP_PREFIX}notes.md", f"drafts/{TEMP_PREFIX}0123456789abcdef"):
+        (a.root / name).parent.mkdir(parents=True, exist_ok=True)
+        (a.root / name).write_text(f"mine: {name}\n")
+    report = a.sync()
+    assert report["pushed"] == 2
+    a.sync()
+    assert (a.root / f"{TEMP_PREFIX}notes.md").read_text() == f"mine: {TEMP_PREFIX}notes.md\n"
+    b.sync()
+    assert (b.root / f"drafts/{TEMP_PREFIX}0123456789abcdef").exists()
+
+
+def test_a_copys_own_leftover_temp_file_is_still_cleaned_up(pair):
+    a, _ = pair
+    a.sync()
+    own = a.journal()
+    try:
+        prefix = own.temp_prefix
+    finally:
+        own.close()
+    (a.root / "s").mkdir()
+    (a.root / f"s/{prefix}0123456789abcdef").write_bytes(b"half written")
+    assert a.sync()["pushed"] == 0
+    assert not (a.root / f"s/{prefix}0123456789abcdef").exists()
