@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from syncd.content import FilePolicy, Unsupported, decode, encode, sha256_hex
+from syncd.engine.identity import Mark, check_history
 from syncd.engine.ignore import IgnoreRules, has_git_name
 from syncd.engine.inference import Inference
 from syncd.engine.journal import Conflict, Journal
@@ -33,7 +34,7 @@ from syncd.engine.reconcile import Action, Base, Remote, reconcile
 from syncd.engine.resolution import conflict_copy_name
 from syncd.engine.scanner import LocalFile, read_local, remember, scan
 from syncd.engine.writer import LocalChanged, UnsafePath, delete_checked, write_atomic
-from syncd.store.rpc import Change, CommitResult, Head, RpcStore, Side
+from syncd.store.rpc import Change, CommitResult, Head, NotFound, RpcStore, Side
 
 log = logging.getLogger("syncd.sync")
 
@@ -261,13 +262,15 @@ class Executor:
     # the three inputs
 
     def _pull_feed(self) -> None:
+        check_history(self.journal, self.store)
         for entries, cursor in self.store.feed(self.journal.cursor):
             heads: dict[str, Remote] = {}
             for e in entries:
                 heads[e.path] = Remote(e.version, e.sha256)
                 if e.content is not None:
                     self._contents[(e.path, e.version)] = e.content
-            self.journal.record_feed(heads, cursor)
+            last = entries[-1] if entries else None
+            self.journal.record_feed(heads, cursor, last and Mark(last.seq, last.path, last.version, last.sha256))
             self.progress()
 
     def preview(self) -> dict[Action, list[str]]:
@@ -451,6 +454,7 @@ class Executor:
 
     def _record_commit(self, change: Change, result: CommitResult, report: SyncReport) -> None:
         path = change.path
+        self._note(result)
         if result.landed:
             if result.version is not None:  # None: deleting what the store never had
                 self._synced(path, Remote(result.version, result.sha256))
@@ -466,6 +470,11 @@ class Executor:
         else:
             report.skipped[path] = f"{path}: refused by the store: {result.message}"
             log.error("%s", report.skipped[path])
+
+    def _note(self, result: CommitResult) -> None:
+        """A change this copy made is the newest it knows the store has."""
+        if result.seq is not None:
+            self.journal.note_change(Mark(result.seq, result.path, result.version, result.sha256))
 
     def _synced(self, path: str, head: Remote) -> None:
         self.journal.record_synced(path, head)
@@ -484,7 +493,11 @@ class Executor:
     def _content_of(self, path: str, remote: Remote | Base) -> bytes:
         content = self._contents.get((path, remote.version))
         if content is None:
-            content = self.store.version(path, remote.version)["content"]
+            try:
+                content = self.store.version(path, remote.version)["content"]
+            except NotFound:
+                raise DamagedVersion(f"{path}: version {remote.version} is not in the store (restored from an "
+                                     "earlier backup?); not written: the next pass checks the store's history") from None
         try:
             data = decode(content)
         except (ValueError, KeyError, TypeError) as exc:
@@ -657,6 +670,7 @@ class Executor:
                                            side_parent if side_parent is not None else base.version if base else None),
             activity)
         [outcome] = self.store.commit([change])
+        self._note(outcome)
         if not outcome.landed:
             if outcome.head is not None:
                 self._learn_head(outcome.head)

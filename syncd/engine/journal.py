@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from syncd.engine.identity import Mark
 from syncd.engine.ignore import TEMP_PREFIX
 from syncd.engine.reconcile import Base, Remote
 from syncd.engine.scanner import Stat
@@ -222,9 +223,32 @@ class Journal:
     def remotes(self) -> dict[str, Remote]:
         return {p: Remote(v, s) for p, v, s in self.db.execute("select path, version, sha256 from remote")}
 
-    def record_feed(self, heads: dict[str, Remote], cursor: int) -> None:
-        """Newer remote heads and the cursor past them, atomically; never moves a head back."""
+    @property
+    def mark(self) -> Mark | None:
+        """The newest change this copy knows the store has (see syncd.engine.identity)."""
+        return Mark.loads(self.get_meta("mark"))
+
+    def note_change(self, mark: Mark) -> None:
+        known = self.mark
+        if known is None or mark.seq > known.seq:
+            self.set_meta("mark", mark.dumps())
+
+    def forget_store(self) -> None:
+        """Forget what this copy knew of the store: its feed cursor, bases and heads. The
+        local files, the stat cache and held conflicts stay (a conflict loses its base
+        version, which named a version of the other history)."""
         with self.transaction():
+            self.db.execute("delete from base")
+            self.db.execute("delete from remote")
+            self.db.execute("update conflicts set base_version = null")
+            self.db.execute("delete from meta where key in ('cursor', 'mark', 'workspace_id')")
+
+    def record_feed(self, heads: dict[str, Remote], cursor: int, mark: Mark | None = None) -> None:
+        """Newer remote heads and the cursor past them (and the last change seen, `mark`),
+        atomically; never moves a head back."""
+        with self.transaction():
+            if mark is not None:
+                self.note_change(mark)
             self.db.executemany(
                 "insert into remote values (?, ?, ?) on conflict (path) do update "
                 "set version = excluded.version, sha256 = excluded.sha256 "

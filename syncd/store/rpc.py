@@ -70,6 +70,7 @@ class CommitResult:
     head: Head | None = None  # the store's head, on conflict and duplicate
     message: str | None = None
     side_version: int | None = None  # where the change's side was kept
+    seq: int | None = None  # the accepted change's place in the feed
 
     @property
     def landed(self) -> bool:
@@ -140,7 +141,7 @@ class RpcStore:
             CommitResult(
                 r["path"], r["status"], r.get("version"),
                 None if r.get("deleted") else r.get("sha256"),
-                _head(r.get("head")), r.get("message"), r.get("side_version"),
+                _head(r.get("head")), r.get("message"), r.get("side_version"), r.get("seq"),
             )
             for r in out["results"]
         ]
@@ -188,6 +189,10 @@ class RpcStore:
                 {"path": path, "sha256": sha} for path, sha in files[start:start + page]]})
             found.update({(m["path"], m["sha256"]): m["version"] for m in out["matches"]})
         return found
+
+    def change_at(self, seq: int) -> dict | None:
+        """The change with that sequence number ({seq, path, version, sha256, deleted}), if any."""
+        return self._call("syncd_feed_mark", {"workspace": self.workspace, "seq": seq})["change"]
 
     def known_commit(self, commits: list[str]) -> str | None:
         """The first of `commits` (newest first) that an import made versions from."""

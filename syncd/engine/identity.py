@@ -1,0 +1,86 @@
+"""Whether the store is the one this copy's journal knows.
+
+The journal's cursor into the feed and its per-path bases mean something only for the
+history they came from. Pointed at another store (a changed database_url or workspace) or
+at the same store rewound (restored from an earlier dump), they would say "nothing to do"
+while the copies drift apart, or name versions that no longer exist. So the journal keeps
+the workspace's id and the newest change it knows the store has (its mark); when either
+does not hold, the copy forgets what it knew of the store and rebuilds that knowledge as a
+joining copy does: every local file is kept, a file holding a stored version takes that
+version as its base, and what differs is merged or held, never overwritten.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+
+from syncd.store.rpc import RpcStore, StoreError, Workspace
+
+log = logging.getLogger("syncd.sync")
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One change the store has: where in its feed, of which path, which version, what hash."""
+    seq: int
+    path: str
+    version: int
+    sha256: str | None
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def loads(cls, text: str | None) -> "Mark | None":
+        return cls(**json.loads(text)) if text else None
+
+
+def moved(known_workspace: str | None, workspace_id: str) -> str | None:
+    """Why the journal's knowledge is not of this workspace, or None."""
+    if known_workspace is None or known_workspace == workspace_id:
+        return None
+    return "the store's workspace is not the one this copy synced with (database_url or workspace changed?)"
+
+
+def rewound(mark: Mark | None, found: dict | None) -> str | None:
+    """Why the store's change at the mark's seq (`found`) says its history was rewound, or None."""
+    if mark is None:
+        return None
+    if found is None:
+        return (f"the store no longer has change {mark.seq} ({mark.path} version {mark.version}), which "
+                "this copy saw there (restored from an earlier backup?)")
+    same = (found["path"], found["version"], None if found["deleted"] else found["sha256"])
+    if same != (mark.path, mark.version, mark.sha256):
+        return (f"the store's change {mark.seq} is not the one this copy saw there ({mark.path} version "
+                f"{mark.version}): its history was rewound and has moved on (restored from a backup?)")
+    return None
+
+
+def check_workspace(journal, store: RpcStore, workspace: Workspace) -> None:
+    """At open: the journal's knowledge is of this workspace, or it is rebuilt."""
+    known = journal.get_meta("workspace_id")
+    why = moved(known, workspace.id)
+    if why:
+        _rebuild(journal, store, why)
+    if known != workspace.id:
+        journal.set_meta("workspace_id", workspace.id)
+
+
+def check_history(journal, store: RpcStore) -> None:
+    """Before a pass: the newest change the journal knows is still the store's."""
+    mark = journal.mark
+    if mark is not None:
+        why = rewound(mark, store.change_at(mark.seq))
+        if why:
+            _rebuild(journal, store, why)
+
+
+def _rebuild(journal, store: RpcStore, why: str) -> None:
+    journal.forget_store()
+    log.warning("%s; this copy's knowledge of the store is rebuilt from the store: every local file is kept, "
+                "files holding a stored version are in sync, other differences are merged or held as conflicts", why)
+    try:
+        store.record([{"kind": "copy_rebuilt", "path": None, "details": {"why": why}}])
+    except StoreError as exc:
+        log.debug("activity not recorded: %s", exc)

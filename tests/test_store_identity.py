@@ -1,0 +1,128 @@
+"""A copy's journal is tied to the store it synced with: pointed at another workspace or
+database, or at its store restored from an earlier dump, a copy notices at its next pass,
+rebuilds what it knows of the store from the store, and keeps every local file."""
+from __future__ import annotations
+
+import subprocess
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from conftest import create_database, drop_database
+from copies import Copy
+
+
+def activity_kinds(dsn: str) -> list[str]:
+    with psycopg.connect(dsn) as conn:
+        return [k for (k,) in conn.execute("select kind from public.activity_log order by id")]
+
+
+def set_config(copy: Copy, key: str, value: str) -> None:
+    lines = [l for l in copy.config.read_text().splitlines() if not l.startswith(f"{key}:")]
+    copy.config.write_text("\n".join([*lines, f"{key}: {value}"]) + "\n")
+
+
+@pytest.fixture
+def team(tmp_path, dsn, private_xdg):
+    a, b = Copy(tmp_path, "a", dsn), Copy(tmp_path, "b", dsn)
+    a.init(), b.init()
+    for n in range(3):
+        (a.root / f"f{n}.md").write_text(f"file {n}\n")
+    a.sync(), b.sync()
+    return a, b
+
+
+def test_a_copy_moved_to_another_workspace_pushes_its_files_there(team, tmp_path, dsn):
+    a, _ = team
+    c = Copy(tmp_path, "c", dsn, workspace="other")
+    c.init()
+    (c.root / "theirs.md").write_text("in other\n")
+    c.sync()
+    set_config(a, "workspace", "other")
+    report = a.sync()
+    assert report["pushed"] == 3 and report["pulled"] == 1, report
+    c.sync()
+    assert c.files() == a.files() and set(c.files()) == {"f0.md", "f1.md", "f2.md", "theirs.md"}
+    assert "copy_rebuilt" in activity_kinds(dsn)
+
+
+def test_a_copy_moved_to_another_database_pushes_its_files_there(team, tmp_path, pg_server_dsn, template_db):
+    a, _ = team
+    name = create_database(pg_server_dsn, template=template_db)
+    try:
+        other = make_conninfo(pg_server_dsn, dbname=name)
+        d = Copy(tmp_path, "d", other)
+        d.init()
+        (d.root / "f0.md").write_text("file 0\n")  # the same file already there: in sync, not a conflict
+        d.sync()
+        set_config(a, "database_url", other)
+        report = a.sync()
+        assert report["pushed"] == 2 and not report["conflicts"], report
+        d.sync()
+        assert d.files() == a.files()
+    finally:
+        drop_database(pg_server_dsn, name)
+
+
+def dump(dsn: str, path) -> None:
+    subprocess.run(["pg_dump", "--format=custom", "--file", str(path), "--dbname", dsn], check=True)
+
+
+def restore(dsn: str, server_dsn: str, path) -> None:
+    """The database as it was at the dump: dropped, made again, restored."""
+    name = conninfo_to_dict(dsn)["dbname"]
+    drop_database(server_dsn, name)
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    subprocess.run(["pg_restore", "--exit-on-error", "--dbname", dsn, str(path)], check=True, capture_output=True)
+
+
+def test_after_a_restore_from_an_earlier_dump_every_copy_syncs_again(team, tmp_path, dsn, pg_server_dsn):
+    """The store loses what came after the dump; the copies still hold it. B's cursor is
+    ahead of the restored store, and another copy's changes then reuse those sequence
+    numbers: B must still receive them, and push what the store lost."""
+    a, b = team
+    dump(dsn, tmp_path / "before.dump")
+    (a.root / "f0.md").write_text("file 0, edited after the dump\n")
+    (a.root / "late.md").write_text("made after the dump\n")
+    a.sync(), b.sync()
+    assert b.files()["late.md"] == b"made after the dump\n"
+
+    restore(dsn, pg_server_dsn, tmp_path / "before.dump")
+    c = Copy(tmp_path, "c", dsn)
+    c.init()
+    c.sync()
+    for n in range(6):  # past B's cursor: the sequence numbers B saw now name other changes
+        (c.root / f"new{n}.md").write_text(f"new {n}\n")
+    c.sync()
+
+    report = b.sync(expect=None)
+    assert {f"new{n}.md" for n in range(6)} <= set(b.files()), report
+    assert "late.md" in b.files() and report["pushed"] >= 1  # what the store lost goes back
+    (b.root / "f1.md").write_text("file 1, edited after the restore\n")
+    assert b.sync(expect=None)["pushed"] == 1
+    a.sync(expect=None)
+    c.sync(expect=None)
+    for copy in (a, c):
+        assert copy.files()["f1.md"] == b"file 1, edited after the restore\n"
+        assert copy.files()["late.md"] == b"made after the dump\n"
+        assert {f"new{n}.md" for n in range(6)} <= set(copy.files())
+    # f0.md: edited after the dump; its edit is in no version the store still has, so
+    # both copies hold it as a conflict and nobody's bytes are lost
+    assert a.files()["f0.md"] == b.files()["f0.md"] == b"file 0, edited after the dump\n"
+    assert "copy_rebuilt" in activity_kinds(dsn)
+
+
+def test_a_copy_that_pushed_after_the_dump_notices_before_its_cursor_does(team, tmp_path, dsn, pg_server_dsn):
+    """A's own pushes after the dump were its newest knowledge: its cursor still points at a
+    change the restored store has, but the store no longer has A's file."""
+    a, b = team
+    dump(dsn, tmp_path / "before.dump")
+    (a.root / "only-in-a.md").write_text("pushed after the dump\n")
+    assert a.sync()["pushed"] == 1
+    restore(dsn, pg_server_dsn, tmp_path / "before.dump")
+    report = a.sync(expect=None)
+    assert report["pushed"] == 1, report
+    b.sync()
+    assert b.files()["only-in-a.md"] == b"pushed after the dump\n"
