@@ -26,11 +26,16 @@ class FilePolicy:
 
 
 class Unsupported(Exception):
-    """A file the policy leaves alone; the message names it and the setting to change."""
+    """A file the policy leaves alone; the message names it and the setting to change.
 
-    def __init__(self, path: str, message: str):
+    `cause`, when given, says it is not a setting but a problem to fix (a file that cannot be
+    read, a change the store refused): `sync --once` then exits non-zero, the daemon is
+    degraded."""
+
+    def __init__(self, path: str, message: str, cause: str | None = None):
         super().__init__(f"{path}: {message}")
         self.path = path
+        self.cause = cause
 
 
 def sha256_hex(data: bytes) -> str:

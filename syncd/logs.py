@@ -97,3 +97,22 @@ def setup(level: str, log_file: Path | None = None) -> None:
     for chatty in ("httpx", "httpcore", "hpack", "websockets", "git", "watchdog"):
         # a line per request or event: only when debugging (then masked like the rest)
         logging.getLogger(chatty).setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)
+
+
+class OncePerChange:
+    """Says each path's problem once, not once per pass: a daemon retrying a full disk every
+    few seconds would otherwise log the same lines hundreds of times. A problem that goes
+    away and comes back, or changes, is said again."""
+
+    def __init__(self, logger: logging.Logger):
+        self.logger = logger
+        self._said: dict[str, str] = {}
+
+    def say(self, level: int, path: str, message: str) -> None:
+        if self._said.get(path) != message:
+            self._said[path] = message
+            self.logger.log(level, "%s", message)
+
+    def keep_only(self, paths) -> None:
+        """Forget what was said of paths that no longer have a problem."""
+        self._said = {p: m for p, m in self._said.items() if p in paths}

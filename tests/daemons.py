@@ -57,7 +57,7 @@ class WorkingCopy:
             [sys.executable, "-m", "syncd", "-v", "--config", str(self.config), "run"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=self.log.open("ab"))
         if wait:
-            wait_for(lambda: self.status()["daemon"]["state"] in ("running", "held", "paused"), timeout=45,
+            wait_for(lambda: self.status()["daemon"]["state"] in ("running", "degraded", "held", "paused"), timeout=45,
                      interval=0.1)
 
     def status(self) -> dict:

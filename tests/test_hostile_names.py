@@ -53,7 +53,7 @@ def test_a_git_file_planted_by_a_teammate_never_reaches_a_tree_nor_runs(pair, ds
         assert "tools/.git" not in {d["path"] for d in store.documents()}
     finally:
         store.close()
-    report = b.sync(expect=None)
+    report = b.sync(expect=5)  # refused: said, and the exit status says so
     assert (b.root / "tools/README.md").exists() and (b.root / "tools/payload/config").exists()
     for name in ("tools/.git", "t2/.GIT", "t3/.git.", "t4/.git ", "t5/git~1", "t6/.g\u200cit"):
         assert not os.path.lexists(b.root / name), name

@@ -125,9 +125,9 @@ def test_a_path_through_a_symlink_out_of_the_root_is_never_written(copies, tmp_p
     (a.root / "projects/evil.md").write_text("must not land outside\n")
     (a.root / "fine.md").write_text("fine\n")
     a.sync()
-    report = b.sync()
+    report = b.sync(expect=5)
     assert list(outside.iterdir()) == []
-    assert "projects/evil.md" in report["skipped"]
+    assert "projects/evil.md" in report["failed"]
     assert (b.root / "fine.md").read_text() == "fine\n"
 
 
@@ -138,7 +138,8 @@ def test_ignored_paths_in_the_store_are_never_written_here(copies, dsn):
                   Change(".git/hooks/post-checkout", None,
                          encode("x", b"#!/bin/sh\nrm -rf ~\n", FilePolicy()))])
     store.close()
-    b.sync()
+    report = b.sync(expect=5)  # .env: this copy's setting; .git: refused, and said
+    assert set(report["failed"]) == {".git/hooks/post-checkout"}
     assert not (b.root / ".env").exists()
     assert not (b.root / ".git").exists()
 
@@ -233,8 +234,8 @@ def test_a_damaged_version_in_the_store_is_skipped_not_fatal(copies, dsn):
                         where path = 'bad.md'""")
         conn.execute("""update document_versions set content = jsonb_set(content, '{text}', '"tampered"')
                         where path = 'bad.md'""")
-    report = b.sync()
-    assert "does not match its hash" in report["skipped"]["bad.md"]
+    report = b.sync(expect=5)
+    assert "does not match its hash" in report["skipped"]["bad.md"] and "bad.md" in report["failed"]
     assert not (b.root / "bad.md").exists()
     assert (b.root / "good.md").read_text() == "good\n"
 

@@ -1,7 +1,8 @@
 """The `syncd` command line.
 
-Exit codes: 0 done (in sync), 1 error, 2 usage, 3 conflicts are held, 4 files changed during
-the pass (run again).
+Exit codes: 0 done (in sync), 1 error, 2 usage, 3 conflicts or deletes are held, 4 files
+changed during the pass (run again), 5 some paths cannot be synced (each was named on stderr:
+a full disk, a name refused, a file that cannot be read, a change the store refused).
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from pathlib import Path
 import click
 
 from syncd import __version__, config as configuration, logs
-from syncd.cli.common import (EXIT_CONFLICTS, EXIT_UNSETTLED, Failure, friendly, load_config, run_pass,
-                              working_copy)
+from syncd.cli.common import (EXIT_CONFLICTS, EXIT_NOT_SYNCED, EXIT_UNSETTLED, Failure, friendly, load_config,
+                              run_pass, working_copy)
 from syncd.engine.executor import DRY_RUN_OUTCOMES, Executor, Paused
 from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Action
@@ -154,7 +155,8 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, as_json: bool) -> None:
     summary = {
         "pushed": len(report.pushed), "pulled": len(report.pulled),
         "deleted_local": len(report.deleted_local), "deleted_remote": len(report.deleted_remote),
-        "merged": report.merged, "resolved": report.resolved, "conflicts": report.conflicts, "skipped": report.skipped, "deferred": report.deferred,
+        "merged": report.merged, "resolved": report.resolved, "conflicts": report.conflicts,
+        "skipped": report.skipped, "failed": report.failed, "deferred": report.deferred,
         "held_deletes": report.held_deletes,
     }
     if as_json:
@@ -173,8 +175,12 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, as_json: bool) -> None:
         if report.held_deletes:
             click.echo(f"{len(report.held_deletes)} deletes held back; to let them through: "
                        "syncd resume --allow-deletes")
+        if report.failed:
+            click.echo(f"{report.trouble()}: each is named above")
     if report.conflicts or report.held_deletes:
         ctx.exit(EXIT_CONFLICTS)
+    if report.failed:
+        ctx.exit(EXIT_NOT_SYNCED)
     if report.deferred:
         ctx.exit(EXIT_UNSETTLED)
 

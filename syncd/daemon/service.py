@@ -25,6 +25,7 @@ from syncd.engine.executor import Executor, Paused
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.journal import Journal
 from syncd.git.recorder import Recorder
+from syncd.logs import OncePerChange
 from syncd.store.connect import open_workspace
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import StoreError, StoreUnavailable
@@ -52,6 +53,7 @@ class Daemon:
         self.watcher: Watcher | None = None
         self.recorder: Recorder | None = None
         self.last_beat = 0.0
+        self.notices = OncePerChange(logging.getLogger("syncd.sync"))  # each path's problem once, not every pass
         self.state = {"state": "starting", "pid": os.getpid(), "store": store.describe(),
                       "since": time.time(), "last_success": None, "reason": None}
 
@@ -79,12 +81,13 @@ class Daemon:
         changed = (state, reason) != (before, why)
         if changed:
             self.state.update(since=time.time())
-            (log.warning if state in ("paused", "offline") else log.info)(
+            (log.warning if state in ("paused", "offline", "degraded") else log.info)(
                 "%s%s", state, f": {reason}" if reason else "")
         self.state.update(state=state, reason=reason, **extra)
         if changed or extra:  # a paused daemon restates its state every second: no write for that
             self.journal.set_meta("daemon", json.dumps(self.state))
-        if changed and (state in ("paused", "held", "stopped") or (state == "running" and before != "starting")):
+        if changed and (state in ("paused", "held", "degraded", "stopped")
+                        or (state == "running" and before != "starting")):
             # an outage is recorded once the store is back: what it was and how long it lasted
             details = {"reason": reason}
             if before in ("offline", "paused"):
@@ -237,7 +240,8 @@ class Daemon:
 
     def _pass(self) -> tuple[bool, bool]:
         """One executor pass; (succeeded, should run again soon)."""
-        executor = Executor.from_config(self.cfg, self.journal, self.store, progress=self.notifier.watchdog)
+        executor = Executor.from_config(self.cfg, self.journal, self.store, progress=self.notifier.watchdog,
+                                        notices=self.notices)
         try:
             report = executor.sync_once()
         except Paused as exc:
@@ -255,12 +259,13 @@ class Daemon:
             return False, False
         if not self.watcher.watching:
             self._watch()  # the root is back
-        state = "held" if report.held_deletes or report.conflicts else "running"
-        reason = None
+        state, reason = "running", None
         if report.held_deletes:
-            reason = f"{len(report.held_deletes)} deletes held back: syncd resume --allow-deletes"
+            state, reason = "held", f"{len(report.held_deletes)} deletes held back: syncd resume --allow-deletes"
+        elif report.failed:
+            state, reason = "degraded", report.trouble()
         elif report.conflicts:
-            reason = f"{len(report.conflicts)} conflicts held: syncd conflicts"
+            state, reason = "held", f"{len(report.conflicts)} conflicts held: syncd conflicts"
         moved = len(report.pushed) + len(report.pulled) + len(report.deleted_local) + len(report.deleted_remote)
         if moved:
             log.info("pushed %d, pulled %d, deleted %d here and %d in the store", len(report.pushed),

@@ -34,6 +34,7 @@ from syncd.engine.reconcile import Action, Base, Remote, reconcile
 from syncd.engine.resolution import conflict_copy_name
 from syncd.engine.scanner import LocalFile, read_local, remember, scan
 from syncd.engine.writer import LocalChanged, UnsafePath, delete_checked, write_atomic
+from syncd.logs import OncePerChange
 from syncd.store.rpc import Change, CommitResult, Head, NotFound, RpcStore, Side
 
 log = logging.getLogger("syncd.sync")
@@ -86,6 +87,17 @@ class DamagedVersion(ValueError):
     pass
 
 
+def _cause(exc: Exception) -> str:
+    """What went wrong, in a few words (the daemon's `degraded` state names it)."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    if isinstance(exc, UnsafePath):
+        return "a path from the store refused here"
+    if isinstance(exc, DamagedVersion):
+        return "a version the store cannot give"
+    return getattr(exc, "cause", None) or str(exc)
+
+
 @dataclass
 class SyncReport:
     pushed: list[str] = field(default_factory=list)
@@ -99,12 +111,24 @@ class SyncReport:
     conflicts: list[str] = field(default_factory=list)  # every held path after this pass
     new_conflicts: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # path → why it was left alone
+    failed: dict[str, str] = field(default_factory=dict)  # those of them with a problem to fix → its cause
     deferred: list[str] = field(default_factory=list)  # changed during the pass: next pass
     held_deletes: list[str] = field(default_factory=list)  # over the limits: not carried out
 
     @property
     def in_sync(self) -> bool:
         return not self.conflicts and not self.deferred
+
+    def trouble(self) -> str | None:
+        """The problems of this pass in a line, most common cause first; None when none."""
+        if not self.failed:
+            return None
+        causes: dict[str, int] = {}
+        for cause in self.failed.values():
+            causes[cause] = causes.get(cause, 0) + 1
+        named = sorted(causes, key=lambda c: -causes[c])
+        n = len(self.failed)
+        return f"{n} path{'s' if n != 1 else ''} cannot be synced ({'; '.join(named[:3])})"
 
 
 def _unwritable(path: str, exc: OSError) -> str:
@@ -116,8 +140,10 @@ class Executor:
     def __init__(self, root: Path, journal: Journal, store: RpcStore,
                  rules: IgnoreRules | None = None, policy: FilePolicy | None = None,
                  limits: DeleteLimits | None = None, policies: MergePolicies | None = None,
-                 who: str = "syncd", progress: Callable[[], None] = lambda: None):
+                 who: str = "syncd", progress: Callable[[], None] = lambda: None,
+                 notices: OncePerChange | None = None):
         self.root = Path(root)
+        self.notices = notices or OncePerChange(log)  # a daemon keeps one across its passes
         self.progress = progress  # called as work advances: a long pass is not a stuck one
         self.policies = policies or MergePolicies()
         self.who = who  # names this copy in conflict copies' names
@@ -133,10 +159,11 @@ class Executor:
 
     @classmethod
     def from_config(cls, cfg, journal: Journal, store: RpcStore | None,
-                    progress: Callable[[], None] = lambda: None) -> "Executor":
+                    progress: Callable[[], None] = lambda: None,
+                    notices: OncePerChange | None = None) -> "Executor":
         """The executor a working copy's `syncd.config.Config` describes."""
         return cls(cfg.root, journal, store, IgnoreRules(cfg.ignore), cfg.files, cfg.deletes,
-                   MergePolicies(dict(cfg.merge)), cfg.device_name, progress)
+                   MergePolicies(dict(cfg.merge)), cfg.device_name, progress, notices)
 
     def sync_once(self) -> SyncReport:
         report = SyncReport()
@@ -167,6 +194,7 @@ class Executor:
         retry, report.deferred = report.deferred, []
         self._apply(self._plan(retry, local, self.journal.held()), local, report)
         report.conflicts = sorted(self.journal.held())
+        self.notices.keep_only(report.skipped)
         self._record_conflicts(report)
         self.journal.flush_stats()
         self._contents.clear()
@@ -177,9 +205,8 @@ class Executor:
         here, they would point Git at a config somebody else wrote. Never written, always said."""
         for path, remote in self._remotes.items():
             if remote.sha256 is not None and has_git_name(path):
-                report.skipped[path] = (f"{path}: the store holds a file under a name Git keeps for itself "
-                                        "(.git); refused: it is never written here")
-                log.error("%s", report.skipped[path])
+                self._skip(report, path, f"{path}: the store holds a file under a name Git keeps for itself "
+                                         "(.git); refused: it is never written here", "a .git name in the store")
 
     def _root_identity(self) -> str:
         """Device and inode of the root: an unmount leaves an empty directory of another device,
@@ -365,8 +392,7 @@ class Executor:
             (self.root / rel).unlink(missing_ok=True)
             log.info("removed %s, left by an interrupted write", rel)
         for path, why in result.unsupported.items():
-            log.warning("%s", why)
-            report.skipped[path] = why
+            self._skip(report, path, why, result.problems.get(path))
         for path in self.journal.cached_paths() - set(result.files) - set(result.unsupported):
             if not self._under(path, result.unlisted):
                 self.journal.drop(path)
@@ -385,11 +411,9 @@ class Executor:
                 else:
                     self._settle(path, local.get(path), report)
             except (UnsafePath, DamagedVersion, Unsupported) as exc:
-                report.skipped[path] = str(exc)
-                log.error("%s", exc)
+                self._skip(report, path, str(exc), _cause(exc))
             except OSError as exc:
-                report.skipped[path] = _unwritable(path, exc)
-                log.error("%s", report.skipped[path])
+                self._skip(report, path, _unwritable(path, exc), _cause(exc))
 
     def _apply_locally(self, plan: dict[str, Action], local: dict[str, LocalFile],
                        report: SyncReport) -> tuple[list[str], list[str]]:
@@ -436,8 +460,7 @@ class Executor:
         try:
             current = read_local(self.root, path, self.policy)
         except Unsupported as exc:
-            report.skipped[path] = str(exc)
-            log.warning("%s", exc)
+            self._skip(report, path, str(exc), exc.cause)
             return None
         if current is None:
             return Change(path, base_version, None)
@@ -468,13 +491,19 @@ class Executor:
                 self._learn_head(result.head)
             report.deferred.append(path)
         else:
-            report.skipped[path] = f"{path}: refused by the store: {result.message}"
-            log.error("%s", report.skipped[path])
+            self._skip(report, path, f"{path}: refused by the store: {result.message}", "refused by the store")
 
     def _note(self, result: CommitResult) -> None:
         """A change this copy made is the newest it knows the store has."""
         if result.seq is not None:
             self.journal.note_change(Mark(result.seq, result.path, result.version, result.sha256))
+
+    def _skip(self, report: SyncReport, path: str, message: str, cause: str | None) -> None:
+        """Leave the path alone this pass: by a setting (no cause), or for a problem to fix."""
+        report.skipped[path] = message
+        if cause:
+            report.failed[path] = cause
+        self.notices.say(logging.ERROR if cause else logging.WARNING, path, message)
 
     def _synced(self, path: str, head: Remote) -> None:
         self.journal.record_synced(path, head)
@@ -518,15 +547,13 @@ class Executor:
                                        temp_prefix=self.journal.temp_prefix)
                 remember(self.journal, path, written, remote.sha256)
         except (UnsafePath, DamagedVersion) as exc:
-            report.skipped[path] = str(exc)
-            log.error("%s", exc)
+            self._skip(report, path, str(exc), _cause(exc))
             return
         except LocalChanged:
             report.deferred.append(path)  # the user got there first: decide again next pass
             return
         except OSError as exc:  # a full disk, a read-only directory: this path waits, the rest go on
-            report.skipped[path] = _unwritable(path, exc)
-            log.error("%s", report.skipped[path])
+            self._skip(report, path, _unwritable(path, exc), _cause(exc))
             return
         self._synced(path, remote)
         (report.pulled if remote.sha256 is not None else report.deleted_local).append(path)
@@ -677,7 +704,7 @@ class Executor:
             if outcome.status == "conflict":
                 report.deferred.append(path)
             else:
-                raise Unsupported(path, f"refused by the store: {outcome.message}")
+                raise Unsupported(path, f"refused by the store: {outcome.message}", "refused by the store")
             return
         head = Remote(outcome.version, None if result is None else sha256_hex(result))
         ours = lf.sha256 if lf else None

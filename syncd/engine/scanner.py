@@ -64,6 +64,7 @@ class MemoryStatCache:
 class ScanResult:
     files: dict[str, LocalFile] = field(default_factory=dict)
     unsupported: dict[str, str] = field(default_factory=dict)  # left alone, never "deleted"
+    problems: dict[str, str] = field(default_factory=dict)  # those of them with a problem to fix: its cause
     temp_files: list[str] = field(default_factory=list)  # this copy's, left by an interrupted write
     unlisted: list[str] = field(default_factory=list)  # directories that could not be read ("" = root)
     hashed: int = 0
@@ -90,7 +91,7 @@ def _read(fd: int) -> bytes:
 
 
 def _denied(relpath: str) -> Unsupported:
-    return Unsupported(relpath, "permission denied; not synced (make it readable to sync it)")
+    return Unsupported(relpath, "permission denied; not synced (make it readable to sync it)", "permission denied")
 
 
 def _open(root: Path, relpath: str) -> int | None:
@@ -159,6 +160,7 @@ def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
             # what is under it is unknown, not deleted
             result.unlisted.append(prefix.rstrip("/"))
             result.unsupported[prefix or "./"] = f"{prefix or './'}: cannot list the directory: {exc.strerror}"
+            result.problems[prefix or "./"] = "a directory cannot be listed"
             continue
         for entry in entries:
             rel = prefix + entry.name
@@ -167,6 +169,7 @@ def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
             except UnicodeEncodeError:
                 shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
                 result.unsupported[rel] = f"{shown}: file name is not valid UTF-8; rename it to sync it"
+                result.problems[rel] = "a file name is not UTF-8"
                 continue
             if temp_prefix and entry.name.startswith(temp_prefix) and entry.is_file(follow_symlinks=False):
                 result.temp_files.append(rel)
@@ -185,6 +188,8 @@ def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
                 local = _scan_file(root, entry, rel, cache, policy, now_ns, result)
             except Unsupported as exc:
                 result.unsupported[rel] = str(exc)
+                if exc.cause:
+                    result.problems[rel] = exc.cause
                 continue
             except FileNotFoundError:
                 continue  # gone since the directory was listed

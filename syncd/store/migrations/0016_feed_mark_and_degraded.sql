@@ -22,3 +22,20 @@ $$;
 
 revoke execute on function public.syncd_feed_mark(jsonb) from public;
 grant execute on function public.syncd_feed_mark(jsonb) to authenticated, service_role;
+
+-- A daemon that syncs but cannot sync some paths (a full disk, refused names, damaged
+-- versions) says so: `degraded`, with the reason, among the states a heartbeat may carry.
+create or replace function public.syncd_heartbeat(jsonb) returns jsonb
+  language plpgsql set search_path = '' set plan_cache_mode = force_custom_plan as $$
+begin
+  if coalesce($1 ->> 'state', '') not in ('running', 'degraded', 'held', 'paused', 'offline', 'stopped') then
+    raise exception 'a heartbeat needs a state (running, degraded, held, paused, offline or stopped), got %',
+      $1 -> 'state' using errcode = '22023';
+  end if;
+  if not syncd.heartbeat(syncd.workspace_id($1 ->> 'workspace'), nullif($1 ->> 'device', '')::uuid, $1) then
+    raise exception 'device % is not one of yours in workspace "%"', $1 ->> 'device', $1 ->> 'workspace'
+      using errcode = 'PT404', hint = 'run `syncd sync` once to register this device';
+  end if;
+  return '{}'::jsonb;
+end
+$$;
