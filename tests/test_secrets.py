@@ -9,11 +9,12 @@ import hashlib
 import json
 import random
 import uuid
+from pathlib import Path
 
 import pytest
 
 from syncd.engine.credentials import Finding, find
-from syncd.engine.ignore import IgnoreRules
+from syncd.engine.ignore import DEFAULT_IGNORES, IgnoreRules
 from syncd.store.postgres import PostgresStore
 
 from copies import Copy
@@ -175,6 +176,12 @@ def test_ordinary_documents_that_look_a_little_like_keys_are_not_held(copy, dsn)
         (copy.root / path).write_text(text)
     report = copy.sync()
     assert report["skipped"] == {} and report["pushed"] == len(ordinary_documents())
+
+
+def test_the_readme_lists_every_built_in_ignore():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    missing = [p for p in DEFAULT_IGNORES if f"`{p.removeprefix('**/').replace(chr(92), '')}`" not in readme]
+    assert missing == []
 
 
 def test_the_repositorys_own_fixture_trees_are_neither_ignored_nor_held(tmp_path):
