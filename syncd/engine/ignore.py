@@ -13,7 +13,7 @@ DEFAULT_IGNORES = (
     # editor swap, backup and lock files
     "*.swp", "*.swo", "*.swx", ".*.sw?", "*~", ".#*", r"\#*#", "4913", ".DS_Store",
     # credentials, wherever they sit in the tree (files that hold them whatever their name
-    # are found by their content: syncd.engine.secrets)
+    # are found by their content: syncd.engine.credentials)
     ".env", ".env.*", ".envrc",  # environment files (direnv's too)
     "*.pem", "*.key", "*.p8", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.ppk",  # keys, key stores
     "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".ssh/", ".gnupg/",  # SSH and GnuPG keys
