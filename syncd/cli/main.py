@@ -36,7 +36,7 @@ class CommandsInModules(click.Group):
         "diff": "history", "show": "history", "restore": "history", "import": "imports:import_command",
         "members": "members", "login": "account", "logout": "account", "whoami": "account",
         "activity": "activity", "progress": "progress", "stats": "stats", "report": "stats",
-        "service": "service", "doctor": "doctor",
+        "service": "service", "doctor": "doctor", "allow": "allow",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from syncd.content import FilePolicy, Unsupported, decode, encode, sha256_hex
+from syncd.engine import credentials
 from syncd.engine.identity import Mark, check_history
 from syncd.engine.ignore import IgnoreRules, has_git_name
 from syncd.engine.inference import Inference
@@ -466,7 +467,18 @@ class Executor:
             return Change(path, base_version, None)
         data, lf = current
         remember(self.journal, path, lf.stat, lf.sha256)
+        if self._holds_credential(path, data, report):
+            return None
         return Change(path, base_version, encode(path, data, self.policy))
+
+    def _holds_credential(self, path: str, data: bytes, report: SyncReport) -> bool:
+        """Local content about to go to the store holds a private key or a token (and `syncd
+        allow` did not let the path through): it stays here, with one line saying why."""
+        why = credentials.held(path, data, self.journal.is_allowed)
+        if why is None:
+            return False
+        self._skip(report, path, why, "a credential held back: syncd allow")
+        return True
 
     def _commit(self, batch: list[Change], report: SyncReport) -> None:
         results = self.store.commit(batch)
@@ -582,13 +594,15 @@ class Executor:
 
     def _current(self, path: str, lf: LocalFile | None, report: SyncReport) -> bytes | None | bool:
         """The local bytes (None: absent) if the file is still what the scan saw; else False,
-        and the path waits for the next pass."""
+        and the path waits for the next pass (or, holding a credential, until `syncd allow`)."""
         try:
             now = read_local(self.root, path, self.policy)
         except Unsupported:
             now = False
         if now is False or (now[1].sha256 if now else None) != (lf.sha256 if lf else None):
             report.deferred.append(path)
+            return False
+        if now and self._holds_credential(path, now[0], report):  # a merge would push it
             return False
         return now[0] if now else None
 

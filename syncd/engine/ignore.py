@@ -17,8 +17,15 @@ DEFAULT_IGNORES = (
     ".git/",
     # editor swap, backup and lock files
     "*.swp", "*.swo", "*.swx", ".*.sw?", "*~", ".#*", r"\#*#", "4913", ".DS_Store",
-    # secrets
-    ".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
+    # credentials, wherever they sit in the tree (files that hold them whatever their name
+    # are found by their content: syncd.engine.credentials)
+    ".env", ".env.*", ".envrc",  # environment files (direnv's too)
+    "*.pem", "*.key", "*.p8", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.ppk",  # keys, key stores
+    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".ssh/", ".gnupg/",  # SSH and GnuPG keys
+    ".pgpass", ".netrc", "_netrc", ".git-credentials", ".npmrc", ".pypirc", ".htpasswd",
+    ".aws/", ".azure/", ".kube/", "kubeconfig", "**/.docker/config.json", "**/.config/gcloud/",
+    "secrets.yaml", "secrets.yml", "credentials.json", "client_secret*.json",
+    "*.tfstate", "*.tfstate.backup",  # Terraform state holds every secret it created
 )
 
 

@@ -9,6 +9,7 @@
   re-read.
 * `conflicts`: held paths, neither pushed nor pulled until resolved, with the resolution a
   user asked for (`syncd resolve`) until a pass carries it out.
+* `allowed`: paths pushed although their content looks like a credential (`syncd allow`).
 """
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ _UPGRADES = [
     """alter table conflicts add column request text;
        alter table conflicts add column merge_local blob;
        alter table conflicts add column marker_sha256 text;""",
+    # paths `syncd allow` lets through the content check for credentials
+    "create table allowed (path text primary key, allowed_at real not null);",
 ]
 
 
@@ -317,6 +320,20 @@ class Journal:
 
     def held(self) -> set[str]:
         return {row[0] for row in self.db.execute("select path from conflicts")}
+
+    # allowances (`syncd allow`)
+
+    def allow(self, path: str) -> None:
+        self.db.execute("insert or ignore into allowed values (?, ?)", (path, time.time()))
+
+    def revoke(self, path: str) -> bool:
+        return self.db.execute("delete from allowed where path = ?", (path,)).rowcount > 0
+
+    def allowed(self) -> list[str]:
+        return [row[0] for row in self.db.execute("select path from allowed order by path")]
+
+    def is_allowed(self, path: str) -> bool:
+        return self.db.execute("select 1 from allowed where path = ?", (path,)).fetchone() is not None
 
     # the stat cache (loaded once, written back in one transaction)
 

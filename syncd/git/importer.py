@@ -20,6 +20,7 @@ from typing import Callable
 import git
 
 from syncd.content import FilePolicy, Unsupported, encode, sha256_hex
+from syncd.engine import credentials
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Remote
@@ -136,6 +137,10 @@ class Importer:
             except Unsupported as exc:
                 report.skipped[path] = str(exc)
                 return False
+            held = None if data is None else credentials.held(path, data, self._allowed, prov.get("commit"))
+            if held is not None:
+                report.skipped[path] = held
+                return False
             self._last[path] = digest
             send(Change(path, None, content, "import", provenance=prov))
             return True
@@ -160,6 +165,10 @@ class Importer:
                 elif change.renamed_from:
                     seen[path] = list(earlier)
         report.notes.extend(self.history.skipped)
+
+    def _allowed(self, path: str) -> bool:
+        """`syncd allow` let this path's content through the check for credentials."""
+        return self.journal is not None and self.journal.is_allowed(path)
 
     @staticmethod
     def _provenance(commit: HistoryCommit) -> dict:
@@ -186,9 +195,14 @@ class Importer:
             if path in left_alone or (state.get(path) is not None and state[path] == lf.sha256):
                 continue
             try:
-                content = encode(path, (self.root / path).read_bytes(), self.policy)
+                data = (self.root / path).read_bytes()
+                content = encode(path, data, self.policy)
             except (Unsupported, OSError) as exc:
                 report.skipped[path] = str(exc)
+                continue
+            held = credentials.held(path, data, self._allowed)
+            if held is not None:
+                report.skipped.setdefault(path, held)  # history's own word names the commit
                 continue
             send(Change(path, None, content, "import", provenance=prov))
         for path, sha in sorted(state.items()):
