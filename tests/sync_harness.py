@@ -1,8 +1,10 @@
 """A randomized multi-copy sync harness: 2-3 working copies of one workspace on a real
 PostgreSQL, random edits, renames, deletes and editor-style saves, random passes, and
 faults (a process killed at a random store call, a dropped connection, a disk that refuses
-writes, a damaged or deleted journal, clock jumps, an unmounted root). Invariants are
-checked after every step and at quiescence (see `check_step` and `teardown`).
+writes, a damaged or deleted journal, clock jumps, an unmounted root, a save racing a pull's
+rename by microseconds, the database restored from an earlier snapshot or replaced by an
+empty one, damaged versions planted behind the contract's back). Invariants are checked
+after every step and at quiescence (see `check_step` and `teardown`).
 
 Hypothesis drives it (stateful testing): a failing run is shrunk to a minimal sequence of
 steps and printed as code that replays it, with the seed to reproduce it (print_blob).
@@ -11,9 +13,12 @@ from __future__ import annotations
 
 import errno
 from collections import Counter
+import json
 import os
 import shutil
 import tempfile
+import threading
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,8 +27,8 @@ import psycopg
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from syncd.content import decode
-from syncd.engine import executor as executor_module
+from syncd.content import decode, sha256_hex
+from syncd.engine import executor as executor_module, writer as writer_module
 from syncd.engine.executor import Executor, Paused
 from syncd.engine.ignore import TEMP_PREFIX
 from syncd.engine.journal import Journal
@@ -80,6 +85,7 @@ class Copy:
         self.unmounted: Path | None = None  # where the real root is while "unmounted"
         self.disk_fault: tuple[int, int] | None = None  # (errno, writes before it fires)
         self.write_kill: tuple[int, bool] | None = None  # (writes before it, after the write?)
+        self.racing_save: tuple[int, bool, bytes] | None = None  # (µs after a pull's rename, in place?, data)
 
     def restart(self) -> None:
         """A new process: nothing in memory survives, the journal is whatever is on disk."""
@@ -94,6 +100,51 @@ class Copy:
                 full = Path(dirpath, name)
                 out[full.relative_to(self.root).as_posix()] = full.read_bytes()
         return out
+
+
+@contextmanager
+def racing_save(copy: Copy):
+    """The user saves the first file a pass writes some microseconds after syncd renames it
+    into place (in place, or as an editor's atomic save), while the pass goes on."""
+    if copy.racing_save is None:
+        yield
+        return
+    delay_us, in_place, data = copy.racing_save
+    copy.racing_save = None
+    real_replace = os.replace
+    savers: list[threading.Thread] = []
+
+    def save(target: str) -> None:
+        deadline = time.perf_counter() + delay_us / 1e6
+        while time.perf_counter() < deadline:
+            pass
+        if in_place:
+            with open(target, "r+b") as f:
+                f.write(data)
+                f.truncate()
+        else:
+            real_replace(_stage(target, data), target)
+
+    def replace(src, dst, *args, **kwargs):
+        real_replace(src, dst, *args, **kwargs)
+        if not savers and Path(src).name.startswith(TEMP_PREFIX):
+            rel = Path(dst).relative_to(copy.root).as_posix()
+            copy.edited.add(rel)
+            savers.append(threading.Thread(target=save, args=(os.fspath(dst),)))
+            savers[0].start()
+    writer_module.os.replace = replace
+    try:
+        yield
+    finally:
+        writer_module.os.replace = real_replace
+        for saver in savers:
+            saver.join()
+
+
+def _stage(target: str, data: bytes) -> str:
+    staged = Path(target).with_name(f".{Path(target).name}.save~")
+    staged.write_bytes(data)
+    return os.fspath(staged)
 
 
 @contextmanager
@@ -124,11 +175,22 @@ def faulty_writes(copy: Copy):
         executor_module.write_atomic = real
 
 
+def _readable(content, sha256: str) -> bytes | None:
+    """A version's bytes, or None for a damaged one (planted by plant_damaged_version)."""
+    try:
+        data = decode(content)
+    except Exception:
+        return None
+    return data if sha256_hex(data) == sha256 else None
+
+
 class SyncMachine(RuleBasedStateMachine):
-    """Set `SyncMachine.make_database` (→ dsn) and `drop_database` before running."""
+    """Set `SyncMachine.make_database` (→ dsn), `drop_database` and `template` (the name of
+    an empty migrated database) before running."""
 
     make_database = None
     drop_database = None
+    template = None
     tally: Counter = Counter()  # examples and steps run, over every example of a test
 
     def __init__(self):
@@ -139,6 +201,8 @@ class SyncMachine(RuleBasedStateMachine):
         self.copies: list[Copy] = []
         self.written: set[bytes] = set()  # every content a rule ever put in a file
         self.sync_points: list[tuple[str, dict[str, bytes]]] = []  # (copy, files) before good passes
+        self.lost_by_the_store: set[bytes] = set()  # what a restore or a replaced store took away
+        self.snapshot: str | None = None  # a database the store can be restored to
         self.counter = 0
 
     @initialize(n=st.integers(2, 3))
@@ -265,6 +329,15 @@ class SyncMachine(RuleBasedStateMachine):
             st_ = os.stat(copy.root / path)
             os.utime(copy.root / path, ns=(st_.st_atime_ns, st_.st_mtime_ns + seconds * 10**9))
 
+    @rule(i=st.integers(0, 2), path=st.sampled_from(PATHS), delay_us=st.integers(0, 400), in_place=st.booleans())
+    def save_racing_a_pull(self, i, path, delay_us, in_place):
+        """The copy's next pass writes a file, and the user's save of it lands `delay_us`
+        after syncd's rename (the content is new: the harness can tell who wrote what)."""
+        type(self).tally["faults"] += 1
+        copy = self._usable(i)
+        if copy is not None:
+            copy.racing_save = (delay_us, in_place, self._content(["raced\n"], copy))
+
     # ----- syncing, and faults
 
     @rule(i=st.integers(0, 2))
@@ -274,7 +347,7 @@ class SyncMachine(RuleBasedStateMachine):
         before = copy.files()
         tombstones = self._tombstones(copy)
         try:
-            with faulty_writes(copy):
+            with faulty_writes(copy), racing_save(copy):
                 report = Executor(copy.root, copy.journal, copy.store, who=copy.name).sync_once()
         except Crash:
             copy.restart()
@@ -349,6 +422,86 @@ class SyncMachine(RuleBasedStateMachine):
                 f.truncate(os.path.getsize(copy.journal_path) // 2)
         copy.journal = Journal(copy.journal_path)
 
+    def _databases(self):
+        """Every connection to the store closed (the copies reconnect at their next call), and
+        an admin connection for CREATE/DROP DATABASE."""
+        for copy in self.copies:
+            copy.store.close()
+        info = psycopg.conninfo.conninfo_to_dict(self.dsn)
+        return info["dbname"], psycopg.connect(psycopg.conninfo.make_conninfo(self.dsn, dbname="postgres"),
+                                               autocommit=True)
+
+    @rule()
+    def take_snapshot(self):
+        """A backup of the store as it is now (what pg_dump would restore)."""
+        type(self).tally["operations"] += 1
+        name, admin = self._databases()
+        with admin:
+            if self.snapshot:
+                admin.execute(f'drop database "{self.snapshot}"')
+            self.snapshot = f"{name}_snap"
+            admin.execute(f'create database "{self.snapshot}" template "{name}"')
+
+    @rule()
+    def restore_snapshot(self):
+        """The store is restored from the backup: whatever came after it is gone from the
+        store, while the copies still hold it. What only the store had is lost by the restore,
+        not by syncd; a file whose content the store lost may be held as a conflict."""
+        if not self.snapshot:
+            return
+        type(self).tally["faults"] += 1
+        before = self._stored()
+        name, admin = self._databases()
+        with admin:
+            admin.execute(f'drop database "{name}" with (force)')
+            admin.execute(f'create database "{name}" template "{self.snapshot}"')
+        self._store_lost(before)
+
+    @rule()
+    def replace_store(self):
+        """The store is replaced by an empty one (another database behind the same URL)."""
+        type(self).tally["faults"] += 1
+        before = self._stored()
+        name, admin = self._databases()
+        template = type(self).template
+        with admin:
+            admin.execute(f'drop database "{name}" with (force)')
+            admin.execute(f'create database "{name}" template "{template}"')
+        for copy in self.copies:  # `syncd init` against the new store, on each machine
+            store = PostgresStore(self.dsn, "ws", copy.store.device_id)
+            store.open(create=True, device_name=copy.name)
+            store.close()
+        self._store_lost(before)
+
+    def _store_lost(self, before: set[bytes]) -> None:
+        self.lost_by_the_store |= before - self._stored()
+        with psycopg.connect(self.dsn) as conn:
+            heads = {p: s for p, s in conn.execute("select path, sha256 from documents where not deleted")}
+        for copy in self.copies:  # which side is newer, nobody can tell now: either may be held
+            copy.edited |= {p for p, d in copy.files().items() if heads.get(p) != sha256_hex(d)}
+
+    @rule(n=st.integers(0, 20), how=st.sampled_from(["int", "list", "object", "bool", "spaced base64", "wrong hash"]))
+    def plant_damaged_version(self, n, how):
+        """A version no client could have made, written behind the contract's back (a hostile
+        or broken writer): every copy must go on syncing every other path."""
+        with psycopg.connect(self.dsn) as conn:
+            docs = conn.execute("select id, workspace_id, path, version from documents order by path").fetchall()
+            if not docs:
+                return
+            type(self).tally["faults"] += 1
+            doc, ws, path, version = docs[n % len(docs)]
+            content = {"int": {"encoding": "utf-8", "format": "text", "text": 42},
+                       "list": [1, 2], "object": {"encoding": "utf-8", "text": {"a": 1}},
+                       "bool": True, "spaced base64": {"encoding": "base64", "data": "aGVs\nbG8="},
+                       "wrong hash": {"encoding": "utf-8", "format": "text", "text": "tampered\n"}}[how]
+            (seq,) = conn.execute("select syncd.next_seq(%s)", (ws,)).fetchone()
+            digest = sha256_hex(b"what it claims to be")
+            conn.execute("insert into document_versions (document_id, workspace_id, path, version, parent_version,"
+                         " content, sha256, size, deleted, origin, seq) values (%s, %s, %s, %s, %s, %s, %s, 5, false,"
+                         " 'sync', %s)", (doc, ws, path, version + 1, version, json.dumps(content), digest, seq))
+            conn.execute("update documents set version = %s, content = %s, sha256 = %s, deleted = false, seq = %s "
+                         "where id = %s", (version + 1, json.dumps(content), digest, seq, doc))
+
     @rule(i=st.integers(0, 2))
     def unmount(self, i):
         """The root's volume goes away and leaves an empty mount point (once the copy has
@@ -385,8 +538,10 @@ class SyncMachine(RuleBasedStateMachine):
                                 (copy.store.device_id,)).fetchone()[0]
 
     def _stored(self) -> set[bytes]:
+        """Every content the store holds in a version a client can read."""
         with psycopg.connect(self.dsn) as conn:
-            return {decode(c) for (c,) in conn.execute("select content from document_versions where not deleted")}
+            rows = conn.execute("select content, sha256 from document_versions where not deleted").fetchall()
+        return {data for data in (_readable(c, sha) for c, sha in rows) if data is not None}
 
     @invariant()
     def check_step(self):
@@ -426,6 +581,8 @@ class SyncMachine(RuleBasedStateMachine):
                 copy.store.close()
             shutil.rmtree(self.base, ignore_errors=True)
             type(self).drop_database(self.dsn)
+            if self.snapshot:
+                type(self).drop_database(psycopg.conninfo.make_conninfo(self.dsn, dbname=self.snapshot))
 
     def _quiesce_and_check(self):
         for copy in self.copies:
@@ -448,9 +605,11 @@ class SyncMachine(RuleBasedStateMachine):
         else:
             raise AssertionError("the copies never settled")
         with psycopg.connect(self.dsn) as conn:
-            heads = {p: decode(c) for p, c in conn.execute("select path, content from documents where not deleted")}
+            rows = conn.execute("select path, content, sha256 from documents where not deleted").fetchall()
+        heads = {p: _readable(c, sha) for p, c, sha in rows}
+        damaged = {p for p, data in heads.items() if data is None}  # each copy keeps what it had there
         for copy in self.copies:
-            held = copy.journal.held()
+            held = copy.journal.held() | damaged
             files = copy.files()
             assert not [p for p in files if Path(p).name.startswith(TEMP_PREFIX)], "temp files left behind"
             mine = {p: d for p, d in files.items() if p not in held}
@@ -458,7 +617,7 @@ class SyncMachine(RuleBasedStateMachine):
             assert mine == theirs, f"{copy.name} differs from the store: " \
                 f"{sorted(set(mine.items()) ^ set(theirs.items()))[:6]}"
         # no lost write: what any copy held at a sync point is in the store's versions or on a disk
-        recoverable = self._stored() | {d for c in self.copies for d in c.files().values()}
+        recoverable = self._stored() | {d for c in self.copies for d in c.files().values()} | self.lost_by_the_store
         for name, files in self.sync_points:
             for path, data in files.items():
                 assert data in recoverable, f"lost: {name}:{path} = {data[:80]!r}"

@@ -31,6 +31,7 @@ def _databases(server: str, template: str) -> None:
     SyncMachine.make_database = staticmethod(
         lambda: make_conninfo(server, dbname=create_database(server, template=template)))
     SyncMachine.drop_database = staticmethod(lambda dsn: drop_database(server, conninfo_to_dict(dsn)["dbname"]))
+    SyncMachine.template = template
 
 
 def _run(examples: int) -> None:
