@@ -109,9 +109,11 @@ create function syncd.commit_max_changes() returns integer
 create function syncd.commit_max_bytes() returns bigint
   language sql immutable set search_path = '' as $$ select 64 * 1024 * 1024::bigint $$;
 
--- The workspace lock (see syncd.lock_workspace), and the last sequence number so far; the
--- caller, holding the lock, hands out the next ones and records the last once.
-create function syncd.lock_workspace_seq(ws uuid) returns bigint
+-- The workspace lock (as in 0003), now with the last sequence number so far: the caller,
+-- holding the lock, hands out the next ones and records the last once (replaces next_seq).
+drop function syncd.next_seq(uuid);
+drop function syncd.lock_workspace(uuid);
+create function syncd.lock_workspace(ws uuid) returns bigint
   language sql security definer set search_path = '' as $$
   select last_seq from public.workspaces where id = ws for update
 $$;
@@ -359,7 +361,7 @@ begin
       round(pg_column_size($1) / 1048576.0, 1)
       using errcode = 'PT413', hint = 'split the changes into several calls';
   end if;
-  first_seq := syncd.lock_workspace_seq(ws);
+  first_seq := syncd.lock_workspace(ws);
   last_seq := first_seq;
   perform set_config('syncd.pipeline', 'deferred', true);
   for change in select value from jsonb_array_elements(changes) loop
@@ -398,9 +400,9 @@ $$;
 
 revoke execute on function syncd.content_problem(jsonb), syncd.inline_budget(), syncd.inline_item_max(),
   syncd.commit_max_changes(), syncd.commit_max_bytes(), syncd.refresh_stage(uuid, text),
-  syncd.lock_workspace_seq(uuid), syncd.set_last_seq(uuid, bigint),
+  syncd.lock_workspace(uuid), syncd.set_last_seq(uuid, bigint),
   syncd.commit_one(uuid, uuid, text, jsonb, bigint) from public;
 grant execute on function syncd.content_problem(jsonb), syncd.inline_budget(), syncd.inline_item_max(),
   syncd.commit_max_changes(), syncd.commit_max_bytes(), syncd.refresh_stage(uuid, text),
-  syncd.lock_workspace_seq(uuid), syncd.set_last_seq(uuid, bigint),
+  syncd.lock_workspace(uuid), syncd.set_last_seq(uuid, bigint),
   syncd.commit_one(uuid, uuid, text, jsonb, bigint) to authenticated, service_role;
