@@ -146,7 +146,7 @@ def encode(path: str, data: bytes, policy: FilePolicy) -> dict:
 _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
-def decode(content) -> bytes:
+def decode(content: object) -> bytes:
     """The bytes of a document content; ValueError for any content that does not match
     the document schema (a version written past the store's checks must not stop a pass)."""
     if not isinstance(content, dict):

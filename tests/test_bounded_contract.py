@@ -10,8 +10,15 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from syncd.content import decode
+from syncd.engine.executor import SyncReport
+from syncd.engine.journal import Journal
+from syncd.engine.reconcile import Remote
+from syncd.git.mirror import Mirror
+from syncd.git.recorder import Recorder
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import COMMIT_MAX_CHANGES, Change, Side, StoreError
+
+from legacy_repo import git, show
 
 MiB = 1024 * 1024
 
@@ -68,12 +75,12 @@ def test_canonical_base64_is_accepted(store):
         assert r.status == "accepted", data
 
 
-def _plant(dsn: str, path: str, content: dict, digest_of: bytes) -> None:
+def _plant(dsn: str, path: str, content: dict, digest_of: bytes, workspace: str = "team") -> None:
     """A version the contract would refuse, written straight into the tables as a damaged
     or older store could hold it: the next sequence number, the document's head moved on."""
     with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
-        ws, seq = conn.execute("update workspaces set last_seq = last_seq + 1 where slug = 'team'"
-                               " returning id, last_seq").fetchone()
+        ws, seq = conn.execute("update workspaces set last_seq = last_seq + 1 where slug = %s"
+                               " returning id, last_seq", (workspace,)).fetchone()
         digest, size = hashlib.sha256(digest_of).hexdigest(), len(digest_of)
         row = conn.execute("select id, version from documents where workspace_id = %s and path = %s",
                            (ws, path)).fetchone()
@@ -112,6 +119,21 @@ def test_a_damaged_version_in_the_store_skips_its_path_only(copies, dsn):
     assert a.files()["notes/two.md"] == b"two.md v1\n"
     assert b.sync()["pulled"] == 1  # and every later pass goes on
     assert b.files()["notes/one.md"] == b"one.md v2\n"
+
+
+def test_the_git_mirror_leaves_out_a_damaged_version_and_records_the_rest(store, dsn, tmp_path):
+    store.commit([Change("good.md", None, text("good\n")), Change("bad.md", None, text("fine at first\n"))])
+    _plant(dsn, "bad.md", BAD_CONTENTS["text a number"], b"42", workspace="w1")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    journal = Journal(tmp_path / "journal.db")
+    journal.record_synced("good.md", Remote(1, hashlib.sha256(b"good\n").hexdigest()))
+    journal.record_synced("bad.md", Remote(2, hashlib.sha256(b"42").hexdigest()))
+    Recorder(Mirror(repo), journal, store).after_pass(SyncReport(pulled=["good.md", "bad.md"]))
+    assert git(repo, "ls-tree", "-r", "--name-only", "syncd/mirror").split() == ["good.md"]
+    assert show(repo, "syncd/mirror:good.md") == b"good\n"
+    journal.close()
 
 
 def test_a_feed_page_carries_at_most_8_mib_of_content_and_a_copy_gets_the_rest(copies, dsn):
