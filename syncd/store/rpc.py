@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 
-# The server's caps on one syncd_commit call (0015: 500 changes, 64 MiB of jsonb); the
-# bytes are counted here as the JSON text, at most half the cap to leave room for its
+# The server's caps on one syncd_commit call (0015: 500 changes, 64 MiB of jsonb). Here
+# the bytes are counted as JSON text, and a call takes at most half of them: room for the
 # difference from the server's jsonb size.
 COMMIT_MAX_CHANGES = 500
-COMMIT_MAX_BYTES = 32 * 1024 * 1024
+COMMIT_MAX_BYTES = 64 * 1024 * 1024
 
 
 class StoreError(RuntimeError):
@@ -145,9 +145,15 @@ class RpcStore:
         for change in changes:
             payload = change.payload()
             grows = len(json.dumps(payload))
-            if call and (len(call) >= COMMIT_MAX_CHANGES or size + grows > COMMIT_MAX_BYTES):
+            if call and (len(call) >= COMMIT_MAX_CHANGES or size + grows > COMMIT_MAX_BYTES // 2
+                         or grows > COMMIT_MAX_BYTES):
                 results += self._commit_call(call, origin)
                 call, size = [], 0
+            if grows > COMMIT_MAX_BYTES:  # the server would refuse the whole call: this change alone
+                results.append(CommitResult(change.path, "invalid", message=(
+                    f"{grows / 2**20:.0f} MiB is more than one commit takes ({COMMIT_MAX_BYTES // 2**20} MiB); "
+                    "lower files.max_size to leave such files out")))
+                continue
             call.append(payload)
             size += grows
         if call:
