@@ -147,9 +147,23 @@ def encode(path: str, data: bytes, policy: FilePolicy) -> dict:
     return {"encoding": "utf-8", "format": fmt, "text": text, **_parsed(fmt, text)}
 
 
-def decode(content: dict) -> bytes:
-    if content.get("encoding") == "utf-8":
+# canonical base64: what `encode` writes, and all the store accepts (0015)
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def decode(content: object) -> bytes:
+    """The bytes of a document content; ValueError for any content that does not match
+    the document schema (a version written past the store's checks must not stop a pass)."""
+    if not isinstance(content, dict):
+        raise ValueError(f"content is a {type(content).__name__}, not an object")
+    encoding = content.get("encoding")
+    if encoding == "utf-8":
+        if not isinstance(content.get("text"), str):
+            raise ValueError(f"utf-8 content whose text is a {type(content.get('text')).__name__}")
         return content["text"].encode("utf-8")
-    if content.get("encoding") == "base64":
-        return base64.b64decode(content["data"], validate=True)
-    raise ValueError(f"unknown document encoding {content.get('encoding')!r}")
+    if encoding == "base64":
+        data = content.get("data")
+        if not isinstance(data, str) or not _BASE64.fullmatch(data):
+            raise ValueError("base64 content whose data is not canonical base64")
+        return base64.b64decode(data, validate=True)
+    raise ValueError(f"unknown document encoding {encoding!r}")

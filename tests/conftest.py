@@ -45,6 +45,11 @@ def pytest_terminal_summary(terminalreporter):
 
 
 def pytest_collection_modifyitems(items):
+    if os.environ.get("SYNCD_SLOW") != "1":
+        for item in items:
+            if item.get_closest_marker("slow"):
+                item.add_marker(pytest.mark.skip(reason="a slow run: SYNCD_SLOW=1 runs it"))
+
     def rank(item) -> int:
         return next((i for i, name in enumerate(LONGEST_FIRST) if name in item.nodeid), len(LONGEST_FIRST))
     items.sort(key=rank)

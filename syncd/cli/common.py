@@ -119,7 +119,15 @@ def sync_now(cfg: Config, journal: Journal, done: Callable[[], bool]) -> SyncRep
 def version_bytes(store: RpcStore, path: str, version: int) -> bytes | None:
     """A version's exact bytes; None for a delete."""
     v = store.version(path, version)
-    return None if v["deleted"] else decode(v["content"])
+    return None if v["deleted"] else decoded(v)
+
+
+def decoded(v: dict) -> bytes:
+    """A version record's bytes; a content that does not match the schema is a StoreError."""
+    try:
+        return decode(v["content"])
+    except ValueError as exc:
+        raise StoreError(f"{v['path']}: version {v['version']} in the store cannot be decoded ({exc})") from None
 
 
 def when(iso: str | float | None) -> str:

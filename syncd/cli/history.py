@@ -7,9 +7,8 @@ import sys
 
 import click
 
-from syncd.cli.common import (Failure, document_path, friendly, sync_now, version_bytes, when, who,
+from syncd.cli.common import (Failure, decoded, document_path, friendly, sync_now, version_bytes, when, who,
                               working_copy)
-from syncd.content import decode
 from syncd.engine.scanner import read_local
 from syncd.store.connect import connect
 from syncd.store.rpc import Change, NotFound
@@ -117,7 +116,7 @@ def show(ctx: click.Context, path: str, version: int | None, as_json: bool) -> N
         raise Failure(f"{path}: version {v['version']} is a delete and has no content; "
                       f"`syncd log {path}` lists the versions")
     sys.stdout.flush()
-    sys.stdout.buffer.write(decode(v["content"]))
+    sys.stdout.buffer.write(decoded(v))
 
 
 @click.command()

@@ -334,7 +334,7 @@ class Executor:
             elif action in (Action.PUSH, Action.DELETE_REMOTE):
                 key = "pushed"
             elif action is Action.MERGE:
-                key = "merged" if self._would_merge(path, local.get(path)) else "held"
+                key = "merged" if self._merges_cleanly(path, local.get(path)) else "held"
             elif action is Action.CONFLICT:
                 key = "held"
             elif action is Action.ADOPT:
@@ -358,6 +358,14 @@ class Executor:
         if feed is not None:
             self._infer_bases(paths, result.files, held)
         return self._plan(paths, result.files, held), result.files
+
+    def _merges_cleanly(self, path: str, lf: LocalFile | None) -> bool:
+        """`_would_merge`, with a version that cannot be decoded left to a pass to skip."""
+        try:
+            return self._would_merge(path, lf)
+        except DamagedVersion as exc:
+            log.warning("%s", exc)
+            return False
 
     def _would_merge(self, path: str, lf: LocalFile | None) -> bool:
         """Whether both sides' changes would be settled without a person: merged cleanly, or
@@ -541,7 +549,7 @@ class Executor:
                                      "earlier backup?); not written: the next pass checks the store's history") from None
         try:
             data = decode(content)
-        except (ValueError, KeyError, TypeError) as exc:
+        except ValueError as exc:
             raise DamagedVersion(f"{path}: version {remote.version} in the store cannot be decoded ({exc}); not written") from None
         if sha256_hex(data) != remote.sha256:
             raise DamagedVersion(f"{path}: version {remote.version} in the store does not match its hash; not written")

@@ -80,7 +80,7 @@ class Recorder:
             return
         self.journal.set_meta(PENDING, json.dumps(pending))
         try:
-            entries = [self._entry(v) for v in self.store.versions([tuple(p) for p in pending])]
+            entries = self._entries(self.store.versions([tuple(p) for p in pending]))
             made = self.mirror.record(entries)
         except (MirrorError, StoreError) as exc:
             log.warning("git mirror: %s; %d versions wait for the next pass", exc, len(pending))
@@ -89,6 +89,16 @@ class Recorder:
         if made:
             self.unpushed = True
             log.info("git mirror: %d commit(s) for %d versions", len(made), len(entries))
+
+    def _entries(self, versions: list[dict]) -> list[MirrorEntry]:
+        entries = []
+        for v in versions:
+            try:
+                entries.append(self._entry(v))
+            except ValueError as exc:
+                log.warning("git mirror: %s version %s in the store cannot be decoded (%s); left out",
+                            v["path"], v["version"], exc)
+        return entries
 
     @staticmethod
     def _entry(v: dict) -> MirrorEntry:

@@ -6,8 +6,16 @@ migrations.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
+
+
+# The server's caps on one syncd_commit call (0015: 500 changes, 64 MiB of jsonb). Here
+# the bytes are counted as JSON text, and a call takes at most half of them: room for the
+# difference from the server's jsonb size.
+COMMIT_MAX_CHANGES = 500
+COMMIT_MAX_BYTES = 64 * 1024 * 1024
 
 
 class StoreError(RuntimeError):
@@ -130,12 +138,31 @@ class RpcStore:
         return Workspace(out["workspace_id"], out["workspace"], out["last_seq"], out["schema_version"])
 
     def commit(self, changes: Iterable[Change], origin: str = "sync") -> list[CommitResult]:
-        payload = {
-            "workspace": self.workspace,
-            "device": self.device_id,
-            "origin": origin,
-            "changes": [c.payload() for c in changes],
-        }
+        """Results in the order of `changes`, in as many calls as the server's caps need:
+        each call holds the workspace lock, so none may be long."""
+        results: list[CommitResult] = []
+        call: list[dict] = []
+        size = 0
+        for change in changes:
+            payload = change.payload()
+            grows = len(json.dumps(payload))
+            if call and (len(call) >= COMMIT_MAX_CHANGES or size + grows > COMMIT_MAX_BYTES // 2
+                         or grows > COMMIT_MAX_BYTES):
+                results += self._commit_call(call, origin)
+                call, size = [], 0
+            if grows > COMMIT_MAX_BYTES:  # the server would refuse the whole call: this change alone
+                results.append(CommitResult(change.path, "invalid", message=(
+                    f"{grows / 2**20:.0f} MiB is more than one commit takes ({COMMIT_MAX_BYTES // 2**20} MiB); "
+                    "lower files.max_size to leave such files out")))
+                continue
+            call.append(payload)
+            size += grows
+        if call:
+            results += self._commit_call(call, origin)
+        return results
+
+    def _commit_call(self, changes: list[dict], origin: str) -> list[CommitResult]:
+        payload = {"workspace": self.workspace, "device": self.device_id, "origin": origin, "changes": changes}
         out = self._call("syncd_commit", payload)
         return [
             CommitResult(
@@ -174,10 +201,12 @@ class RpcStore:
         return self._call("syncd_documents", {"workspace": self.workspace, "deleted": deleted})["documents"]
 
     def versions(self, wanted: list[tuple[str, int]]) -> list[dict]:
-        """Several versions with their contents and authors, in one call."""
+        """Several versions with their contents and authors: one call, and one more for
+        each content too big to come with it."""
         out = self._call("syncd_versions", {"workspace": self.workspace, "versions": [
             {"path": path, "version": version} for path, version in wanted]})
-        return out["versions"]
+        return [v if v["deleted"] or v["content"] is not None else self.version(v["path"], v["version"])
+                for v in out["versions"]]
 
     def match_versions(self, files: Iterable[tuple[str, str]], page: int = 5000) -> dict[tuple[str, str], int]:
         """(path, sha256) → the newest version of that path with that content, for the
