@@ -108,16 +108,16 @@ def test_a_damaged_version_in_the_store_skips_its_path_only(copies, dsn):
     _plant(dsn, "notes/new.bin", BAD_CONTENTS["base64 with a line break"], b"\x00\x01\x02\xff")
     (a.root / "notes" / "one.md").write_text("one.md v2\n")
 
-    joined = b.sync()  # a copy pulling everything: all but the two damaged paths
+    joined = b.sync(expect=5)  # a copy pulling everything: all but the two damaged paths, named
     assert set(joined["skipped"]) == {"notes/two.md", "notes/new.bin"}
     assert "version 2 in the store cannot be decoded" in joined["skipped"]["notes/two.md"]
     assert b.files() == {"notes/one.md": b"one.md v1\n", "notes/three.md": b"three.md v1\n"}
 
-    again = a.sync()  # the copy that holds the older version: pushes its edit, keeps its file
+    again = a.sync(expect=5)  # the copy that holds the older version: pushes its edit, keeps its file
     assert set(again["skipped"]) == {"notes/two.md", "notes/new.bin"}
     assert again["pushed"] == 1
     assert a.files()["notes/two.md"] == b"two.md v1\n"
-    assert b.sync()["pulled"] == 1  # and every later pass goes on
+    assert b.sync(expect=5)["pulled"] == 1  # and every later pass goes on
     assert b.files()["notes/one.md"] == b"one.md v2\n"
 
 

@@ -298,7 +298,8 @@ class Executor:
                 if e.content is not None:
                     self._contents[(e.path, e.version)] = e.content
             last = entries[-1] if entries else None
-            self.journal.record_feed(heads, cursor, last and Mark(last.seq, last.path, last.version, last.sha256))
+            self.journal.record_feed(heads, cursor, last and Mark(last.seq, last.path, last.version, last.sha256,
+                                                                  last.created_at))
             self.progress()
 
     def preview(self) -> dict[Action, list[str]]:

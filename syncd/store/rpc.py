@@ -95,6 +95,7 @@ class FeedEntry:
     is_head: bool
     content: dict | None
     origin: str
+    created_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ class RpcStore:
         out = self._call("syncd_changes", {"workspace": self.workspace, "since": since, "limit": limit})
         entries = [
             FeedEntry(e["path"], e["version"], None if e["deleted"] else e["sha256"], e["seq"],
-                      e["is_head"], e.get("content"), e["origin"])
+                      e["is_head"], e.get("content"), e["origin"], e.get("created_at"))
             for e in out["changes"]
         ]
         return entries, out["cursor"], out["more"]
@@ -220,7 +221,8 @@ class RpcStore:
         return found
 
     def change_at(self, seq: int) -> dict | None:
-        """The change with that sequence number ({seq, path, version, sha256, deleted}), if any."""
+        """The change with that sequence number ({seq, path, version, sha256, deleted,
+        created_at}), if any."""
         return self._call("syncd_feed_mark", {"workspace": self.workspace, "seq": seq})["change"]
 
     def known_commit(self, commits: list[str]) -> str | None:

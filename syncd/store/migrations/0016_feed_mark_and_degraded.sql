@@ -1,12 +1,14 @@
 -- A copy's knowledge of the store must be of this store's history. A copy remembers the
 -- newest change it knows the store has (from the feed or its own commit: seq, path,
--- version and hash); if the store's change at that seq is another one, or missing, the
+-- version, hash and the moment it was made, which a history regrown after a restore does
+-- not repeat even where it repeats a change); if the store's change at that seq is another
+-- one, or missing, the
 -- store is not the history the copy synced with (restored from an earlier dump, or
 -- replaced), and the copy rebuilds what it knows from the store instead of trusting a
 -- cursor and bases that point nowhere.
 -- Read under row level security, as the feed is: a copy only ever saw changes it may read.
 
--- {workspace, seq} → {change: {seq, path, version, sha256, deleted} | null}
+-- {workspace, seq} → {change: {seq, path, version, sha256, deleted, created_at} | null}
 create function public.syncd_feed_mark(jsonb) returns jsonb
   language plpgsql stable set search_path = '' set plan_cache_mode = force_custom_plan as $$
 declare
@@ -14,7 +16,7 @@ declare
 begin
   return jsonb_build_object(
     'change', (select jsonb_build_object('seq', v.seq, 'path', v.path, 'version', v.version,
-                                         'sha256', v.sha256, 'deleted', v.deleted)
+                                         'sha256', v.sha256, 'deleted', v.deleted, 'created_at', v.created_at)
                  from public.document_versions v
                 where v.workspace_id = ws and v.seq = ($1 ->> 'seq')::bigint));
 end
