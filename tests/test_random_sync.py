@@ -105,3 +105,19 @@ def test_found_while_building_the_journal_fault_a_damaged_journal_stopped_the_co
     state.append(i=0, path='d/a.md', line='beta\n')
     state.sync(i=0)
     state.teardown()
+
+
+def test_found_a_replaced_store_repeating_a_change_at_the_seq_a_copy_saw_went_unnoticed(machine):
+    """c1 saw a.md then b.md at seqs 1 and 2; the store was replaced by an empty one, and c0
+    pushed its edited a.md and the same b.md again: seq 2 held the very change c1 had seen
+    there. c1 never noticed, and kept the old a.md for good. Now a mark carries its moment."""
+    state = machine()
+    state.start(n=2)
+    state.write(atomic=False, i=0, lines=[], path='a.md')
+    state.write(atomic=False, i=0, lines=[], path='b.md')
+    state.sync(i=0)
+    state.sync(i=1)
+    state.append(i=0, path='a.md', line='beta\n')
+    state.rewind_store(how='replace')
+    state.sync(i=0)
+    state.teardown()
