@@ -93,3 +93,26 @@ def test_a_daemon_that_cannot_write_is_degraded_and_says_so_once(tmp_path, dsn, 
         wait_for(lambda: (b.root / "big.md").exists() and b.status()["daemon"]["state"] == "running", timeout=30)
     finally:
         b.kill()
+
+
+def test_an_error_the_server_answers_with_is_not_a_lost_connection(dsn):
+    """A limit the server hits (jsonb's 256 MB, SQLSTATE 54000) is an OperationalError to
+    psycopg; taken for a lost connection, it made daemons say "offline: ... go out on
+    reconnect" for ever. It is the call's failure, said as such; a lost connection is still one."""
+    import psycopg
+    from syncd.store.rpc import StoreError, StoreUnavailable
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("""create function public.syncd_too_big(jsonb) returns jsonb language plpgsql as $$
+                        begin raise exception 'total size of jsonb array elements exceeds the maximum'
+                              using errcode = '54000'; end $$""")
+    store = PostgresStore(dsn, "team")
+    try:
+        with pytest.raises(StoreError, match="exceeds the maximum") as raised:
+            store._call("syncd_too_big", {})
+        assert not isinstance(raised.value, StoreUnavailable)
+        with psycopg.connect(dsn, autocommit=True) as admin:  # the server ends the connection
+            admin.execute("select pg_terminate_backend(pid) from pg_stat_activity "
+                          "where datname = current_database() and pid <> pg_backend_pid()")
+        assert store._call("syncd_clock", {})["now"]  # reconnected once, as before
+    finally:
+        store.close()

@@ -253,9 +253,9 @@ class Daemon:
             self.journal.flush_stats()
             self._set_state("offline", f"{exc}; local changes wait on disk and go out on reconnect")
             return False, False
-        except StoreError as exc:
+        except StoreError as exc:  # the store answered, with an error: not offline, and retried later
             self.journal.flush_stats()
-            self._set_state("offline", str(exc))
+            self._set_state("degraded", f"the store failed the pass: {exc}")
             return False, False
         if not self.watcher.watching:
             self._watch()  # the root is back

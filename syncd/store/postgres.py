@@ -22,6 +22,13 @@ def describe_dsn(dsn: str) -> str:
     return f"{info.get('dbname') or info.get('user') or ''}@{host}:{info.get('port') or 5432}"
 
 
+def _connection_lost(exc: psycopg.OperationalError) -> bool:
+    """The connection is gone (no answer, or the server ended it), as opposed to an error
+    the server answered with, which a retry on a new connection would only repeat."""
+    state = exc.sqlstate or ""
+    return not state or state.startswith(("08", "57P"))
+
+
 class PostgresStore(RpcStore):
     def __init__(self, dsn: str, workspace: str, device_id: str | None = None):
         super().__init__(workspace, device_id)
@@ -45,6 +52,8 @@ class PostgresStore(RpcStore):
             with conn.transaction():
                 return conn.execute(query, (Jsonb(payload),)).fetchone()[0]
         except psycopg.OperationalError as exc:
+            if not _connection_lost(exc):  # the server answered: a limit, a timeout, a full disk
+                raise StoreError(f"{function} failed: {exc.diag.message_primary or exc}") from exc
             self.close()
             if reused:  # dropped while idle (a server restart, a proxy's timeout): once more, anew.
                 return self._call(function, payload)  # Safe: every call may repeat (see syncd_commit).
