@@ -116,3 +116,37 @@ def test_an_error_the_server_answers_with_is_not_a_lost_connection(dsn):
         assert store._call("syncd_clock", {})["now"]  # reconnected once, as before
     finally:
         store.close()
+
+
+def test_a_journal_on_a_full_disk_degrades_the_daemon_and_stops_nothing(tmp_path, dsn, small_disk):
+    """The usual case of a full disk: the root and the state directory on the same one. The
+    daemon died with a traceback (sqlite3: database or disk is full); now it says why, in its
+    heartbeat and log, and syncs again once there is room."""
+    import psycopg
+    env = isolated_env(tmp_path)
+    small_disk(tmp_path / "disk")
+    a = WorkingCopy(tmp_path, "a", env)
+    b = WorkingCopy(tmp_path / "disk", "b", dict(env, XDG_STATE_HOME=str(tmp_path / "disk/state")))
+    for copy in (a, b):
+        copy.init("team", dsn, "daemon: {debounce: 0.1, poll_interval: 0.5, rescan_interval: 0.5}")
+    b.start()
+    try:
+        with open(b.root / "filler.md", "wb") as f:  # every byte of the disk
+            try:
+                f.write(b"f" * 2_000_000)
+            except OSError:
+                pass
+        for n in range(4):
+            (a.root / f"big{n}.md").write_text(f"{n}" * 100_000)
+        a.cli("sync", "--once")
+
+        def degraded():
+            with psycopg.connect(dsn) as conn:
+                return conn.execute("select state, reason from devices where state = 'degraded'").fetchone()
+        state, reason = wait_for(degraded, timeout=30)
+        assert b.process.poll() is None, b.log.read_text()[-2000:]
+        (b.root / "filler.md").unlink()
+        wait_for(lambda: all((b.root / f"big{n}.md").exists() for n in range(4)), timeout=30)
+        assert "Traceback" not in b.log.read_text()
+    finally:
+        b.kill()

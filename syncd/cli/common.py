@@ -15,7 +15,7 @@ from syncd import config as configuration
 from syncd.config import Config, ConfigError
 from syncd.content import decode
 from syncd.engine.executor import Executor, Paused, SyncReport
-from syncd.engine.journal import Journal, JournalLocked
+from syncd.engine.journal import Journal, JournalLocked, JournalUnwritable
 from syncd.store.connect import connect, open_workspace
 from syncd.git.recorder import Recorder
 from syncd.store.rpc import RpcStore, StoreError, Workspace
@@ -36,7 +36,7 @@ def friendly(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, StoreError, Paused, JournalLocked) as exc:
+        except (ConfigError, StoreError, Paused, JournalLocked, JournalUnwritable) as exc:
             raise Failure(str(exc)) from exc
     return wrapper
 

@@ -23,7 +23,7 @@ from syncd.daemon.systemd import Notifier
 from syncd.daemon.watcher import ChangeQueue, Watcher
 from syncd.engine.executor import Executor, Paused
 from syncd.engine.ignore import IgnoreRules
-from syncd.engine.journal import Journal
+from syncd.engine.journal import Journal, JournalUnwritable
 from syncd.git.recorder import Recorder
 from syncd.logs import OncePerChange
 from syncd.store.connect import open_workspace
@@ -85,7 +85,10 @@ class Daemon:
                 "%s%s", state, f": {reason}" if reason else "")
         self.state.update(state=state, reason=reason, **extra)
         if changed or extra:  # a paused daemon restates its state every second: no write for that
-            self.journal.set_meta("daemon", json.dumps(self.state))
+            try:
+                self.journal.set_meta("daemon", json.dumps(self.state))
+            except JournalUnwritable:  # said by the pass that met it; the heartbeat still tells
+                pass
         if changed and (state in ("paused", "held", "degraded", "stopped")
                         or (state == "running" and before != "starting")):
             # an outage is recorded once the store is back: what it was and how long it lasted
@@ -142,7 +145,7 @@ class Daemon:
             listener.stop()
             if self.watcher:
                 self.watcher.close()
-            self.journal.flush_stats()
+            self._flush_stats()
             self._set_state("stopped")
         return 0
 
@@ -235,6 +238,12 @@ class Daemon:
             self.wake_event.wait(max(0.0, min(waits)))
             self.wake_event.clear()
 
+    def _flush_stats(self) -> None:
+        try:
+            self.journal.flush_stats()
+        except JournalUnwritable:  # only hashes to compute again later
+            pass
+
     def _asked(self) -> tuple[str | None, str | None]:
         return self.journal.get_meta("resume"), self.journal.get_meta("allow_deletes")
 
@@ -245,17 +254,20 @@ class Daemon:
         try:
             report = executor.sync_once()
         except Paused as exc:
-            self.journal.flush_stats()
+            self._flush_stats()
             self._set_state("paused", str(exc))
             self.watcher.stop_observer()  # the root it watched is gone or replaced
             return False, False
         except StoreUnavailable as exc:
-            self.journal.flush_stats()
+            self._flush_stats()
             self._set_state("offline", f"{exc}; local changes wait on disk and go out on reconnect")
             return False, False
         except StoreError as exc:  # the store answered, with an error: not offline, and retried later
-            self.journal.flush_stats()
+            self._flush_stats()
             self._set_state("degraded", f"the store failed the pass: {exc}")
+            return False, False
+        except JournalUnwritable as exc:
+            self._set_state("degraded", str(exc))
             return False, False
         if not self.watcher.watching:
             self._watch()  # the root is back

@@ -60,6 +60,41 @@ class JournalLocked(RuntimeError):
     pass
 
 
+class JournalUnwritable(RuntimeError):
+    """The journal's disk is full or failing: nothing syncs until it can be written."""
+
+
+_CANNOT_WRITE = (8, 10, 13)  # SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL (primary codes)
+
+
+class _Connection(sqlite3.Connection):
+    """Says a journal that cannot be written as such, with its path and the fix."""
+
+    def execute(self, *args):
+        try:
+            return super().execute(*args)
+        except sqlite3.OperationalError as exc:
+            raise self._unwritable(exc) from exc
+
+    def executemany(self, *args):
+        try:
+            return super().executemany(*args)
+        except sqlite3.OperationalError as exc:
+            raise self._unwritable(exc) from exc
+
+    def executescript(self, *args):
+        try:
+            return super().executescript(*args)
+        except sqlite3.OperationalError as exc:
+            raise self._unwritable(exc) from exc
+
+    def _unwritable(self, exc: sqlite3.OperationalError) -> Exception:
+        if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF not in _CANNOT_WRITE:
+            return exc
+        return JournalUnwritable(f"the journal {self.path} cannot be written ({exc}); nothing syncs until it "
+                                 "can (free space on its disk); nothing is lost meanwhile")
+
+
 @dataclass(frozen=True)
 class Conflict:
     path: str
@@ -88,7 +123,8 @@ class Journal:
         self._stats_dirty: dict[str, tuple[Stat, str] | None] = {}
 
     def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, factory=_Connection)
+        db.path = self.path
         try:
             # A journal already made and upgraded is opened without a statement that writes:
             # `syncd status` run in a loop must not take the write lock a daemon's pass needs.
@@ -122,7 +158,10 @@ class Journal:
         return self._open()
 
     def close(self) -> None:
-        self.flush_stats()
+        try:
+            self.flush_stats()
+        except JournalUnwritable as exc:  # only hashes to compute again next time
+            log.warning("%s", exc)
         self.db.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
