@@ -22,6 +22,7 @@ from scratch import scratch_database
 from syncd.content import FilePolicy
 from syncd.engine.ignore import IgnoreRules
 from syncd.git.history import History
+from syncd.engine.journal import Journal
 from syncd.git.importer import Importer
 from syncd.store.postgres import PostgresStore
 
@@ -93,8 +94,9 @@ def main() -> None:
         with scratch_database(work, args.dsn) as dsn:
             store = PostgresStore(dsn, "bench", str(uuid.uuid4()))
             store.open(create=True, device_name="bench")
+            journal = Journal(work / "journal.sqlite3")
             for label in ("import", "second run"):
-                importer = Importer(root, store, IgnoreRules(), FilePolicy(), "bench")
+                importer = Importer(root, store, IgnoreRules(), FilePolicy(), "bench", journal)
                 start = time.perf_counter()
                 report = importer.run()
                 t = time.perf_counter() - start
@@ -102,6 +104,7 @@ def main() -> None:
                 print(f"{label}: {t:.2f} s, {report.commits} commits ({report.commits / t:.0f}/s), "
                       f"{report.versions} new versions ({report.versions / t:.0f}/s), "
                       f"{report.already} already there, {len(report.documents)} documents")
+            journal.close()
             store.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -105,9 +105,10 @@ class Copy:
 
 
 @contextmanager
-def racing_save(copy: Copy):
+def racing_save(copy: Copy, saved: list[str]):
     """The user saves the first file a pass writes some microseconds after syncd renames it
-    into place (in place, or as an editor's atomic save), while the pass goes on."""
+    into place (in place, or as an editor's atomic save), while the pass goes on; its path
+    goes in `saved`."""
     if copy.racing_save is None:
         yield
         return
@@ -130,8 +131,7 @@ def racing_save(copy: Copy):
     def replace(src, dst, *args, **kwargs):
         real_replace(src, dst, *args, **kwargs)
         if not savers and Path(src).name.startswith(TEMP_PREFIX):
-            rel = Path(dst).relative_to(copy.root).as_posix()
-            copy.edited.add(rel)
+            saved.append(Path(dst).relative_to(copy.root).as_posix())
             savers.append(threading.Thread(target=save, args=(os.fspath(dst),)))
             savers[0].start()
     writer_module.os.replace = replace
@@ -348,8 +348,9 @@ class SyncMachine(RuleBasedStateMachine):
         copy = self.copies[i % len(self.copies)]
         before = copy.files()
         tombstones = self._tombstones(copy)
+        saved: list[str] = []
         try:
-            with faulty_writes(copy), racing_save(copy):
+            with faulty_writes(copy), racing_save(copy, saved):
                 report = Executor(copy.root, copy.journal, copy.store, who=copy.name).sync_once()
         except Crash:
             copy.restart()
@@ -360,15 +361,16 @@ class SyncMachine(RuleBasedStateMachine):
             assert copy.unmounted is not None or not copy.root.is_dir(), "paused with its root in place"
             return
         finally:
+            copy.edited.update(saved)  # the user's, saved after the pass looked: not yet synced
             if copy.unmounted is not None:  # the guard: a faulted root never becomes remote deletes
                 assert self._tombstones(copy) == tombstones, "an unmounted root's files were deleted in the store"
-        self._check_conflicts(copy, report)
+        self._check_conflicts(copy, report, saved)
         if copy.disk_fault is None:  # a held path's file stays the user's to change: not a sync point
             held = copy.journal.held()
             self.sync_points.append((copy.name, {p: d for p, d in before.items() if p not in held}))
 
     @staticmethod
-    def _check_conflicts(copy: Copy, report) -> None:
+    def _check_conflicts(copy: Copy, report, saved: list[str] = ()) -> None:
         """A conflict is held only where a person changed the file here since it last synced:
         a file that holds what a pass wrote, or what the store has, is never one (not after a
         crash, nor with its journal lost). Then what the pass settled is synced."""
@@ -376,7 +378,7 @@ class SyncMachine(RuleBasedStateMachine):
         false = sorted(held - copy.edited)
         assert not false, f"{copy.name} holds conflicts on files nobody changed there: {false}"
         if copy.unmounted is None:  # (a pass on an empty mount point leaves the volume's edits edits)
-            copy.edited &= held | set(report.skipped) | set(report.deferred)
+            copy.edited &= held | set(report.skipped) | set(report.deferred) | set(saved)
 
     @rule()
     def sync_everyone(self):

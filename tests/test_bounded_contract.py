@@ -190,3 +190,19 @@ def test_a_call_over_the_cap_is_refused_and_a_large_batch_goes_in_capped_calls(s
     stages = {s["session"]: s["stages"]["spec"]["documents"] for s in store.progress("P")}
     assert stages == Counter(c.path.split("/")[3] for c in batch if c.path.startswith("projects/"))
 
+
+
+def test_a_call_the_server_finds_too_large_is_split_and_one_too_large_change_is_refused_alone(store, dsn):
+    """The server measures a call as stored (jsonb), which can be a few times the JSON the
+    client measured: a parsed JSON file of numbers is 2.8 times its text. A refused call
+    goes in halves; a change too large alone is refused alone, and the rest lands."""
+    with psycopg.connect(dsn, autocommit=True) as conn:  # this database's cap: 40 kB a call
+        conn.execute("create or replace function syncd.commit_max_bytes() returns bigint language sql "
+                     "immutable set search_path = '' as $$ select 40000::bigint $$")
+    changes = [Change(f"n{i}.md", None, text(f"{i}" * 6000)) for i in range(12)]
+    changes.insert(5, Change("huge.md", None, text("h" * 50_000)))
+    results = store.commit(changes)
+    assert [r.path for r in results] == [c.path for c in changes]
+    assert {r.path for r in results if r.status != "accepted"} == {"huge.md"}
+    assert "at most" in results[5].message and "files.max_size" in results[5].message
+    assert {d["path"] for d in store.documents()} == {f"n{i}.md" for i in range(12)}

@@ -15,6 +15,7 @@ from syncd.store.rpc import Change
 
 from copies import Copy
 from legacy_repo import git
+from test_bounded_contract import _plant
 
 
 def text(s: str) -> dict:
@@ -46,13 +47,16 @@ def test_a_git_file_planted_by_a_teammate_never_reaches_a_tree_nor_runs(pair, ds
         (a.root / f"tools/payload/{keep}/.keep").write_text("")
     (a.root / "tools/README.md").write_text("tools\n")
     a.sync()
+    spellings = ("t2/.GIT", "t3/.git.", "t4/.git ", "t5/git~1", "t6/.g\u200cit")
     store = PostgresStore(dsn, "team")  # a writer that is not syncd: the contract directly
     try:
-        store.commit([Change(p, None, text("gitdir: payload\n"))
-                      for p in ("t2/.GIT", "t3/.git.", "t4/.git ", "t5/git~1", "t6/.g\u200cit")])
+        results = store.commit([Change(p, None, text("gitdir: payload\n")) for p in spellings])
+        assert [r.status for r in results] == ["invalid"] * 4 + ["accepted"]  # (HFS+'s: the clients')
         assert "tools/.git" not in {d["path"] for d in store.documents()}
     finally:
         store.close()
+    for path in spellings[:4]:  # as a store written before the contract refused them holds them
+        _plant(dsn, path, text("gitdir: payload\n"), b"gitdir: payload\n")
     report = b.sync(expect=5)  # refused: said, and the exit status says so
     assert (b.root / "tools/README.md").exists() and (b.root / "tools/payload/config").exists()
     for name in ("tools/.git", "t2/.GIT", "t3/.git.", "t4/.git ", "t5/git~1", "t6/.g\u200cit"):
@@ -96,7 +100,7 @@ def test_the_ignore_rules_match_any_name_bytes():
 
 def test_a_users_file_named_like_a_temp_file_is_synced_not_deleted(pair):
     a, b = pair
-    for name in (f"{TEMP_PREFIX}notes.md", f"drafts/{TEMP_PREFIX}0123456789abcdef"):
+    for name in (f"{TEMP_PREFIX}notes.md", f"drafts/{TEMP_PREFIX}draft-2.md"):
         (a.root / name).parent.mkdir(parents=True, exist_ok=True)
         (a.root / name).write_text(f"mine: {name}\n")
     report = a.sync()
@@ -104,7 +108,18 @@ def test_a_users_file_named_like_a_temp_file_is_synced_not_deleted(pair):
     a.sync()
     assert (a.root / f"{TEMP_PREFIX}notes.md").read_text() == f"mine: {TEMP_PREFIX}notes.md\n"
     b.sync()
-    assert (b.root / f"drafts/{TEMP_PREFIX}0123456789abcdef").exists()
+    assert (b.root / f"drafts/{TEMP_PREFIX}draft-2.md").exists()
+
+
+def test_half_written_files_of_another_copy_or_an_older_syncd_are_neither_synced_nor_removed(pair):
+    a, b = pair
+    (a.root / "s").mkdir()
+    leftovers = [f"s/{TEMP_PREFIX}0123456789abcdef", f"s/{TEMP_PREFIX}0a1b2c3d-0123456789abcdef"]
+    for name in leftovers:
+        (a.root / name).write_bytes(b"half writ")
+    (a.root / "s/real.md").write_text("real\n")
+    assert a.sync()["pushed"] == 1
+    assert all((a.root / name).exists() for name in leftovers)
 
 
 def test_a_copys_own_leftover_temp_file_is_still_cleaned_up(pair):

@@ -10,7 +10,7 @@ from syncd.engine.ignore import IgnoreRules
 
 
 @pytest.mark.parametrize("path", [
-    "deep/er/.git/refs/heads/main",
+    "deep/er/.git/refs/heads/main", "a/.syncd-tmp-0123456789abcdef", "a/.syncd-tmp-0a1b2c3d-0123456789abcdef",
     "notes.md.swo", "notes.md.swx", ".notes.md.swn", "a/.DS_Store", "a/#draft.md#",
     "deploy/.env.production", "ssh/id_dsa", "ssh/id_ecdsa.pub", "certs/chain.pem",
 ])

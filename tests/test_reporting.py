@@ -12,6 +12,7 @@ from syncd.store.rpc import Change
 
 from copies import Copy
 from daemons import WorkingCopy, isolated_env, wait_for
+from test_bounded_contract import _plant
 
 
 def text(s: str) -> dict:
@@ -51,8 +52,8 @@ def test_sync_once_exits_5_and_names_each_path_it_could_not_sync(tmp_path, dsn, 
     (a.root / "big.md").write_text("x" * 1_500_000)  # more than b's disk holds
     (a.root / "small.md").write_text("fits\n")
     a.sync()
-    commit(dsn, [Change("n" * 300 + ".md", None, text("a name longer than a file name may be\n")),
-                 Change("tools/.git", None, text("gitdir: elsewhere\n"))])
+    commit(dsn, [Change("n" * 300 + ".md", None, text("a name longer than a file name may be\n"))])
+    _plant(dsn, "tools/.git", text("gitdir: elsewhere\n"), b"gitdir: elsewhere\n")  # stored before 0015
     result = b.cli("sync", "--once", expect=EXIT_NOT_SYNCED)
     assert "3 paths cannot be synced" in result.output, result.output
     assert "big.md: cannot change the local file (No space left on device)" in result.output

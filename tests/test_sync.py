@@ -14,6 +14,7 @@ from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import Change
 
 from copies import Copy
+from test_bounded_contract import _plant
 from legacy_tree import BINARY, SECRET_AND_JUNK, make_legacy_tree
 
 
@@ -134,10 +135,12 @@ def test_a_path_through_a_symlink_out_of_the_root_is_never_written(copies, tmp_p
 def test_ignored_paths_in_the_store_are_never_written_here(copies, dsn):
     a, b = copies
     store = PostgresStore(dsn, "team")
-    store.commit([Change(".env", None, encode(".env", b"SECRET=1\n", FilePolicy())),
-                  Change(".git/hooks/post-checkout", None,
-                         encode("x", b"#!/bin/sh\nrm -rf ~\n", FilePolicy()))])
+    hook = encode("x", b"#!/bin/sh\nrm -rf ~\n", FilePolicy())
+    results = store.commit([Change(".env", None, encode(".env", b"SECRET=1\n", FilePolicy())),
+                            Change(".git/hooks/post-checkout", None, hook)])
     store.close()
+    assert [r.status for r in results] == ["accepted", "invalid"]  # the contract refuses .git names
+    _plant(dsn, ".git/hooks/post-checkout", hook, b"#!/bin/sh\nrm -rf ~\n")  # a store from before it did
     report = b.sync(expect=5)  # .env: this copy's setting; .git: refused, and said
     assert set(report["failed"]) == {".git/hooks/post-checkout"}
     assert not (b.root / ".env").exists()

@@ -88,7 +88,7 @@ class DamagedVersion(ValueError):
     pass
 
 
-def _cause(exc: Exception) -> str:
+def _cause(exc: Exception) -> str | None:
     """What went wrong, in a few words (the daemon's `degraded` state names it)."""
     if isinstance(exc, OSError):
         return exc.strerror or type(exc).__name__
@@ -96,7 +96,7 @@ def _cause(exc: Exception) -> str:
         return "a path from the store refused here"
     if isinstance(exc, DamagedVersion):
         return "a version the store cannot give"
-    return getattr(exc, "cause", None) or str(exc)
+    return getattr(exc, "cause", None)  # an Unsupported without one: left alone by a setting
 
 
 @dataclass
@@ -517,7 +517,7 @@ class Executor:
     def _note(self, result: CommitResult) -> None:
         """A change this copy made is the newest it knows the store has."""
         if result.seq is not None:
-            self.journal.note_change(Mark(result.seq, result.path, result.version, result.sha256))
+            self.journal.note_change(Mark(result.seq, result.path, result.version, result.sha256, result.created_at))
 
     def _skip(self, report: SyncReport, path: str, message: str, cause: str | None) -> None:
         """Leave the path alone this pass: by a setting (no cause), or for a problem to fix."""

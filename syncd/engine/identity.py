@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 from syncd.store.rpc import RpcStore, StoreError, Workspace
 
@@ -24,12 +24,12 @@ log = logging.getLogger("syncd.sync")
 @dataclass(frozen=True)
 class Mark:
     """One change the store has: where in its feed, of which path, which version, what hash,
-    made when (None until the store says: a commit's answer does not)."""
+    made when (a history regrown after a restore can repeat a change, not its moment)."""
     seq: int
     path: str
     version: int
     sha256: str | None
-    at: str | None = None
+    at: str
 
     def dumps(self) -> str:
         return json.dumps(asdict(self))
@@ -52,10 +52,9 @@ def rewound(mark: Mark | None, found: dict | None) -> str | None:
         return None
     if found is None:
         return (f"the store no longer has change {mark.seq} ({mark.path} version {mark.version}), which "
-                "this copy saw there (restored from an earlier backup?)")
+                "this copy saw there (restored from an earlier backup? or it is no longer visible to you)")
     same = (found["path"], found["version"], None if found["deleted"] else found["sha256"])
-    if same != (mark.path, mark.version, mark.sha256) or (mark.at is not None and _instant(found["created_at"])
-                                                          != _instant(mark.at)):
+    if same != (mark.path, mark.version, mark.sha256) or _instant(found["created_at"]) != _instant(mark.at):
         return (f"the store's change {mark.seq} is not the one this copy saw there ({mark.path} version "
                 f"{mark.version}): its history was rewound and has moved on (restored from a backup?)")
     return None
@@ -79,12 +78,9 @@ def check_history(journal, store: RpcStore) -> None:
     """Before a pass: the newest change the journal knows is still the store's."""
     mark = journal.mark
     if mark is not None:
-        found = store.change_at(mark.seq)
-        why = rewound(mark, found)
+        why = rewound(mark, store.change_at(mark.seq))
         if why:
             _rebuild(journal, store, why)
-        elif mark.at is None:  # a commit's mark: the moment makes it this history's own
-            journal.set_meta("mark", replace(mark, at=found["created_at"]).dumps())
 
 
 def _rebuild(journal, store: RpcStore, why: str) -> None:

@@ -2,13 +2,17 @@
 config's (gitignore syntax)."""
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
 import pathspec
 
 # Our own files while they are being written are named TEMP_PREFIX + this copy's tag (see
-# Journal.temp_prefix): a user's file that merely starts with TEMP_PREFIX is a user's file.
+# Journal.temp_prefix) + 16 hex digits. Only a copy's own are ever removed; one of that
+# shape from another copy, or from a syncd before copies had tags (no tag), is a half-written
+# file: never synced. A user's file that merely starts with TEMP_PREFIX is a user's file.
 TEMP_PREFIX = ".syncd-tmp-"
+_TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"([0-9a-f]{8}-)?[0-9a-f]{16}")
 
 # Characters HFS+ ignores in names, so ".g\u200cit" is ".git" there (Git refuses them too)
 _HFS_IGNORED = dict.fromkeys([*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF])
@@ -50,7 +54,7 @@ class IgnoreRules:
     def ignores(self, relpath: str, is_dir: bool = False) -> bool:
         """`is_dir` lets a walk prune a whole directory ("build/" patterns match it). Any
         name is matched, one that is not UTF-8 (surrogate-escaped bytes) included."""
-        if has_git_name(relpath):
+        if has_git_name(relpath) or _TEMP_NAME.fullmatch(relpath.rsplit("/", 1)[-1]):
             return True
         if not relpath.isascii():
             relpath = relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

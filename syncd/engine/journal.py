@@ -283,7 +283,7 @@ class Journal:
             self.db.execute("delete from base")
             self.db.execute("delete from remote")
             self.db.execute("update conflicts set base_version = null")
-            self.db.execute("delete from meta where key in ('cursor', 'mark', 'workspace_id')")
+            self.db.execute("delete from meta where key in ('cursor', 'mark')")
 
     def record_feed(self, heads: dict[str, Remote], cursor: int, mark: Mark | None = None) -> None:
         """Newer remote heads and the cursor past them (and the last change seen, `mark`),

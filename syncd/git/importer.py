@@ -52,7 +52,7 @@ class ImportReport:
 
 class Importer:
     def __init__(self, root: Path, store: RpcStore, rules: IgnoreRules, policy: FilePolicy, who: str,
-                 journal: Journal | None = None):
+                 journal: Journal):
         self.root = Path(root)
         self.journal = journal  # the importing copy's: where it records what is in sync
         self.store = store
@@ -106,7 +106,7 @@ class Importer:
             self._last.clear()
         local = self._working_tree(heads, left_alone, send, report)
         self._commit(pending, report, dry_run)
-        if not dry_run and self.journal is not None:
+        if not dry_run:
             self._record_bases(local)
         files = [{"path": p, "text": (self.root / p).read_text(encoding="utf-8", errors="replace")}
                  for p in sorted(local) if p.rsplit("/", 1)[-1] in PERMISSION_FILES]
@@ -168,7 +168,7 @@ class Importer:
 
     def _allowed(self, path: str) -> bool:
         """`syncd allow` let this path's content through the check for credentials."""
-        return self.journal is not None and self.journal.is_allowed(path)
+        return self.journal.is_allowed(path)
 
     @staticmethod
     def _provenance(commit: HistoryCommit) -> dict:

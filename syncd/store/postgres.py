@@ -7,7 +7,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from syncd.store.rpc import NotFound, RpcStore, StoreError, StoreUnavailable
+from syncd.store.rpc import NotFound, RpcStore, StoreError, StoreUnavailable, TooLarge
 
 _MISSING_SCHEMA = ("42883", "42P01", "3F000")  # undefined function / table / schema
 
@@ -26,7 +26,7 @@ def _connection_lost(exc: psycopg.OperationalError) -> bool:
     """The connection is gone (no answer, or the server ended it), as opposed to an error
     the server answered with, which a retry on a new connection would only repeat."""
     state = exc.sqlstate or ""
-    return not state or state.startswith(("08", "57P"))
+    return not state or state.startswith(("08", "57P", "40"))  # 40: a deadlock or serialization failure
 
 
 class PostgresStore(RpcStore):
@@ -68,6 +68,8 @@ class PostgresStore(RpcStore):
                 ) from exc
             if state == "PT404":
                 raise NotFound(message) from exc
+            if state == "PT413":
+                raise TooLarge(message) from exc
             raise StoreError(f"{function} failed: {message}") from exc
 
     def describe(self) -> str:

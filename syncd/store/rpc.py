@@ -30,6 +30,10 @@ class NotFound(StoreError):
     pass
 
 
+class TooLarge(StoreError):
+    """The store refused a whole call as over its caps (PT413); nothing of it was applied."""
+
+
 @dataclass(frozen=True)
 class Head:
     path: str
@@ -79,6 +83,7 @@ class CommitResult:
     message: str | None = None
     side_version: int | None = None  # where the change's side was kept
     seq: int | None = None  # the accepted change's place in the feed
+    created_at: str | None = None  # and when it was made
 
     @property
     def landed(self) -> bool:
@@ -163,13 +168,23 @@ class RpcStore:
         return results
 
     def _commit_call(self, changes: list[dict], origin: str) -> list[CommitResult]:
+        """One call; refused as too large (the server measures the stored form, which can be
+        a few times the JSON sent), its halves go in turn, and a single change that is still
+        too large is refused on its own: one big file never stops the others."""
         payload = {"workspace": self.workspace, "device": self.device_id, "origin": origin, "changes": changes}
-        out = self._call("syncd_commit", payload)
+        try:
+            out = self._call("syncd_commit", payload)
+        except TooLarge as exc:
+            if len(changes) == 1:
+                return [CommitResult(changes[0]["path"], "invalid", message=f"{exc}; lower files.max_size "
+                                     "to leave such files out")]
+            half = len(changes) // 2
+            return self._commit_call(changes[:half], origin) + self._commit_call(changes[half:], origin)
         return [
             CommitResult(
                 r["path"], r["status"], r.get("version"),
                 None if r.get("deleted") else r.get("sha256"),
-                _head(r.get("head")), r.get("message"), r.get("side_version"), r.get("seq"),
+                _head(r.get("head")), r.get("message"), r.get("side_version"), r.get("seq"), r.get("created_at"),
             )
             for r in out["results"]
         ]
@@ -222,7 +237,7 @@ class RpcStore:
 
     def change_at(self, seq: int) -> dict | None:
         """The change with that sequence number ({seq, path, version, sha256, deleted,
-        created_at}), if any."""
+        created_at}), if there is one the caller may read."""
         return self._call("syncd_feed_mark", {"workspace": self.workspace, "seq": seq})["change"]
 
     def known_commit(self, commits: list[str]) -> str | None:

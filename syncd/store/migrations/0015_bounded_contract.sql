@@ -119,7 +119,7 @@ create function syncd.lock_workspace(ws uuid) returns bigint
 $$;
 create function syncd.set_last_seq(ws uuid, seq bigint) returns void
   language sql security definer set search_path = '' as $$
-  update public.workspaces set last_seq = seq where id = ws
+  update public.workspaces set last_seq = greatest(last_seq, seq) where id = ws
 $$;
 
 -- One stage of a session, or all seven for its first document (see 0013).
@@ -205,6 +205,13 @@ begin
   if doc_path is null or doc_path = '' or doc_path ~ '(^/|/$|//|(^|/)\.\.?(/|$))' then
     return jsonb_build_object('path', doc_path, 'status', 'invalid',
                               'message', 'path must be relative, without "." or ".." parts');
+  end if;
+  -- A name Git takes for its own .git (any case, trailing dots or spaces, the NTFS short
+  -- name): written into a tree, it points Git at a config of the writer's choosing. Never
+  -- stored; a delete of one stored before is let through.
+  if not is_delete and lower(doc_path) ~ '(^|/)(\.git[. ]*|git~1)(/|$)' then
+    return jsonb_build_object('path', doc_path, 'status', 'invalid',
+                              'message', 'a name Git keeps for itself (.git) is never stored');
   end if;
   if origin is null or origin not in ('sync', 'merge', 'restore', 'resolve', 'import') then
     return jsonb_build_object('path', doc_path, 'status', 'invalid',
@@ -327,7 +334,7 @@ begin
   end if;
   return jsonb_build_object('path', doc_path, 'status', 'accepted', 'version', new_version,
                             'side_version', side_version,
-                            'sha256', digest, 'deleted', is_delete, 'seq', new_seq);
+                            'sha256', digest, 'deleted', is_delete, 'seq', new_seq, 'created_at', stamp);
 end
 $$;
 

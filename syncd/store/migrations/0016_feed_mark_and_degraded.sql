@@ -1,12 +1,12 @@
 -- A copy's knowledge of the store must be of this store's history. A copy remembers the
--- newest change it knows the store has (from the feed or its own commit: seq, path,
--- version, hash and the moment it was made, which a history regrown after a restore does
--- not repeat even where it repeats a change); if the store's change at that seq is another
--- one, or missing, the
--- store is not the history the copy synced with (restored from an earlier dump, or
--- replaced), and the copy rebuilds what it knows from the store instead of trusting a
--- cursor and bases that point nowhere.
--- Read under row level security, as the feed is: a copy only ever saw changes it may read.
+-- newest change it knows the store has, from the feed or from its own commit: its seq,
+-- path, version, hash and the moment it was made. If the store's change at that seq is
+-- another one (a history regrown after a restore can repeat a change, not its moment),
+-- or missing, the store is not the history the copy synced with (restored from an
+-- earlier dump, or replaced), and the copy rebuilds what it knows from the store instead
+-- of trusting a cursor and bases that point nowhere. Read under row level security, as
+-- the feed is: a change the caller may no longer read is missing too, and the copy
+-- rebuilds then as well (a rebuild costs a pass; a rewind missed would cost divergence).
 
 -- {workspace, seq} → {change: {seq, path, version, sha256, deleted, created_at} | null}
 create function public.syncd_feed_mark(jsonb) returns jsonb
@@ -22,7 +22,7 @@ begin
 end
 $$;
 
-revoke execute on function public.syncd_feed_mark(jsonb) from public;
+revoke execute on function public.syncd_feed_mark(jsonb) from public, anon;
 grant execute on function public.syncd_feed_mark(jsonb) to authenticated, service_role;
 
 -- A daemon that syncs but cannot sync some paths (a full disk, refused names, damaged
