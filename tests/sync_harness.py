@@ -365,9 +365,9 @@ class SyncMachine(RuleBasedStateMachine):
             if copy.unmounted is not None:  # the guard: a faulted root never becomes remote deletes
                 assert self._tombstones(copy) == tombstones, "an unmounted root's files were deleted in the store"
         self._check_conflicts(copy, report, saved)
-        if copy.disk_fault is None:  # a held path's file stays the user's to change: not a sync point
-            held = copy.journal.held()
-            self.sync_points.append((copy.name, {p: d for p, d in before.items() if p not in held}))
+        if copy.disk_fault is None:  # a held path's file stays the user's to change: not a sync point,
+            left = copy.journal.held() | set(report.skipped)  # nor one the pass said it could not sync
+            self.sync_points.append((copy.name, {p: d for p, d in before.items() if p not in left}))
 
     @staticmethod
     def _check_conflicts(copy: Copy, report, saved: list[str] = ()) -> None:
