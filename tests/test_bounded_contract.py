@@ -206,3 +206,20 @@ def test_a_call_the_server_finds_too_large_is_split_and_one_too_large_change_is_
     assert {r.path for r in results if r.status != "accepted"} == {"huge.md"}
     assert "at most" in results[5].message and "files.max_size" in results[5].message
     assert {d["path"] for d in store.documents()} == {f"n{i}.md" for i in range(12)}
+
+
+def test_an_edit_goes_on_top_of_a_damaged_head_and_reaches_the_others(copies, dsn):
+    """Nothing can be merged with a head no client can read, and nothing is lost by leaving
+    it in the history: an edit made over it becomes the head, or the path stays stuck on
+    every copy for good."""
+    a, b = copies
+    (a.root / "notes.md").write_text("v1\n")
+    a.sync(), b.sync()
+    _plant(dsn, "notes.md", BAD_CONTENTS["text a number"], b"42")
+    assert "notes.md" in b.sync(expect=5)["failed"]
+    (b.root / "notes.md").write_text("v1, and an edit\n")
+    report = b.sync()
+    assert report["resolved"] == ["notes.md"] and not report["failed"], report
+    a.sync()
+    assert (a.root / "notes.md").read_text() == "v1, and an edit\n"
+    assert [v["version"] for v in PostgresStore(dsn, "team").history("notes.md")] == [3, 2, 1]

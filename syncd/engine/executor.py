@@ -625,7 +625,14 @@ class Executor:
         if ours is False:
             return
         remote, base = self._remotes[path], self._bases.get(path)
-        theirs = self._content_of(path, remote)
+        try:
+            theirs = self._content_of(path, remote)
+        except DamagedVersion as exc:
+            # Nothing to merge with and nothing to lose: the edit made here goes on top (the
+            # damaged version stays in the history), or the path would be stuck on every copy.
+            self.notices.say(logging.WARNING, path, f"{exc}; this copy's content goes on top of it")
+            self._keep(path, "local", lf, ours, None, report, {"keep": "local", "damaged_version": remote.version})
+            return
         if policy is not Policy.MERGE:
             remote_time = datetime.datetime.fromisoformat(
                 self.store.version(path, remote.version)["created_at"]).timestamp()
