@@ -15,6 +15,7 @@ from syncd import config as configuration
 from syncd.config import Config, ConfigError
 from syncd.content import decode
 from syncd.engine.executor import Executor, Paused, SyncReport
+from syncd.engine.identity import check_workspace
 from syncd.engine.journal import Journal, JournalLocked, JournalUnwritable
 from syncd.store.connect import connect, open_workspace
 from syncd.git.recorder import Recorder
@@ -88,7 +89,7 @@ def document_path(cfg: Config, given: str) -> str:
 
 def run_pass(cfg: Config, journal: Journal, store: RpcStore) -> SyncReport:
     """Open the workspace, run one pass, and record what it moved in the Git mirror."""
-    open_workspace(store, cfg, journal)
+    check_workspace(journal, store, open_workspace(store, cfg, journal))
     report = Executor.from_config(cfg, journal, store).sync_once()
     recorder = Recorder.for_config(cfg, journal, store)
     if recorder is not None:

@@ -23,6 +23,7 @@ from syncd.daemon.systemd import Notifier
 from syncd.daemon.watcher import ChangeQueue, Watcher
 from syncd.engine.executor import Executor, Paused
 from syncd.engine.ignore import IgnoreRules
+from syncd.engine.identity import check_workspace
 from syncd.engine.journal import Journal, JournalUnwritable
 from syncd.git.recorder import Recorder
 from syncd.logs import OncePerChange
@@ -129,6 +130,7 @@ class Daemon:
         workspace = self._open_workspace()
         if workspace is None:
             return 0  # stopped while waiting for the store
+        check_workspace(self.journal, self.store, workspace)
         if isinstance(self.store, PostgresStore):
             listener = NotifyListener(self.store.dsn, workspace.id, self.request_pass)
         else:

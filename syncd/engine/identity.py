@@ -65,7 +65,9 @@ def _instant(iso: str) -> datetime.datetime:
 
 
 def check_workspace(journal, store: RpcStore, workspace: Workspace) -> None:
-    """At open: the journal's knowledge is of this workspace, or it is rebuilt."""
+    """Before a copy's first pass with the store: the journal's knowledge is of this
+    workspace, or it is rebuilt (a command that only reads the store leaves it alone: a
+    daemon may be syncing the copy)."""
     known = journal.get_meta("workspace_id")
     why = moved(known, workspace.id)
     if why:

@@ -8,7 +8,6 @@ from typing import Iterator
 
 from syncd import __version__
 from syncd.config import Config
-from syncd.engine.identity import check_workspace
 from syncd.engine.journal import Journal
 from syncd.store.embedded import EmbeddedStore
 from syncd.store.local_server import ServerError
@@ -30,7 +29,6 @@ def open_workspace(store: RpcStore, cfg: Config, journal: Journal):
                          f"this syncd {__version__} needs {needed}; nothing was synced: run `{migrate_command(cfg)}`")
     if create:
         journal.set_meta("create_workspace", "0")
-    check_workspace(journal, store, workspace)
     return workspace
 
 
