@@ -137,3 +137,29 @@ def test_a_change_repeated_at_the_same_seq_by_a_regrown_history_is_not_the_one_s
     assert rewound(seen, {**again, "created_at": "2026-12-01T10:05:00.654321+00:00"})
     assert rewound(seen, {**again, "created_at": "2026-12-01T11:00:00.123456+01:00"}) is None  # the same moment
     assert rewound(seen, {**again, "version": 2, "created_at": seen.at}) and rewound(seen, None)
+
+
+def test_a_running_daemon_notices_its_store_restored_and_receives_what_comes_after(tmp_path, dsn, pg_server_dsn):
+    from daemons import WorkingCopy, isolated_env, wait_for
+    env = isolated_env(tmp_path)
+    a, b = WorkingCopy(tmp_path, "a", env), WorkingCopy(tmp_path, "b", env)
+    for copy in (a, b):
+        copy.init("team", dsn, "daemon: {debounce: 0.1, poll_interval: 0.5, rescan_interval: 0.5}")
+    (a.root / "f0.md").write_text("file 0\n")
+    a.cli("sync", "--once")
+    b.start()
+    try:
+        wait_for(lambda: (b.root / "f0.md").exists(), timeout=30)
+        dump(dsn, tmp_path / "before.dump")
+        (a.root / "late.md").write_text("after the dump\n")
+        a.cli("sync", "--once")
+        wait_for(lambda: (b.root / "late.md").exists(), timeout=30)
+        restore(dsn, pg_server_dsn, tmp_path / "before.dump")  # b's cursor is now ahead of the store
+        for n in range(4):
+            (a.root / f"new{n}.md").write_text(f"new {n}\n")
+        a.cli("sync", "--once", check=False)
+        wait_for(lambda: all((b.root / f"new{n}.md").exists() for n in range(4)), timeout=45)
+        assert "rebuilt from the store" in b.log.read_text()
+        assert b.process.poll() is None
+    finally:
+        b.kill()
