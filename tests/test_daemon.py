@@ -293,7 +293,7 @@ def test_reading_the_tree_wakes_no_pass_and_floods_no_queue(tmp_path):
     for n in range(200):
         (tmp_path / f"f{n}.md").write_text(f"{n}\n")
     queue, rescans = ChangeQueue(debounce=0.1, max_delay=1.0), []
-    watcher = Watcher(tmp_path, IgnoreRules(), ".syncd-tmp-0a1b2c3d-", queue, wake=lambda: None, rescan=lambda: rescans.append(1))
+    watcher = Watcher(tmp_path, IgnoreRules(), queue, wake=lambda: None, rescan=lambda: rescans.append(1))
     assert watcher.start()
     try:
         for _ in range(60):  # 12,000 opens and reads, 36,000 read events

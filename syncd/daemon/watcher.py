@@ -71,10 +71,9 @@ class ChangeQueue:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, root: Path, rules: IgnoreRules, temp_prefix: str, notice: Callable[[], None]):
+    def __init__(self, root: Path, rules: IgnoreRules, notice: Callable[[], None]):
         self.root = os.fspath(root)
-        self.rules = rules
-        self.temp_prefix = temp_prefix
+        self.rules = rules  # (which ignore syncd's own temporary files: their rename is the event)
         self.notice = notice
 
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -89,11 +88,7 @@ class _Handler(FileSystemEventHandler):
 
     def _wanted(self, path: str | bytes, is_directory: bool) -> bool:
         rel = os.path.relpath(os.fsdecode(path), self.root)
-        if rel == ".":
-            return True
-        if os.path.basename(rel).startswith(self.temp_prefix):
-            return False  # our own write in progress; its rename is the event that counts
-        return not self.rules.ignores(rel.replace(os.sep, "/"), is_directory)
+        return rel == "." or not self.rules.ignores(rel.replace(os.sep, "/"), is_directory)
 
 
 class _TroubleHandler(logging.Handler):
@@ -110,11 +105,10 @@ class _TroubleHandler(logging.Handler):
 class Watcher:
     """Watches the root; `watching` is False when it fell back to polling by rescans."""
 
-    def __init__(self, root: Path, rules: IgnoreRules, temp_prefix: str, queue: ChangeQueue,
+    def __init__(self, root: Path, rules: IgnoreRules, queue: ChangeQueue,
                  wake: Callable[[], None], rescan: Callable[[], None]):
         self.root = Path(root)
         self.rules = rules
-        self.temp_prefix = temp_prefix
         self.queue = queue
         self.wake = wake
         self.rescan = rescan
@@ -131,8 +125,7 @@ class Watcher:
         self.stop_observer()
         observer = Observer()
         try:
-            observer.schedule(_Handler(self.root, self.rules, self.temp_prefix, self._notice), os.fspath(self.root),
-                              recursive=True,
+            observer.schedule(_Handler(self.root, self.rules, self._notice), os.fspath(self.root), recursive=True,
                               event_filter=CHANGES)
             observer.start()
         except OSError as exc:
