@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import sqlite3
@@ -235,16 +236,17 @@ class Journal:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("insert or replace into meta values (?, ?)", (key, value))
 
-    @property
+    @functools.cached_property
     def device_id(self) -> str:
-        """This working copy's identity in the store, made once and kept here."""
+        """This working copy's identity in the store, made once and kept here (read once:
+        every file a pass writes is named with it)."""
         found = self.get_meta("device_id")
         if found is None:
             found = str(uuid.uuid4())
             self.set_meta("device_id", found)
         return found
 
-    @property
+    @functools.cached_property
     def temp_prefix(self) -> str:
         """How this copy's temporary files are named: only those are ever cleaned up."""
         return f"{TEMP_PREFIX}{self.device_id[:8]}-"
