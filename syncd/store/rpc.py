@@ -156,7 +156,8 @@ class RpcStore:
                          or grows > COMMIT_MAX_BYTES):
                 results += self._commit_call(call, origin)
                 call, size = [], 0
-            if grows > COMMIT_MAX_BYTES:  # the server would refuse the whole call: this change alone
+            if grows > COMMIT_MAX_BYTES:  # not even sent: past jsonb's own limits the server could not
+                # tell it too large (PT413), it would fail the call, and every pass with it
                 results.append(CommitResult(change.path, "invalid", message=(
                     f"{grows / 2**20:.0f} MiB is more than one commit takes ({COMMIT_MAX_BYTES // 2**20} MiB); "
                     "lower files.max_size to leave such files out")))
