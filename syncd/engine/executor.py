@@ -335,7 +335,7 @@ class Executor:
             elif action in (Action.PUSH, Action.DELETE_REMOTE):
                 key = "pushed"
             elif action is Action.MERGE:
-                key = "merged" if self._merges_cleanly(path, local.get(path)) else "held"
+                key = "merged" if self._would_merge(path, local.get(path)) else "held"
             elif action is Action.CONFLICT:
                 key = "held"
             elif action is Action.ADOPT:
@@ -360,17 +360,9 @@ class Executor:
             self._infer_bases(paths, result.files, held)
         return self._plan(paths, result.files, held), result.files
 
-    def _merges_cleanly(self, path: str, lf: LocalFile | None) -> bool:
-        """`_would_merge`, with a version that cannot be decoded left to a pass to skip."""
-        try:
-            return self._would_merge(path, lf)
-        except DamagedVersion as exc:
-            log.warning("%s", exc)
-            return False
-
     def _would_merge(self, path: str, lf: LocalFile | None) -> bool:
         """Whether both sides' changes would be settled without a person: merged cleanly, or
-        by the path's policy."""
+        by the path's policy (a version that cannot be decoded is left to a pass to skip)."""
         policy = self.policies.for_path(path)
         if policy is not Policy.MERGE:
             return policy is not Policy.MANUAL
@@ -378,8 +370,12 @@ class Executor:
         if current is None or lf is None or current[1].sha256 != lf.sha256:
             return False
         base, remote = self._bases.get(path), self._remotes[path]
-        ancestor = self._content_of(path, base) if base and base.sha256 else None
-        return merge3(path, ancestor, current[0], self._content_of(path, remote)).clean
+        try:
+            ancestor = self._content_of(path, base) if base and base.sha256 else None
+            return merge3(path, ancestor, current[0], self._content_of(path, remote)).clean
+        except DamagedVersion as exc:
+            log.warning("%s", exc)
+            return False
 
     def _paths(self, local: dict[str, LocalFile], skipped, unlisted: list[str]) -> list[str]:
         """Every path either side knows, less those left alone: unsupported here, ignored
