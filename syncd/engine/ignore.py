@@ -17,8 +17,7 @@ _TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"([0-9a-f]{8}-)?[0-9a-f]{16}")
 # Characters HFS+ ignores in names, so ".g\u200cit" is ".git" there (Git refuses them too)
 _HFS_IGNORED = dict.fromkeys([*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF])
 
-DEFAULT_IGNORES = (
-    ".git/",
+DEFAULT_IGNORES = (  # (`.git` in any spelling comes first: is_git_name)
     # editor swap, backup and lock files
     "*.swp", "*.swo", "*.swx", ".*.sw?", "*~", ".#*", r"\#*#", "4913", ".DS_Store",
     # credentials, wherever they sit in the tree (files that hold them whatever their name
