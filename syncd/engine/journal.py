@@ -68,26 +68,21 @@ class JournalUnwritable(RuntimeError):
 _CANNOT_WRITE = (8, 10, 13)  # SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL (primary codes)
 
 
+def _saying_unwritable(run):
+    def call(self, *args):
+        try:
+            return run(self, *args)
+        except sqlite3.OperationalError as exc:
+            raise self._unwritable(exc) from exc
+    return call
+
+
 class _Connection(sqlite3.Connection):
     """Says a journal that cannot be written as such, with its path and the fix."""
 
-    def execute(self, *args):
-        try:
-            return super().execute(*args)
-        except sqlite3.OperationalError as exc:
-            raise self._unwritable(exc) from exc
-
-    def executemany(self, *args):
-        try:
-            return super().executemany(*args)
-        except sqlite3.OperationalError as exc:
-            raise self._unwritable(exc) from exc
-
-    def executescript(self, *args):
-        try:
-            return super().executescript(*args)
-        except sqlite3.OperationalError as exc:
-            raise self._unwritable(exc) from exc
+    execute = _saying_unwritable(sqlite3.Connection.execute)
+    executemany = _saying_unwritable(sqlite3.Connection.executemany)
+    executescript = _saying_unwritable(sqlite3.Connection.executescript)
 
     def _unwritable(self, exc: sqlite3.OperationalError) -> Exception:
         if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF not in _CANNOT_WRITE:
