@@ -9,8 +9,11 @@ the syncd transport relies on, rule by rule (PostgREST v13 docs, "Functions as R
 * The JWT in `Authorization: Bearer` is verified (HS256 with the project secret); a bad
   or expired token is 401 with code PGRST301/PGRST303 ("JWT errors"). Without one the
   request runs as `anon`; the `apikey` header alone grants nothing more.
-* Each request is one transaction that first does `set local role <role claim>` and
-  `set_config('request.jwt.claims', <claims>, true)` ("Transaction-scoped settings").
+* Each request is one transaction that first does `set local role <role claim>`, applies
+  that role's own settings as transaction-scoped ones (v12, "Impersonated Role Settings":
+  Supabase's statement_timeout of 8 s for authenticated, 3 s for anon), and sets
+  `request.jwt.claims` ("Transaction-scoped settings"). A STABLE or IMMUTABLE function
+  runs in a READ ONLY transaction ("Functions as RPC": volatility).
 * SQLSTATE → HTTP status by PostgREST's table: PTnnn → nnn, 42501 → 403 (401 for anon),
   23505/23503 → 409, 42883/42P01 → 404, 08xxx/53xxx → 503, 40xxx/57xxx/P0xxx (not P0001)
   → 500, P0001 → 400, anything else → 400; the body is {code, message, details, hint}.
@@ -168,21 +171,38 @@ class StandIn:
         except ValueError:
             return 400, {"code": "PGRST102", "message": "Empty or invalid json", "details": None, "hint": None}
         try:
-            with psycopg.connect(self.dsn, autocommit=True) as conn, conn.transaction():
-                exists = conn.execute("select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
-                                      "where n.nspname = 'public' and p.proname = %s", (function,)).fetchone()
-                if not exists:
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                found = conn.execute("select p.provolatile from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
+                                     "where n.nspname = 'public' and p.proname = %s", (function,)).fetchone()
+                if not found:
                     return 404, {"code": "PGRST202", "message": f"Could not find the function public.{function}",
                                  "details": None, "hint": "run the migrations"}
-                conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
-                conn.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
-                result = conn.execute(sql.SQL("select public.{}(%s)").format(sql.Identifier(function)),
-                                      (Jsonb(params),)).fetchone()[0]
+                with conn.transaction():
+                    if found[0] in ("s", "i"):
+                        conn.execute("set transaction read only")
+                    self._become(conn, role, claims)
+                    result = conn.execute(sql.SQL("select public.{}(%s)").format(sql.Identifier(function)),
+                                          (Jsonb(params),)).fetchone()[0]
             return 200, result
         except psycopg.Error as exc:
             state = exc.sqlstate or "XX000"
             return status_of(state, role), {"code": state, "message": exc.diag.message_primary or str(exc),
                                             "details": exc.diag.message_detail, "hint": exc.diag.message_hint}
+
+    @staticmethod
+    def _become(conn: psycopg.Connection, role: str, claims: dict) -> None:
+        """What PostgREST does first in every request's transaction: switch to the JWT's role,
+        apply that role's own settings (`alter role ... set`, e.g. Supabase's
+        statement_timeout; "Impersonated Role Settings", PostgREST v12), set the claims."""
+        conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
+        settings = conn.execute(
+            "select split_part(s, '=', 1), substr(s, strpos(s, '=') + 1) from pg_db_role_setting r,"
+            " unnest(r.setconfig) s where r.setrole = (select oid from pg_roles where rolname = %s)"
+            " and r.setdatabase in (0, (select oid from pg_database where datname = current_database()))"
+            " order by r.setdatabase", (role,)).fetchall()  # a database's own setting wins
+        for name, value in settings:
+            conn.execute("select set_config(%s, %s, true)", (name, value))
+        conn.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
 
     # GoTrue
 
