@@ -18,6 +18,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from copies import Copy
+from supabase_project import SupabaseCluster
 from supabase_standin import StandIn, token
 from syncd.store.local_server import LocalServer
 from syncd.store.migrate import migrate
@@ -109,20 +110,74 @@ def template_db(pg_server_dsn):
     drop_database(pg_server_dsn, name)
 
 
+@pytest.fixture(scope="session")
+def supabase_cluster():
+    """A server shaped like a Supabase project's (tests/supabase_project.py), started the
+    first time a test asks for one."""
+    parent = Path(tempfile.mkdtemp(prefix="syncd-sb-"))
+    parent.chmod(0o711)
+    cluster = SupabaseCluster(parent / "data")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def supabase_template(supabase_cluster):
+    """A new project's database with the contract applied as its `postgres` applies it."""
+    name = f"syncd_template_{uuid.uuid4().hex[:8]}"
+    supabase_cluster.create_project(name)
+    migrate(make_conninfo(supabase_cluster.dsn(name), user="postgres"))
+    return name
+
+
 @pytest.fixture
-def empty_dsn(pg_server_dsn):
-    """A database with nothing in it: for testing the migrations themselves."""
+def flavour(request):
+    """Which database a test runs on: plain PostgreSQL (the embedded default's), or one shaped
+    like a Supabase project. The Supabase transport always runs on the latter; a module
+    marked `on_both_databases` runs on each."""
+    if hasattr(request, "param"):
+        return request.param
+    callspec = getattr(request.node, "callspec", None)
+    return "supabase" if callspec and callspec.params.get("transport") == "supabase" else "plain"
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("on_both_databases") and "flavour" in metafunc.fixturenames:
+        metafunc.parametrize("flavour", ["plain", "supabase"], indirect=True)
+
+
+@pytest.fixture
+def empty_dsn(request, flavour, pg_server_dsn):
+    """A database with nothing of syncd in it: for testing the migrations themselves."""
+    if flavour == "supabase":
+        cluster = request.getfixturevalue("supabase_cluster")
+        name = f"syncd_test_{uuid.uuid4().hex[:12]}"
+        cluster.create_project(name)
+        yield make_conninfo(cluster.dsn(name), user="postgres")
+        drop_database(cluster.dsn(), name)
+        return
     name = create_database(pg_server_dsn)
     yield make_conninfo(pg_server_dsn, dbname=name)
     drop_database(pg_server_dsn, name)
 
 
 @pytest.fixture
-def dsn(pg_server_dsn, template_db):
-    """A freshly migrated database of this test's own."""
-    name = create_database(pg_server_dsn, template=template_db)
-    yield make_conninfo(pg_server_dsn, dbname=name)
-    drop_database(pg_server_dsn, name)
+def dsn(request, flavour, pg_server_dsn, template_db):
+    """A freshly migrated database of this test's own; on the Supabase flavour, connected
+    as the project's (demoted) `postgres`, as a user's database URL is."""
+    server = pg_server_dsn
+    template = template_db
+    if flavour == "supabase":
+        server = request.getfixturevalue("supabase_cluster").dsn()
+        template = request.getfixturevalue("supabase_template")
+    name = create_database(server, template=template)
+    url = make_conninfo(server, dbname=name)
+    yield make_conninfo(url, user="postgres") if flavour == "supabase" else url
+    drop_database(server, name)
 
 
 @pytest.fixture

@@ -56,6 +56,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jwt
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 from websockets.frames import Opcode
 from websockets.protocol import Protocol, Side, State
@@ -91,7 +92,15 @@ class StandIn:
     """`with StandIn(dsn) as url:` serves the REST API on 127.0.0.1 until the block ends."""
 
     def __init__(self, dsn: str):
-        self.dsn = dsn
+        self.dsn = dsn  # the project owner's: for the realtime listener
+        self.api_dsn = self.auth_dsn = dsn
+        with psycopg.connect(dsn) as conn:  # a Supabase-shaped database has the servers' own logins
+            logins = {r for (r,) in conn.execute("select rolname from pg_roles where rolcanlogin and "
+                                                 "rolname in ('authenticator', 'supabase_auth_admin')")}
+        if "authenticator" in logins:
+            self.api_dsn = make_conninfo(dsn, user="authenticator")  # PostgREST's login
+        if "supabase_auth_admin" in logins:
+            self.auth_dsn = make_conninfo(dsn, user="supabase_auth_admin")  # GoTrue's
         self.calls: list[tuple[str, str]] = []  # (function, role), for tests to inspect
         self.fail_next: list[int] = []  # statuses to answer with before calling (fault injection)
         self.github_user = {"login": "alice", "name": "Alice Archer", "email": "alice@example.com"}
@@ -171,7 +180,7 @@ class StandIn:
         except ValueError:
             return 400, {"code": "PGRST102", "message": "Empty or invalid json", "details": None, "hint": None}
         try:
-            with psycopg.connect(self.dsn, autocommit=True) as conn:
+            with psycopg.connect(self.api_dsn, autocommit=True) as conn:
                 found = conn.execute("select p.provolatile from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
                                      "where n.nspname = 'public' and p.proname = %s", (function,)).fetchone()
                 if not found:
@@ -258,16 +267,17 @@ class StandIn:
 
     def _user_id(self, github: dict) -> str:
         meta = json.dumps({"user_name": github["login"], "full_name": github["name"], "provider_id": github["login"]})
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        with psycopg.connect(self.auth_dsn, autocommit=True) as conn:
             found = conn.execute("select id from auth.users where email = %s", (github["email"],)).fetchone()
             if found is None:
-                found = conn.execute("insert into auth.users (email, raw_user_meta_data, raw_app_meta_data) "
-                                     "values (%s, %s, '{\"provider\": \"github\"}') returning id",
+                found = conn.execute("insert into auth.users (id, email, raw_user_meta_data, raw_app_meta_data, created_at,"
+                                     " updated_at) values (gen_random_uuid(), %s, %s, '{\"provider\": \"github\"}',"
+                                     " now(), now()) returning id",
                                      (github["email"], meta)).fetchone()
         return str(found[0])
 
     def _user(self, user_id: str, claims: dict | None = None) -> dict:
-        with psycopg.connect(self.dsn) as conn:
+        with psycopg.connect(self.auth_dsn) as conn:
             email, meta, created = conn.execute(
                 "select email, raw_user_meta_data, created_at from auth.users where id = %s", (user_id,)).fetchone()
         return {"id": user_id, "aud": "authenticated", "role": "authenticated", "email": email,

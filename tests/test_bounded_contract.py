@@ -20,6 +20,8 @@ from syncd.store.rpc import COMMIT_MAX_CHANGES, Change, Side, StoreError
 
 from legacy_repo import git, show
 
+pytestmark = pytest.mark.on_both_databases
+
 MiB = 1024 * 1024
 
 

@@ -14,6 +14,8 @@ import pytest
 from daemons import WorkingCopy, isolated_env, wait_for
 from supabase_standin import StandIn, token
 
+pytestmark = pytest.mark.on_both_databases
+
 ANON = token("anon")
 
 

@@ -9,6 +9,8 @@ import pytest
 from daemons import WorkingCopy, isolated_env, wait_for
 from supabase_standin import StandIn, token
 
+pytestmark = pytest.mark.on_both_databases
+
 POLL = 8.0  # seconds: the safety net when Realtime is gone
 
 

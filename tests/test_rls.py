@@ -11,6 +11,8 @@ import pytest
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import Change, NotFound, StoreError
 
+pytestmark = pytest.mark.on_both_databases
+
 SESSION_DOC = "projects/P/sessions/s1/specs/spec.md"
 OTHER_DOC = "projects/P/README.md"
 S2_DOC = "projects/P/sessions/s2/notes.md"  # another session
@@ -44,7 +46,7 @@ class AsUser(PostgresStore):
 
 def make_user(dsn: str, login: str) -> str:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        return str(conn.execute("insert into auth.users (email, raw_user_meta_data) values (%s, %s) returning id",
+        return str(conn.execute("insert into auth.users (id, email, raw_user_meta_data) values (gen_random_uuid(), %s, %s) returning id",
                                 (f"{login}@example.com", json.dumps({"user_name": login}))).fetchone()[0])
 
 

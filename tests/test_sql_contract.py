@@ -13,6 +13,8 @@ from syncd.store.migrate import applied, bundled, migrate
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import Change, NotFound, Side, StoreError
 
+pytestmark = pytest.mark.on_both_databases
+
 
 def text(s: str) -> dict:
     return {"encoding": "utf-8", "text": s, "format": "text"}
@@ -38,20 +40,29 @@ def test_migrate_is_idempotent_and_recorded(empty_dsn):
         assert applied(conn) == {m.version: m.checksum for m in bundled()}
 
 
-def test_compat_migration_leaves_an_existing_auth_schema_alone(empty_dsn):
-    """On Supabase auth.* exists already; the compat migration must not replace it."""
+def test_compat_migration_leaves_an_existing_auth_schema_alone(empty_dsn, flavour):
+    """On Supabase auth.* exists already (the Supabase-shaped database has GoTrue's); the
+    compat migration must not replace it."""
     with psycopg.connect(empty_dsn, autocommit=True) as conn:
-        conn.execute("create schema auth")
-        conn.execute("create table auth.users (id uuid primary key, email text, raw_user_meta_data jsonb, marker int)")
-        conn.execute("create function auth.uid() returns uuid language sql stable as "
-                     "$$ select '00000000-0000-0000-0000-00000000abcd'::uuid $$")
+        if flavour == "plain":
+            conn.execute("create schema auth")
+            conn.execute("create table auth.users (id uuid primary key, email text, raw_user_meta_data jsonb, marker int)")
+            conn.execute("create function auth.uid() returns uuid language sql stable as "
+                         "$$ select '00000000-0000-0000-0000-00000000abcd'::uuid $$")
+        before = auth_schema(conn)
     migrate(empty_dsn)
     with psycopg.connect(empty_dsn) as conn:
-        assert conn.execute("select auth.uid()::text").fetchone()[0].endswith("abcd")
-        cols = [r[0] for r in conn.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = 'auth' and table_name = 'users' order by ordinal_position")]
-        assert cols == ["id", "email", "raw_user_meta_data", "marker"]
+        columns, functions = auth_schema(conn)
+    assert columns == before[0]
+    assert {name: functions[name] for name in before[1]} == before[1]  # what was missing is added
+
+
+def auth_schema(conn) -> tuple[list, dict]:
+    columns = conn.execute("select table_name, column_name, data_type from information_schema.columns "
+                           "where table_schema = 'auth' order by table_name, ordinal_position").fetchall()
+    functions = dict(conn.execute("select p.proname, pg_get_functiondef(p.oid) from pg_proc p "
+                                  "where p.pronamespace = 'auth'::regnamespace").fetchall())
+    return columns, functions
 
 
 def test_auth_helpers_read_jwt_claims_like_postgrest(dsn):
@@ -71,9 +82,12 @@ def test_every_table_has_rls_and_explicit_grants(dsn):
             "and relkind = 'r'").fetchall())
         assert {t: True for t in tables} == {t: rls.get(t) for t in tables}
         for t in tables:
-            for role in ("authenticated", "service_role"):
-                assert conn.execute("select has_table_privilege(%s, %s, 'select, insert, update')",
-                                    (role, f"public.{t}")).fetchone()[0], (role, t)
+            privileges = {role: conn.execute(
+                "select array_agg(p order by p) filter (where has_table_privilege(%s, %s, p)) from unnest("
+                "array['select', 'insert', 'update', 'delete', 'truncate']) p", (role, f"public.{t}")).fetchone()[0]
+                for role in ("anon", "authenticated", "service_role")}
+            assert privileges == {"anon": None, "authenticated": ["select"],
+                                  "service_role": ["delete", "insert", "select", "update"]}, t
         assert not conn.execute("select has_function_privilege('anon', 'public.syncd_commit(jsonb)', "
                                 "'execute')").fetchone()[0]
 
@@ -406,8 +420,8 @@ def test_versions_come_back_in_the_order_asked_with_content(store):
 
 def test_a_signed_in_author_gets_the_github_noreply_address(dsn, store):
     with psycopg.connect(dsn, autocommit=True) as conn:
-        uid = conn.execute("""insert into auth.users (email, raw_user_meta_data)
-                              values ('a@x', '{"user_name": "alice", "full_name": "Alice A."}') returning id""").fetchone()[0]
+        uid = conn.execute("""insert into auth.users (id, email, raw_user_meta_data)
+                              values (gen_random_uuid(), 'a@x', '{"user_name": "alice", "full_name": "Alice A."}') returning id""").fetchone()[0]
         conn.execute("select set_config('request.jwt.claims', %s, false)", (f'{{"sub": "{uid}"}}',))
         conn.execute("select public.syncd_commit(%s)", (Jsonb({"workspace": "ws", "changes": [
             {"path": "a.md", "base_version": None, "content": text("x")}]}),))
@@ -417,7 +431,7 @@ def test_a_signed_in_author_gets_the_github_noreply_address(dsn, store):
 
 def test_legacy_permission_files_become_members_and_invitations(dsn, store):
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("""insert into auth.users (email, raw_user_meta_data) values ('a@x', '{"user_name": "Alice"}')""")
+        conn.execute("""insert into auth.users (id, email, raw_user_meta_data) values (gen_random_uuid(), 'a@x', '{"user_name": "Alice"}')""")
     files = [{"path": ".owner", "text": "github|alice\ncarol # the founder\n"},
              {"path": "projects/P/sessions/s1/.owner", "text": "alice\n"},
              {"path": "projects/P/sessions/s1/.collaborators", "text": "# people\n@bob\n\nnot a login!\n"},

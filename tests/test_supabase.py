@@ -10,6 +10,8 @@ from syncd.store.supabase import PermissionDenied, SupabaseStore
 from copies import Copy
 from supabase_standin import StandIn, token
 
+pytestmark = pytest.mark.on_both_databases
+
 
 def text(s: str) -> dict:
     return {"encoding": "utf-8", "format": "text", "text": s}

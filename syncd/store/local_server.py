@@ -67,6 +67,8 @@ def _unprivileged_account() -> pwd.struct_passwd | None:
 class LocalServer:
     """One data directory, one server; start() is idempotent across processes."""
 
+    superuser = "postgres"  # the role initdb makes (a Supabase-shaped cluster's is another)
+
     def __init__(self, datadir: Path, bindir: Path | None = None):
         self.datadir = Path(datadir)
         self.bindir = bindir or find_bindir()
@@ -81,7 +83,7 @@ class LocalServer:
         return Path(tempfile.gettempdir()) / f"syncd-pg-{key}"
 
     def dsn(self, dbname: str = "postgres") -> str:
-        return make_conninfo(host=str(self.socket_dir), port=5432, user="postgres", dbname=dbname)
+        return make_conninfo(host=str(self.socket_dir), port=5432, user=self.superuser, dbname=dbname)
 
     def _run(self, tool: str, *args: str) -> subprocess.CompletedProcess:
         env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
@@ -119,7 +121,7 @@ class LocalServer:
             if account:
                 os.chown(self.datadir, account.pw_uid, account.pw_gid)
             out = self._run(
-                "initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
+                "initdb", "-D", str(self.datadir), "-U", self.superuser, "-A", "trust",
                 "-E", "UTF8", "--no-instructions",
             )
             if out.returncode != 0:
