@@ -134,15 +134,26 @@ class StandIn:
             def do_GET(self) -> None:
                 if self.path.startswith("/realtime/v1/websocket"):
                     standin.realtime(self)
-                    return
-                self.reply(*standin.auth_get(self.path, self.headers))
+                elif self.path.startswith("/rest/v1/"):
+                    self.reply(*standin.table("GET", self.path, self.headers, b""))
+                else:
+                    self.reply(*standin.auth_get(self.path, self.headers))
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path.startswith("/auth/v1/"):
                     self.reply(*standin.auth_post(self.path, self.headers, body))
-                else:
+                elif self.path.startswith("/rest/v1/rpc/"):
                     self.reply(*standin.handle(self.path, self.headers, body))
+                else:
+                    self.reply(*standin.table("POST", self.path, self.headers, body))
+
+            def do_PATCH(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.reply(*standin.table("PATCH", self.path, self.headers, body))
+
+            def do_DELETE(self) -> None:
+                self.reply(*standin.table("DELETE", self.path, self.headers, b""))
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -156,20 +167,80 @@ class StandIn:
         self.server.shutdown()
         self.server.server_close()
 
-    def handle(self, path: str, headers, body: bytes) -> tuple[int, dict]:
-        if not path.startswith("/rest/v1/rpc/"):
-            return 404, {"code": "PGRST125", "message": f"Invalid path {path}", "details": None, "hint": None}
-        function = path.removeprefix("/rest/v1/rpc/").split("?")[0]
+    @staticmethod
+    def _claims(headers) -> dict | tuple[int, dict]:
+        """The request's JWT claims, or the error PostgREST answers a bad token with."""
         auth = headers.get("Authorization", "")
-        claims = {"role": "anon"}
-        if auth.startswith("Bearer "):
-            try:
-                claims = jwt.decode(auth[7:], SECRET, algorithms=["HS256"], audience="authenticated",
-                                    options={"verify_aud": False})
-            except jwt.ExpiredSignatureError:
-                return 401, {"code": "PGRST303", "message": "JWT expired", "details": None, "hint": None}
-            except jwt.InvalidTokenError as exc:
-                return 401, {"code": "PGRST301", "message": f"JWT invalid: {exc}", "details": None, "hint": None}
+        if not auth.startswith("Bearer "):
+            return {"role": "anon"}
+        try:
+            return jwt.decode(auth[7:], SECRET, algorithms=["HS256"], audience="authenticated",
+                              options={"verify_aud": False})
+        except jwt.ExpiredSignatureError:
+            return 401, {"code": "PGRST303", "message": "JWT expired", "details": None, "hint": None}
+        except jwt.InvalidTokenError as exc:
+            return 401, {"code": "PGRST301", "message": f"JWT invalid: {exc}", "details": None, "hint": None}
+
+    @staticmethod
+    def _error(exc: psycopg.Error, role: str) -> tuple[int, dict]:
+        state = exc.sqlstate or "XX000"
+        return status_of(state, role), {"code": state, "message": exc.diag.message_primary or str(exc),
+                                        "details": exc.diag.message_detail, "hint": exc.diag.message_hint}
+
+    def table(self, method: str, path: str, headers, body: bytes) -> tuple[int, object]:
+        """PostgREST's table endpoints (v13 "Tables and Views"), for what a client could do
+        with them: `col=eq.value` filters, a JSON object or array to insert, a JSON object
+        to update with; `Prefer: return=representation` answers with the rows touched, else
+        201/204 with no body. The statement runs as the request's role, so privileges and
+        row level security decide, as on Supabase."""
+        claims = self._claims(headers)
+        if isinstance(claims, tuple):
+            return claims
+        role = claims.get("role", "anon")
+        url = urlsplit(path)
+        name = url.path.removeprefix("/rest/v1/")
+        filters = [sql.SQL("{} = {}").format(sql.Identifier(column), sql.Literal(value.removeprefix("eq.")))
+                   for column, value in parse_qs(url.query).items() for value in [value[0]]
+                   if column not in ("select", "limit", "order") and value.startswith("eq.")]
+        where = sql.SQL(" where ") + sql.SQL(" and ").join(filters) if filters else sql.SQL("")
+        target = sql.Identifier("public", name)
+        data = json.loads(body) if body else None
+        if method == "GET":
+            statement = sql.SQL("select coalesce(jsonb_agg(to_jsonb(t)), '[]') from {} t{}").format(target, where)
+        elif method == "POST":
+            rows = data if isinstance(data, list) else [data]
+            columns = sql.SQL(", ").join(map(sql.Identifier, sorted({k for row in rows for k in row})))
+            statement = sql.SQL("with t as (insert into {} ({}) select {} from jsonb_populate_recordset(null::{}, {})"
+                                " returning *) select coalesce(jsonb_agg(to_jsonb(t)), '[]') from t").format(
+                target, columns, columns, target, sql.Literal(json.dumps(rows)))
+        elif method == "PATCH":
+            columns = sql.SQL(", ").join(map(sql.Identifier, data))
+            statement = sql.SQL("with t as (update {} set ({}) = (select {} from jsonb_populate_record(null::{}, {})){}"
+                                " returning *) select coalesce(jsonb_agg(to_jsonb(t)), '[]') from t").format(
+                target, columns, columns, target, sql.Literal(json.dumps(data)), where)
+        else:
+            statement = sql.SQL("with t as (delete from {}{} returning *) select coalesce(jsonb_agg(to_jsonb(t)), '[]')"
+                                " from t").format(target, where)
+        try:
+            with psycopg.connect(self.api_dsn, autocommit=True) as conn, conn.transaction():
+                if method == "GET":
+                    conn.execute("set transaction read only")
+                self._become(conn, role, claims)
+                rows = conn.execute(statement).fetchone()[0]
+        except psycopg.errors.UndefinedTable:
+            return 404, {"code": "PGRST205", "message": f"Could not find the table 'public.{name}'",
+                         "details": None, "hint": None}
+        except psycopg.Error as exc:
+            return self._error(exc, role)
+        if method == "GET" or "return=representation" in headers.get("Prefer", ""):
+            return 201 if method == "POST" else 200, rows
+        return (201 if method == "POST" else 204), None
+
+    def handle(self, path: str, headers, body: bytes) -> tuple[int, dict]:
+        function = path.removeprefix("/rest/v1/rpc/").split("?")[0]
+        claims = self._claims(headers)
+        if isinstance(claims, tuple):
+            return claims
         role = claims.get("role", "anon")
         self.calls.append((function, role))
         if self.fail_next:
@@ -194,9 +265,7 @@ class StandIn:
                                           (Jsonb(params),)).fetchone()[0]
             return 200, result
         except psycopg.Error as exc:
-            state = exc.sqlstate or "XX000"
-            return status_of(state, role), {"code": state, "message": exc.diag.message_primary or str(exc),
-                                            "details": exc.diag.message_detail, "hint": exc.diag.message_hint}
+            return self._error(exc, role)
 
     @staticmethod
     def _become(conn: psycopg.Connection, role: str, claims: dict) -> None:
