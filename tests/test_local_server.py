@@ -12,6 +12,9 @@ import pytest
 
 from syncd.store.local_server import LocalServer, find_bindir
 from syncd.store.migrate import bundled, migrate
+from syncd.store.schema import dump
+
+from test_schema_file import shipped
 
 
 def _sources() -> list:
@@ -39,6 +42,7 @@ def test_server_starts_migrates_restarts_and_stops(bindir):
         server.start()  # the data survives a restart
         with psycopg.connect(server.dsn()) as conn:
             assert conn.execute("select count(*) from syncd.schema_migrations").fetchone()[0] == len(bundled())
+            assert dump(conn) == shipped()  # schema.sql reads the same from every server version
     finally:
         server.stop()
         shutil.rmtree(parent, ignore_errors=True)

@@ -14,6 +14,7 @@ from supabase_auth.errors import AuthError
 
 from syncd.cli.common import Failure, friendly, load_config
 from syncd.store.credentials import Credentials, credentials_path
+from syncd.store.supabase_project import LOGIN_REDIRECT
 
 LOGIN_TIMEOUT = 300.0
 
@@ -71,7 +72,7 @@ def login(ctx: click.Context, no_browser: bool) -> None:
         storage=credentials, persist_session=False, auto_refresh_token=False, flow_type="pkce",
         httpx_client=http))
     try:
-        redirect = f"http://127.0.0.1:{callback.server_address[1]}/callback"
+        redirect = LOGIN_REDIRECT.format(port=callback.server_address[1])
         url = client.auth.sign_in_with_oauth({"provider": "github", "options": {"redirect_to": redirect}}).url
         click.echo(f"Sign in with GitHub: {url}", err=False)
         if not no_browser:

@@ -130,6 +130,48 @@ def db_migrate(ctx: click.Context, database_url: str | None) -> None:
     click.echo("schema up to date" if not done else f"{len(done)} migration(s) applied")
 
 
+@db.command("supabase")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@friendly
+def db_supabase(directory: Path) -> None:
+    """Write the contract for `supabase db push` into DIRECTORY.
+
+    DIRECTORY is a Supabase project repository: one file per migration in its
+    supabase/migrations (a re-run adds only new ones), one adding documents to Realtime, and
+    GitHub sign-in in supabase/config.toml."""
+    import datetime
+
+    from syncd.store import supabase_project as project
+    from syncd.store.migrate import bundled
+
+    migrations = directory / "supabase" / "migrations"
+    migrations.mkdir(parents=True, exist_ok=True)
+    existing = sorted(p.name for p in migrations.iterdir())
+    written = project.new_files(existing, bundled(), datetime.datetime.now(datetime.timezone.utc))
+    for name, text in written:
+        (migrations / name).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {migrations / name}")
+    if not written:
+        click.echo(f"{migrations}: nothing new")
+    config = directory / "supabase" / "config.toml"
+    if config.is_file():
+        original = config.read_text(encoding="utf-8")
+        try:
+            text, notes = project.add_sign_in(original)
+        except ValueError as exc:  # not TOML
+            raise Failure(f"{config} is not valid TOML ({exc}); fix it and run this again") from exc
+        if text != original:
+            config.write_text(text, encoding="utf-8")
+            click.echo(f"wrote {config}")
+        for note in notes:
+            click.echo(f"{config}: {note}")
+    else:
+        click.echo(f"no {config} (run `supabase init` in {directory} first, or add this to it):\n\n{project.SIGN_IN}")
+    click.echo(f"next: cd {directory} && supabase link --project-ref <ref> && supabase db push; give the\n"
+               "GitHub OAuth app's id and secret as SUPABASE_AUTH_EXTERNAL_GITHUB_CLIENT_ID and _SECRET, then\n"
+               "`supabase config push` (or set GitHub up in the dashboard, as README's Supabase section says)")
+
+
 @main.command()
 @click.option("--once", is_flag=True, default=True, help="One pass, then exit (`syncd run` keeps going).")
 @click.option("--dry-run", is_flag=True, help="Say what a pass would do (ask the store, change nothing).")

@@ -15,7 +15,11 @@ import psycopg
 
 from syncd.store.rpc import StoreError
 
-_LOCK_KEY = 0x73796E6364  # "syncd"
+LOCK_KEY = 0x73796E6364  # "syncd"
+# Where each applied migration is recorded (written so that it can run again).
+BOOKKEEPING = ("create schema if not exists syncd;\n"
+               "create table if not exists syncd.schema_migrations (version integer primary key, name text not null,"
+               " checksum text not null, applied_at timestamptz not null default now());")
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -32,6 +36,12 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    @property
+    def differs(self) -> str:
+        """What is wrong with a database that applied another text under this version."""
+        return (f"migration {self.version:04d}_{self.name} differs from the one this database applied; "
+                "migrations are forward-only: a change to the schema is a new migration")
 
 
 def bundled() -> list[Migration]:
@@ -60,21 +70,14 @@ def migrate(dsn: str, upto: int | None = None) -> list[Migration]:
     tests); returns the migrations it applied."""
     done: list[Migration] = []
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("select pg_advisory_lock(%s)", (_LOCK_KEY,))
+        conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
             with conn.transaction():
-                conn.execute("create schema if not exists syncd")
-                conn.execute(
-                    "create table if not exists syncd.schema_migrations ("
-                    " version integer primary key, name text not null,"
-                    " checksum text not null, applied_at timestamptz not null default now())"
-                )
+                conn.execute(BOOKKEEPING)
             have = applied(conn)
             changed = [m for m in bundled() if have.get(m.version, m.checksum) != m.checksum]
             if changed:
-                raise MigrationError(
-                    f"migration {changed[0].version:04d}_{changed[0].name} differs from the one this database "
-                    "applied; migrations are forward-only: a change to the schema is a new migration")
+                raise MigrationError(changed[0].differs)
             for migration in bundled():
                 if migration.version in have or (upto is not None and migration.version > upto):
                     continue
@@ -87,5 +90,5 @@ def migrate(dsn: str, upto: int | None = None) -> list[Migration]:
                     )
                 done.append(migration)
         finally:
-            conn.execute("select pg_advisory_unlock(%s)", (_LOCK_KEY,))
+            conn.execute("select pg_advisory_unlock(%s)", (LOCK_KEY,))
     return done
