@@ -18,7 +18,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from copies import Copy
-from supabase_project import SupabaseCluster
+from supabase_database import SupabaseCluster
 from supabase_standin import StandIn, token
 from syncd.store.local_server import LocalServer
 from syncd.store.migrate import migrate
@@ -112,7 +112,7 @@ def template_db(pg_server_dsn):
 
 @pytest.fixture(scope="session")
 def supabase_cluster():
-    """A server shaped like a Supabase project's (tests/supabase_project.py), started the
+    """A server shaped like a Supabase project's (tests/supabase_database.py), started the
     first time a test asks for one."""
     parent = Path(tempfile.mkdtemp(prefix="syncd-sb-"))
     parent.chmod(0o711)

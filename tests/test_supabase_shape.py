@@ -1,4 +1,4 @@
-"""The contract on a database shaped like a real Supabase project (tests/supabase_project.py),
+"""The contract on a database shaped like a real Supabase project (tests/supabase_database.py),
 driven as PostgREST drives it (tests/supabase_standin.py): the contract is the only way
 to write, anon gets nothing, a refusal tells nothing about which workspaces exist, and a
 person can be deleted."""
@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from copies import Copy
-from supabase_project import gotrue_user
+from supabase_database import gotrue_user
 from supabase_standin import StandIn, token
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import Change

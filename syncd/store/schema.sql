@@ -1,4 +1,4 @@
--- syncd's objects as migrations up to 0016_feed_mark_and_degraded leave them. GENERATED: do not edit.
+-- syncd's objects as migrations up to 0017_contract_only_writes leave them. GENERATED: do not edit.
 -- Regenerate after adding a migration: python -m syncd.store.schema > syncd/store/schema.sql
 -- For reading: databases get the migrations (syncd db migrate), not this file. Owners are left out;
 -- grants are every grantee's but the owner's. Objects in public are the ones the migrations name.
@@ -54,7 +54,9 @@ create table public.document_versions (
     seq bigint not null,
     created_at timestamp with time zone default now() not null,
     merge_parent integer,
-    provenance jsonb
+    provenance jsonb,
+    author_login text,
+    author_name text
 );
 
 create table public.documents (
@@ -145,7 +147,7 @@ create table syncd.schema_migrations (
 
 -- Constraints
 
-alter table public.activity_log add constraint activity_log_actor_id_fkey FOREIGN KEY (actor_id) REFERENCES auth.users(id);
+alter table public.activity_log add constraint activity_log_actor_id_fkey FOREIGN KEY (actor_id) REFERENCES auth.users(id) ON DELETE SET NULL;
 alter table public.activity_log add constraint activity_log_device_id_fkey FOREIGN KEY (device_id) REFERENCES public.devices(id);
 alter table public.activity_log add constraint activity_log_document_id_fkey FOREIGN KEY (document_id) REFERENCES public.documents(id) ON DELETE SET NULL;
 alter table public.activity_log add constraint activity_log_pkey PRIMARY KEY (id);
@@ -153,9 +155,9 @@ alter table public.activity_log add constraint activity_log_project_id_fkey FORE
 alter table public.activity_log add constraint activity_log_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE SET NULL;
 alter table public.activity_log add constraint activity_log_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
 alter table public.devices add constraint devices_pkey PRIMARY KEY (id);
-alter table public.devices add constraint devices_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id);
+alter table public.devices add constraint devices_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE SET NULL;
 alter table public.devices add constraint devices_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
-alter table public.document_versions add constraint document_versions_author_id_fkey FOREIGN KEY (author_id) REFERENCES auth.users(id);
+alter table public.document_versions add constraint document_versions_author_id_fkey FOREIGN KEY (author_id) REFERENCES auth.users(id) ON DELETE SET NULL;
 alter table public.document_versions add constraint document_versions_check CHECK ((deleted = (content IS NULL)));
 alter table public.document_versions add constraint document_versions_device_id_fkey FOREIGN KEY (device_id) REFERENCES public.devices(id);
 alter table public.document_versions add constraint document_versions_document_id_fkey FOREIGN KEY (document_id) REFERENCES public.documents(id) ON DELETE CASCADE;
@@ -170,7 +172,7 @@ alter table public.documents add constraint documents_path_check CHECK (((path <
 alter table public.documents add constraint documents_pkey PRIMARY KEY (id);
 alter table public.documents add constraint documents_project_id_fkey FOREIGN KEY (project_id) REFERENCES public.projects(id);
 alter table public.documents add constraint documents_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id);
-alter table public.documents add constraint documents_updated_by_fkey FOREIGN KEY (updated_by) REFERENCES auth.users(id);
+alter table public.documents add constraint documents_updated_by_fkey FOREIGN KEY (updated_by) REFERENCES auth.users(id) ON DELETE SET NULL;
 alter table public.documents add constraint documents_version_check CHECK ((version >= 1));
 alter table public.documents add constraint documents_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
 alter table public.documents add constraint documents_workspace_id_path_key UNIQUE (workspace_id, path);
@@ -188,7 +190,7 @@ alter table public.session_members add constraint session_members_pkey PRIMARY K
 alter table public.session_members add constraint session_members_role_check CHECK ((role = ANY (ARRAY['owner'::text, 'collaborator'::text, 'reader'::text])));
 alter table public.session_members add constraint session_members_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
 alter table public.session_members add constraint session_members_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
-alter table public.sessions add constraint sessions_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES auth.users(id);
+alter table public.sessions add constraint sessions_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES auth.users(id) ON DELETE SET NULL;
 alter table public.sessions add constraint sessions_pkey PRIMARY KEY (id);
 alter table public.sessions add constraint sessions_project_id_fkey FOREIGN KEY (project_id) REFERENCES public.projects(id) ON DELETE CASCADE;
 alter table public.sessions add constraint sessions_project_id_slug_key UNIQUE (project_id, slug);
@@ -197,7 +199,7 @@ alter table public.workspace_members add constraint workspace_members_pkey PRIMA
 alter table public.workspace_members add constraint workspace_members_role_check CHECK ((role = ANY (ARRAY['owner'::text, 'collaborator'::text, 'reader'::text])));
 alter table public.workspace_members add constraint workspace_members_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 alter table public.workspace_members add constraint workspace_members_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
-alter table public.workspaces add constraint workspaces_created_by_fkey FOREIGN KEY (created_by) REFERENCES auth.users(id);
+alter table public.workspaces add constraint workspaces_created_by_fkey FOREIGN KEY (created_by) REFERENCES auth.users(id) ON DELETE SET NULL;
 alter table public.workspaces add constraint workspaces_pkey PRIMARY KEY (id);
 alter table public.workspaces add constraint workspaces_slug_check CHECK ((slug ~ '^[a-z0-9][a-z0-9._-]{0,62}$'::text));
 alter table public.workspaces add constraint workspaces_slug_key UNIQUE (slug);
@@ -253,24 +255,12 @@ create policy service_role_all on public.document_versions as permissive for all
   using (true)
   with check (true);
 
-create policy writers_insert on public.document_versions as permissive for insert to authenticated
-  with check ((EXISTS ( SELECT 1
-   FROM public.documents d
-  WHERE ((d.id = document_versions.document_id) AND syncd.can_write(d.workspace_id, d.session_id)))));
-
 create policy readers_read on public.documents as permissive for select to authenticated
   using (syncd.can_read(workspace_id, session_id));
 
 create policy service_role_all on public.documents as permissive for all to service_role
   using (true)
   with check (true);
-
-create policy writers_insert on public.documents as permissive for insert to authenticated
-  with check (syncd.can_write(workspace_id, session_id));
-
-create policy writers_update on public.documents as permissive for update to authenticated
-  using (syncd.can_write(workspace_id, session_id))
-  with check (syncd.can_write(workspace_id, session_id));
 
 create policy owners_read on public.invitations as permissive for select to authenticated
   using (syncd.is_owner(workspace_id));
@@ -330,6 +320,7 @@ create policy service_role_all on public.workspaces as permissive for all to ser
 CREATE TRIGGER syncd_profile_from_auth AFTER INSERT OR UPDATE OF raw_user_meta_data, email ON auth.users FOR EACH ROW EXECUTE FUNCTION syncd.on_auth_user();
 CREATE TRIGGER activity_log_notify AFTER INSERT ON public.activity_log FOR EACH ROW EXECUTE FUNCTION syncd.notify_change('syncd-activity:');
 CREATE TRIGGER document_versions_activity AFTER INSERT ON public.document_versions FOR EACH ROW WHEN ((new.origin = ANY (ARRAY['sync'::text, 'import'::text]))) EXECUTE FUNCTION syncd.version_activity();
+CREATE TRIGGER document_versions_author BEFORE INSERT ON public.document_versions FOR EACH ROW WHEN ((new.author_id IS NOT NULL)) EXECUTE FUNCTION syncd.version_author();
 CREATE TRIGGER document_versions_notify AFTER INSERT ON public.document_versions FOR EACH ROW EXECUTE FUNCTION syncd.notify_change();
 CREATE TRIGGER documents_pipeline AFTER INSERT OR UPDATE ON public.documents FOR EACH ROW EXECUTE FUNCTION syncd.refresh_pipeline();
 CREATE TRIGGER documents_project_files AFTER INSERT OR UPDATE OF content ON public.documents FOR EACH ROW WHEN (((new.path ~~ 'projects/%'::text) AND (NOT new.deleted))) EXECUTE FUNCTION syncd.project_files();
@@ -547,71 +538,9 @@ $function$;
 
 CREATE OR REPLACE FUNCTION public.syncd_commit(jsonb)
  RETURNS jsonb
- LANGUAGE plpgsql
+ LANGUAGE sql
  SET search_path TO ''
- SET plan_cache_mode TO 'force_custom_plan'
-AS $function$
-declare
-  ws uuid := syncd.workspace_id($1 ->> 'workspace');
-  -- a device the store does not know (never opened) is left out rather than failing the batch
-  dev uuid := (select d.id from public.devices d where d.id = nullif($1 ->> 'device', '')::uuid);
-  origin text := coalesce($1 ->> 'origin', 'sync');
-  changes jsonb := coalesce($1 -> 'changes', '[]'::jsonb);
-  change jsonb;
-  result jsonb;
-  results jsonb[] := '{}';
-  first_seq bigint;
-  last_seq bigint;
-  head_size bigint;
-  inline_bytes bigint := 0;
-  touched record;
-begin
-  if jsonb_typeof(changes) <> 'array' or jsonb_array_length(changes) > syncd.commit_max_changes() then
-    raise exception 'a commit takes at most % changes per call, got %', syncd.commit_max_changes(),
-      case when jsonb_typeof(changes) = 'array' then jsonb_array_length(changes)::text else jsonb_typeof(changes) end
-      using errcode = 'PT413', hint = 'split the changes into several calls';
-  end if;
-  if pg_column_size($1) > syncd.commit_max_bytes() then
-    raise exception 'a commit takes at most % MiB per call, got % MiB', syncd.commit_max_bytes() / 1048576,
-      round(pg_column_size($1) / 1048576.0, 1)
-      using errcode = 'PT413', hint = 'split the changes into several calls';
-  end if;
-  first_seq := syncd.lock_workspace(ws);
-  last_seq := first_seq;
-  perform set_config('syncd.pipeline', 'deferred', true);
-  for change in select value from jsonb_array_elements(changes) loop
-    if not syncd.can_write(ws, syncd.session_of(ws, change ->> 'path')) then
-      results := array_append(results, jsonb_build_object(
-        'path', change ->> 'path', 'status', 'forbidden',
-        'message', 'you may read but not write this document (a workspace owner can grant it: syncd members)'));
-      continue;
-    end if;
-    result := syncd.commit_one(ws, dev, origin, change, last_seq);
-    last_seq := coalesce((result ->> 'seq')::bigint, last_seq);
-    if result -> 'head' ? 'content' then
-      head_size := coalesce((result -> 'head' ->> 'size')::bigint, 0);
-      if head_size > syncd.inline_item_max() or inline_bytes + head_size > syncd.inline_budget() then
-        result := result #- '{head,content}';
-      else
-        inline_bytes := inline_bytes + head_size;
-      end if;
-    end if;
-    results := array_append(results, result);
-  end loop;
-  perform set_config('syncd.pipeline', '', true);
-  if last_seq > first_seq then
-    perform syncd.set_last_seq(ws, last_seq);
-    for touched in select distinct d.session_id, d.stage from public.documents d
-                    where d.workspace_id = ws and d.seq > first_seq and d.session_id is not null loop
-      perform syncd.refresh_stage(touched.session_id, touched.stage);
-    end loop;
-  end if;
-  if dev is not null then
-    perform syncd.touch_device(dev);
-  end if;
-  return jsonb_build_object('results', to_jsonb(results));
-end
-$function$;
+AS $function$ select syncd.commit_changes($1) $function$;
 
 CREATE OR REPLACE FUNCTION public.syncd_documents(jsonb)
  RETURNS jsonb
@@ -764,134 +693,15 @@ $function$;
 
 CREATE OR REPLACE FUNCTION public.syncd_members(jsonb)
  RETURNS jsonb
- LANGUAGE plpgsql
- SECURITY DEFINER
+ LANGUAGE sql
  SET search_path TO ''
- SET plan_cache_mode TO 'force_custom_plan'
-AS $function$
-declare
-  ws uuid := syncd.workspace_id($1 ->> 'workspace');
-  action text := coalesce($1 ->> 'action', 'list');
-  login text := $1 ->> 'login';
-  new_role text := $1 ->> 'role';
-  sess uuid;
-  who uuid;
-  n integer;
-  m integer;
-begin
-  if not syncd.can_see_workspace(ws) then
-    raise exception 'no access to this workspace' using errcode = '42501';
-  end if;
-  if action = 'list' then
-    return jsonb_build_object('members', coalesce((
-      select jsonb_agg(x order by x ->> 'session' nulls first, x ->> 'login') from (
-        select jsonb_build_object('login', p.github_login, 'name', p.display_name, 'role', m.role,
-                                  'session', null, 'project', null, 'pending', false) x
-          from public.workspace_members m join public.profiles p on p.id = m.user_id
-         where m.workspace_id = ws
-        union all
-        select jsonb_build_object('login', p.github_login, 'name', p.display_name, 'role', m.role,
-                                  'session', s.slug, 'project', pr.name, 'pending', false)
-          from public.session_members m join public.profiles p on p.id = m.user_id
-          join public.sessions s on s.id = m.session_id join public.projects pr on pr.id = s.project_id
-         where s.workspace_id = ws
-        union all
-        select jsonb_build_object('login', i.github_login, 'name', null, 'role', i.role,
-                                  'session', s.slug, 'project', pr.name, 'pending', true)
-          from public.invitations i left join public.sessions s on s.id = i.session_id
-          left join public.projects pr on pr.id = s.project_id
-         where i.workspace_id = ws and syncd.is_owner(ws)) y), '[]'::jsonb));
-  end if;
-  perform syncd.require_owner(ws);
-  if login is null or login !~ '^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$' then
-    raise exception 'give a GitHub login, not %', coalesce(login, 'nothing') using errcode = '22023';
-  end if;
-  if action in ('add', 'role') and coalesce(new_role, '') not in ('owner', 'collaborator', 'reader') then
-    raise exception 'role must be owner, collaborator or reader' using errcode = '22023';
-  end if;
-  if $1 ? 'session' then
-    select s.id into sess from public.sessions s join public.projects p on p.id = s.project_id
-     where s.workspace_id = ws and p.name = $1 ->> 'project' and s.slug = $1 ->> 'session';
-    if sess is null then
-      raise exception 'no session %/% in this workspace', $1 ->> 'project', $1 ->> 'session' using errcode = 'PT404';
-    end if;
-  end if;
-  select p.id into who from public.profiles p where lower(p.github_login) = lower(login);
-  if action in ('add', 'role') then
-    if who is null then
-      delete from public.invitations i where i.workspace_id = ws and i.session_id is not distinct from sess
-        and lower(i.github_login) = lower(login);
-      insert into public.invitations (workspace_id, session_id, github_login, role) values (ws, sess, login, new_role);
-      return jsonb_build_object('invited', login, 'role', new_role);
-    elsif sess is null then
-      insert into public.workspace_members (workspace_id, user_id, role) values (ws, who, new_role)
-        on conflict (workspace_id, user_id) do update set role = excluded.role;
-    else
-      insert into public.session_members (session_id, user_id, role) values (sess, who, new_role)
-        on conflict (session_id, user_id) do update set role = excluded.role;
-    end if;
-    return jsonb_build_object('member', login, 'role', new_role);
-  elsif action = 'remove' then
-    if sess is null then
-      delete from public.workspace_members m where m.workspace_id = ws and m.user_id = who;
-    else
-      delete from public.session_members m where m.session_id = sess and m.user_id = who;
-    end if;
-    get diagnostics n = row_count;
-    delete from public.invitations i where i.workspace_id = ws and i.session_id is not distinct from sess
-      and lower(i.github_login) = lower(login);
-    get diagnostics m = row_count;
-    return jsonb_build_object('removed', n + m);
-  end if;
-  raise exception 'unknown action %', action using errcode = '22023';
-end
-$function$;
+AS $function$ select syncd.members($1) $function$;
 
 CREATE OR REPLACE FUNCTION public.syncd_open(jsonb)
  RETURNS jsonb
- LANGUAGE plpgsql
- SECURITY DEFINER
+ LANGUAGE sql
  SET search_path TO ''
- SET plan_cache_mode TO 'force_custom_plan'
-AS $function$
-declare
-  ws_slug text := $1 ->> 'workspace';
-  ws public.workspaces;
-  dev jsonb := $1 -> 'device';
-  me uuid := auth.uid();
-begin
-  if coalesce(($1 ->> 'create')::boolean, false) then
-    if not syncd.trusted() and me is null then
-      raise exception 'sign in to create a workspace' using errcode = '42501';
-    end if;
-    insert into public.workspaces (slug, name, created_by)
-      values (ws_slug, coalesce($1 ->> 'name', ws_slug), me)
-      on conflict on constraint workspaces_slug_key do nothing
-      returning * into ws;
-    if ws.id is not null and me is not null then
-      insert into public.workspace_members (workspace_id, user_id, role) values (ws.id, me, 'owner');
-    end if;
-  end if;
-  select * into ws from public.workspaces w where w.slug = ws_slug;
-  if ws.id is null or not syncd.can_see_workspace(ws.id) then
-    raise exception 'workspace "%" does not exist (or you are not a member of it)', ws_slug
-      using errcode = 'PT404', hint = 'create it with `syncd init`, or ask its owner for access';
-  end if;
-  if dev is not null then
-    insert into public.devices (id, workspace_id, user_id, name, hostname)
-      values ((dev ->> 'id')::uuid, ws.id, me, coalesce(dev ->> 'name', dev ->> 'hostname', 'unnamed device'),
-              dev ->> 'hostname')
-      on conflict (id) do update  -- an open without a name keeps the device's name
-        set name = coalesce(dev ->> 'name', public.devices.name),
-            hostname = coalesce(dev ->> 'hostname', public.devices.hostname), last_seen = now()
-        where public.devices.user_id is not distinct from me;
-  end if;
-  return jsonb_build_object(
-    'workspace_id', ws.id, 'workspace', ws.slug, 'last_seq', ws.last_seq,
-    'schema_version', (select max(version) from syncd.schema_migrations),
-    'role', case when syncd.trusted() then 'service' else coalesce(syncd.workspace_role(ws.id), 'session member') end);
-end
-$function$;
+AS $function$ select syncd.open_workspace($1) $function$;
 
 CREATE OR REPLACE FUNCTION public.syncd_progress(jsonb)
  RETURNS jsonb
@@ -1097,6 +907,74 @@ CREATE OR REPLACE FUNCTION syncd.can_write(ws uuid, sess uuid)
 AS $function$
   select coalesce(syncd.trusted() or syncd.workspace_role(ws) in ('owner', 'collaborator')
                   or (sess is not null and syncd.session_role(sess) in ('owner', 'collaborator')), false)
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.commit_changes(jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+ SET plan_cache_mode TO 'force_custom_plan'
+AS $function$
+declare
+  ws uuid := syncd.workspace_id($1 ->> 'workspace');
+  dev uuid := syncd.own_device(ws, nullif($1 ->> 'device', '')::uuid);
+  origin text := coalesce($1 ->> 'origin', 'sync');
+  changes jsonb := coalesce($1 -> 'changes', '[]'::jsonb);
+  change jsonb;
+  result jsonb;
+  results jsonb[] := '{}';
+  first_seq bigint;
+  last_seq bigint;
+  head_size bigint;
+  inline_bytes bigint := 0;
+  touched record;
+begin
+  if jsonb_typeof(changes) <> 'array' or jsonb_array_length(changes) > syncd.commit_max_changes() then
+    raise exception 'a commit takes at most % changes per call, got %', syncd.commit_max_changes(),
+      case when jsonb_typeof(changes) = 'array' then jsonb_array_length(changes)::text else jsonb_typeof(changes) end
+      using errcode = 'PT413', hint = 'split the changes into several calls';
+  end if;
+  if pg_column_size($1) > syncd.commit_max_bytes() then
+    raise exception 'a commit takes at most % MiB per call, got % MiB', syncd.commit_max_bytes() / 1048576,
+      round(pg_column_size($1) / 1048576.0, 1)
+      using errcode = 'PT413', hint = 'split the changes into several calls';
+  end if;
+  first_seq := syncd.lock_workspace(ws);
+  last_seq := first_seq;
+  perform set_config('syncd.pipeline', 'deferred', true);
+  for change in select value from jsonb_array_elements(changes) loop
+    if not syncd.can_write(ws, syncd.session_of(ws, change ->> 'path')) then
+      results := array_append(results, jsonb_build_object(
+        'path', change ->> 'path', 'status', 'forbidden',
+        'message', 'you may read but not write this document (a workspace owner can grant it: syncd members)'));
+      continue;
+    end if;
+    result := syncd.commit_one(ws, dev, origin, change, last_seq);
+    last_seq := coalesce((result ->> 'seq')::bigint, last_seq);
+    if result -> 'head' ? 'content' then
+      head_size := coalesce((result -> 'head' ->> 'size')::bigint, 0);
+      if head_size > syncd.inline_item_max() or inline_bytes + head_size > syncd.inline_budget() then
+        result := result #- '{head,content}';
+      else
+        inline_bytes := inline_bytes + head_size;
+      end if;
+    end if;
+    results := array_append(results, result);
+  end loop;
+  perform set_config('syncd.pipeline', '', true);
+  if last_seq > first_seq then
+    perform syncd.set_last_seq(ws, last_seq);
+    for touched in select distinct d.session_id, d.stage from public.documents d
+                    where d.workspace_id = ws and d.seq > first_seq and d.session_id is not null loop
+      perform syncd.refresh_stage(touched.session_id, touched.stage);
+    end loop;
+  end if;
+  if dev is not null then
+    perform syncd.touch_device(dev);
+  end if;
+  return jsonb_build_object('results', to_jsonb(results));
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.commit_max_bytes()
@@ -1522,6 +1400,91 @@ AS $function$
   select last_seq from public.workspaces where id = ws for update
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.members(jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+ SET plan_cache_mode TO 'force_custom_plan'
+AS $function$
+declare
+  ws uuid := syncd.workspace_id($1 ->> 'workspace');
+  action text := coalesce($1 ->> 'action', 'list');
+  login text := $1 ->> 'login';
+  new_role text := $1 ->> 'role';
+  sess uuid;
+  who uuid;
+  n integer;
+  m integer;
+begin
+  if not syncd.can_see_workspace(ws) then
+    raise exception 'no access to this workspace' using errcode = '42501';
+  end if;
+  if action = 'list' then
+    return jsonb_build_object('members', coalesce((
+      select jsonb_agg(x order by x ->> 'session' nulls first, x ->> 'login') from (
+        select jsonb_build_object('login', p.github_login, 'name', p.display_name, 'role', m.role,
+                                  'session', null, 'project', null, 'pending', false) x
+          from public.workspace_members m join public.profiles p on p.id = m.user_id
+         where m.workspace_id = ws
+        union all
+        select jsonb_build_object('login', p.github_login, 'name', p.display_name, 'role', m.role,
+                                  'session', s.slug, 'project', pr.name, 'pending', false)
+          from public.session_members m join public.profiles p on p.id = m.user_id
+          join public.sessions s on s.id = m.session_id join public.projects pr on pr.id = s.project_id
+         where s.workspace_id = ws
+        union all
+        select jsonb_build_object('login', i.github_login, 'name', null, 'role', i.role,
+                                  'session', s.slug, 'project', pr.name, 'pending', true)
+          from public.invitations i left join public.sessions s on s.id = i.session_id
+          left join public.projects pr on pr.id = s.project_id
+         where i.workspace_id = ws and syncd.is_owner(ws)) y), '[]'::jsonb));
+  end if;
+  perform syncd.require_owner(ws);
+  if login is null or login !~ '^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$' then
+    raise exception 'give a GitHub login, not %', coalesce(login, 'nothing') using errcode = '22023';
+  end if;
+  if action in ('add', 'role') and coalesce(new_role, '') not in ('owner', 'collaborator', 'reader') then
+    raise exception 'role must be owner, collaborator or reader' using errcode = '22023';
+  end if;
+  if $1 ? 'session' then
+    select s.id into sess from public.sessions s join public.projects p on p.id = s.project_id
+     where s.workspace_id = ws and p.name = $1 ->> 'project' and s.slug = $1 ->> 'session';
+    if sess is null then
+      raise exception 'no session %/% in this workspace', $1 ->> 'project', $1 ->> 'session' using errcode = 'PT404';
+    end if;
+  end if;
+  select p.id into who from public.profiles p where lower(p.github_login) = lower(login);
+  if action in ('add', 'role') then
+    if who is null then
+      delete from public.invitations i where i.workspace_id = ws and i.session_id is not distinct from sess
+        and lower(i.github_login) = lower(login);
+      insert into public.invitations (workspace_id, session_id, github_login, role) values (ws, sess, login, new_role);
+      return jsonb_build_object('invited', login, 'role', new_role);
+    elsif sess is null then
+      insert into public.workspace_members (workspace_id, user_id, role) values (ws, who, new_role)
+        on conflict (workspace_id, user_id) do update set role = excluded.role;
+    else
+      insert into public.session_members (session_id, user_id, role) values (sess, who, new_role)
+        on conflict (session_id, user_id) do update set role = excluded.role;
+    end if;
+    return jsonb_build_object('member', login, 'role', new_role);
+  elsif action = 'remove' then
+    if sess is null then
+      delete from public.workspace_members m where m.workspace_id = ws and m.user_id = who;
+    else
+      delete from public.session_members m where m.session_id = sess and m.user_id = who;
+    end if;
+    get diagnostics n = row_count;
+    delete from public.invitations i where i.workspace_id = ws and i.session_id is not distinct from sess
+      and lower(i.github_login) = lower(login);
+    get diagnostics m = row_count;
+    return jsonb_build_object('removed', n + m);
+  end if;
+  raise exception 'unknown action %', action using errcode = '22023';
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.notify_change()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1560,6 +1523,62 @@ begin
   end if;
   return null;
 end
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.open_workspace(jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+ SET plan_cache_mode TO 'force_custom_plan'
+AS $function$
+declare
+  ws_slug text := $1 ->> 'workspace';
+  ws public.workspaces;
+  dev jsonb := $1 -> 'device';
+  me uuid := auth.uid();
+begin
+  if coalesce(($1 ->> 'create')::boolean, false) then
+    if not syncd.trusted() and me is null then
+      raise exception 'sign in to create a workspace' using errcode = '42501';
+    end if;
+    insert into public.workspaces (slug, name, created_by)
+      values (ws_slug, coalesce($1 ->> 'name', ws_slug), me)
+      on conflict on constraint workspaces_slug_key do nothing
+      returning * into ws;
+    if ws.id is not null and me is not null then
+      insert into public.workspace_members (workspace_id, user_id, role) values (ws.id, me, 'owner');
+    end if;
+  end if;
+  select * into ws from public.workspaces w where w.slug = ws_slug;
+  if ws.id is null or not syncd.can_see_workspace(ws.id) then
+    raise exception 'workspace "%" does not exist (or you are not a member of it)', ws_slug
+      using errcode = 'PT404', hint = 'create it with `syncd init`, or ask its owner for access';
+  end if;
+  if dev is not null then
+    insert into public.devices (id, workspace_id, user_id, name, hostname)
+      values ((dev ->> 'id')::uuid, ws.id, me, coalesce(dev ->> 'name', dev ->> 'hostname', 'unnamed device'),
+              dev ->> 'hostname')
+      on conflict (id) do update  -- an open without a name keeps the device's name
+        set name = coalesce(dev ->> 'name', public.devices.name),
+            hostname = coalesce(dev ->> 'hostname', public.devices.hostname), last_seen = now()
+        where public.devices.user_id is not distinct from me;
+  end if;
+  return jsonb_build_object(
+    'workspace_id', ws.id, 'workspace', ws.slug, 'last_seq', ws.last_seq,
+    'schema_version', (select max(version) from syncd.schema_migrations),
+    'role', case when syncd.trusted() then 'service' else coalesce(syncd.workspace_role(ws.id), 'session member') end);
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.own_device(ws uuid, dev uuid)
+ RETURNS uuid
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  select d.id from public.devices d
+   where d.id = dev and d.workspace_id = ws and (syncd.trusted() or d.user_id = (select auth.uid()))
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.pipeline_of(sess uuid)
@@ -1609,8 +1628,10 @@ CREATE OR REPLACE FUNCTION syncd.record_activity(ws uuid, dev uuid, kind text, d
 AS $function$
 declare
   l record;
-  doc uuid;
 begin
+  if not syncd.can_read(ws, syncd.session_of(ws, doc_path)) then
+    raise exception 'no access to %', coalesce(doc_path, 'this workspace') using errcode = '42501';
+  end if;
   select * into l from syncd.layout(doc_path);
   insert into public.activity_log (workspace_id, project_id, session_id, document_id, actor_id,
                                    device_id, kind, details)
@@ -1619,9 +1640,7 @@ begin
          (select s.id from public.sessions s join public.projects p on p.id = s.project_id
            where p.workspace_id = ws and p.name = l.project and s.slug = l.session),
          (select d.id from public.documents d where d.workspace_id = ws and d.path = doc_path),
-         auth.uid(),
-         (select d.id from public.devices d where d.id = dev),
-         kind,
+         auth.uid(), syncd.own_device(ws, dev), kind,
          jsonb_build_object('path', doc_path) || coalesce(details, '{}'::jsonb);
 end
 $function$;
@@ -1792,6 +1811,19 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.version_author()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  select p.github_login, p.display_name into new.author_login, new.author_name
+    from public.profiles p where p.id = new.author_id;
+  return new;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.version_json(v public.document_versions)
  RETURNS jsonb
  LANGUAGE sql
@@ -1802,11 +1834,10 @@ AS $function$
     'path', v.path, 'version', v.version, 'parent_version', v.parent_version,
     'merge_parent', v.merge_parent, 'sha256', v.sha256, 'size', v.size, 'deleted', v.deleted,
     'origin', v.origin, 'author_id', v.author_id,
-    'author', coalesce(p.github_login, p.display_name, v.provenance ->> 'author_name'),
-    'author_name', coalesce(p.display_name, p.github_login, v.provenance ->> 'author_name'),
+    'author', coalesce(p.github_login, v.author_login, p.display_name, v.author_name, v.provenance ->> 'author_name'),
+    'author_name', coalesce(p.display_name, v.author_name, p.github_login, v.author_login, v.provenance ->> 'author_name'),
     'author_email', coalesce(v.provenance ->> 'author_email',
-                             case when p.github_login is not null
-                                  then p.github_login || '@users.noreply.github.com' end,
+                             coalesce(p.github_login, v.author_login) || '@users.noreply.github.com',
                              p.email),
     'device_id', v.device_id,
     'device', (select d.name from public.devices d where d.id = v.device_id),
@@ -1819,15 +1850,16 @@ $function$;
 CREATE OR REPLACE FUNCTION syncd.workspace_id(ws_slug text)
  RETURNS uuid
  LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
  SET search_path TO ''
 AS $function$
 declare
   ws uuid;
 begin
   select w.id into ws from public.workspaces w where w.slug = ws_slug;
-  if ws is null then
-    raise exception 'workspace "%" does not exist', ws_slug
-      using errcode = 'PT404', hint = 'create it with `syncd init`';
+  if ws is null or not syncd.can_see_workspace(ws) then
+    raise exception 'workspace "%" does not exist (or you are not a member of it)', ws_slug
+      using errcode = 'PT404', hint = 'create it with `syncd init`, or ask its owner for access';
   end if;
   return ws;
 end
@@ -1846,16 +1878,17 @@ $function$;
 
 grant delete, insert, select, update on table public.activity_log to service_role;
 grant select on table public.activity_log to authenticated;
-grant usage on sequence public.activity_log_id_seq to authenticated, service_role;
+grant usage on sequence public.activity_log_id_seq to service_role;
 grant delete, insert, select, update on table public.devices to service_role;
 grant select on table public.devices to authenticated;
 grant delete, insert, select, update on table public.document_versions to service_role;
-grant insert, select, update on table public.document_versions to authenticated;
-grant usage on sequence public.document_versions_id_seq to authenticated, service_role;
+grant select on table public.document_versions to authenticated;
+grant usage on sequence public.document_versions_id_seq to service_role;
 grant delete, insert, select, update on table public.documents to service_role;
-grant insert, select, update on table public.documents to authenticated;
+grant select on table public.documents to authenticated;
 grant delete, insert, select, update on table public.invitations to service_role;
 grant select on table public.invitations to authenticated;
+grant usage on sequence public.invitations_id_seq to service_role;
 grant delete, insert, select, update on table public.profiles to service_role;
 grant select on table public.profiles to authenticated;
 grant delete, insert, select, update on table public.projects to service_role;
@@ -1866,7 +1899,7 @@ grant delete, insert, select, update on table public.sessions to service_role;
 grant select on table public.sessions to authenticated;
 grant execute on function public.syncd_activity(jsonb) to authenticated, service_role;
 grant execute on function public.syncd_changes(jsonb) to authenticated, service_role;
-grant execute on function public.syncd_clock(jsonb) to anon, authenticated, service_role;
+grant execute on function public.syncd_clock(jsonb) to authenticated, service_role;
 grant execute on function public.syncd_commit(jsonb) to authenticated, service_role;
 grant select on table public.syncd_conflict_rates to authenticated, service_role;
 grant select on table public.syncd_device_sync to authenticated, service_role;
@@ -1898,12 +1931,11 @@ grant execute on function syncd.can_read(uuid,uuid) to authenticated, service_ro
 grant execute on function syncd.can_read_document(uuid) to authenticated, service_role;
 grant execute on function syncd.can_see_workspace(uuid) to authenticated, service_role;
 grant execute on function syncd.can_write(uuid,uuid) to authenticated, service_role;
+grant execute on function syncd.commit_changes(jsonb) to authenticated, service_role;
 grant execute on function syncd.commit_max_bytes() to authenticated, service_role;
 grant execute on function syncd.commit_max_changes() to authenticated, service_role;
-grant execute on function syncd.commit_one(uuid,uuid,text,jsonb,bigint) to authenticated, service_role;
 grant execute on function syncd.content_bytes(jsonb) to authenticated, service_role;
 grant execute on function syncd.content_problem(jsonb) to authenticated, service_role;
-grant execute on function syncd.ensure_layout(uuid,text) to authenticated, service_role;
 grant execute on function syncd.head_json(public.documents,boolean) to authenticated, service_role;
 grant execute on function syncd.heartbeat(uuid,uuid,jsonb) to authenticated, service_role;
 grant execute on function syncd.import_members(jsonb) to authenticated, service_role;
@@ -1914,25 +1946,19 @@ grant execute on function syncd.is_template(text) to authenticated, service_role
 grant execute on function syncd.layout(text) to authenticated, service_role;
 grant execute on function syncd.legacy_login(text) to authenticated, service_role;
 grant execute on function syncd.legacy_members(jsonb) to authenticated, service_role;
-grant execute on function syncd.lock_workspace(uuid) to authenticated, service_role;
-grant execute on function syncd.notify_change() to authenticated, service_role;
-grant execute on function syncd.on_auth_user() to authenticated, service_role;
+grant execute on function syncd.members(jsonb) to authenticated, service_role;
+grant execute on function syncd.open_workspace(jsonb) to authenticated, service_role;
+grant execute on function syncd.own_device(uuid,uuid) to authenticated, service_role;
 grant execute on function syncd.pipeline_of(uuid) to authenticated, service_role;
-grant execute on function syncd.project_files() to authenticated, service_role;
 grant execute on function syncd.record_activity(uuid,uuid,text,text,jsonb) to authenticated, service_role;
-grant execute on function syncd.refresh_pipeline() to authenticated, service_role;
-grant execute on function syncd.refresh_stage(uuid,text) to authenticated, service_role;
 grant execute on function syncd.require_owner(uuid) to authenticated, service_role;
 grant select on table syncd.schema_migrations to authenticated, service_role;
 grant execute on function syncd.session_of(uuid,text) to authenticated, service_role;
 grant execute on function syncd.session_role(uuid) to authenticated, service_role;
-grant execute on function syncd.set_last_seq(uuid,bigint) to authenticated, service_role;
 grant execute on function syncd.stage_of(text) to authenticated, service_role;
 grant execute on function syncd.stage_of_session(uuid,text) to authenticated, service_role;
 grant execute on function syncd.stages() to authenticated, service_role;
-grant execute on function syncd.touch_device(uuid) to authenticated, service_role;
 grant execute on function syncd.trusted() to authenticated, service_role;
-grant execute on function syncd.version_activity() to authenticated, service_role;
 grant execute on function syncd.version_json(public.document_versions) to authenticated, service_role;
 grant execute on function syncd.workspace_id(text) to authenticated, service_role;
 grant execute on function syncd.workspace_role(uuid) to authenticated, service_role;
