@@ -176,6 +176,9 @@ def dsn(request, flavour, pg_server_dsn, template_db):
         template = request.getfixturevalue("supabase_template")
     name = create_database(server, template=template)
     url = make_conninfo(server, dbname=name)
+    if flavour == "supabase":
+        with _admin(url) as conn:
+            conn.execute(f'alter database "{name}" owner to postgres')  # as a project's is
     yield make_conninfo(url, user="postgres") if flavour == "supabase" else url
     drop_database(server, name)
 

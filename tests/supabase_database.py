@@ -19,9 +19,10 @@ migrations), cited by file:
   authenticator_role.sql: authenticator's statement_timeout and lock_timeout are 8 s.
 * 20230201083204_grant_auth_roles_to_postgres.sql: anon, authenticated and service_role
   are granted to postgres; 20230529180330_alter_api_roles_for_inherit.sql: they INHERIT.
-* A project's `postgres` owns `public`, and what it creates there is granted to the API
-  roles by its own default privileges (what issue 17's trial found: anon held every
-  privilege on syncd's tables).
+* migrations/db/migrate.sh: the init scripts run as `postgres` before it is demoted, so
+  `postgres` owns the database, `public`, the publication, and the default privileges
+  above are its own: what it creates in `public` is granted to the API roles (what issue
+  17's trial found: anon held every privilege on syncd's tables).
 * supabase/auth: the auth schema belongs to `supabase_auth_admin` (GoTrue connects as it);
   `auth.users` has the columns GoTrue writes (no default id: GoTrue makes it) and
   `auth.identities` cascades from it; `auth.uid()`, `auth.role()`, `auth.jwt()` read
@@ -59,6 +60,8 @@ alter role authenticator set lock_timeout = '8s';
 
 DATABASE_SETUP = """
 create publication supabase_realtime;
+alter publication supabase_realtime owner to postgres;
+alter database {database} owner to postgres;
 create schema extensions;
 grant usage on schema extensions to postgres, anon, authenticated, service_role;
 alter schema public owner to postgres;

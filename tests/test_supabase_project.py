@@ -107,8 +107,10 @@ def test_a_rerun_writes_only_what_is_missing_and_dates_it_after_every_file_there
     assert (tmp_path / "supabase" / "migrations" / name).read_text() == first[gone]
 
 
+@pytest.mark.parametrize("flavour", ["plain", "supabase"], indirect=True)  # as the project's postgres there
 @pytest.mark.parametrize("first", ["supabase db push", "syncd db migrate", "syncd db migrate up to 0008"])
-def test_the_files_and_syncd_db_migrate_apply_each_migration_once_in_either_order(tmp_path, empty_dsn, first):
+def test_the_files_and_syncd_db_migrate_apply_each_migration_once_in_either_order(tmp_path, empty_dsn, first,
+                                                                                   flavour):
     write_project(tmp_path)
     if first == "syncd db migrate":
         assert len(migrate(empty_dsn)) == len(bundled())
@@ -126,7 +128,10 @@ def test_the_files_and_syncd_db_migrate_apply_each_migration_once_in_either_orde
         assert psql(empty_dsn, path).returncode == 0
     assert recorded(empty_dsn) == after
     with psycopg.connect(empty_dsn) as conn:
-        assert dump(conn) == shipped()
+        objects, _, published = dump(conn).partition("\n-- Publications\n\n")
+    assert objects == shipped()
+    assert published == ("alter publication supabase_realtime add table public.documents;\n"
+                         if flavour == "supabase" else "")  # a project has the publication
 
 
 def test_a_file_refuses_a_database_that_applied_another_text_under_its_version(tmp_path, dsn):

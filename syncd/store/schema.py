@@ -158,42 +158,26 @@ _SECTIONS = {
                     string_agg(grantee, ', ' order by grantee), case when grantable then ' with grant option' else '' end)
         from per_grantee group by kind, name, privileges, grantable""",
 
-    # Those of the role that owns schema syncd (the one that migrates), where syncd creates
-    # objects; an entry for every schema replaces the built-in defaults, one for a schema adds to them.
+    # Those of the role that owns schema syncd (the one that migrates), in schema syncd: the
+    # global ones and those in public are the project's (a Supabase project's grant its API
+    # roles everything), which syncd's migrations override object by object.
     "Default privileges": """
-      with entry as (
-        select d.defaclrole as role, d.defaclnamespace as ns, d.defaclobjtype as objtype, d.defaclacl as acl
-          from pg_default_acl d
-         where d.defaclrole = (select nspowner from pg_namespace where nspname = 'syncd')
-           and (d.defaclnamespace = 0 or d.defaclnamespace::regnamespace::text in ('syncd', 'public'))),
-      change(ns, objtype, role, verb, privilege, grantee) as (
-        select e.ns, e.objtype, e.role, 'grant', a.privilege_type, a.grantee from entry e, aclexplode(e.acl) a
-        except
-        select e.ns, e.objtype, e.role, 'grant', a.privilege_type, a.grantee
-          from entry e, aclexplode(acldefault((case e.objtype when 'S' then 's' else e.objtype end)::"char", e.role)) a
-         where e.ns = 0
-        union all
-        (select e.ns, e.objtype, e.role, 'revoke', a.privilege_type, a.grantee
-           from entry e, aclexplode(acldefault((case e.objtype when 'S' then 's' else e.objtype end)::"char", e.role)) a
-          where e.ns = 0
-         except
-         select e.ns, e.objtype, e.role, 'revoke', a.privilege_type, a.grantee from entry e, aclexplode(e.acl) a))
-      select concat_ws(' ', ns::regnamespace, objtype, grantee, verb),
-             format('alter default privileges%%s %%s %%s on %%s %%s %%s;',
-                    case when ns = 0 then '' else ' in schema ' || ns::regnamespace end, verb,
-                    string_agg(lower(privilege), ', ' order by privilege),
-                    case objtype when 'r' then 'tables' when 'S' then 'sequences' when 'f' then 'functions'
-                                 when 'T' then 'types' else 'schemas' end,
-                    case verb when 'grant' then 'to' else 'from' end,
-                    case grantee when 0 then 'public' else quote_ident(grantee::regrole::text) end)
-        from change where grantee <> role
-       group by ns, objtype, verb, grantee""",
+      select concat_ws(' ', d.defaclobjtype, a.grantee),
+             format('alter default privileges in schema syncd grant %%s on %%s to %%s;',
+                    string_agg(lower(a.privilege_type), ', ' order by a.privilege_type),
+                    case d.defaclobjtype when 'r' then 'tables' when 'S' then 'sequences' when 'f' then 'functions'
+                                         when 'T' then 'types' else 'schemas' end,
+                    case a.grantee when 0 then 'public' else quote_ident(a.grantee::regrole::text) end)
+        from pg_default_acl d, aclexplode(d.defaclacl) a
+       where d.defaclrole = (select nspowner from pg_namespace where nspname = 'syncd')
+         and d.defaclnamespace = 'syncd'::regnamespace and a.grantee <> d.defaclrole
+       group by d.defaclobjtype, a.grantee""",
 
     "Publications": """
-      select format('%%I %%I.%%I', pubname, schemaname, tablename),
-             format('alter publication %%I add table %%I.%%I;', pubname, schemaname, tablename)
-        from pg_publication_tables
-       where format('%%I.%%I', schemaname, tablename)::regclass = any(%(relations)s)""",
+      select format('%%I %%s', p.pubname, r.prrelid::regclass),
+             format('alter publication %%I add table %%s;', p.pubname, r.prrelid::regclass)
+        from pg_publication_rel r join pg_publication p on p.oid = r.prpubid
+       where r.prrelid = any(%(relations)s)""",
 }
 
 
