@@ -16,7 +16,7 @@ COMMIT_MAX_CHANGES = 500
 COMMIT_MAX_BYTES = 64 * 1024 * 1024
 # The most one call takes from here, in characters of JSON: an eighth of the server's cap
 # (whose jsonb measure can be a few times the JSON), and what a client holds in memory a few
-# times over while sending it.
+# times over while sending it. Callers gather at most a call's worth before `commit`.
 CALL_MAX_BYTES = 8 * 1024 * 1024
 # How long a commit call aims to take: a quarter of the statement_timeout Supabase gives
 # signed-in users (8 s), room for a slower moment than the last call's.
@@ -151,6 +151,25 @@ def _head(obj: dict | None) -> Head | None:
         return None
     return Head(obj["path"], obj["version"], None if obj["deleted"] else obj["sha256"],
                 obj.get("content"))
+
+
+class Batch:
+    """Changes gathered for one `RpcStore.commit`, up to a call's worth: what a caller holds
+    in memory at once (commit splits it further while the store is slow)."""
+
+    def __init__(self):
+        self.changes: list[Change] = []
+        self.size = 0  # characters of content
+
+    def add(self, change: Change) -> bool:
+        """True once the batch is full."""
+        self.changes.append(change)
+        self.size += len(str(change.content)) if change.content else 0
+        return len(self.changes) >= COMMIT_MAX_CHANGES or self.size >= CALL_MAX_BYTES
+
+    def take(self) -> list[Change]:
+        changes, self.changes, self.size = self.changes, [], 0
+        return changes
 
 
 class RpcStore:
