@@ -7,7 +7,7 @@ import json
 import psycopg
 import pytest
 
-from syncd.git import importer as importer_module
+from syncd.store import rpc as rpc_module
 from syncd.store.postgres import PostgresStore
 
 from copies import Copy
@@ -120,7 +120,7 @@ def test_dry_run_reports_and_creates_nothing(legacy, dsn):
 def test_an_interrupted_import_resumes_without_duplicates(legacy, dsn, monkeypatch):
     a = legacy
     with monkeypatch.context() as patched:
-        patched.setattr(importer_module, "BATCH", 2)
+        patched.setattr(rpc_module, "COMMIT_MAX_CHANGES", 2)  # batches of two
         calls = []
         real = PostgresStore.commit
 

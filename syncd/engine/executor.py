@@ -36,12 +36,9 @@ from syncd.engine.resolution import conflict_copy_name
 from syncd.engine.scanner import LocalFile, read_local, remember, scan
 from syncd.engine.writer import LocalChanged, UnsafePath, delete_checked, write_atomic
 from syncd.logs import OncePerChange
-from syncd.store.rpc import Change, CommitResult, Head, NotFound, RpcStore, Side
+from syncd.store.rpc import Batch, Change, CommitResult, Head, NotFound, RpcStore, Side
 
 log = logging.getLogger("syncd.sync")
-
-PUSH_BATCH_FILES = 200
-PUSH_BATCH_BYTES = 8 * 1024 * 1024
 
 
 class _ReadOnlyCache:
@@ -446,19 +443,14 @@ class Executor:
         return pushes, both_changed
 
     def _push(self, paths: list[str], local: dict[str, LocalFile], report: SyncReport) -> None:
-        batch: list[Change] = []
-        size = 0
+        """A commit call's worth at a time: each lands in the journal before the next is read."""
+        batch = Batch()
         for path in paths:
             change = self._change_for(path, self._remotes.get(path), report)
-            if change is None:
-                continue
-            batch.append(change)
-            size += len(str(change.content)) if change.content else 0
-            if len(batch) >= PUSH_BATCH_FILES or size >= PUSH_BATCH_BYTES:
-                self._commit(batch, report)
-                batch, size = [], 0
-        if batch:
-            self._commit(batch, report)
+            if change is not None and batch.add(change):
+                self._commit(batch.take(), report)
+        if batch.changes:
+            self._commit(batch.take(), report)
 
     def _change_for(self, path: str, remote: Remote | None, report: SyncReport) -> Change | None:
         """The change to send, read fresh from disk (the file may have moved on since the scan)."""

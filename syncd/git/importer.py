@@ -26,9 +26,8 @@ from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Remote
 from syncd.engine.scanner import MemoryStatCache, scan
 from syncd.git.history import History, HistoryCommit
-from syncd.store.rpc import Change, NotFound, RpcStore
+from syncd.store.rpc import Batch, Change, NotFound, RpcStore
 
-BATCH = 500  # changes per commit call
 PERMISSION_FILES = (".owner", ".collaborators")
 
 
@@ -90,12 +89,11 @@ class Importer:
             heads = {}
         left_alone = {p for p, d in heads.items() if d["origin"] != "import"}
         report.synced_before = sorted(left_alone)
-        pending: list[Change] = []
+        pending = Batch()
 
         def send(change: Change) -> None:
             report.documents.add(change.path)
-            pending.append(change)
-            if len(pending) >= BATCH:
+            if pending.add(change):
                 self._commit(pending, report, dry_run)
 
         if self.history is not None:
@@ -212,11 +210,12 @@ class Importer:
                 send(Change(path, None, None, "import", provenance=prov))
         return {path: lf.sha256 for path, lf in result.files.items()}
 
-    def _commit(self, pending: list[Change], report: ImportReport, dry_run: bool) -> None:
-        if not pending:
+    def _commit(self, pending: Batch, report: ImportReport, dry_run: bool) -> None:
+        changes = pending.take()
+        if not changes:
             return
-        results = ([None] * len(pending)) if dry_run else self.store.commit(pending)
-        for change, result in zip(pending, results):
+        results = ([None] * len(changes)) if dry_run else self.store.commit(changes)
+        for change, result in zip(changes, results):
             if result is None or result.status == "accepted":
                 report.versions += 1
                 report.working_tree += bool(change.provenance.get("working_tree"))
@@ -224,4 +223,3 @@ class Importer:
                 report.already += 1
             elif result.status == "invalid":
                 report.skipped[change.path] = f"{change.path}: refused by the store: {result.message}"
-        pending.clear()

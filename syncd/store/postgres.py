@@ -7,7 +7,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from syncd.store.rpc import NotFound, RpcStore, StoreError, StoreUnavailable, TooLarge
+from syncd.store.rpc import NotFound, RpcStore, StatementTimeout, StoreError, StoreUnavailable, TooLarge
 
 _MISSING_SCHEMA = ("42883", "42P01", "3F000")  # undefined function / table / schema
 
@@ -51,8 +51,10 @@ class PostgresStore(RpcStore):
         try:
             with conn.transaction():
                 return conn.execute(query, (Jsonb(payload),)).fetchone()[0]
+        except psycopg.errors.QueryCanceled as exc:  # 57014: a statement_timeout (or a cancel), rolled back
+            raise StatementTimeout(f"{function}: {exc.diag.message_primary or exc}") from exc
         except psycopg.OperationalError as exc:
-            if not _connection_lost(exc):  # the server answered: a limit, a timeout, a full disk
+            if not _connection_lost(exc):  # the server answered: a limit, a full disk
                 raise StoreError(f"{function} failed: {exc.diag.message_primary or exc}") from exc
             self.close()
             if reused:  # dropped while idle (a server restart, a proxy's timeout): once more, anew.

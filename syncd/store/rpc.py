@@ -7,15 +7,20 @@ migrations.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-
-# The server's caps on one syncd_commit call (0015: 500 changes, 64 MiB of jsonb). Here
-# the bytes are counted as JSON text, and a call takes at most half of them: room for the
-# difference from the server's jsonb size.
+# The server's caps on one syncd_commit call (0015: 500 changes, 64 MiB of jsonb).
 COMMIT_MAX_CHANGES = 500
 COMMIT_MAX_BYTES = 64 * 1024 * 1024
+# The most one call takes from here, in characters of JSON: an eighth of the server's cap
+# (whose jsonb measure can be a few times the JSON), and what a client holds in memory a few
+# times over while sending it. Callers gather at most a call's worth before `commit`.
+CALL_MAX_BYTES = 8 * 1024 * 1024
+# How long a commit call aims to take: a quarter of the statement_timeout Supabase gives
+# signed-in users (8 s), room for a slower moment than the last call's.
+CALL_SECONDS = 2.0
 
 
 class StoreError(RuntimeError):
@@ -32,6 +37,36 @@ class NotFound(StoreError):
 
 class TooLarge(StoreError):
     """The store refused a whole call as over its caps (PT413); nothing of it was applied."""
+
+
+class StatementTimeout(StoreError):
+    """The server cancelled a call that ran past its statement_timeout (SQLSTATE 57014). The
+    call's transaction was rolled back: nothing of it was applied, and it may be sent again."""
+
+
+@dataclass
+class CallSize:
+    """How much one syncd_commit call carries (changes, characters of JSON). It starts below
+    the caps, shrinks at once after a slow call (to half a call that timed out), and grows by
+    half again after each fast call that filled it; a store keeps it across calls, so a big
+    first sync learns the server's pace once rather than timing out once per call."""
+    changes: int = COMMIT_MAX_CHANGES // 5
+    size: int = CALL_MAX_BYTES // 4
+    seconds: float = CALL_SECONDS  # the aim, lower once a timeout shows the server's is shorter
+
+    def took(self, changes: int, size: int, seconds: float) -> None:
+        if seconds > self.seconds:  # what would have taken the aim
+            scale = self.seconds / seconds
+            self.changes = max(1, min(self.changes, int(changes * scale)))
+            self.size = max(1, min(self.size, int(size * scale)))
+        elif seconds < self.seconds / 2 and (2 * changes >= self.changes or 2 * size >= self.size):
+            self.changes = min(COMMIT_MAX_CHANGES, self.changes + self.changes // 2 + 1)
+            self.size = min(CALL_MAX_BYTES, self.size + self.size // 2 + 1)
+
+    def timed_out(self, changes: int, size: int, seconds: float) -> None:
+        self.seconds = min(self.seconds, seconds / 4)
+        self.changes = max(1, min(self.changes, changes // 2))
+        self.size = max(1, min(self.size, size // 2))
 
 
 @dataclass(frozen=True)
@@ -118,12 +153,32 @@ def _head(obj: dict | None) -> Head | None:
                 obj.get("content"))
 
 
+class Batch:
+    """Changes gathered for one `RpcStore.commit`, up to a call's worth: what a caller holds
+    in memory at once (commit splits it further while the store is slow)."""
+
+    def __init__(self):
+        self.changes: list[Change] = []
+        self.size = 0  # characters of content
+
+    def add(self, change: Change) -> bool:
+        """True once the batch is full."""
+        self.changes.append(change)
+        self.size += len(str(change.content)) if change.content else 0
+        return len(self.changes) >= COMMIT_MAX_CHANGES or self.size >= CALL_MAX_BYTES
+
+    def take(self) -> list[Change]:
+        changes, self.changes, self.size = self.changes, [], 0
+        return changes
+
+
 class RpcStore:
     """Typed operations over `_call(function, payload) -> JSON`."""
 
     def __init__(self, workspace: str, device_id: str | None = None):
         self.workspace = workspace
         self.device_id = device_id
+        self.call_size = CallSize()
 
     def _call(self, function: str, payload: dict) -> Any:
         raise NotImplementedError
@@ -144,43 +199,67 @@ class RpcStore:
         return Workspace(out["workspace_id"], out["workspace"], out["last_seq"], out["schema_version"])
 
     def commit(self, changes: Iterable[Change], origin: str = "sync") -> list[CommitResult]:
-        """Results in the order of `changes`, in as many calls as the server's caps need:
-        each call holds the workspace lock, so none may be long."""
+        """Results in the order of `changes`, in as many calls as the server's caps and pace
+        need: each call holds the workspace lock, so none may be long."""
         results: list[CommitResult] = []
-        call: list[dict] = []
-        size = 0
+        sized: list[tuple[dict, int]] = []
         for change in changes:
             payload = change.payload()
             grows = len(json.dumps(payload))
-            if call and (len(call) >= COMMIT_MAX_CHANGES or size + grows > COMMIT_MAX_BYTES // 2
-                         or grows > COMMIT_MAX_BYTES):
-                results += self._commit_call(call, origin)
-                call, size = [], 0
             if grows > COMMIT_MAX_BYTES:  # not even sent: past jsonb's own limits the server could not
                 # tell it too large (PT413), it would fail the call, and every pass with it
+                results += self._send(sized, origin)
+                sized = []
                 results.append(CommitResult(change.path, "invalid", message=(
                     f"{grows / 2**20:.0f} MiB is more than one commit takes ({COMMIT_MAX_BYTES // 2**20} MiB); "
                     "lower files.max_size to leave such files out")))
                 continue
-            call.append(payload)
-            size += grows
-        if call:
-            results += self._commit_call(call, origin)
+            sized.append((payload, grows))
+        return results + self._send(sized, origin)
+
+    def _send(self, sized: list[tuple[dict, int]], origin: str) -> list[CommitResult]:
+        """(payload, size) pairs in calls of the size the store takes now, which each call's
+        duration adjusts for the next."""
+        results: list[CommitResult] = []
+        start = 0
+        while start < len(sized):
+            end, size = start + 1, sized[start][1]  # a change goes, however big
+            while (end < len(sized) and end - start < self.call_size.changes
+                   and size + sized[end][1] <= self.call_size.size):
+                size += sized[end][1]
+                end += 1
+            results += self._commit_call(sized[start:end], origin)
+            start = end
         return results
 
-    def _commit_call(self, changes: list[dict], origin: str) -> list[CommitResult]:
-        """One call; refused as too large (the server measures the stored form, which can be
-        a few times the JSON sent), its halves go in turn, and a single change that is still
-        too large is refused on its own: one big file never stops the others."""
+    def _commit_call(self, sized: list[tuple[dict, int]], origin: str) -> list[CommitResult]:
+        """One call. Refused as too large (the server measures the stored form, which can be
+        a few times the JSON sent), its halves go in turn; timed out (rolled back, so safe to
+        repeat: a change that did land before comes back `duplicate` or `unchanged`), it goes
+        again in calls of half its size. A single change still refused is refused on its own:
+        one big file never stops the others."""
+        changes = [payload for payload, _ in sized]
+        size = sum(grows for _, grows in sized)
         payload = {"workspace": self.workspace, "device": self.device_id, "origin": origin, "changes": changes}
+        started = time.monotonic()
         try:
             out = self._call("syncd_commit", payload)
         except TooLarge as exc:
             if len(changes) == 1:
                 return [CommitResult(changes[0]["path"], "invalid", message=f"{exc}; lower files.max_size "
                                      "to leave such files out")]
-            half = len(changes) // 2
-            return self._commit_call(changes[:half], origin) + self._commit_call(changes[half:], origin)
+            half = len(sized) // 2
+            return self._commit_call(sized[:half], origin) + self._commit_call(sized[half:], origin)
+        except StatementTimeout as exc:
+            if len(changes) == 1:
+                return [CommitResult(changes[0]["path"], "invalid", message=(
+                    f"this one change takes the store longer than its statement timeout ({exc}); raise the "
+                    "timeout of the role syncd signs in as (on Supabase: alter role authenticated set "
+                    "statement_timeout = '30s'; notify pgrst, 'reload config';) or lower files.max_size "
+                    "to leave such files out"))]
+            self.call_size.timed_out(len(changes), size, time.monotonic() - started)
+            return self._send(sized, origin)
+        self.call_size.took(len(changes), size, time.monotonic() - started)
         return [
             CommitResult(
                 r["path"], r["status"], r.get("version"),

@@ -19,7 +19,7 @@ from supabase_auth.errors import AuthError
 
 from syncd import logs
 from syncd.store.credentials import Credentials
-from syncd.store.rpc import NotFound, RpcStore, StoreError, StoreUnavailable, TooLarge
+from syncd.store.rpc import NotFound, RpcStore, StatementTimeout, StoreError, StoreUnavailable, TooLarge
 
 RETRIES = 5
 MIGRATE = ("PGRST202", "42883", "42P01", "3F000")  # the contract is not there (yet)
@@ -132,6 +132,8 @@ class SupabaseStore(RpcStore):
             return NotFound(message)
         if code == "PT413":
             return TooLarge(message)
+        if code == "57014":  # the role's statement_timeout (PostgREST answers 500), rolled back
+            return StatementTimeout(f"{function}: {message}")
         if code in ("23505", "23503", "409"):
             return StoreError(f"{function} conflicted with another change: {message}")
         if _transient(code):
