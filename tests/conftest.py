@@ -26,7 +26,8 @@ from syncd.store.migrate import migrate
 _PG_VARS = ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE")
 # The longest tests (real daemons, the harness's time budget, the scale run) start first,
 # so that on parallel workers the run does not end waiting on one of them.
-LONGEST_FIRST = ("test_random_sync.py::test_random_operations", "test_scale.py", "test_login.py",
+LONGEST_FIRST = ("test_random_sync.py::test_random_operations", "test_timeouts.py::test_a_first_sync", "test_scale.py",
+                 "test_login.py",
                  "test_realtime.py", "test_daemon.py", "test_stats.py", "test_logs.py", "test_joining.py",
                  "test_systemd.py", "test_activity.py")
 
