@@ -156,3 +156,15 @@ def gotrue_user(dsn: str, login: str, name: str | None = None, github_id: int = 
                      " updated_at) values (%s, %s, %s, 'github', now(), now())",
                      (str(github_id), uid, Jsonb(meta)))
     return str(uid)
+
+
+def sign_up(conn: psycopg.Connection, login: str, name: str | None = None) -> str:
+    """A GitHub user on either database: on a Supabase-shaped one with the identity GoTrue
+    writes (where a login comes from), on plain PostgreSQL with the metadata alone."""
+    meta = {"user_name": login, "preferred_username": login, **({"full_name": name} if name else {})}
+    uid = conn.execute("insert into auth.users (id, email, raw_user_meta_data) values (gen_random_uuid(), %s, %s)"
+                       " returning id", (f"{login}@example.com", Jsonb(meta))).fetchone()[0]
+    if conn.execute("select to_regclass('auth.identities')").fetchone()[0]:
+        conn.execute("insert into auth.identities (provider_id, user_id, identity_data, provider)"
+                     " values (%s, %s, %s, 'github')", (f"gh-{login}", uid, Jsonb(meta)))
+    return str(uid)

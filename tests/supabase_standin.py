@@ -189,7 +189,7 @@ class StandIn:
 
     def table(self, method: str, path: str, headers, body: bytes) -> tuple[int, object]:
         """PostgREST's table endpoints (v13 "Tables and Views"), for what a client could do
-        with them: `col=eq.value` filters, a JSON object or array to insert, a JSON object
+        with them: `select=` columns, `col=eq.value` filters, a JSON object or array to insert, a JSON object
         to update with; `Prefer: return=representation` answers with the rows touched, else
         201/204 with no body. The statement runs as the request's role, so privileges and
         row level security decide, as on Supabase."""
@@ -206,7 +206,10 @@ class StandIn:
         target = sql.Identifier("public", name)
         data = json.loads(body) if body else None
         if method == "GET":
-            statement = sql.SQL("select coalesce(jsonb_agg(to_jsonb(t)), '[]') from {} t{}").format(target, where)
+            wanted = parse_qs(url.query).get("select", ["*"])[0]
+            columns = sql.SQL("*") if wanted == "*" else sql.SQL(", ").join(map(sql.Identifier, wanted.split(",")))
+            statement = sql.SQL("select coalesce(jsonb_agg(to_jsonb(t)), '[]') from (select {} from {}{}) t").format(
+                columns, target, where)
         elif method == "POST":
             rows = data if isinstance(data, list) else [data]
             columns = sql.SQL(", ").join(map(sql.Identifier, sorted({k for row in rows for k in row})))
@@ -343,6 +346,9 @@ class StandIn:
                                      " updated_at) values (gen_random_uuid(), %s, %s, '{\"provider\": \"github\"}',"
                                      " now(), now()) returning id",
                                      (github["email"], meta)).fetchone()
+                if conn.execute("select to_regclass('auth.identities')").fetchone()[0]:  # GoTrue's, where logins come from
+                    conn.execute("insert into auth.identities (provider_id, user_id, identity_data, provider)"
+                                 " values (%s, %s, %s, 'github')", (github["login"], found[0], meta))
         return str(found[0])
 
     def _user(self, user_id: str, claims: dict | None = None) -> dict:

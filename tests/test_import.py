@@ -12,6 +12,7 @@ from syncd.store.postgres import PostgresStore
 
 from copies import Copy
 from legacy_repo import PLAN, PLAN_V2, SPEC, git, make_legacy_repo, show
+from supabase_database import sign_up
 
 pytestmark = pytest.mark.usefixtures("private_xdg")
 
@@ -93,8 +94,7 @@ def test_the_second_copy_gets_the_tree_and_edits_come_back_as_mirror_commits(leg
 
 def test_legacy_permission_files_become_members_and_invitations(legacy, dsn):
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("""insert into auth.users (id, email, raw_user_meta_data)
-                        values (gen_random_uuid(), 'alice@example.com', '{"user_name": "alice"}')""")  # a profile by trigger
+        sign_up(conn, "alice")  # a profile by trigger
     out = legacy.cli("import").output
     assert "add 2 (alice)" in out and "invite 3 without a syncd account yet (bob, carol, dave)" in out
     with psycopg.connect(dsn) as conn:

@@ -8,6 +8,7 @@ import uuid
 import psycopg
 import pytest
 
+from supabase_database import sign_up
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import Change, NotFound, StoreError
 
@@ -46,8 +47,7 @@ class AsUser(PostgresStore):
 
 def make_user(dsn: str, login: str) -> str:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        return str(conn.execute("insert into auth.users (id, email, raw_user_meta_data) values (gen_random_uuid(), %s, %s) returning id",
-                                (f"{login}@example.com", json.dumps({"user_name": login}))).fetchone()[0])
+        return sign_up(conn, login)
 
 
 @pytest.fixture

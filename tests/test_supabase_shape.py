@@ -172,7 +172,8 @@ def test_reads_through_the_table_api_show_what_row_level_security_allows(world, 
         invitations = request(url, tokens[client], "GET", "invitations?select=*").json()
         assert len(invitations) == (1 if client == "owner" else 0), client
     for table in everything(dsn):
-        seen = request(url, tokens["stranger"], "GET", f"{table}?select=*").json()
+        columns = "id,workspace_id,name,created_at" if table == "projects" else "*"  # a project's files are not for all
+        seen = request(url, tokens["stranger"], "GET", f"{table}?select={columns}").json()
         own = [row for row in seen if row.get("id") == json.loads(
             httpx.get(f"{url}/auth/v1/user", headers={"Authorization": f"Bearer {tokens['stranger']}"}).text)["id"]]
         assert seen == own, table  # a stranger sees only their own profile

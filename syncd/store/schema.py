@@ -99,8 +99,10 @@ _SECTIONS = {
                     lower(p.permissive), lower(p.cmd), array_to_string(p.roles, ', '))
              || coalesce(e'\\n  using (' || p.qual || ')', '')
              || coalesce(e'\\n  with check (' || p.with_check || ')', '') || ';'
-        from pg_policies p
-       where format('%%I.%%I', p.schemaname, p.tablename)::regclass = any(%(relations)s)""",
+        from pg_policies p  -- matched by name: a cast to regclass of every row would need access to all schemas
+       where (p.schemaname, p.tablename) in (select n.nspname, c.relname from pg_class c
+                                              join pg_namespace n on n.oid = c.relnamespace
+                                             where c.oid = any(%(relations)s))""",
 
     "Triggers": """
       select format('%%s %%I', t.tgrelid::regclass, t.tgname), pg_get_triggerdef(t.oid) || ';'

@@ -90,7 +90,6 @@ create table public.profiles (
     id uuid not null,
     github_login text,
     display_name text,
-    email text,
     avatar_url text,
     created_at timestamp with time zone default now() not null
 );
@@ -235,7 +234,7 @@ alter table public.workspaces enable row level security;
 -- Policies
 
 create policy readers_read on public.activity_log as permissive for select to authenticated
-  using (syncd.can_read(workspace_id, session_id));
+  using (((workspace_id IN ( SELECT syncd.my_workspaces() AS my_workspaces)) OR (session_id IN ( SELECT syncd.my_sessions() AS my_sessions))));
 
 create policy service_role_all on public.activity_log as permissive for all to service_role
   using (true)
@@ -249,14 +248,14 @@ create policy service_role_all on public.devices as permissive for all to servic
   with check (true);
 
 create policy readers_read on public.document_versions as permissive for select to authenticated
-  using (syncd.can_read_document(document_id));
+  using (((workspace_id IN ( SELECT syncd.my_workspaces() AS my_workspaces)) OR (document_id IN ( SELECT syncd.my_session_documents() AS my_session_documents))));
 
 create policy service_role_all on public.document_versions as permissive for all to service_role
   using (true)
   with check (true);
 
 create policy readers_read on public.documents as permissive for select to authenticated
-  using (syncd.can_read(workspace_id, session_id));
+  using (((workspace_id IN ( SELECT syncd.my_workspaces() AS my_workspaces)) OR (session_id IN ( SELECT syncd.my_sessions() AS my_sessions))));
 
 create policy service_role_all on public.documents as permissive for all to service_role
   using (true)
@@ -295,7 +294,7 @@ create policy service_role_all on public.session_members as permissive for all t
   with check (true);
 
 create policy members_read on public.sessions as permissive for select to authenticated
-  using (syncd.can_see_workspace(workspace_id));
+  using (syncd.can_read(workspace_id, id));
 
 create policy service_role_all on public.sessions as permissive for all to service_role
   using (true)
@@ -715,22 +714,21 @@ declare
 begin
   return jsonb_build_object('sessions', coalesce((
     select jsonb_agg(jsonb_build_object(
-             'project', p.name, 'session', s.slug, 'current', p.current_session = s.slug,
-             'stages', s.pipeline, 'state', st.stages,
+             'project', p.name, 'session', s.slug, 'current', (x.st ->> 'current')::boolean,
+             'stages', s.pipeline, 'state', x.st -> 'stages',
              'disagreements', coalesce((
                select jsonb_agg(jsonb_build_object('stage', k, 'documents', s.pipeline -> k ->> 'status',
-                                                   'session_state', st.stages ->> k))
+                                                   'session_state', x.st -> 'stages' ->> k))
                  from jsonb_object_keys(s.pipeline) k
-                where st.stages ? k
-                  and ((st.stages ->> k in ('in_progress', 'completed')) <> (s.pipeline -> k ->> 'status' = 'started'))),
+                where (x.st -> 'stages') ? k
+                  and ((x.st -> 'stages' ->> k in ('in_progress', 'completed')) <> (s.pipeline -> k ->> 'status' = 'started'))),
                '[]'::jsonb))
            order by p.name, s.slug)
       from public.sessions s
       join public.projects p on p.id = s.project_id
-      left join lateral (select case when p.current_session = s.slug
-                                     then p.state -> 'session_state' -> 'stages' end as stages) st on true
+      cross join lateral (select syncd.session_state(s.id) as st) x
      where s.workspace_id = ws and ($1 ->> 'project' is null or p.name = $1 ->> 'project')
-       and syncd.can_read(ws, s.id)), '[]'::jsonb));  -- a session member sees that session only
+       and syncd.can_read(ws, s.id)), '[]'::jsonb));
 end
 $function$;
 
@@ -909,6 +907,31 @@ AS $function$
                   or (sess is not null and syncd.session_role(sess) in ('owner', 'collaborator')), false)
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.claim_login(uid uuid, login text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  if login is null then
+    return;
+  end if;
+  -- GitHub frees renamed logins: whoever holds it now is the one GitHub says
+  update public.profiles set github_login = null where lower(github_login) = lower(login) and id <> uid;
+  update public.profiles set github_login = login, display_name = coalesce(display_name, login) where id = uid;
+  insert into public.workspace_members (workspace_id, user_id, role)
+    select i.workspace_id, uid, i.role from public.invitations i
+     where i.session_id is null and lower(i.github_login) = lower(login)
+    on conflict do nothing;
+  insert into public.session_members (session_id, user_id, role)
+    select i.session_id, uid, i.role from public.invitations i
+     where i.session_id is not null and lower(i.github_login) = lower(login)
+    on conflict do nothing;
+  delete from public.invitations i where lower(i.github_login) = lower(login);
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.commit_changes(jsonb)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -948,6 +971,11 @@ begin
       results := array_append(results, jsonb_build_object(
         'path', change ->> 'path', 'status', 'forbidden',
         'message', 'you may read but not write this document (a workspace owner can grant it: syncd members)'));
+      continue;
+    end if;
+    if change ? 'provenance' and not syncd.is_owner(ws) then  -- names any author and date
+      results := array_append(results, jsonb_build_object('path', change ->> 'path', 'status', 'forbidden',
+        'message', 'only an owner of the workspace imports history (syncd import)'));
       continue;
     end if;
     result := syncd.commit_one(ws, dev, origin, change, last_seq);
@@ -1258,6 +1286,9 @@ declare
   invited integer := 0;
   n integer;
 begin
+  if not dry then
+    perform syncd.require_owner(ws);
+  end if;
   for m in select * from syncd.legacy_members(coalesce($1 -> 'files', '[]'::jsonb)) loop
     found := found || jsonb_build_array(jsonb_build_object(
       'path', m.path, 'login', m.login, 'role', m.role, 'project', m.project,
@@ -1485,6 +1516,34 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.my_session_documents()
+ RETURNS SETOF uuid
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  select d.id from public.session_members m join public.documents d on d.session_id = m.session_id
+   where m.user_id = (select auth.uid())
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.my_sessions()
+ RETURNS SETOF uuid
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  select m.session_id from public.session_members m where m.user_id = (select auth.uid())
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.my_workspaces()
+ RETURNS SETOF uuid
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  select m.workspace_id from public.workspace_members m where m.user_id = (select auth.uid())
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.notify_change()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1496,30 +1555,35 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.on_auth_identity()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  if new.provider = 'github' then
+    perform syncd.claim_login(new.user_id, coalesce(new.identity_data ->> 'user_name',
+                                                    new.identity_data ->> 'preferred_username'));
+  end if;
+  return null;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.on_auth_user()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
-declare
-  login text := coalesce(new.raw_user_meta_data ->> 'user_name', new.raw_user_meta_data ->> 'preferred_username');
 begin
-  insert into public.profiles (id, github_login, display_name, email, avatar_url)
-    values (new.id, login, coalesce(new.raw_user_meta_data ->> 'full_name', new.raw_user_meta_data ->> 'name', login),
-            new.email, new.raw_user_meta_data ->> 'avatar_url')
-    on conflict (id) do update set github_login = excluded.github_login,
-      display_name = excluded.display_name, email = excluded.email, avatar_url = excluded.avatar_url;
-  if login is not null then
-    insert into public.workspace_members (workspace_id, user_id, role)
-      select i.workspace_id, new.id, i.role from public.invitations i
-       where i.session_id is null and lower(i.github_login) = lower(login)
-      on conflict do nothing;
-    insert into public.session_members (session_id, user_id, role)
-      select i.session_id, new.id, i.role from public.invitations i
-       where i.session_id is not null and lower(i.github_login) = lower(login)
-      on conflict do nothing;
-    delete from public.invitations i where lower(i.github_login) = lower(login);
+  insert into public.profiles (id, display_name, avatar_url)
+    values (new.id, coalesce(new.raw_user_meta_data ->> 'full_name', new.raw_user_meta_data ->> 'name'),
+            new.raw_user_meta_data ->> 'avatar_url')
+    on conflict (id) do update set display_name = excluded.display_name, avatar_url = excluded.avatar_url;
+  if to_regclass('auth.identities') is null then
+    perform syncd.claim_login(new.id, coalesce(new.raw_user_meta_data ->> 'user_name',
+                                               new.raw_user_meta_data ->> 'preferred_username'));
   end if;
   return null;
 end
@@ -1641,7 +1705,7 @@ begin
            where p.workspace_id = ws and p.name = l.project and s.slug = l.session),
          (select d.id from public.documents d where d.workspace_id = ws and d.path = doc_path),
          auth.uid(), syncd.own_device(ws, dev), kind,
-         jsonb_build_object('path', doc_path) || coalesce(details, '{}'::jsonb);
+         coalesce(details, '{}'::jsonb) || jsonb_build_object('path', doc_path);  -- the path checked
 end
 $function$;
 
@@ -1709,6 +1773,18 @@ CREATE OR REPLACE FUNCTION syncd.session_role(sess uuid)
  SET search_path TO ''
 AS $function$
   select m.role from public.session_members m where m.session_id = sess and m.user_id = (select auth.uid())
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.session_state(sess uuid)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  select jsonb_build_object('current', p.current_session = s.slug,
+                            'stages', case when p.current_session = s.slug then p.state -> 'session_state' -> 'stages' end)
+    from public.sessions s join public.projects p on p.id = s.project_id
+   where s.id = sess and syncd.can_read(s.workspace_id, s.id)
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.set_last_seq(ws uuid, seq bigint)
@@ -1837,8 +1913,7 @@ AS $function$
     'author', coalesce(p.github_login, v.author_login, p.display_name, v.author_name, v.provenance ->> 'author_name'),
     'author_name', coalesce(p.display_name, v.author_name, p.github_login, v.author_login, v.provenance ->> 'author_name'),
     'author_email', coalesce(v.provenance ->> 'author_email',
-                             coalesce(p.github_login, v.author_login) || '@users.noreply.github.com',
-                             p.email),
+                             coalesce(p.github_login, v.author_login) || '@users.noreply.github.com'),
     'device_id', v.device_id,
     'device', (select d.name from public.devices d where d.id = v.device_id),
     'provenance', v.provenance,
@@ -1892,7 +1967,6 @@ grant usage on sequence public.invitations_id_seq to service_role;
 grant delete, insert, select, update on table public.profiles to service_role;
 grant select on table public.profiles to authenticated;
 grant delete, insert, select, update on table public.projects to service_role;
-grant select on table public.projects to authenticated;
 grant delete, insert, select, update on table public.session_members to service_role;
 grant select on table public.session_members to authenticated;
 grant delete, insert, select, update on table public.sessions to service_role;
@@ -1947,16 +2021,18 @@ grant execute on function syncd.layout(text) to authenticated, service_role;
 grant execute on function syncd.legacy_login(text) to authenticated, service_role;
 grant execute on function syncd.legacy_members(jsonb) to authenticated, service_role;
 grant execute on function syncd.members(jsonb) to authenticated, service_role;
+grant execute on function syncd.my_session_documents() to authenticated, service_role;
+grant execute on function syncd.my_sessions() to authenticated, service_role;
+grant execute on function syncd.my_workspaces() to authenticated, service_role;
 grant execute on function syncd.open_workspace(jsonb) to authenticated, service_role;
 grant execute on function syncd.own_device(uuid,uuid) to authenticated, service_role;
-grant execute on function syncd.pipeline_of(uuid) to authenticated, service_role;
 grant execute on function syncd.record_activity(uuid,uuid,text,text,jsonb) to authenticated, service_role;
 grant execute on function syncd.require_owner(uuid) to authenticated, service_role;
 grant select on table syncd.schema_migrations to authenticated, service_role;
 grant execute on function syncd.session_of(uuid,text) to authenticated, service_role;
 grant execute on function syncd.session_role(uuid) to authenticated, service_role;
+grant execute on function syncd.session_state(uuid) to authenticated, service_role;
 grant execute on function syncd.stage_of(text) to authenticated, service_role;
-grant execute on function syncd.stage_of_session(uuid,text) to authenticated, service_role;
 grant execute on function syncd.stages() to authenticated, service_role;
 grant execute on function syncd.trusted() to authenticated, service_role;
 grant execute on function syncd.version_json(public.document_versions) to authenticated, service_role;

@@ -42,7 +42,8 @@ create function syncd.own_device(ws uuid, dev uuid) returns uuid
 $$;
 
 -- syncd_commit as in 0015, run as the contract's owner: the workspace lock, the sequence
--- numbers and the rows are written only here, each change checked with can_write first.
+-- numbers and the rows are written only here, each change checked with can_write first,
+-- and imported history (provenance: any author, any date) taken from an owner only.
 create function syncd.commit_changes(jsonb) returns jsonb
   language plpgsql security definer set search_path = '' set plan_cache_mode = force_custom_plan as $$
 declare
@@ -77,6 +78,11 @@ begin
       results := array_append(results, jsonb_build_object(
         'path', change ->> 'path', 'status', 'forbidden',
         'message', 'you may read but not write this document (a workspace owner can grant it: syncd members)'));
+      continue;
+    end if;
+    if change ? 'provenance' and not syncd.is_owner(ws) then  -- names any author and date
+      results := array_append(results, jsonb_build_object('path', change ->> 'path', 'status', 'forbidden',
+        'message', 'only an owner of the workspace imports history (syncd import)'));
       continue;
     end if;
     result := syncd.commit_one(ws, dev, origin, change, last_seq);
@@ -121,8 +127,8 @@ alter function syncd.syncd_members(jsonb) rename to members;
 create function public.syncd_members(jsonb) returns jsonb
   language sql set search_path = '' as $$ select syncd.members($1) $$;
 
--- Client events: the read check moves inside, beside the write it guards, and the device
--- must be the caller's own.
+-- Client events: the read check moves inside, beside the write it guards; the device must
+-- be the caller's own, and the event is about the path checked (not a `path` in details).
 create or replace function syncd.record_activity(ws uuid, dev uuid, kind text, doc_path text, details jsonb)
   returns void
   language plpgsql security definer set search_path = '' as $$
@@ -141,7 +147,7 @@ begin
            where p.workspace_id = ws and p.name = l.project and s.slug = l.session),
          (select d.id from public.documents d where d.workspace_id = ws and d.path = doc_path),
          auth.uid(), syncd.own_device(ws, dev), kind,
-         jsonb_build_object('path', doc_path) || coalesce(details, '{}'::jsonb);
+         coalesce(details, '{}'::jsonb) || jsonb_build_object('path', doc_path);  -- the path checked
 end
 $$;
 
@@ -151,6 +157,34 @@ revoke insert, update on public.documents, public.document_versions from authent
 drop policy writers_insert on public.documents;
 drop policy writers_update on public.documents;
 drop policy writers_insert on public.document_versions;
+
+-- Row level security for a signed-in reader, as sets computed once per statement (Supabase's
+-- advice for RLS at scale) rather than a function called for every row: on 30,000
+-- documents a member's syncd_documents took 6-10 s and syncd_stats 17 s, past the 8 s a
+-- signed-in user's statement may run on Supabase. The same rule as syncd.can_read: a
+-- member of the workspace, or of the document's session.
+create function syncd.my_workspaces() returns setof uuid
+  language sql stable security definer set search_path = '' as $$
+  select m.workspace_id from public.workspace_members m where m.user_id = (select auth.uid())
+$$;
+
+create function syncd.my_sessions() returns setof uuid
+  language sql stable security definer set search_path = '' as $$
+  select m.session_id from public.session_members m where m.user_id = (select auth.uid())
+$$;
+
+create function syncd.my_session_documents() returns setof uuid
+  language sql stable security definer set search_path = '' as $$
+  select d.id from public.session_members m join public.documents d on d.session_id = m.session_id
+   where m.user_id = (select auth.uid())
+$$;
+
+alter policy readers_read on public.documents
+  using (workspace_id in (select syncd.my_workspaces()) or session_id in (select syncd.my_sessions()));
+alter policy readers_read on public.activity_log
+  using (workspace_id in (select syncd.my_workspaces()) or session_id in (select syncd.my_sessions()));
+alter policy readers_read on public.document_versions
+  using (workspace_id in (select syncd.my_workspaces()) or document_id in (select syncd.my_session_documents()));
 
 -- A person can be deleted (GoTrue: `delete from auth.users where id = $1`). What they made
 -- stays, without the link to them; their versions keep their login and name as text.
@@ -183,7 +217,7 @@ alter table public.activity_log drop constraint activity_log_actor_id_fkey,
   add constraint activity_log_actor_id_fkey foreign key (actor_id) references auth.users (id) on delete set null;
 
 -- Names for people as in 0005, falling back to the name a version kept when its author's
--- profile is gone.
+-- profile is gone; no e-mail address but GitHub's noreply one (profiles keep none, below).
 create or replace function syncd.version_json(v public.document_versions) returns jsonb
   language sql stable set search_path = '' as $$
   select jsonb_build_object(
@@ -193,14 +227,187 @@ create or replace function syncd.version_json(v public.document_versions) return
     'author', coalesce(p.github_login, v.author_login, p.display_name, v.author_name, v.provenance ->> 'author_name'),
     'author_name', coalesce(p.display_name, v.author_name, p.github_login, v.author_login, v.provenance ->> 'author_name'),
     'author_email', coalesce(v.provenance ->> 'author_email',
-                             coalesce(p.github_login, v.author_login) || '@users.noreply.github.com',
-                             p.email),
+                             coalesce(p.github_login, v.author_login) || '@users.noreply.github.com'),
     'device_id', v.device_id,
     'device', (select d.name from public.devices d where d.id = v.device_id),
     'provenance', v.provenance,
     'seq', v.seq, 'created_at', v.created_at)
   from (select 1) one
   left join public.profiles p on p.id = v.author_id
+$$;
+
+-- Who someone is on GitHub comes from the GitHub identity GoTrue writes from GitHub's API,
+-- never from raw_user_meta_data, which its user may edit (`PUT /auth/v1/user`, or an e-mail
+-- sign-up's data): else anyone could name themselves after an invited login and take the
+-- invitation, or take a login first and lock its owner out. Plain PostgreSQL has no GoTrue
+-- (users are made by whoever runs the database) and no auth.identities: metadata there.
+-- A login GitHub has given to someone else (after a rename) moves to them.
+create or replace function syncd.claim_login(uid uuid, login text) returns void
+  language plpgsql security definer set search_path = '' as $$
+begin
+  if login is null then
+    return;
+  end if;
+  -- GitHub frees renamed logins: whoever holds it now is the one GitHub says
+  update public.profiles set github_login = null where lower(github_login) = lower(login) and id <> uid;
+  update public.profiles set github_login = login, display_name = coalesce(display_name, login) where id = uid;
+  insert into public.workspace_members (workspace_id, user_id, role)
+    select i.workspace_id, uid, i.role from public.invitations i
+     where i.session_id is null and lower(i.github_login) = lower(login)
+    on conflict do nothing;
+  insert into public.session_members (session_id, user_id, role)
+    select i.session_id, uid, i.role from public.invitations i
+     where i.session_id is not null and lower(i.github_login) = lower(login)
+    on conflict do nothing;
+  delete from public.invitations i where lower(i.github_login) = lower(login);
+end
+$$;
+
+create or replace function syncd.on_auth_user() returns trigger
+  language plpgsql security definer set search_path = '' as $$
+begin
+  insert into public.profiles (id, display_name, avatar_url)
+    values (new.id, coalesce(new.raw_user_meta_data ->> 'full_name', new.raw_user_meta_data ->> 'name'),
+            new.raw_user_meta_data ->> 'avatar_url')
+    on conflict (id) do update set display_name = excluded.display_name, avatar_url = excluded.avatar_url;
+  if to_regclass('auth.identities') is null then
+    perform syncd.claim_login(new.id, coalesce(new.raw_user_meta_data ->> 'user_name',
+                                               new.raw_user_meta_data ->> 'preferred_username'));
+  end if;
+  return null;
+end
+$$;
+
+create function syncd.on_auth_identity() returns trigger
+  language plpgsql security definer set search_path = '' as $$
+begin
+  if new.provider = 'github' then
+    perform syncd.claim_login(new.user_id, coalesce(new.identity_data ->> 'user_name',
+                                                    new.identity_data ->> 'preferred_username'));
+  end if;
+  return null;
+end
+$$;
+
+do $$
+begin
+  if to_regclass('auth.identities') is not null then
+    create trigger syncd_login_from_identity after insert or update of identity_data on auth.identities
+      for each row execute function syncd.on_auth_identity();
+  end if;
+end
+$$;
+
+-- On Supabase, logins already taken from metadata are taken again from identities.
+do $$
+begin
+  if to_regclass('auth.identities') is not null then
+    update public.profiles p set github_login = null
+     where not exists (select 1 from auth.identities i where i.user_id = p.id and i.provider = 'github');
+    perform syncd.claim_login(i.user_id, coalesce(i.identity_data ->> 'user_name', i.identity_data ->> 'preferred_username'))
+       from auth.identities i where i.provider = 'github';
+  end if;
+end
+$$;
+
+-- A profile holds only what every co-member may see, and anyone can become a co-member of
+-- anyone (make a workspace, add a login): no e-mail address (GoTrue keeps it).
+alter table public.profiles drop column email;
+
+-- A session's row (its pipeline: who edited what, when) is for those who may read the
+-- session; a project's state (session_state.json, CURRENT_SESSION) for those who may read
+-- the project's files. syncd_progress gets a session's part of it through a helper that checks.
+drop policy members_read on public.sessions;
+create policy members_read on public.sessions for select to authenticated using (syncd.can_read(workspace_id, id));
+
+create function syncd.session_state(sess uuid) returns jsonb
+  language sql stable security definer set search_path = '' as $$
+  select jsonb_build_object('current', p.current_session = s.slug,
+                            'stages', case when p.current_session = s.slug then p.state -> 'session_state' -> 'stages' end)
+    from public.sessions s join public.projects p on p.id = s.project_id
+   where s.id = sess and syncd.can_read(s.workspace_id, s.id)
+$$;
+
+create or replace function public.syncd_progress(jsonb) returns jsonb
+  language plpgsql stable set search_path = '' set plan_cache_mode = force_custom_plan as $$
+declare
+  ws uuid := syncd.workspace_id($1 ->> 'workspace');
+begin
+  return jsonb_build_object('sessions', coalesce((
+    select jsonb_agg(jsonb_build_object(
+             'project', p.name, 'session', s.slug, 'current', (x.st ->> 'current')::boolean,
+             'stages', s.pipeline, 'state', x.st -> 'stages',
+             'disagreements', coalesce((
+               select jsonb_agg(jsonb_build_object('stage', k, 'documents', s.pipeline -> k ->> 'status',
+                                                   'session_state', x.st -> 'stages' ->> k))
+                 from jsonb_object_keys(s.pipeline) k
+                where (x.st -> 'stages') ? k
+                  and ((x.st -> 'stages' ->> k in ('in_progress', 'completed')) <> (s.pipeline -> k ->> 'status' = 'started'))),
+               '[]'::jsonb))
+           order by p.name, s.slug)
+      from public.sessions s
+      join public.projects p on p.id = s.project_id
+      cross join lateral (select syncd.session_state(s.id) as st) x
+     where s.workspace_id = ws and ($1 ->> 'project' is null or p.name = $1 ->> 'project')
+       and syncd.can_read(ws, s.id)), '[]'::jsonb));
+end
+$$;
+
+-- The owner check of public.syncd_import_members moves inside the function that writes.
+create or replace function syncd.import_members(jsonb) returns jsonb
+  language plpgsql security definer set search_path = '' as $$
+declare
+  dry boolean := coalesce(($1 ->> 'dry_run')::boolean, false);
+  ws uuid := case when not dry then syncd.workspace_id($1 ->> 'workspace') end;  -- a dry run needs none
+  m record;
+  sess uuid;
+  found jsonb := '[]'::jsonb;
+  added integer := 0;
+  invited integer := 0;
+  n integer;
+begin
+  if not dry then
+    perform syncd.require_owner(ws);
+  end if;
+  for m in select * from syncd.legacy_members(coalesce($1 -> 'files', '[]'::jsonb)) loop
+    found := found || jsonb_build_array(jsonb_build_object(
+      'path', m.path, 'login', m.login, 'role', m.role, 'project', m.project,
+      'session', m.session, 'known', m.user_id is not null));
+    if dry then
+      continue;
+    end if;
+    sess := null;
+    if m.session is not null then
+      select s.id into sess from public.sessions s join public.projects p on p.id = s.project_id
+       where p.workspace_id = ws and p.name = m.project and s.slug = m.session;
+      if sess is null then
+        insert into public.projects (workspace_id, name) values (ws, m.project)
+          on conflict (workspace_id, name) do nothing;
+        insert into public.sessions (workspace_id, project_id, slug)
+          select ws, p.id, m.session from public.projects p
+           where p.workspace_id = ws and p.name = m.project
+          returning id into sess;
+      end if;
+    end if;
+    if m.user_id is not null and sess is null then
+      insert into public.workspace_members (workspace_id, user_id, role)
+        values (ws, m.user_id, m.role) on conflict do nothing;
+    elsif m.user_id is not null then
+      insert into public.session_members (session_id, user_id, role)
+        values (sess, m.user_id, m.role) on conflict do nothing;
+    else
+      insert into public.invitations (workspace_id, session_id, github_login, role)
+        values (ws, sess, m.login, m.role) on conflict do nothing;
+    end if;
+    get diagnostics n = row_count;
+    if m.user_id is not null then
+      added := added + n;
+    else
+      invited := invited + n;
+    end if;
+  end loop;
+  return jsonb_build_object('members', found, 'added', added, 'invited', invited);
+end
 $$;
 
 -- Every privilege, explicitly.
@@ -214,9 +421,12 @@ begin
                            'session_members', 'devices', 'documents', 'document_versions',
                            'activity_log', 'invitations'] loop
     execute format('revoke all on public.%I from public, anon, authenticated, service_role', t);
-    execute format('grant select on public.%I to authenticated', t);
     execute format('grant select, insert, update, delete on public.%I to service_role', t);
+    if t <> 'projects' then
+      execute format('grant select on public.%I to authenticated', t);
+    end if;
   end loop;
+  grant select (id, workspace_id, name, created_at) on public.projects to authenticated;
   foreach t in array array['syncd_stage_completion', 'syncd_stage_times', 'syncd_lead_times',
                            'syncd_edits_per_day', 'syncd_conflict_rates', 'syncd_device_sync'] loop
     execute format('revoke all on public.%I from public, anon, authenticated, service_role', t);
@@ -245,7 +455,8 @@ $$;
 revoke execute on function syncd.commit_one(uuid, uuid, text, jsonb, bigint), syncd.lock_workspace(uuid),
   syncd.set_last_seq(uuid, bigint), syncd.touch_device(uuid), syncd.ensure_layout(uuid, text),
   syncd.refresh_stage(uuid, text), syncd.refresh_pipeline(), syncd.notify_change(),
-  syncd.version_activity(), syncd.version_author(), syncd.on_auth_user(), syncd.project_files()
+  syncd.version_activity(), syncd.version_author(), syncd.on_auth_user(), syncd.on_auth_identity(),
+  syncd.claim_login(uuid, text), syncd.project_files(), syncd.stage_of_session(uuid, text), syncd.pipeline_of(uuid)
   from authenticated, service_role;
 revoke all on schema syncd from public, anon;
 grant usage on schema syncd to authenticated, service_role;
