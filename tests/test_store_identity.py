@@ -163,3 +163,31 @@ def test_a_running_daemon_notices_its_store_restored_and_receives_what_comes_aft
         assert b.process.poll() is None
     finally:
         b.kill()
+
+
+def test_a_copy_rebuilt_while_its_volume_is_away_writes_nothing_onto_the_mount_point(team, tmp_path, dsn,
+                                                                                     pg_server_dsn):
+    """Found by the harness (unmount, then the store restored): the rebuilt journal knows
+    no synced file, so the empty mount point passed for a new copy's root. What was pulled
+    onto it was hidden when the volume came back, and then deleted from the store as the
+    user's deletes: here a teammate's new file."""
+    a, b = team
+    dump(dsn, tmp_path / "before.dump")
+    (a.root / "after-dump.md").write_text("made after the dump\n")
+    a.sync(), b.sync()
+    away = b.root.with_name("tree.away")
+    b.root.rename(away)  # the volume goes; its mount point stays, empty
+    b.root.mkdir()
+    restore(dsn, pg_server_dsn, tmp_path / "before.dump")
+    (a.root / "teammate.md").write_text("a teammate's new file\n")
+    a.sync(expect=None)
+    paused = b.cli("sync", "--once", expect=None)
+    assert "is empty and is not the directory it was" in paused.output, paused.output
+    assert list(b.root.iterdir()) == []
+    b.root.rmdir()
+    away.rename(b.root)  # the volume is back
+    b.sync(expect=None)
+    a.sync(expect=None)
+    for copy in (a, b):
+        assert copy.files()["teammate.md"] == b"a teammate's new file\n"
+        assert {f"f{n}.md" for n in range(3)} | {"after-dump.md"} <= set(copy.files())

@@ -172,11 +172,14 @@ class Executor:
         allow_deletes = self.journal.get_meta("allow_deletes") == "1"
         synced_files = self._synced_files()
         replaced = self.journal.get_meta("root_id") not in (None, root_id)
-        if not local and not report.skipped and synced_files and replaced and not allow_deletes:
+        # Also when nothing synced is known (a journal rebuilt while a volume was away): files
+        # pulled onto an empty mount point are hidden by the volume's return, and then deleted.
+        if not local and not report.skipped and replaced and not allow_deletes:
+            known = f", while {synced_files} synced files are known" if synced_files else ""
             raise Paused(
-                f"the sync root {self.root} is empty and is not the directory it was (unmounted?), "
-                f"while {synced_files} synced files are known; syncing is paused and nothing was "
-                "deleted in the store. If the deletion is wanted: syncd resume --allow-deletes")
+                f"the sync root {self.root} is empty and is not the directory it was (unmounted?){known}; "
+                "syncing is paused and nothing was deleted in the store or written here. If this is "
+                "the directory to sync: syncd resume --allow-deletes")
         self.journal.set_meta("root_id", root_id)
         held = self.journal.held()
         self._refuse_git_names(report)
