@@ -233,6 +233,10 @@ def test_a_deleted_person_leaves_their_versions_named_and_a_lone_owner_can_be_re
         copy.sync()
         log = copy.cli("log", "notes.md").output
         assert "alice" in log, log
+        activity = [json.loads(line) for line in copy.cli("activity", "--json").output.splitlines()]
+        assert [a["actor"] for a in activity if a.get("path") == "notes.md"] == ["alice"], activity
+        edits = json.loads(copy.cli("stats", "--json").output)["edits_per_day"]
+        assert [e["author"] for e in edits] == ["alice"], edits
         members = as_user(bob, "syncd_members", workspace="team").json()["members"]
         assert [(m["login"], m["role"]) for m in members] == [("bob", "owner")]
 

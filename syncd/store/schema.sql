@@ -19,7 +19,8 @@ create table public.activity_log (
     device_id uuid,
     kind text not null,
     details jsonb default '{}'::jsonb not null,
-    created_at timestamp with time zone default now() not null
+    created_at timestamp with time zone default now() not null,
+    actor_login text
 );
 
 create table public.devices (
@@ -317,6 +318,7 @@ create policy service_role_all on public.workspaces as permissive for all to ser
 -- Triggers
 
 CREATE TRIGGER syncd_profile_from_auth AFTER INSERT OR UPDATE OF raw_user_meta_data, email ON auth.users FOR EACH ROW EXECUTE FUNCTION syncd.on_auth_user();
+CREATE TRIGGER activity_log_actor BEFORE INSERT ON public.activity_log FOR EACH ROW WHEN ((new.actor_id IS NOT NULL)) EXECUTE FUNCTION syncd.activity_actor();
 CREATE TRIGGER activity_log_notify AFTER INSERT ON public.activity_log FOR EACH ROW EXECUTE FUNCTION syncd.notify_change('syncd-activity:');
 CREATE TRIGGER document_versions_activity AFTER INSERT ON public.document_versions FOR EACH ROW WHEN ((new.origin = ANY (ARRAY['sync'::text, 'import'::text]))) EXECUTE FUNCTION syncd.version_activity();
 CREATE TRIGGER document_versions_author BEFORE INSERT ON public.document_versions FOR EACH ROW WHEN ((new.author_id IS NOT NULL)) EXECUTE FUNCTION syncd.version_author();
@@ -386,7 +388,7 @@ create view public.syncd_edits_per_day with (security_invoker=true) as
  SELECT v.workspace_id,
     p.name AS project,
     (v.created_at AT TIME ZONE 'UTC'::text)::date AS day,
-    COALESCE(pr.github_login, pr.display_name, v.provenance ->> 'author_name'::text, dv.name, 'unknown'::text) AS author,
+    COALESCE(pr.github_login, v.author_login, pr.display_name, v.author_name, v.provenance ->> 'author_name'::text, dv.name, 'unknown'::text) AS author,
     count(*) AS edits
    FROM public.document_versions v
      JOIN public.documents d ON d.id = v.document_id
@@ -394,7 +396,7 @@ create view public.syncd_edits_per_day with (security_invoker=true) as
      LEFT JOIN public.profiles pr ON pr.id = v.author_id
      LEFT JOIN public.devices dv ON dv.id = v.device_id
   WHERE v.origin <> 'merge'::text
-  GROUP BY v.workspace_id, p.name, ((v.created_at AT TIME ZONE 'UTC'::text)::date), (COALESCE(pr.github_login, pr.display_name, v.provenance ->> 'author_name'::text, dv.name, 'unknown'::text));
+  GROUP BY v.workspace_id, p.name, ((v.created_at AT TIME ZONE 'UTC'::text)::date), (COALESCE(pr.github_login, v.author_login, pr.display_name, v.author_name, v.provenance ->> 'author_name'::text, dv.name, 'unknown'::text));
 
 create view public.syncd_lead_times with (security_invoker=true) as
  SELECT workspace_id,
@@ -460,7 +462,6 @@ CREATE OR REPLACE FUNCTION public.syncd_activity(jsonb)
  LANGUAGE plpgsql
  STABLE
  SET search_path TO ''
- SET plan_cache_mode TO 'force_custom_plan'
 AS $function$
 declare
   ws uuid := syncd.workspace_id($1 ->> 'workspace');
@@ -471,7 +472,7 @@ begin
     select jsonb_build_object(
              'id', a.id, 'kind', a.kind, 'at', a.created_at, 'details', a.details,
              'path', a.details ->> 'path', 'project', p.name, 'session', s.slug,
-             'actor', coalesce(pr.github_login, pr.display_name, a.details ->> 'author_name'),
+             'actor', coalesce(pr.github_login, a.actor_login, pr.display_name, a.details ->> 'author_name'),
              'device', dv.name) as item
       from public.activity_log a
       left join public.projects p on p.id = a.project_id
@@ -864,6 +865,18 @@ begin
                       join public.document_versions x
                         on x.workspace_id = ws and x.path = w.item ->> 'path'
                        and x.version = (w.item ->> 'version')::integer) c) v), '[]'::jsonb));
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.activity_actor()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  select p.github_login into new.actor_login from public.profiles p where p.id = new.actor_id;
+  return new;
 end
 $function$;
 

@@ -203,6 +203,65 @@ $$;
 create trigger document_versions_author before insert on public.document_versions
   for each row when (new.author_id is not null) execute function syncd.version_author();
 
+-- The same for the activity they made, and what the analytics call their edits.
+alter table public.activity_log add column actor_login text;
+update public.activity_log a set actor_login = p.github_login from public.profiles p where p.id = a.actor_id;
+
+create function syncd.activity_actor() returns trigger
+  language plpgsql security definer set search_path = '' as $$
+begin
+  select p.github_login into new.actor_login from public.profiles p where p.id = new.actor_id;
+  return new;
+end
+$$;
+create trigger activity_log_actor before insert on public.activity_log
+  for each row when (new.actor_id is not null) execute function syncd.activity_actor();
+
+-- syncd_activity as in 0008, naming a deleted actor by the login the row kept.
+create or replace function public.syncd_activity(jsonb) returns jsonb
+  language plpgsql stable set search_path = '' as $$
+declare
+  ws uuid := syncd.workspace_id($1 ->> 'workspace');
+  lim integer := least(greatest(coalesce(($1 ->> 'limit')::integer, 200), 1), 2000);
+  result jsonb;
+begin
+  select coalesce(jsonb_agg(item order by (item ->> 'id')::bigint), '[]'::jsonb) into result from (
+    select jsonb_build_object(
+             'id', a.id, 'kind', a.kind, 'at', a.created_at, 'details', a.details,
+             'path', a.details ->> 'path', 'project', p.name, 'session', s.slug,
+             'actor', coalesce(pr.github_login, a.actor_login, pr.display_name, a.details ->> 'author_name'),
+             'device', dv.name) as item
+      from public.activity_log a
+      left join public.projects p on p.id = a.project_id
+      left join public.sessions s on s.id = a.session_id
+      left join public.profiles pr on pr.id = a.actor_id
+      left join public.devices dv on dv.id = a.device_id
+     where a.workspace_id = ws
+       and a.id > coalesce(($1 ->> 'after')::bigint, 0)
+       and a.created_at >= coalesce(($1 ->> 'since')::timestamptz, '-infinity')
+       and ($1 ->> 'project' is null or p.name = $1 ->> 'project')
+       and ($1 ->> 'session' is null or s.slug = $1 ->> 'session')
+     order by case when coalesce(($1 ->> 'newest')::boolean, false) then -a.id else a.id end
+     limit lim) items;
+  return jsonb_build_object('activity', result,
+                            'last', coalesce((select max((r ->> 'id')::bigint) from jsonb_array_elements(result) r),
+                                             ($1 ->> 'after')::bigint, 0));
+end
+$$;
+
+create or replace view public.syncd_edits_per_day with (security_invoker = true) as
+  select v.workspace_id, p.name as project, (v.created_at at time zone 'UTC')::date as day,
+         coalesce(pr.github_login, v.author_login, pr.display_name, v.author_name, v.provenance ->> 'author_name',
+                  dv.name, 'unknown') as author,
+         count(*) as edits
+    from public.document_versions v
+    join public.documents d on d.id = v.document_id
+    left join public.projects p on p.id = d.project_id
+    left join public.profiles pr on pr.id = v.author_id
+    left join public.devices dv on dv.id = v.device_id
+   where v.origin <> 'merge'
+   group by 1, 2, 3, 4;
+
 alter table public.workspaces drop constraint workspaces_created_by_fkey,
   add constraint workspaces_created_by_fkey foreign key (created_by) references auth.users (id) on delete set null;
 alter table public.sessions drop constraint sessions_owner_id_fkey,
@@ -455,7 +514,7 @@ $$;
 revoke execute on function syncd.commit_one(uuid, uuid, text, jsonb, bigint), syncd.lock_workspace(uuid),
   syncd.set_last_seq(uuid, bigint), syncd.touch_device(uuid), syncd.ensure_layout(uuid, text),
   syncd.refresh_stage(uuid, text), syncd.refresh_pipeline(), syncd.notify_change(),
-  syncd.version_activity(), syncd.version_author(), syncd.on_auth_user(), syncd.on_auth_identity(),
+  syncd.version_activity(), syncd.version_author(), syncd.activity_actor(), syncd.on_auth_user(), syncd.on_auth_identity(),
   syncd.claim_login(uuid, text), syncd.project_files(), syncd.stage_of_session(uuid, text), syncd.pipeline_of(uuid)
   from authenticated, service_role;
 revoke all on schema syncd from public, anon;
