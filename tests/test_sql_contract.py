@@ -381,6 +381,17 @@ def test_client_events_are_recorded_with_their_layout(dsn, store):
         store.record([{"kind": "DROP TABLE", "path": "x"}])
 
 
+def test_many_events_go_in_as_many_calls_as_the_servers_cap_needs(dsn, store):
+    """A pass with more conflicts than one call takes (0017: 500 events) records them all."""
+    store.record([{"kind": "conflict", "path": f"c{n}.md"} for n in range(1201)])
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("select count(*) from public.activity_log where kind = 'conflict'").fetchone()[0] == 1201
+        with pytest.raises(psycopg.Error) as refused:
+            conn.execute("select public.syncd_record(%s)", (Jsonb({"workspace": "ws", "events": [
+                {"kind": "conflict", "path": "x.md"}] * 501}),))
+        assert refused.value.sqlstate == "PT413"
+
+
 def test_history_names_the_device_and_deleted_documents_are_listed(dsn):
     s = PostgresStore(dsn, "ws", "7d0f3a52-5d1c-4d7e-9a53-0a6c1e1c1a01")
     s.open(create=True, device_name="alice-laptop", hostname="h")

@@ -362,6 +362,6 @@ class RpcStore:
 
     def record(self, events: list[dict]) -> None:
         """Activity only the client sees: [{kind, path, details}]."""
-        if events:
+        for start in range(0, len(events), COMMIT_MAX_CHANGES):  # the server's cap per call, as a commit's
             self._call("syncd_record", {"workspace": self.workspace, "device": self.device_id,
-                                        "events": events})
+                                        "events": events[start:start + COMMIT_MAX_CHANGES]})

@@ -745,6 +745,11 @@ declare
   event jsonb;
   n integer := 0;
 begin
+  if jsonb_typeof(coalesce($1 -> 'events', '[]'::jsonb)) <> 'array'
+     or jsonb_array_length(coalesce($1 -> 'events', '[]'::jsonb)) > syncd.commit_max_changes() then
+    raise exception 'a call records at most % events', syncd.commit_max_changes()
+      using errcode = 'PT413', hint = 'split the events into several calls';
+  end if;
   for event in select value from jsonb_array_elements(coalesce($1 -> 'events', '[]'::jsonb)) loop
     if coalesce(event ->> 'kind', '') !~ '^[a-z][a-z_-]{0,39}$' then
       raise exception 'an event needs a kind (lowercase word), got %', event -> 'kind'
@@ -752,6 +757,11 @@ begin
     end if;
     if not syncd.can_read(ws, syncd.session_of(ws, event ->> 'path')) then
       raise exception 'no access to %', coalesce(event ->> 'path', 'this workspace') using errcode = '42501';
+    end if;
+    if event ->> 'kind' in ('sync', 'merge', 'restore', 'resolve')  -- the contract's own, with the versions
+       or (event ->> 'kind' = 'import' and not syncd.is_owner(ws))
+       or (event ->> 'kind' = 'conflict' and not syncd.can_write(ws, syncd.session_of(ws, event ->> 'path'))) then
+      raise exception 'you do not record "%" events', event ->> 'kind' using errcode = '42501';
     end if;
     perform syncd.record_activity(ws, dev, event ->> 'kind', event ->> 'path', event -> 'details');
     n := n + 1;
@@ -976,20 +986,36 @@ begin
       round(pg_column_size($1) / 1048576.0, 1)
       using errcode = 'PT413', hint = 'split the changes into several calls';
   end if;
-  first_seq := syncd.lock_workspace(ws);
-  last_seq := first_seq;
   perform set_config('syncd.pipeline', 'deferred', true);
   for change in select value from jsonb_array_elements(changes) loop
+    if octet_length(change ->> 'path') > 4096 then  -- PATH_MAX; and what is split below stays small
+      results := array_append(results, jsonb_build_object('path', change ->> 'path', 'status', 'invalid',
+        'message', 'a path takes at most 4096 bytes'));
+      continue;
+    end if;
     if not syncd.can_write(ws, syncd.session_of(ws, change ->> 'path')) then
       results := array_append(results, jsonb_build_object(
         'path', change ->> 'path', 'status', 'forbidden',
         'message', 'you may read but not write this document (a workspace owner can grant it: syncd members)'));
       continue;
     end if;
-    if change ? 'provenance' and not syncd.is_owner(ws) then  -- names any author and date
+    if (change ? 'provenance' or coalesce(change ->> 'origin', origin) = 'import') and not syncd.is_owner(ws) then  -- names any author and date
       results := array_append(results, jsonb_build_object('path', change ->> 'path', 'status', 'forbidden',
         'message', 'only an owner of the workspace imports history (syncd import)'));
       continue;
+    end if;
+    if change ? 'activity' then  -- details of the event; what it says of the version is the contract's to say
+      if jsonb_typeof(change -> 'activity') <> 'object' then
+        results := array_append(results, jsonb_build_object('path', change ->> 'path', 'status', 'invalid',
+          'message', 'activity: the details of an event are an object'));
+        continue;
+      end if;
+      change := jsonb_set(change, '{activity}',
+                          (change -> 'activity') - array['version', 'parent_version', 'merge_parent', 'deleted']);
+    end if;
+    if first_seq is null then  -- the lock, for those who write only: a reader never waits for it nor holds it
+      first_seq := syncd.lock_workspace(ws);
+      last_seq := first_seq;
     end if;
     result := syncd.commit_one(ws, dev, origin, change, last_seq);
     last_seq := coalesce((result ->> 'seq')::bigint, last_seq);
@@ -1274,8 +1300,8 @@ CREATE OR REPLACE FUNCTION syncd.heartbeat(ws uuid, dev uuid, beat jsonb)
 AS $function$
   with touched as (
     update public.devices d
-       set state = beat ->> 'state', reason = beat ->> 'reason',
-           software_version = beat ->> 'version', applied_seq = (beat ->> 'applied_seq')::bigint,
+       set state = beat ->> 'state', reason = left(beat ->> 'reason', 1000),
+           software_version = left(beat ->> 'version', 100), applied_seq = (beat ->> 'applied_seq')::bigint,
            heartbeat_at = now(), last_seen = now()
      where d.id = dev and d.workspace_id = ws
        and (syncd.trusted() or d.user_id = (select auth.uid()))
@@ -1441,7 +1467,7 @@ CREATE OR REPLACE FUNCTION syncd.lock_workspace(ws uuid)
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
-  select last_seq from public.workspaces where id = ws for update
+  select last_seq from public.workspaces where id = ws for no key update
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.members(jsonb)
@@ -1634,11 +1660,11 @@ begin
   end if;
   if dev is not null then
     insert into public.devices (id, workspace_id, user_id, name, hostname)
-      values ((dev ->> 'id')::uuid, ws.id, me, coalesce(dev ->> 'name', dev ->> 'hostname', 'unnamed device'),
-              dev ->> 'hostname')
+      values ((dev ->> 'id')::uuid, ws.id, me, left(coalesce(dev ->> 'name', dev ->> 'hostname', 'unnamed device'), 255),
+              left(dev ->> 'hostname', 255))
       on conflict (id) do update  -- an open without a name keeps the device's name
-        set name = coalesce(dev ->> 'name', public.devices.name),
-            hostname = coalesce(dev ->> 'hostname', public.devices.hostname), last_seen = now()
+        set name = coalesce(left(dev ->> 'name', 255), public.devices.name),
+            hostname = coalesce(left(dev ->> 'hostname', 255), public.devices.hostname), last_seen = now()
         where public.devices.user_id is not distinct from me;
   end if;
   return jsonb_build_object(
@@ -1706,6 +1732,12 @@ AS $function$
 declare
   l record;
 begin
+  if jsonb_typeof(details) not in ('object', 'null') then
+    raise exception 'an event''s details are an object, got %', jsonb_typeof(details) using errcode = '22023';
+  end if;
+  if octet_length(details::text) > 16384 then
+    raise exception 'an event''s details take at most 16 KiB' using errcode = 'PT413';
+  end if;
   if not syncd.can_read(ws, syncd.session_of(ws, doc_path)) then
     raise exception 'no access to %', coalesce(doc_path, 'this workspace') using errcode = '42501';
   end if;
@@ -1718,7 +1750,7 @@ begin
            where p.workspace_id = ws and p.name = l.project and s.slug = l.session),
          (select d.id from public.documents d where d.workspace_id = ws and d.path = doc_path),
          auth.uid(), syncd.own_device(ws, dev), kind,
-         coalesce(details, '{}'::jsonb) || jsonb_build_object('path', doc_path);  -- the path checked
+         case when jsonb_typeof(details) = 'object' then details else '{}'::jsonb end || jsonb_build_object('path', doc_path);  -- the path checked
 end
 $function$;
 

@@ -42,8 +42,11 @@ create function syncd.own_device(ws uuid, dev uuid) returns uuid
 $$;
 
 -- syncd_commit as in 0015, run as the contract's owner: the workspace lock, the sequence
--- numbers and the rows are written only here, each change checked with can_write first,
--- and imported history (provenance: any author, any date) taken from an owner only.
+-- numbers and the rows are written only here. Each change is checked first: its path's
+-- length, can_write, imported history (provenance or origin import: any author, any date)
+-- from an owner only, an activity's details without the version facts the contract
+-- states. The lock is taken at the first change that will be written: a caller with
+-- nothing to write never holds it, nor waits for it.
 create function syncd.commit_changes(jsonb) returns jsonb
   language plpgsql security definer set search_path = '' set plan_cache_mode = force_custom_plan as $$
 declare
@@ -70,20 +73,36 @@ begin
       round(pg_column_size($1) / 1048576.0, 1)
       using errcode = 'PT413', hint = 'split the changes into several calls';
   end if;
-  first_seq := syncd.lock_workspace(ws);
-  last_seq := first_seq;
   perform set_config('syncd.pipeline', 'deferred', true);
   for change in select value from jsonb_array_elements(changes) loop
+    if octet_length(change ->> 'path') > 4096 then  -- PATH_MAX; and what is split below stays small
+      results := array_append(results, jsonb_build_object('path', change ->> 'path', 'status', 'invalid',
+        'message', 'a path takes at most 4096 bytes'));
+      continue;
+    end if;
     if not syncd.can_write(ws, syncd.session_of(ws, change ->> 'path')) then
       results := array_append(results, jsonb_build_object(
         'path', change ->> 'path', 'status', 'forbidden',
         'message', 'you may read but not write this document (a workspace owner can grant it: syncd members)'));
       continue;
     end if;
-    if change ? 'provenance' and not syncd.is_owner(ws) then  -- names any author and date
+    if (change ? 'provenance' or coalesce(change ->> 'origin', origin) = 'import') and not syncd.is_owner(ws) then  -- names any author and date
       results := array_append(results, jsonb_build_object('path', change ->> 'path', 'status', 'forbidden',
         'message', 'only an owner of the workspace imports history (syncd import)'));
       continue;
+    end if;
+    if change ? 'activity' then  -- details of the event; what it says of the version is the contract's to say
+      if jsonb_typeof(change -> 'activity') <> 'object' then
+        results := array_append(results, jsonb_build_object('path', change ->> 'path', 'status', 'invalid',
+          'message', 'activity: the details of an event are an object'));
+        continue;
+      end if;
+      change := jsonb_set(change, '{activity}',
+                          (change -> 'activity') - array['version', 'parent_version', 'merge_parent', 'deleted']);
+    end if;
+    if first_seq is null then  -- the lock, for those who write only: a reader never waits for it nor holds it
+      first_seq := syncd.lock_workspace(ws);
+      last_seq := first_seq;
     end if;
     result := syncd.commit_one(ws, dev, origin, change, last_seq);
     last_seq := coalesce((result ->> 'seq')::bigint, last_seq);
@@ -115,11 +134,51 @@ $$;
 create or replace function public.syncd_commit(jsonb) returns jsonb
   language sql set search_path = '' as $$ select syncd.commit_changes($1) $$;
 
--- The two exposed SECURITY DEFINER functions move into `syncd`, unchanged; what stays
--- exposed only calls them.
-alter function public.syncd_open(jsonb) set schema syncd;
-alter function syncd.syncd_open(jsonb) rename to open_workspace;
-create function public.syncd_open(jsonb) returns jsonb
+-- The two exposed SECURITY DEFINER functions move into `syncd`; what stays exposed only
+-- calls them.
+-- (syncd_open as in 0007, with a device's name and hostname bounded: every member's
+-- syncd_stats carries them)
+create function syncd.open_workspace(jsonb) returns jsonb
+  language plpgsql security definer set search_path = '' set plan_cache_mode = force_custom_plan as $$
+declare
+  ws_slug text := $1 ->> 'workspace';
+  ws public.workspaces;
+  dev jsonb := $1 -> 'device';
+  me uuid := auth.uid();
+begin
+  if coalesce(($1 ->> 'create')::boolean, false) then
+    if not syncd.trusted() and me is null then
+      raise exception 'sign in to create a workspace' using errcode = '42501';
+    end if;
+    insert into public.workspaces (slug, name, created_by)
+      values (ws_slug, coalesce($1 ->> 'name', ws_slug), me)
+      on conflict on constraint workspaces_slug_key do nothing
+      returning * into ws;
+    if ws.id is not null and me is not null then
+      insert into public.workspace_members (workspace_id, user_id, role) values (ws.id, me, 'owner');
+    end if;
+  end if;
+  select * into ws from public.workspaces w where w.slug = ws_slug;
+  if ws.id is null or not syncd.can_see_workspace(ws.id) then
+    raise exception 'workspace "%" does not exist (or you are not a member of it)', ws_slug
+      using errcode = 'PT404', hint = 'create it with `syncd init`, or ask its owner for access';
+  end if;
+  if dev is not null then
+    insert into public.devices (id, workspace_id, user_id, name, hostname)
+      values ((dev ->> 'id')::uuid, ws.id, me, left(coalesce(dev ->> 'name', dev ->> 'hostname', 'unnamed device'), 255),
+              left(dev ->> 'hostname', 255))
+      on conflict (id) do update  -- an open without a name keeps the device's name
+        set name = coalesce(left(dev ->> 'name', 255), public.devices.name),
+            hostname = coalesce(left(dev ->> 'hostname', 255), public.devices.hostname), last_seen = now()
+        where public.devices.user_id is not distinct from me;
+  end if;
+  return jsonb_build_object(
+    'workspace_id', ws.id, 'workspace', ws.slug, 'last_seq', ws.last_seq,
+    'schema_version', (select max(version) from syncd.schema_migrations),
+    'role', case when syncd.trusted() then 'service' else coalesce(syncd.workspace_role(ws.id), 'session member') end);
+end
+$$;
+create or replace function public.syncd_open(jsonb) returns jsonb
   language sql set search_path = '' as $$ select syncd.open_workspace($1) $$;
 
 alter function public.syncd_members(jsonb) set schema syncd;
@@ -128,13 +187,20 @@ create function public.syncd_members(jsonb) returns jsonb
   language sql set search_path = '' as $$ select syncd.members($1) $$;
 
 -- Client events: the read check moves inside, beside the write it guards; the device must
--- be the caller's own, and the event is about the path checked (not a `path` in details).
+-- be the caller's own; details are an object of at most 16 KiB, and the event is about the
+-- path checked (not a `path` in details).
 create or replace function syncd.record_activity(ws uuid, dev uuid, kind text, doc_path text, details jsonb)
   returns void
   language plpgsql security definer set search_path = '' as $$
 declare
   l record;
 begin
+  if jsonb_typeof(details) not in ('object', 'null') then
+    raise exception 'an event''s details are an object, got %', jsonb_typeof(details) using errcode = '22023';
+  end if;
+  if octet_length(details::text) > 16384 then
+    raise exception 'an event''s details take at most 16 KiB' using errcode = 'PT413';
+  end if;
   if not syncd.can_read(ws, syncd.session_of(ws, doc_path)) then
     raise exception 'no access to %', coalesce(doc_path, 'this workspace') using errcode = '42501';
   end if;
@@ -147,8 +213,66 @@ begin
            where p.workspace_id = ws and p.name = l.project and s.slug = l.session),
          (select d.id from public.documents d where d.workspace_id = ws and d.path = doc_path),
          auth.uid(), syncd.own_device(ws, dev), kind,
-         coalesce(details, '{}'::jsonb) || jsonb_build_object('path', doc_path);  -- the path checked
+         case when jsonb_typeof(details) = 'object' then details else '{}'::jsonb end || jsonb_build_object('path', doc_path);  -- the path checked
 end
+$$;
+
+-- Client events (0007): at most as many per call as a commit's changes, and none of the
+-- kinds the contract records itself with the versions it made (a reader's "conflict" would
+-- count in syncd_conflict_rates).
+create or replace function public.syncd_record(jsonb) returns jsonb
+  language plpgsql set search_path = '' set plan_cache_mode = force_custom_plan as $$
+declare
+  ws uuid := syncd.workspace_id($1 ->> 'workspace');
+  dev uuid := nullif($1 ->> 'device', '')::uuid;
+  event jsonb;
+  n integer := 0;
+begin
+  if jsonb_typeof(coalesce($1 -> 'events', '[]'::jsonb)) <> 'array'
+     or jsonb_array_length(coalesce($1 -> 'events', '[]'::jsonb)) > syncd.commit_max_changes() then
+    raise exception 'a call records at most % events', syncd.commit_max_changes()
+      using errcode = 'PT413', hint = 'split the events into several calls';
+  end if;
+  for event in select value from jsonb_array_elements(coalesce($1 -> 'events', '[]'::jsonb)) loop
+    if coalesce(event ->> 'kind', '') !~ '^[a-z][a-z_-]{0,39}$' then
+      raise exception 'an event needs a kind (lowercase word), got %', event -> 'kind'
+        using errcode = '22023';
+    end if;
+    if not syncd.can_read(ws, syncd.session_of(ws, event ->> 'path')) then
+      raise exception 'no access to %', coalesce(event ->> 'path', 'this workspace') using errcode = '42501';
+    end if;
+    if event ->> 'kind' in ('sync', 'merge', 'restore', 'resolve')  -- the contract's own, with the versions
+       or (event ->> 'kind' = 'import' and not syncd.is_owner(ws))
+       or (event ->> 'kind' = 'conflict' and not syncd.can_write(ws, syncd.session_of(ws, event ->> 'path'))) then
+      raise exception 'you do not record "%" events', event ->> 'kind' using errcode = '42501';
+    end if;
+    perform syncd.record_activity(ws, dev, event ->> 'kind', event ->> 'path', event -> 'details');
+    n := n + 1;
+  end loop;
+  return jsonb_build_object('recorded', n);
+end
+$$;
+
+-- A heartbeat's reason and version, bounded (as a device's name above).
+create or replace function syncd.heartbeat(ws uuid, dev uuid, beat jsonb) returns boolean
+  language sql security definer set search_path = '' as $$
+  with touched as (
+    update public.devices d
+       set state = beat ->> 'state', reason = left(beat ->> 'reason', 1000),
+           software_version = left(beat ->> 'version', 100), applied_seq = (beat ->> 'applied_seq')::bigint,
+           heartbeat_at = now(), last_seen = now()
+     where d.id = dev and d.workspace_id = ws
+       and (syncd.trusted() or d.user_id = (select auth.uid()))
+    returning 1)
+  select exists (select 1 from touched)
+$$;
+
+-- Commits serialize on their workspace's row; FOR NO KEY UPDATE still does, without waiting
+-- for the KEY SHARE locks every insert referencing the workspace takes (a reader's 20,000
+-- events made a writer's commit wait 7 s).
+create or replace function syncd.lock_workspace(ws uuid) returns bigint
+  language sql security definer set search_path = '' as $$
+  select last_seq from public.workspaces where id = ws for no key update
 $$;
 
 -- Writes through the table API: none. (0007 let writers insert and update documents and
