@@ -76,6 +76,17 @@ def test_db_migrate_runs_twice_as_the_demoted_postgres_and_anon_can_use_nothing(
             " and (has_function_privilege('anon', p.oid, 'execute')"
             "      or has_function_privilege('authenticated', p.oid, 'execute'))", (sorted(functions),)).fetchall()
         assert exposed_definers == []
+        # What runs as the contract's owner and a client may call: each checks the caller's
+        # rights itself (writes) or answers only about the caller (the checks RLS uses).
+        # A new one is added here on purpose, after reading it.
+        callable_definers = {f for (f,) in conn.execute(
+            "select p.proname from pg_proc p where p.pronamespace = 'syncd'::regnamespace and p.prosecdef"
+            " and has_function_privilege('authenticated', p.oid, 'execute')")}
+        assert callable_definers == {
+            "commit_changes", "open_workspace", "members", "record_events", "import_members", "heartbeat",
+            "workspace_id", "own_device", "session_state", "can_read", "can_read_document", "can_see_workspace",
+            "can_write", "is_owner", "workspace_role", "session_role", "session_of", "my_workspaces",
+            "my_sessions", "my_session_documents"}
 
 
 @pytest.fixture

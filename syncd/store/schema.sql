@@ -735,40 +735,9 @@ $function$;
 
 CREATE OR REPLACE FUNCTION public.syncd_record(jsonb)
  RETURNS jsonb
- LANGUAGE plpgsql
+ LANGUAGE sql
  SET search_path TO ''
- SET plan_cache_mode TO 'force_custom_plan'
-AS $function$
-declare
-  ws uuid := syncd.workspace_id($1 ->> 'workspace');
-  dev uuid := nullif($1 ->> 'device', '')::uuid;
-  event jsonb;
-  n integer := 0;
-begin
-  if jsonb_typeof(coalesce($1 -> 'events', '[]'::jsonb)) <> 'array'
-     or jsonb_array_length(coalesce($1 -> 'events', '[]'::jsonb)) > syncd.commit_max_changes() then
-    raise exception 'a call records at most % events', syncd.commit_max_changes()
-      using errcode = 'PT413', hint = 'split the events into several calls';
-  end if;
-  for event in select value from jsonb_array_elements(coalesce($1 -> 'events', '[]'::jsonb)) loop
-    if coalesce(event ->> 'kind', '') !~ '^[a-z][a-z_-]{0,39}$' then
-      raise exception 'an event needs a kind (lowercase word), got %', event -> 'kind'
-        using errcode = '22023';
-    end if;
-    if not syncd.can_read(ws, syncd.session_of(ws, event ->> 'path')) then
-      raise exception 'no access to %', coalesce(event ->> 'path', 'this workspace') using errcode = '42501';
-    end if;
-    if event ->> 'kind' in ('sync', 'merge', 'restore', 'resolve')  -- the contract's own, with the versions
-       or (event ->> 'kind' = 'import' and not syncd.is_owner(ws))
-       or (event ->> 'kind' = 'conflict' and not syncd.can_write(ws, syncd.session_of(ws, event ->> 'path'))) then
-      raise exception 'you do not record "%" events', event ->> 'kind' using errcode = '42501';
-    end if;
-    perform syncd.record_activity(ws, dev, event ->> 'kind', event ->> 'path', event -> 'details');
-    n := n + 1;
-  end loop;
-  return jsonb_build_object('recorded', n);
-end
-$function$;
+AS $function$ select syncd.record_events($1) $function$;
 
 CREATE OR REPLACE FUNCTION public.syncd_stats(jsonb)
  RETURNS jsonb
@@ -1754,6 +1723,44 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.record_events(jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+ SET plan_cache_mode TO 'force_custom_plan'
+AS $function$
+declare
+  ws uuid := syncd.workspace_id($1 ->> 'workspace');
+  dev uuid := nullif($1 ->> 'device', '')::uuid;
+  event jsonb;
+  n integer := 0;
+begin
+  if jsonb_typeof(coalesce($1 -> 'events', '[]'::jsonb)) <> 'array'
+     or jsonb_array_length(coalesce($1 -> 'events', '[]'::jsonb)) > syncd.commit_max_changes() then
+    raise exception 'a call records at most % events', syncd.commit_max_changes()
+      using errcode = 'PT413', hint = 'split the events into several calls';
+  end if;
+  for event in select value from jsonb_array_elements(coalesce($1 -> 'events', '[]'::jsonb)) loop
+    if coalesce(event ->> 'kind', '') !~ '^[a-z][a-z_-]{0,39}$' then
+      raise exception 'an event needs a kind (lowercase word), got %', event -> 'kind'
+        using errcode = '22023';
+    end if;
+    if not syncd.can_read(ws, syncd.session_of(ws, event ->> 'path')) then
+      raise exception 'no access to %', coalesce(event ->> 'path', 'this workspace') using errcode = '42501';
+    end if;
+    if event ->> 'kind' in ('sync', 'merge', 'restore', 'resolve')  -- the contract's own, with the versions
+       or (event ->> 'kind' = 'import' and not syncd.is_owner(ws))
+       or (event ->> 'kind' = 'conflict' and not syncd.can_write(ws, syncd.session_of(ws, event ->> 'path'))) then
+      raise exception 'you do not record "%" events', event ->> 'kind' using errcode = '42501';
+    end if;
+    perform syncd.record_activity(ws, dev, event ->> 'kind', event ->> 'path', event -> 'details');
+    n := n + 1;
+  end loop;
+  return jsonb_build_object('recorded', n);
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.refresh_pipeline()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -2071,7 +2078,7 @@ grant execute on function syncd.my_sessions() to authenticated, service_role;
 grant execute on function syncd.my_workspaces() to authenticated, service_role;
 grant execute on function syncd.open_workspace(jsonb) to authenticated, service_role;
 grant execute on function syncd.own_device(uuid,uuid) to authenticated, service_role;
-grant execute on function syncd.record_activity(uuid,uuid,text,text,jsonb) to authenticated, service_role;
+grant execute on function syncd.record_events(jsonb) to authenticated, service_role;
 grant execute on function syncd.require_owner(uuid) to authenticated, service_role;
 grant select on table syncd.schema_migrations to authenticated, service_role;
 grant execute on function syncd.session_of(uuid,text) to authenticated, service_role;

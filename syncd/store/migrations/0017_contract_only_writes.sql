@@ -217,11 +217,11 @@ begin
 end
 $$;
 
--- Client events (0007): at most as many per call as a commit's changes, and none of the
--- kinds the contract records itself with the versions it made (a reader's "conflict" would
--- count in syncd_conflict_rates).
-create or replace function public.syncd_record(jsonb) returns jsonb
-  language plpgsql set search_path = '' set plan_cache_mode = force_custom_plan as $$
+-- Client events (0007), recorded as the contract's owner like every write: at most as many
+-- per call as a commit's changes, and none of the kinds the contract records itself with
+-- the versions it made (a reader's "conflict" would count in syncd_conflict_rates).
+create function syncd.record_events(jsonb) returns jsonb
+  language plpgsql security definer set search_path = '' set plan_cache_mode = force_custom_plan as $$
 declare
   ws uuid := syncd.workspace_id($1 ->> 'workspace');
   dev uuid := nullif($1 ->> 'device', '')::uuid;
@@ -252,6 +252,8 @@ begin
   return jsonb_build_object('recorded', n);
 end
 $$;
+create or replace function public.syncd_record(jsonb) returns jsonb
+  language sql set search_path = '' as $$ select syncd.record_events($1) $$;
 
 -- A heartbeat's reason and version, bounded (as a device's name above).
 create or replace function syncd.heartbeat(ws uuid, dev uuid, beat jsonb) returns boolean
@@ -639,7 +641,8 @@ revoke execute on function syncd.commit_one(uuid, uuid, text, jsonb, bigint), sy
   syncd.set_last_seq(uuid, bigint), syncd.touch_device(uuid), syncd.ensure_layout(uuid, text),
   syncd.refresh_stage(uuid, text), syncd.refresh_pipeline(), syncd.notify_change(),
   syncd.version_activity(), syncd.version_author(), syncd.activity_actor(), syncd.on_auth_user(), syncd.on_auth_identity(),
-  syncd.claim_login(uuid, text), syncd.project_files(), syncd.stage_of_session(uuid, text), syncd.pipeline_of(uuid)
+  syncd.claim_login(uuid, text), syncd.project_files(), syncd.stage_of_session(uuid, text), syncd.pipeline_of(uuid),
+  syncd.record_activity(uuid, uuid, text, text, jsonb)
   from authenticated, service_role;
 revoke all on schema syncd from public, anon;
 grant usage on schema syncd to authenticated, service_role;
