@@ -132,6 +132,8 @@ def load(path: Path) -> Config:
     database_url = os.environ.get(ENV_DATABASE_URL) or raw.get("database_url")
     if database_url is not None and not isinstance(database_url, str):
         raise ConfigError(f"{where}: key 'database_url' must be a string")
+    if database_url:
+        check_database_url(database_url, f"{where}: key 'database_url'")
     supabase_url = raw.get("supabase_url")
     if supabase_url is not None and (not isinstance(supabase_url, str) or not re.match(r"https?://", supabase_url)):
         raise ConfigError(f"{where}: key 'supabase_url' must be the project's URL, https://<ref>.supabase.co")
@@ -246,6 +248,22 @@ files:
   max_size: 10MiB     # larger files are skipped with a warning
   binary: skip        # skip | base64 (store non-UTF-8 files encoded)
 """
+
+
+def check_database_url(url: str, where: str) -> str:
+    """A PostgreSQL connection string, a URL or `key=value` pairs; anything else is said in
+    one line here, before it is written anywhere or handed to libpq."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+    fix = "give postgresql://USER@HOST:PORT/DBNAME (or host=HOST dbname=DBNAME ...)"
+    scheme = url.split("://", 1)[0] if "://" in url else None
+    if scheme is not None and scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"{where}: {scheme}:// is not PostgreSQL; {fix}")
+    try:
+        conninfo_to_dict(url)
+    except ProgrammingError as exc:
+        raise ConfigError(f"{where}: not a PostgreSQL connection string ({str(exc).strip()}); {fix}") from None
+    return url
 
 
 def write_new(path: Path, root: Path, workspace: str, database_url: str | None,

@@ -78,6 +78,8 @@ def init(ctx: click.Context, root: Path, workspace: str, database_url: str | Non
     """Create a working copy's config for ROOT and register it with the store."""
     root = root.expanduser().resolve()
     path = ctx.obj["config_path"]
+    if database_url:  # said before anything is made
+        configuration.check_database_url(database_url, "--database-url")
     if not root.exists():
         root.mkdir(parents=True)
         click.echo(f"created {root}")
@@ -95,8 +97,8 @@ def init(ctx: click.Context, root: Path, workspace: str, database_url: str | Non
         with connect(cfg, journal) as store:
             ws = store.open(create=True, device_name=cfg.device_name, hostname=socket.gethostname())
             where = store.describe() if cfg.database_url or cfg.supabase_url else "the embedded PostgreSQL"
-    except StoreError:
-        path.unlink()  # nothing half-made: fix the store and run init again
+    except BaseException:
+        path.unlink(missing_ok=True)  # nothing half-made: fix what was said and run init again
         raise
     finally:
         journal.close()
@@ -118,6 +120,7 @@ def db_migrate(ctx: click.Context, database_url: str | None) -> None:
     url = database_url or load_config(ctx).database_url
     if not url:
         raise Failure("no database: pass --database-url or set database_url in the config")
+    configuration.check_database_url(url, "--database-url")
     import psycopg
     try:
         done = migrate(url)
