@@ -197,6 +197,7 @@ def test_the_embedded_default_needs_no_server(tmp_path, request):
     b.cli("sync", "--once")
     assert (b.root / "hello.md").read_text() == "hello from a\n"
     assert "embedded" in b.status()["store"]
+    assert "embedded PostgreSQL, which syncd migrates itself" in b.cli("db", "migrate").stdout  # nothing to do
     data = data_home / "syncd" / "postgres"
     assert (data / "PG_VERSION").exists()
     assert not (data / "postmaster.pid").exists()  # stopped once nobody uses it

@@ -117,9 +117,15 @@ def db() -> None:
 @friendly
 def db_migrate(ctx: click.Context, database_url: str | None) -> None:
     """Apply the SQL contract's migrations (idempotent)."""
-    url = database_url or load_config(ctx).database_url
+    cfg = None if database_url else load_config(ctx)
+    url = database_url or cfg.database_url
+    if not url and cfg.supabase_url:
+        raise Failure(f"{cfg.path} syncs over Supabase: pass the project's database URL (Project settings → "
+                      "Database), syncd db migrate --database-url URL")
     if not url:
-        raise Failure("no database: pass --database-url or set database_url in the config")
+        click.echo(f"{cfg.path} uses the embedded PostgreSQL, which syncd migrates itself each time it starts it: "
+                   "nothing to do (for another database: --database-url URL)")
+        return
     configuration.check_database_url(url, "--database-url")
     import psycopg
     try:
