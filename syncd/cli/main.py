@@ -117,6 +117,8 @@ def db() -> None:
 @friendly
 def db_migrate(ctx: click.Context, database_url: str | None) -> None:
     """Apply the SQL contract's migrations (idempotent)."""
+    if database_url:  # the config's own is checked as it loads
+        configuration.check_database_url(database_url, "--database-url")
     cfg = None if database_url else load_config(ctx)
     url = database_url or cfg.database_url
     if not url and cfg.supabase_url:
@@ -126,7 +128,6 @@ def db_migrate(ctx: click.Context, database_url: str | None) -> None:
         click.echo(f"{cfg.path} uses the embedded PostgreSQL, which syncd migrates itself each time it starts it: "
                    "nothing to do (for another database: --database-url URL)")
         return
-    configuration.check_database_url(url, "--database-url")
     import psycopg
     try:
         done = migrate(url)
