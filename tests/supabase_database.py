@@ -34,6 +34,8 @@ migrations), cited by file:
 """
 from __future__ import annotations
 
+import zlib
+
 import psycopg
 from psycopg.types.json import Jsonb
 from psycopg.conninfo import make_conninfo
@@ -141,30 +143,30 @@ class SupabaseCluster(LocalServer):
 def gotrue_user(dsn: str, login: str, name: str | None = None, github_id: int = 1) -> str:
     """A GitHub user as GoTrue signs one up: a users row and its identity, with GitHub's
     metadata keys. Returns the user's id."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return _gotrue_sign_up(conn, login, name, github_id)
+
+
+def _gotrue_sign_up(conn: psycopg.Connection, login: str, name: str | None, github_id: int) -> str:
     meta = {"iss": "https://api.github.com", "sub": str(github_id), "name": name or login,
             "full_name": name or login, "user_name": login, "preferred_username": login,
             "avatar_url": f"https://avatars.githubusercontent.com/u/{github_id}", "provider_id": str(github_id),
             "email": f"{login}@example.com", "email_verified": True}
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        uid = conn.execute(
-            "insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data,"
-            " created_at, updated_at, email_confirmed_at) values ('00000000-0000-0000-0000-000000000000',"
-            " gen_random_uuid(), 'authenticated', 'authenticated', %s, %s, %s, now(), now(), now()) returning id",
-            (meta["email"], Jsonb({"provider": "github", "providers": ["github"]}),
-             Jsonb(meta))).fetchone()[0]
-        conn.execute("insert into auth.identities (provider_id, user_id, identity_data, provider, created_at,"
-                     " updated_at) values (%s, %s, %s, 'github', now(), now())",
-                     (str(github_id), uid, Jsonb(meta)))
+    uid = conn.execute(
+        "insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data,"
+        " created_at, updated_at, email_confirmed_at) values ('00000000-0000-0000-0000-000000000000',"
+        " gen_random_uuid(), 'authenticated', 'authenticated', %s, %s, %s, now(), now(), now()) returning id",
+        (meta["email"], Jsonb({"provider": "github", "providers": ["github"]}), Jsonb(meta))).fetchone()[0]
+    conn.execute("insert into auth.identities (provider_id, user_id, identity_data, provider, created_at,"
+                 " updated_at) values (%s, %s, %s, 'github', now(), now())", (str(github_id), uid, Jsonb(meta)))
     return str(uid)
 
 
 def sign_up(conn: psycopg.Connection, login: str, name: str | None = None) -> str:
-    """A GitHub user on either database: on a Supabase-shaped one with the identity GoTrue
-    writes (where a login comes from), on plain PostgreSQL with the metadata alone."""
-    meta = {"user_name": login, "preferred_username": login, **({"full_name": name} if name else {})}
-    uid = conn.execute("insert into auth.users (id, email, raw_user_meta_data) values (gen_random_uuid(), %s, %s)"
-                       " returning id", (f"{login}@example.com", Jsonb(meta))).fetchone()[0]
+    """A GitHub user on either database: on a Supabase-shaped one as GoTrue signs one up (the
+    identity is where a login comes from), on plain PostgreSQL with the metadata alone."""
     if conn.execute("select to_regclass('auth.identities')").fetchone()[0]:
-        conn.execute("insert into auth.identities (provider_id, user_id, identity_data, provider)"
-                     " values (%s, %s, %s, 'github')", (f"gh-{login}", uid, Jsonb(meta)))
-    return str(uid)
+        return _gotrue_sign_up(conn, login, name, github_id=zlib.crc32(login.lower().encode()))
+    meta = {"user_name": login, "preferred_username": login, **({"full_name": name} if name else {})}
+    return str(conn.execute("insert into auth.users (id, email, raw_user_meta_data) values (gen_random_uuid(), %s, %s)"
+                            " returning id", (f"{login}@example.com", Jsonb(meta))).fetchone()[0])

@@ -53,6 +53,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
 import jwt
 import psycopg
 from psycopg import sql
@@ -70,6 +71,15 @@ def token(role: str, sub: str | None = None, expires_in: int = 3600, **claims) -
     if sub:
         body["sub"] = sub
     return jwt.encode(body, SECRET, algorithm="HS256")
+
+
+def rest(url: str, bearer: str | None, method: str, path: str, **kwargs) -> httpx.Response:
+    """A request to `url`/rest/v1/`path` as a client sends it: the public key, the user's
+    token if any (none: anon), and the rows touched asked back."""
+    headers = {"apikey": token("anon"), "Prefer": "return=representation"}
+    if bearer:
+        headers["Authorization"] = f"Bearer {bearer}"
+    return httpx.request(method, f"{url}/rest/v1/{path}", headers=headers, timeout=30, **kwargs)
 
 
 def status_of(sqlstate: str, role: str) -> int:
@@ -199,14 +209,15 @@ class StandIn:
         role = claims.get("role", "anon")
         url = urlsplit(path)
         name = url.path.removeprefix("/rest/v1/")
+        query = {column: values[0] for column, values in parse_qs(url.query).items()}
         filters = [sql.SQL("{} = {}").format(sql.Identifier(column), sql.Literal(value.removeprefix("eq.")))
-                   for column, value in parse_qs(url.query).items() for value in [value[0]]
+                   for column, value in query.items()
                    if column not in ("select", "limit", "order") and value.startswith("eq.")]
         where = sql.SQL(" where ") + sql.SQL(" and ").join(filters) if filters else sql.SQL("")
         target = sql.Identifier("public", name)
         data = json.loads(body) if body else None
         if method == "GET":
-            wanted = parse_qs(url.query).get("select", ["*"])[0]
+            wanted = query.get("select", "*")
             columns = sql.SQL("*") if wanted == "*" else sql.SQL(", ").join(map(sql.Identifier, wanted.split(",")))
             statement = sql.SQL("select coalesce(jsonb_agg(to_jsonb(t)), '[]') from (select {} from {}{}) t").format(
                 columns, target, where)

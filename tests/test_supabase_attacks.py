@@ -18,7 +18,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
 from supabase_database import gotrue_user
-from supabase_standin import StandIn, token
+from supabase_standin import StandIn, rest, token
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import Change
 
@@ -69,10 +69,7 @@ class World:
         self.rpc("owner", "syncd_heartbeat", device=self.device, state="running", applied_seq=1)
 
     def call(self, client: str, method: str, path: str, **kwargs) -> httpx.Response:
-        headers = {"apikey": token("anon"), "Prefer": "return=representation"}
-        if self.tokens[client]:
-            headers["Authorization"] = f"Bearer {self.tokens[client]}"
-        return httpx.request(method, f"{self.url}/rest/v1/{path}", headers=headers, timeout=30, **kwargs)
+        return rest(self.url, self.tokens[client], method, path, **kwargs)
 
     def rpc(self, client: str, function: str, **payload) -> httpx.Response:
         return self.call(client, "POST", f"rpc/{function}", json={"workspace": "ws", **payload})

@@ -15,7 +15,7 @@ import pytest
 
 from copies import Copy
 from supabase_database import gotrue_user
-from supabase_standin import StandIn, token
+from supabase_standin import StandIn, rest, token
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import Change
 
@@ -112,13 +112,6 @@ def world(request, dsn):
     admin.close()
 
 
-def request(url: str, bearer: str | None, method: str, path: str, **kwargs) -> httpx.Response:
-    headers = {"apikey": token("anon"), "Prefer": "return=representation"}
-    if bearer:
-        headers["Authorization"] = f"Bearer {bearer}"
-    return httpx.request(method, f"{url}/rest/v1/{path}", headers=headers, timeout=30, **kwargs)
-
-
 def everything(dsn: str) -> dict[str, list]:
     """Every row of every syncd table, as the database's owner sees it."""
     with psycopg.connect(dsn) as conn:
@@ -147,7 +140,7 @@ def test_every_write_through_the_table_api_is_refused_for_every_client(world, ds
         update = {"version": 99, "sha256": "tampered"} if table == "documents" else {names[-1]: sample.get(names[-1])}
         for client in CLIENTS:
             for method, kwargs in (("POST", {"json": insert}), ("PATCH", {"json": update}), ("DELETE", {})):
-                reply = request(url, tokens[client], method, f"{table}?workspace_id=eq.{ws}"
+                reply = rest(url, tokens[client], method, f"{table}?workspace_id=eq.{ws}"
                                 if "workspace_id" in names and method != "POST" else table, **kwargs)
                 assert reply.status_code == (401 if client == "anon" else 403), (client, method, table, reply.text)
                 assert reply.json()["code"] == "42501", (client, method, table, reply.text)
@@ -157,12 +150,12 @@ def test_every_write_through_the_table_api_is_refused_for_every_client(world, ds
     # and the contract still writes for those allowed to
     for client, status in (("collaborator", "accepted"), ("session_collaborator", "accepted"),
                            ("reader", "forbidden")):
-        reply = request(url, tokens[client], "POST", "rpc/syncd_commit", json={
+        reply = rest(url, tokens[client], "POST", "rpc/syncd_commit", json={
             "workspace": "ws", "changes": [{"path": SESSION_DOC, "base_version": None, "content": text(client)}]})
         results = reply.json()["results"]
         assert [r["status"] for r in results] in ([status], ["conflict"]), results
         if results[0]["status"] == "conflict":  # the head moved on: commit on top of it
-            reply = request(url, tokens[client], "POST", "rpc/syncd_commit", json={
+            reply = rest(url, tokens[client], "POST", "rpc/syncd_commit", json={
                 "workspace": "ws", "changes": [{"path": SESSION_DOC, "base_version": results[0]["head"]["version"],
                                                 "content": text(client)}]})
             assert reply.json()["results"][0]["status"] == status, reply.text
@@ -172,19 +165,19 @@ def test_every_write_through_the_table_api_is_refused_for_every_client(world, ds
 def test_reads_through_the_table_api_show_what_row_level_security_allows(world, dsn):
     url, tokens, ws = world
     for client in CLIENTS:
-        documents = request(url, tokens[client], "GET", "documents?select=*")
+        documents = rest(url, tokens[client], "GET", "documents?select=*")
         if client == "anon":
             assert (documents.status_code, documents.json()["code"]) == (401, "42501")
             continue
         assert documents.status_code == 200, documents.text
         assert len(documents.json()) == READABLE_DOCUMENTS[client], client
-        versions = request(url, tokens[client], "GET", "document_versions?select=*").json()
+        versions = rest(url, tokens[client], "GET", "document_versions?select=*").json()
         assert len(versions) == READABLE_DOCUMENTS[client], client
-        invitations = request(url, tokens[client], "GET", "invitations?select=*").json()
+        invitations = rest(url, tokens[client], "GET", "invitations?select=*").json()
         assert len(invitations) == (1 if client == "owner" else 0), client
     for table in everything(dsn):
         columns = "id,workspace_id,name,created_at" if table == "projects" else "*"  # a project's files are not for all
-        seen = request(url, tokens["stranger"], "GET", f"{table}?select={columns}").json()
+        seen = rest(url, tokens["stranger"], "GET", f"{table}?select={columns}").json()
         own = [row for row in seen if row.get("id") == json.loads(
             httpx.get(f"{url}/auth/v1/user", headers={"Authorization": f"Bearer {tokens['stranger']}"}).text)["id"]]
         assert seen == own, table  # a stranger sees only their own profile
@@ -209,8 +202,8 @@ def test_a_refusal_reads_the_same_for_a_workspace_that_exists_and_one_that_does_
         for function in functions:
             if function in ("syncd_clock", "syncd_layout_plan"):
                 continue  # about no workspace
-            existing = request(url, tokens[client], "POST", f"rpc/{function}", json={**payload, "workspace": "ws"})
-            missing = request(url, tokens[client], "POST", f"rpc/{function}", json={**payload, "workspace": "nope"})
+            existing = rest(url, tokens[client], "POST", f"rpc/{function}", json={**payload, "workspace": "ws"})
+            missing = rest(url, tokens[client], "POST", f"rpc/{function}", json={**payload, "workspace": "nope"})
             assert existing.status_code >= 400, (client, function, existing.text)
             assert normalized(existing, "ws") == normalized(missing, "nope"), (client, function)
             compared += 1
@@ -225,7 +218,7 @@ def test_a_deleted_person_leaves_their_versions_named_and_a_lone_owner_can_be_re
     monkeypatch.setenv("SYNCD_SUPABASE_SERVICE_KEY", token("service_role"))
     with StandIn(dsn) as url:
         def as_user(uid: str, function: str, **payload) -> httpx.Response:
-            return request(url, token("authenticated", sub=uid), "POST", f"rpc/{function}", json=payload)
+            return rest(url, token("authenticated", sub=uid), "POST", f"rpc/{function}", json=payload)
 
         assert as_user(alice, "syncd_open", workspace="team", create=True).status_code == 200
         assert as_user(alice, "syncd_members", workspace="team", action="add", login="bob",
