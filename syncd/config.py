@@ -63,6 +63,7 @@ class Config:
     supabase_url: str | None = None
     supabase_anon_key: str | None = None  # public (every web client ships it); sign-in needs it
     ignore: tuple[str, ...] = ()
+    gitignore: bool = True  # the repository's own ignore rules apply, where the root is in one
     files: FilePolicy = field(default_factory=FilePolicy)
     state_dir: Path | None = None
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
@@ -140,9 +141,7 @@ def load(path: Path) -> Config:
     if supabase_url and database_url:
         raise ConfigError(f"{where}: set database_url or supabase_url, not both")
 
-    ignore = raw.get("ignore") or []
-    if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
-        raise ConfigError(f"{where}: key 'ignore' must be a list of gitignore-style patterns")
+    ignore, gitignore = _ignore(raw.get("ignore"), where)
 
     files_raw = raw.get("files") or {}
     if not isinstance(files_raw, dict):
@@ -180,7 +179,8 @@ def load(path: Path) -> Config:
         supabase_url=supabase_url or None,
         supabase_anon_key=str(raw["supabase_anon_key"]) if raw.get("supabase_anon_key") else None,
         device_name=str(raw.get("device_name") or f"{socket.gethostname()}:{path.stem}"),
-        ignore=tuple(ignore),
+        ignore=ignore,
+        gitignore=gitignore,
         files=FilePolicy(max_size=max_size, binary=binary),
         state_dir=Path(state_dir).expanduser() if state_dir else None,
         daemon=daemon,
@@ -188,6 +188,22 @@ def load(path: Path) -> Config:
         merge=tuple(merge.items()),
         git=git,
     )
+
+
+def _ignore(raw: object, where: str) -> tuple[tuple[str, ...], bool]:
+    """`ignore: [patterns]`, or `ignore: {patterns: [...], gitignore: false}`."""
+    given = raw if isinstance(raw, dict) else {"patterns": raw}
+    if set(given) - {"patterns", "gitignore"}:
+        raise ConfigError(f"{where}: unknown key 'ignore.{sorted(set(given) - {'patterns', 'gitignore'})[0]}' "
+                          "(known: gitignore, patterns)")
+    patterns = given.get("patterns") or []
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        key = "ignore.patterns" if isinstance(raw, dict) else "ignore"
+        raise ConfigError(f"{where}: key '{key}' must be a list of gitignore-style patterns")
+    gitignore = given.get("gitignore", True)
+    if not isinstance(gitignore, bool):
+        raise ConfigError(f"{where}: key 'ignore.gitignore' must be true or false")
+    return tuple(patterns), gitignore
 
 
 def _git_mirror(raw: object, path: Path, where: str) -> GitMirror:

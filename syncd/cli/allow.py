@@ -24,7 +24,7 @@ def allow(ctx: click.Context, paths: tuple[str, ...], revoke: bool) -> None:
             for path in journal.allowed():
                 click.echo(path)
             return
-        rules = IgnoreRules(cfg.ignore)
+        rules = IgnoreRules.of(cfg)
         for path in (document_path(cfg, given) for given in paths):
             if revoke:
                 click.echo(f"{path}: checked again from the next pass" if journal.revoke(path)

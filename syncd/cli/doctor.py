@@ -101,7 +101,7 @@ def _root(cfg: Config) -> Finding:
 
 
 def _directories(cfg: Config) -> int:
-    rules, count = IgnoreRules(cfg.ignore), 0
+    rules, count = IgnoreRules.of(cfg), 0
     for top, dirs, _ in os.walk(cfg.root):
         rel = os.path.relpath(top, cfg.root)
         dirs[:] = [d for d in dirs if not rules.ignores(d if rel == "." else f"{rel}/{d}", is_dir=True)]

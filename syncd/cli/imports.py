@@ -26,7 +26,7 @@ def import_command(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     with working_copy(ctx) as (cfg, journal), connect(cfg, journal) as store:
         if not dry_run:
             store.open(create=True, device_name=cfg.device_name, hostname=socket.gethostname())
-        importer = Importer(cfg.root, store, IgnoreRules(cfg.ignore), cfg.files, cfg.device_name, journal)
+        importer = Importer(cfg.root, store, IgnoreRules.of(cfg), cfg.files, cfg.device_name, journal)
         try:
             with click.progressbar(length=importer.count(), label="reading history",
                                    file=sys.stderr, show_pos=True) as bar:

@@ -171,7 +171,7 @@ class Daemon:
 
     def _watch(self) -> None:
         if self.watcher is None:
-            self.watcher = Watcher(self.cfg.root, IgnoreRules(self.cfg.ignore), self.queue,
+            self.watcher = Watcher(self.cfg.root, IgnoreRules.of(self.cfg), self.queue,
                                    self.wake_event.set, self.request_pass)
         if self.cfg.root.is_dir():
             self.watcher.start()

@@ -88,6 +88,8 @@ class _Handler(FileSystemEventHandler):
 
     def _wanted(self, path: str | bytes, is_directory: bool) -> bool:
         rel = os.path.relpath(os.fsdecode(path), self.root)
+        if os.path.basename(rel) == ".gitignore":
+            self.rules.refresh()  # (and the event is wanted: the file itself syncs)
         return rel == "." or not self.rules.ignores(rel.replace(os.sep, "/"), is_directory)
 
 

@@ -160,7 +160,7 @@ class Executor:
                     progress: Callable[[], None] = lambda: None,
                     notices: OncePerChange | None = None) -> "Executor":
         """The executor a working copy's `syncd.config.Config` describes."""
-        return cls(cfg.root, journal, store, IgnoreRules(cfg.ignore), cfg.files, cfg.deletes,
+        return cls(cfg.root, journal, store, IgnoreRules.of(cfg), cfg.files, cfg.deletes,
                    MergePolicies(dict(cfg.merge)), cfg.device_name, progress, notices)
 
     def sync_once(self) -> SyncReport:

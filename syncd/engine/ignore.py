@@ -7,6 +7,8 @@ from typing import Iterable
 
 import pathspec
 
+from syncd.engine.gitignore import GitIgnores
+
 # Our own files while they are being written are named TEMP_PREFIX + this copy's tag (see
 # Journal.temp_prefix) + 16 hex digits. Only a copy's own are ever removed; one of that
 # shape from another copy, or from a syncd before copies had tags (no tag), is a half-written
@@ -19,7 +21,7 @@ _HFS_IGNORED = dict.fromkeys([*range(0x200C, 0x2010), *range(0x202A, 0x202F), *r
 
 DEFAULT_IGNORES = (  # (`.git` in any spelling comes first: is_git_name)
     # editor swap, backup and lock files
-    "*.swp", "*.swo", "*.swx", ".*.sw?", "*~", ".#*", r"\#*#", "4913", ".DS_Store",
+    "*.swp", "*.swo", "*.swx", ".*.sw?", "*~", ".#*", r"\#*#", "4913",
     # credentials, wherever they sit in the tree (files that hold them whatever their name
     # are found by their content: syncd.engine.credentials)
     ".env", ".env.*", ".envrc",  # environment files (direnv's too)
@@ -29,6 +31,12 @@ DEFAULT_IGNORES = (  # (`.git` in any spelling comes first: is_git_name)
     ".aws/", ".azure/", ".kube/", "kubeconfig", "**/.docker/config.json", "**/.config/gcloud/",
     "secrets.yaml", "secrets.yml", "credentials.json", "client_secret*.json",
     "*.tfstate", "*.tfstate.backup",  # Terraform state holds every secret it created
+    # ...except the templates projects commit in their place (.env.example): their content
+    # is still checked like any file's, so a real key in one stays here
+    "!*.example", "!*.template", "!*.sample",
+    # build output and OS clutter
+    "__pycache__/", "*.pyc", "*.pyo", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", ".venv/",
+    "node_modules/", ".DS_Store", "Thumbs.db", "desktop.ini",
 )
 
 
@@ -46,15 +54,55 @@ def has_git_name(relpath: str) -> bool:
 
 
 class IgnoreRules:
-    def __init__(self, extra_patterns: Iterable[str] = ()):
-        # config patterns come last so that "!pattern" can re-include a built-in one
-        self._spec = pathspec.GitIgnoreSpec.from_lines([*DEFAULT_IGNORES, *extra_patterns])
+    """The config's patterns first (a `!pattern` there re-includes what a built-in pattern
+    or Git ignores), then the built-in ones, then the rules of the Git repository the root
+    is in (`gitignore`, see syncd.engine.gitignore). A directory that is ignored ignores
+    everything under it, whoever asks: the walk prunes it, and a path named by the store
+    or an event gets the same answer. Decisions are kept per directory until `refresh`."""
+
+    def __init__(self, extra_patterns: Iterable[str] = (), git: GitIgnores | None = None):
+        self._config = pathspec.GitIgnoreSpec.from_lines(extra_patterns)
+        self._builtin = _BUILTIN
+        self.git = git
+        self._dirs: dict[str, bool] = {}
+
+    @classmethod
+    def of(cls, cfg) -> "IgnoreRules":
+        """The rules a working copy's `syncd.config.Config` describes."""
+        return cls(cfg.ignore, GitIgnores.of(cfg.root) if cfg.gitignore else None)
+
+    def refresh(self) -> None:
+        """Look at the tree's `.gitignore` files again (a scan starts with this)."""
+        self._dirs.clear()
+        if self.git is not None:
+            self.git.refresh()
 
     def ignores(self, relpath: str, is_dir: bool = False) -> bool:
         """`is_dir` lets a walk prune a whole directory ("build/" patterns match it). Any
         name is matched, one that is not UTF-8 (surrogate-escaped bytes) included."""
         if has_git_name(relpath) or _TEMP_NAME.fullmatch(relpath.rsplit("/", 1)[-1]):
             return True
-        if not relpath.isascii():
-            relpath = relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        return self._spec.match_file(relpath + "/" if is_dir else relpath)
+        parent = relpath.rpartition("/")[0]
+        return (bool(parent) and self._ignored_dir(parent)) or self._own(relpath, is_dir)
+
+    def _ignored_dir(self, directory: str) -> bool:
+        known = self._dirs.get(directory)
+        if known is None:
+            parent = directory.rpartition("/")[0]
+            known = (bool(parent) and self._ignored_dir(parent)) or self._own(directory, True)
+            self._dirs[directory] = known
+        return known
+
+    def _own(self, relpath: str, is_dir: bool) -> bool:
+        """The path's own rules, its directories' already counted."""
+        name = relpath if relpath.isascii() else relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        name = name + "/" if is_dir else name
+        chosen = self._config.check_file(name).include
+        if chosen is not None:
+            return chosen
+        if self._builtin.check_file(name).include:
+            return True
+        return self.git is not None and self.git.ignored(relpath, is_dir)
+
+
+_BUILTIN = pathspec.GitIgnoreSpec.from_lines(DEFAULT_IGNORES)

@@ -150,6 +150,7 @@ def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
     """`temp_prefix`: how this copy names its temporary files (handed back in `temp_files`,
     never synced); None when the caller writes none."""
     now_ns = time.time_ns() if now_ns is None else now_ns
+    rules.refresh()  # .gitignore files may have changed since the last walk
     result = ScanResult()
     pending = [("", os.fspath(root))]
     while pending:

@@ -1,0 +1,151 @@
+"""The ignore rules of the Git repository the root is in, applied as `git status` applies them.
+
+Every `.gitignore` from the work tree's top down (each relative to its own directory, the
+deepest deciding, the last matching line of a file winning, `!` re-including), then
+`.git/info/exclude`, then core.excludesFile. A directory Git excludes excludes what is
+under it, and a tracked file is never ignored (Git shows it, so it syncs). Each directory's
+`.gitignore` is read once, when a lookup first reaches that directory; `refresh` (at every
+scan) starts over, re-parsing only the files whose bytes changed.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pathspec
+
+Spec = pathspec.GitIgnoreSpec
+_Levels = tuple[tuple[str, Spec], ...]  # (directory, relative to the top, with "/"; its rules)
+
+
+def _git(top: Path, *args: str) -> str | None:
+    try:
+        run = subprocess.run(["git", "-C", os.fspath(top), *args], capture_output=True, check=False)
+    except OSError:
+        return None
+    return os.fsdecode(run.stdout) if run.returncode == 0 else None
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except (OSError, ValueError):  # absent, a directory, unreadable: no rules, as in Git
+        return None
+
+
+def _signature(path: Path | None) -> tuple | None:
+    try:
+        st = os.stat(path) if path else None
+    except OSError:
+        return None
+    return st and (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def work_tree(root: Path) -> Path | None:
+    """The top of the Git work tree holding `root` (a `.git` directory or file found going
+    up), or None: no `git` is run for a root outside any repository."""
+    for directory in (root, *root.parents):
+        if os.path.lexists(directory / ".git"):
+            return directory
+    return None
+
+
+class GitIgnores:
+    def __init__(self, root: Path, top: Path, git_dir: Path, excludes_file: Path | None):
+        self.root, self.top, self.git_dir = root, top, git_dir
+        self.prefix = "" if root == top else root.relative_to(top).as_posix() + "/"
+        self.excludes = [p for p in (git_dir / "info" / "exclude", excludes_file) if p]
+        self._parsed_now: dict[bytes, Spec] = {}  # this round's, by the file's bytes
+        self._tracked_sig: tuple | None = None
+        self._tracked: frozenset[str] = frozenset()  # tracked files that match the rules
+        self._tracked_dirs: frozenset[str] = frozenset()
+        self.refresh()
+
+    @classmethod
+    def of(cls, root: Path) -> "GitIgnores | None":
+        """The rules of the repository `root` is in; None outside one, or when the root
+        itself is a directory the repository ignores (then Git would show nothing in it)."""
+        root = Path(os.path.abspath(root))
+        top = work_tree(root)
+        git_dir = top and _git(root, "rev-parse", "--path-format=absolute", "--git-common-dir")
+        if not git_dir:  # not a work tree after all (a bare repository, a broken .git, no git)
+            return None
+        excludes = _git(root, "config", "--path", "--get", "core.excludesFile")
+        if excludes is None:
+            xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+            excludes = os.path.join(xdg, "git", "ignore")
+        rules = cls(root, top, Path(git_dir.strip()), Path(excludes.strip()) if excludes.strip() else None)
+        if rules.prefix and rules._excluded(rules.prefix.rstrip("/")):
+            return None
+        return rules
+
+    def refresh(self) -> None:
+        """Forget what was read: the next lookups read the tree's `.gitignore` files again
+        (parsing again only those whose bytes changed). The tracked files that match are
+        listed again when the index, an exclude file or a `.gitignore` read changed."""
+        self._parsed, self._parsed_now = self._parsed_now, {}
+        self._levels: dict[str, _Levels] = {}
+        self._excluded_dirs: dict[str, bool] = {}
+        self._base = tuple(self._spec(data) for path in reversed(self.excludes)
+                           if (data := _read(path)) is not None)  # lowest precedence first
+        sig = (frozenset(self._parsed), tuple(map(_signature, [self.git_dir / "index", *self.excludes])))
+        if sig != self._tracked_sig:
+            self._tracked_sig = sig
+            listed = _git(self.top, "ls-files", "-z", "--cached", "--ignored", "--exclude-standard")
+            tracked = [p[len(self.prefix):] for p in (listed or "").split("\0") if p.startswith(self.prefix) and p]
+            self._tracked = frozenset(tracked)
+            self._tracked_dirs = frozenset(d for p in tracked for d in _parents(p))
+
+    def _spec(self, data: bytes) -> Spec:
+        spec = self._parsed_now.get(data) or self._parsed.get(data)
+        if spec is None:
+            spec = Spec.from_lines(data.decode("utf-8", "surrogateescape").splitlines())
+        self._parsed_now[data] = spec
+        return spec
+
+    def ignored(self, relpath: str, is_dir: bool = False) -> bool:
+        """Whether Git ignores this path of the root (a directory: all of it, nothing under
+        it tracked)."""
+        if is_dir and relpath in self._tracked_dirs or not is_dir and relpath in self._tracked:
+            return False
+        parent = relpath.rpartition("/")[0]
+        return (bool(parent) and self._excluded(parent)) or self._matches(self.prefix + relpath, is_dir)
+
+    def _excluded(self, directory: str) -> bool:
+        """A directory (of the root) that Git excludes, itself or through one above it."""
+        known = self._excluded_dirs.get(directory)
+        if known is None:
+            parent = directory.rpartition("/")[0]
+            known = (bool(parent) and self._excluded(parent)) or self._matches(self.prefix + directory, True)
+            self._excluded_dirs[directory] = known
+        return known
+
+    def _matches(self, path: str, is_dir: bool) -> bool:
+        """The deepest level with a matching line decides; then info/exclude, excludesFile."""
+        name = path + "/" if is_dir else path
+        for directory, spec in reversed(self._levels_of(path.rpartition("/")[0])):
+            decided = spec.check_file(name[len(directory):]).include
+            if decided is not None:
+                return decided
+        for spec in reversed(self._base):
+            decided = spec.check_file(name).include
+            if decided is not None:
+                return decided
+        return False
+
+    def _levels_of(self, directory: str) -> _Levels:
+        """The `.gitignore` rules that apply in a directory (relative to the top)."""
+        levels = self._levels.get(directory)
+        if levels is None:
+            above = self._levels_of(directory.rpartition("/")[0]) if directory else ()
+            data = _read(self.top / directory / ".gitignore")
+            levels = above if data is None else (*above, (directory + "/" if directory else "", self._spec(data)))
+            self._levels[directory] = levels
+        return levels
+
+
+def _parents(path: str):
+    while "/" in path:
+        path = path.rpartition("/")[0]
+        yield path

@@ -1,0 +1,129 @@
+"""The repository's own ignore rules, compared with what real Git says on real repositories."""
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+
+import pytest
+
+from legacy_repo import git, write
+
+from syncd.content import FilePolicy
+from syncd.engine.gitignore import GitIgnores
+from syncd.engine.ignore import IgnoreRules
+from syncd.engine.scanner import MemoryStatCache, scan
+
+
+@pytest.fixture(autouse=True)
+def only_this_repositorys_config(tmp_path, monkeypatch):
+    """syncd's own `git` calls see the same configuration as the test's."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+
+
+def make_repo(root):
+    """Nested .gitignores with anchored, directory-only and negated lines, info/exclude,
+    core.excludesFile, a directory whose file cannot be re-included, and tracked files the
+    rules match (Git shows them: they sync)."""
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write(root, ".gitignore", "*.log\n!keep.log\n/out/\nbuild/\n!build/rescued.md\ngenerated/\n!generated/\n"
+                              "generated/*\n!generated/index.md\ndocs/*.html\n")
+    write(root, "projects/P/.gitignore", "scratch/\n!important.log\n*.tmp\n")
+    write(root, "projects/P/sessions/s/.gitignore", "!*.tmp\n/local.md\n")
+    write(root, ".git/info/exclude", "private-notes.md\n")
+    write(root, "../global-ignore", "*.bak\n")
+    git(root, "config", "core.excludesFile", str(root.parent / "global-ignore"))
+    for path in ["README.md", "app.log", "keep.log", "out/a.md", "sub/out/b.md", "build/x.md",
+                 "build/rescued.md", "web/build/y.md", "generated/index.md", "generated/other.md",
+                 "docs/a.html", "docs/deep/b.html", "projects/P/important.log", "projects/P/other.log",
+                 "projects/P/scratch/n.md", "projects/P/x.tmp", "projects/P/sessions/s/y.tmp",
+                 "projects/P/sessions/s/local.md", "projects/P/sessions/s/deeper/local.md",
+                 "private-notes.md", "sub/private-notes.md", "old.bak", "spec.md"]:
+        write(root, path, path + "\n")
+    git(root, "add", ".gitignore", "projects", "README.md", "spec.md")
+    git(root, "add", "-f", "build/x.md", "old.bak")  # committed though ignored
+    git(root, "commit", "-q", "-m", "start")
+
+
+def what_git_shows(top, under: str = "") -> set[str]:
+    """Files `git status` counts: tracked ones, and untracked ones that are not ignored."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=top, check=True, capture_output=True, text=True).stdout
+    return {p[len(under):] for p in listed.split("\0") if p and p.startswith(under)}
+
+
+def test_a_scan_syncs_what_git_status_shows(tmp_path):
+    make_repo(tmp_path / "repo")
+    root = tmp_path / "repo"
+    result = scan(root, IgnoreRules(git=GitIgnores.of(root)), MemoryStatCache(), FilePolicy())
+    assert set(result.files) == what_git_shows(root)
+    assert "build/x.md" in result.files and "old.bak" in result.files  # tracked
+    assert "build/rescued.md" not in result.files  # under an excluded directory, as in Git
+
+
+def test_every_caller_gets_the_answer_git_check_ignore_gives(tmp_path):
+    """A path asked about on its own (an event, a path from the store), in any order and
+    without a walk first, is answered as the walk answers it."""
+    make_repo(tmp_path / "repo")
+    root = tmp_path / "repo"
+    paths = sorted(what_git_shows(root) | set(
+        subprocess.run(["git", "ls-files", "-z", "--others", "--ignored", "--exclude-standard"], cwd=root,
+                       check=True, capture_output=True, text=True).stdout.split("\0")) - {""})
+    random.Random(7).shuffle(paths)
+    rules = IgnoreRules(git=GitIgnores.of(root))
+    shown = what_git_shows(root)
+    assert {p for p in paths if not rules.ignores(p)} == shown
+
+
+def test_a_root_inside_a_repository_uses_the_rules_above_it(tmp_path):
+    make_repo(tmp_path / "repo")
+    root = tmp_path / "repo" / "projects" / "P"
+    result = scan(root, IgnoreRules(git=GitIgnores.of(root)), MemoryStatCache(), FilePolicy())
+    assert set(result.files) == what_git_shows(tmp_path / "repo", "projects/P/")
+
+
+def test_a_gitignore_edited_between_scans_applies_at_the_next(tmp_path):
+    make_repo(tmp_path / "repo")
+    root = tmp_path / "repo"
+    rules = IgnoreRules(git=GitIgnores.of(root))
+    assert "spec.md" in scan(root, rules, MemoryStatCache(), FilePolicy()).files
+    write(root, "notes/.gitignore", "*\n")
+    write(root, "notes/n.md", "n\n")
+    with (root / ".gitignore").open("a") as f:
+        f.write("spec.md\n")  # tracked: still shown by Git, still synced
+    write(root, "draft.md", "d\n")
+    with (root / ".gitignore").open("a") as f:
+        f.write("draft.md\n")
+    files = set(scan(root, rules, MemoryStatCache(), FilePolicy()).files)
+    assert files == what_git_shows(root)
+    assert "spec.md" in files and "draft.md" not in files and "notes/n.md" not in files
+
+
+def test_outside_a_repository_nothing_is_run_and_nothing_more_is_ignored(tmp_path):
+    write(tmp_path / "plain", ".gitignore", "*.md\n")
+    write(tmp_path / "plain", "a.md", "a\n")
+    assert GitIgnores.of(tmp_path / "plain") is None
+    assert set(scan(tmp_path / "plain", IgnoreRules(), MemoryStatCache(), FilePolicy()).files) == {".gitignore", "a.md"}
+
+
+def test_a_copy_in_a_repository_syncs_what_git_shows_and_pulls_nothing_git_ignores(copies):
+    a, b = copies
+    git(a.root, "init", "-q", "-b", "main")
+    write(a.root, ".gitignore", "*.log\nlocal/\n")
+    for path in ["notes.md", "debug.log", "local/x.md", ".env", ".env.example", "__pycache__/m.cpython-311.pyc"]:
+        write(a.root, path, path + "\n")
+    assert a.sync()["pushed"] == 3  # .gitignore, notes.md, .env.example
+    write(b.root, "trace.log", "from a copy without those rules\n")
+    b.sync()
+    assert set(b.files()) == {".gitignore", "notes.md", ".env.example", "trace.log"}
+    a.sync()
+    assert not (a.root / "trace.log").exists()  # ignored here: never written, as a config pattern
+    a.config.write_text(a.config.read_text().replace("ignore: []", "ignore: {patterns: [notes.md], gitignore: false}"))
+    report = a.sync()
+    assert (a.root / "trace.log").read_text() == "from a copy without those rules\n"
+    assert report["pushed"] == 2  # debug.log, local/x.md: the defaults still keep .env and the .pyc
+    b.sync()
+    assert set(b.files()) == {".gitignore", "notes.md", ".env.example", "trace.log", "debug.log", "local/x.md"}
