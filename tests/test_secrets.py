@@ -246,3 +246,45 @@ def test_a_running_daemon_sees_an_allowance_at_once(tmp_path, dsn):
         wait_for(lambda: "notes.md" in stored_paths(dsn))
     finally:
         a.kill()
+
+
+# What projects commit as .env.example and the like: every value a stand-in.
+ENV_TEMPLATE = "\n".join([
+    "DATABASE_URL=postgresql://user:password@localhost:5432/app",
+    "OPENAI_API_KEY=sk-your-key-here", "SUPABASE_URL=https://your-project.supabase.co",
+    "SUPABASE_SERVICE_ROLE_KEY=your-service-role-key", "SUPABASE_SECRET_KEY=" + "sb_secret_" + "your_secret_key_here",
+    "GITHUB_TOKEN=" + "ghp_" + "x" * 36, "AWS_ACCESS_KEY_ID=" + "AKIA" + "IOSFODNN7EXAMPLE",
+    "AWS_SECRET_ACCESS_KEY=" + "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + "EXAMPLEKEY",
+    "SLACK_WEBHOOK_URL=https://hooks.slack.com/services/" + "T00000000/B00000000/" + "X" * 24,
+    "STRIPE_SECRET_KEY=" + "sk_live_" + "YOUR_STRIPE_SECRET_KEY", "HF_TOKEN=" + "hf_" + "your_token_here_0123456789abc",
+]) + "\n"
+
+
+@pytest.mark.parametrize("path, ignored", [
+    (".env", True), (".env.local", True), ("app/.env.development.local", True), (".env.production", True),
+    (".env.test", True), (".envrc", True),
+    (".env.example", False), ("app/.env.template", False), (".env.sample", False), (".env.local.example", False),
+    ("config/secrets.yaml.example", False),
+    (".ssh/config.example", True), (".aws/credentials.sample", True),  # a whole directory stays out
+])
+def test_secret_files_stay_out_and_their_committed_templates_go_through(path, ignored):
+    assert IgnoreRules().ignores(path) is ignored
+
+
+def test_a_template_of_stand_ins_syncs_and_a_real_key_in_one_is_held(copy, dsn):
+    assert find(ENV_TEMPLATE.encode()) is None
+    (copy.root / ".env.example").write_text(ENV_TEMPLATE)
+    (copy.root / "deploy.env.template").write_text(f"GITHUB_TOKEN={GITHUB_TOKEN}\n")
+    (copy.root / ".env").write_text(f"GITHUB_TOKEN={GITHUB_TOKEN}\n")
+    report = copy.sync(expect=5)
+    assert stored_paths(dsn) == {".env.example"}
+    assert list(report["skipped"]) == ["deploy.env.template"]
+    assert "a GitHub token (line 1)" in report["skipped"]["deploy.env.template"]
+
+
+@pytest.mark.parametrize("token", [
+    "sb_secret_" + "Qm9vbGVhbk5vdEFQbGFjZWhvbGRlcjEy", "hf_" + "Qm9vbGVhbk5vdEFQbGFjZWhvbGRlcjEyMz",
+    "xoxb-" + "123456789012-1234567890123-" + "AbCdEfGhIjKlMnOpQrStUvWx",
+])
+def test_a_real_token_next_to_stand_ins_is_still_found(token):
+    assert find((ENV_TEMPLATE + f"REAL={token}\n").encode()) is not None

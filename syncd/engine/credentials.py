@@ -35,6 +35,7 @@ class _Kind:
     anchors: tuple[bytes, ...]  # literals a match holds: a file without any is not searched
     pattern: re.Pattern
     standalone: bool = True  # a token of its own (see `_token`), not part of a key block
+    block: bool = False  # a key's encoded body, where runs like AAAAAA are real
     valid: Callable[[bytes], bool] = lambda match: True
 
 
@@ -54,9 +55,9 @@ def _kind(name: str, anchors: str, pattern: bytes, **how) -> _Kind:
 
 _KINDS = (
     _kind("a Google Cloud service-account key", '"private_key"', rb'"private_key"\s*:\s*"' + _PEM,
-          standalone=False),
-    _kind("a private key", "PRIVATE", _PEM, standalone=False),
-    _kind("a PuTTY private key", "PuTTY-User-Key-File-", rb"PuTTY-User-Key-File-\d: ", standalone=False),
+          standalone=False, block=True),
+    _kind("a private key", "PRIVATE", _PEM, standalone=False, block=True),
+    _kind("a PuTTY private key", "PuTTY-User-Key-File-", rb"PuTTY-User-Key-File-\d: ", standalone=False, block=True),
     _kind("an AWS access key id", "AKIA ASIA ABIA ACCA", rb"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}"),
     _kind("an AWS secret access key", "ecret ECRET",
           rb"(?:aws|AWS|Aws)_?(?:secret|SECRET|Secret)_?(?:access|ACCESS|Access)_?(?:key|KEY|Key)"
@@ -85,14 +86,23 @@ _KINDS = (
           rb"eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{20,}", valid=_service_role),
 )
 _TOKEN_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-_PLACEHOLDER = re.compile(rb"(.)\1{5}|EXAMPLE$")  # ghp_xxxxxxxx..., AWS's AKIAIOSFODNN7EXAMPLE
+# What templates (.env.example) and docs put where a secret goes: ghp_xxxx..., AWS's own
+# AKIAIOSFODNN7EXAMPLE and ...EXAMPLEKEY, T00000000, sb_secret_your_key_here. A random
+# token holds none of these (six equal characters, or one of these words between
+# separators, which base62 bodies never have and base64url ones about once in 10^8).
+_PLACEHOLDER = re.compile(rb"(.)\1{5}|EXAMPLE|(?:^|[_\-])(?i:your|example|replace|changeme|placeholder|dummy|fake"
+                          rb"|redacted|insert|here)(?:[_\-]|$)")
 
 
 def _token(data: bytes, start: int, end: int) -> bool:
-    """A token stands alone (not the middle of a hash, an id, base64) and is no placeholder."""
+    """A token stands alone (not the middle of a hash, an id, base64)."""
     return ((start == 0 or data[start - 1] not in _TOKEN_CHARS)
-            and (end == len(data) or data[end] not in _TOKEN_CHARS)
-            and not _PLACEHOLDER.search(data, start, end))
+            and (end == len(data) or data[end] not in _TOKEN_CHARS))
+
+
+def _placeholder(kind: _Kind, token: bytes) -> bool:
+    """A template's stand-in, not a secret (a key block's body is never one: see `block`)."""
+    return not kind.block and _PLACEHOLDER.search(token) is not None
 
 
 def _first(kind: _Kind, data: bytes) -> int | None:
@@ -100,7 +110,8 @@ def _first(kind: _Kind, data: bytes) -> int | None:
     if not any(anchor in data for anchor in kind.anchors):
         return None
     for match in kind.pattern.finditer(data):
-        if (not kind.standalone or _token(data, match.start(), match.end())) and kind.valid(match.group()):
+        if ((not kind.standalone or _token(data, match.start(), match.end())) and kind.valid(match.group())
+                and not _placeholder(kind, match.group())):
             return match.start()
     return None
 
