@@ -245,3 +245,20 @@ def test_a_configured_mirror_repository_records_a_plain_working_copy(tmp_path, d
     a.sync()
     assert show(bare, "idse/history:specs/spec.md") == b"spec\n"
     assert "Syncd-Version: specs/spec.md@1" in git(bare, "log", "--format=%b", "idse/history")
+
+
+def test_build_output_committed_by_mistake_is_left_out_without_a_line_per_file(legacy, dsn):
+    """The history of a real workspace held `__pycache__/*.pyc`: one warning each, before."""
+    a = legacy
+    for i in range(5):
+        (a.root / f"tools/__pycache__/m{i}.cpython-311.pyc").parent.mkdir(parents=True, exist_ok=True)
+        (a.root / f"tools/__pycache__/m{i}.cpython-311.pyc").write_bytes(b"\xa7\r\r\n\x00\x00" + bytes([i]))
+    (a.root / "tools/check.py").write_text("print('ok')\n")
+    git(a.root, "add", "-A")
+    git(a.root, "commit", "-q", "-m", "tools (and their bytecode, by mistake)")
+    git(a.root, "rm", "-rq", "--cached", "tools/__pycache__")
+    git(a.root, "commit", "-q", "-m", "no bytecode")
+    out = a.cli("import").output
+    assert "pyc" not in out and "__pycache__" not in out
+    stored = {d["path"] for d in PostgresStore(dsn, "team").documents()}
+    assert "tools/check.py" in stored and not any("__pycache__" in p for p in stored)
