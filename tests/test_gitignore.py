@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from legacy_repo import git, write
 
+from syncd import config as configuration
 from syncd.content import FilePolicy
 from syncd.engine.gitignore import GitIgnores
 from syncd.engine.ignore import IgnoreRules
@@ -127,3 +130,32 @@ def test_a_copy_in_a_repository_syncs_what_git_shows_and_pulls_nothing_git_ignor
     assert report["pushed"] == 2  # debug.log, local/x.md: the defaults still keep .env and the .pyc
     b.sync()
     assert set(b.files()) == {".gitignore", "notes.md", ".env.example", "trace.log", "debug.log", "local/x.md"}
+
+
+@pytest.mark.parametrize("ignore, patterns, gitignore", [
+    ("['*.log']", ("*.log",), True), ("{patterns: ['*.log'], gitignore: false}", ("*.log",), False),
+    ("{gitignore: false}", (), False), ("", (), True),
+])
+def test_the_config_takes_a_list_or_a_mapping(tmp_path, ignore, patterns, gitignore):
+    path = tmp_path / "syncd.yaml"
+    path.write_text(f"root: tree\nworkspace: team\nignore: {ignore}\n")
+    cfg = configuration.load(path)
+    assert (cfg.ignore, cfg.gitignore) == (patterns, gitignore)
+
+
+@pytest.mark.parametrize("ignore, says", [
+    ("{gitignore: no-thanks}", "key 'ignore.gitignore' must be true or false"),
+    ("{patterns: '*.log'}", "key 'ignore.patterns' must be a list"),
+    ("{git: false}", "unknown key 'ignore.git' (known: gitignore, patterns)"),
+    ("'*.log'", "key 'ignore' must be a list"),
+])
+def test_a_bad_ignore_setting_is_one_line_naming_the_file_and_key(tmp_path, ignore, says):
+    path = tmp_path / "syncd.yaml"
+    path.write_text(f"root: tree\nworkspace: team\nignore: {ignore}\n")
+    with pytest.raises(configuration.ConfigError, match=re.escape(f"{path}: {says}")):
+        configuration.load(path)
+
+
+def test_the_example_config_loads():
+    cfg = configuration.load(Path(__file__).parents[1] / "config" / "syncd.example.yaml")
+    assert cfg.ignore == ("*.log", "build/") and cfg.gitignore
