@@ -64,6 +64,7 @@ class Config:
     supabase_anon_key: str | None = None  # public (every web client ships it); sign-in needs it
     ignore: tuple[str, ...] = ()
     gitignore: bool = True  # the repository's own ignore rules apply, where the root is in one
+    layout_roots: tuple[str, ...] | None = None  # further project roots; None: the config names none
     files: FilePolicy = field(default_factory=FilePolicy)
     state_dir: Path | None = None
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
@@ -120,7 +121,7 @@ def load(path: Path) -> Config:
         return value
 
     known = {"root", "workspace", "database_url", "supabase_url", "supabase_anon_key", "device_name", "ignore", "files", "state_dir",
-             "daemon", "deletes", "merge", "git"}
+             "daemon", "deletes", "merge", "git", "layout"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})")
@@ -169,6 +170,7 @@ def load(path: Path) -> Config:
             raise ConfigError(f"{where}: key 'merge.{glob}': {name!r} is not one of: {', '.join(choices)}")
 
     git = _git_mirror(raw.get("git"), path, where)
+    layout_roots = _layout_roots(raw.get("layout"), where)
 
     state_dir = raw.get("state_dir")
     return Config(
@@ -181,6 +183,7 @@ def load(path: Path) -> Config:
         device_name=str(raw.get("device_name") or f"{socket.gethostname()}:{path.stem}"),
         ignore=ignore,
         gitignore=gitignore,
+        layout_roots=layout_roots,
         files=FilePolicy(max_size=max_size, binary=binary),
         state_dir=Path(state_dir).expanduser() if state_dir else None,
         daemon=daemon,
@@ -204,6 +207,21 @@ def _ignore(raw: object, where: str) -> tuple[tuple[str, ...], bool]:
     if not isinstance(gitignore, bool):
         raise ConfigError(f"{where}: key 'ignore.gitignore' must be true or false")
     return tuple(patterns), gitignore
+
+
+def _layout_roots(raw: object, where: str) -> tuple[str, ...] | None:
+    """`layout: {roots: [docs/projects, ...]}`: directories holding projects, besides
+    projects/ and .idse/projects/ (the store checks each and keeps them per workspace)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"roots"}:
+        raise ConfigError(f"{where}: key 'layout' must be a mapping with roots (a list of directories)")
+    roots = raw.get("roots")
+    if roots is None:
+        return None
+    if not isinstance(roots, list) or not all(isinstance(r, str) and r.strip("/") for r in roots):
+        raise ConfigError(f"{where}: key 'layout.roots' must be a list of directories, like [docs/projects]")
+    return tuple(roots)
 
 
 def _git_mirror(raw: object, path: Path, where: str) -> GitMirror:

@@ -46,3 +46,37 @@ def test_stages_follow_the_documents_and_disagreements_are_reported(copies):
     assert table[1].startswith("* P/s1") and table[1].split()[2:5] == ["●", "·", "●"]
     assert "context: session_state.json says completed, the documents say pending" in "\n".join(table)
     assert a.cli("progress", "Nope").stdout.strip() == "no sessions yet in project Nope"
+
+
+def test_an_idse_workspace_shows_its_sessions_stages_and_edits_under_its_projects(copies):
+    """The newest IDSE tooling's layout: everything under .idse/projects/ (it imported with
+    "no sessions yet", and all of its activity was "(outside projects)")."""
+    a, b = copies
+    root = ".idse/projects/Alpha"
+    write(a, f"{root}/sessions/s1/intents/intent.md", "# Intent\n\nShip it.\n")
+    write(a, f"{root}/sessions/s1/specs/spec.md", "# Spec\n\nThe real thing.\n")
+    write(a, f"{root}/sessions/s2/plans/plan.md", "# Plan\n\nLater.\n")
+    write(a, f"{root}/CURRENT_SESSION", "session_id: s1\n")
+    write(a, f"{root}/session_state.json", json.dumps({"stages": {"intent": "completed", "spec": "in_progress"}}))
+    a.sync()
+    [s1, s2] = json.loads(b.cli("progress", "--json").stdout)
+    assert (s1["project"], s1["session"], s1["current"], s2["session"], s2["current"]) == \
+        ("Alpha", "s1", True, "s2", False)
+    assert (s1["stages"]["intent"]["status"], s1["stages"]["spec"]["status"], s2["stages"]["plan"]["status"]) == \
+        ("started", "started", "started")
+    assert s1["state"] == {"intent": "completed", "spec": "in_progress"}
+    assert b.cli("progress").stdout.splitlines()[1].startswith("* Alpha/s1")
+    stats = b.cli("stats").stdout
+    assert "Alpha: 5 edits" in stats and "(outside projects)" not in stats
+
+
+def test_an_owners_layout_roots_reach_the_store_with_a_sync(copies):
+    a, b = copies
+    write(a, "work/Beta/sessions/s1/tasks/tasks.md", "# Tasks\n\n- [x] one\n")
+    a.sync()
+    assert b.cli("progress").stdout.strip() == "no sessions yet"
+    with a.config.open("a") as f:
+        f.write("layout:\n  roots: [work]\n")
+    a.sync()
+    [s1] = json.loads(b.cli("progress", "--json").stdout)
+    assert (s1["project"], s1["session"], s1["stages"]["tasks"]["status"]) == ("Beta", "s1", "started")

@@ -17,7 +17,7 @@ from syncd.content import decode
 from syncd.engine.executor import Executor, Paused, SyncReport
 from syncd.engine.identity import check_workspace
 from syncd.engine.journal import Journal, JournalLocked, JournalUnwritable
-from syncd.store.connect import connect, open_workspace
+from syncd.store.connect import agree_layout, connect, open_workspace
 from syncd.git.recorder import Recorder
 from syncd.store.rpc import RpcStore, StoreError, Workspace
 
@@ -90,6 +90,7 @@ def document_path(cfg: Config, given: str) -> str:
 def run_pass(cfg: Config, journal: Journal, store: RpcStore) -> SyncReport:
     """Open the workspace, run one pass, and record what it moved in the Git mirror."""
     check_workspace(journal, store, open_workspace(store, cfg, journal))
+    agree_layout(store, cfg)
     report = Executor.from_config(cfg, journal, store).sync_once()
     recorder = Recorder.for_config(cfg, journal, store)
     if recorder is not None:

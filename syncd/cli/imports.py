@@ -11,7 +11,7 @@ import click
 from syncd.cli.common import friendly, working_copy
 from syncd.engine.ignore import IgnoreRules
 from syncd.git.importer import Importer
-from syncd.store.connect import connect
+from syncd.store.connect import agree_layout, connect
 
 
 @click.command("import")
@@ -26,6 +26,7 @@ def import_command(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     with working_copy(ctx) as (cfg, journal), connect(cfg, journal) as store:
         if not dry_run:
             store.open(create=True, device_name=cfg.device_name, hostname=socket.gethostname())
+            agree_layout(store, cfg)  # before any version: rows are derived under the roots from the start
         importer = Importer(cfg.root, store, IgnoreRules.of(cfg), cfg.files, cfg.device_name, journal)
         try:
             with click.progressbar(length=importer.count(), label="reading history",

@@ -27,7 +27,7 @@ from syncd.engine.identity import check_workspace
 from syncd.engine.journal import Journal, JournalUnwritable
 from syncd.git.recorder import Recorder
 from syncd.logs import OncePerChange
-from syncd.store.connect import open_workspace
+from syncd.store.connect import agree_layout, open_workspace
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import StoreError, StoreUnavailable
 
@@ -157,7 +157,9 @@ class Daemon:
         backoff = 1.0
         while not self.stopping:
             try:
-                return open_workspace(self.store, self.cfg, self.journal)
+                workspace = open_workspace(self.store, self.cfg, self.journal)
+                agree_layout(self.store, self.cfg)
+                return workspace
             except StoreUnavailable as exc:
                 self._set_state("offline", f"waiting for the store: {exc}")
                 deadline = time.monotonic() + backoff

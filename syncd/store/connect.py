@@ -1,6 +1,7 @@
 """The store a working copy talks to: its database_url, or else the embedded default."""
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import RpcStore, StoreError, StoreUnavailable
 
 ENV_SERVICE_KEY = "SYNCD_SUPABASE_SERVICE_KEY"
+log = logging.getLogger("syncd")
 
 
 def open_workspace(store: RpcStore, cfg: Config, journal: Journal):
@@ -30,6 +32,20 @@ def open_workspace(store: RpcStore, cfg: Config, journal: Journal):
     if create:
         journal.set_meta("create_workspace", "0")
     return workspace
+
+
+def agree_layout(store: RpcStore, cfg: Config) -> None:
+    """Send the config's `layout.roots`, when it names them, before a pass: an owner's list
+    becomes the workspace's (its rows derived again); another member's that differs is said
+    in one line, and the workspace's own roots apply."""
+    if cfg.layout_roots is None:
+        return
+    try:
+        store.set_layout_roots(list(cfg.layout_roots))
+    except StoreUnavailable:
+        raise
+    except StoreError as exc:
+        log.warning("%s: key 'layout.roots' not applied: %s", cfg.path, exc)
 
 
 def migrate_command(cfg: Config) -> str:

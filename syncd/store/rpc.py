@@ -334,7 +334,11 @@ class RpcStore:
         return self._call("syncd_members", {"workspace": self.workspace, "action": action, **fields})
 
     def layout_plan(self, paths: list[str]) -> dict:
-        return self._call("syncd_layout_plan", {"paths": paths})
+        return self._call("syncd_layout_plan", {"workspace": self.workspace, "paths": paths})
+
+    def set_layout_roots(self, roots: list[str]) -> dict:
+        """Make these the workspace's further layout roots (an owner's call when they differ)."""
+        return self._call("syncd_layout_roots", {"workspace": self.workspace, "roots": roots})
 
     def activity(self, after: int = 0, **filters) -> tuple[list[dict], int]:
         """Activity rows after the cursor `after`, oldest first, and the new cursor.

@@ -1,4 +1,4 @@
--- syncd's objects as migrations up to 0017_contract_only_writes leave them. GENERATED: do not edit.
+-- syncd's objects as migrations up to 0018_layout_roots leave them. GENERATED: do not edit.
 -- Regenerate after adding a migration: python -m syncd.store.schema > syncd/store/schema.sql
 -- For reading: databases get the migrations (syncd db migrate), not this file. Owners are left out;
 -- grants are every grantee's but the owner's. Objects in public are the ones the migrations name.
@@ -135,7 +135,8 @@ create table public.workspaces (
     name text,
     created_by uuid,
     created_at timestamp with time zone default now() not null,
-    last_seq bigint default 0 not null
+    last_seq bigint default 0 not null,
+    layout_roots text[] default '{}'::text[] not null
 );
 
 create table syncd.schema_migrations (
@@ -324,7 +325,7 @@ CREATE TRIGGER document_versions_activity AFTER INSERT ON public.document_versio
 CREATE TRIGGER document_versions_author BEFORE INSERT ON public.document_versions FOR EACH ROW WHEN ((new.author_id IS NOT NULL)) EXECUTE FUNCTION syncd.version_author();
 CREATE TRIGGER document_versions_notify AFTER INSERT ON public.document_versions FOR EACH ROW EXECUTE FUNCTION syncd.notify_change();
 CREATE TRIGGER documents_pipeline AFTER INSERT OR UPDATE ON public.documents FOR EACH ROW EXECUTE FUNCTION syncd.refresh_pipeline();
-CREATE TRIGGER documents_project_files AFTER INSERT OR UPDATE OF content ON public.documents FOR EACH ROW WHEN (((new.path ~~ 'projects/%'::text) AND (NOT new.deleted))) EXECUTE FUNCTION syncd.project_files();
+CREATE TRIGGER documents_project_files AFTER INSERT OR UPDATE OF content ON public.documents FOR EACH ROW WHEN (((NOT new.deleted) AND ((new.path ~~ '%/CURRENT_SESSION'::text) OR (new.path ~~ '%/session_state.json'::text)))) EXECUTE FUNCTION syncd.project_files();
 
 -- Views
 
@@ -660,15 +661,21 @@ CREATE OR REPLACE FUNCTION public.syncd_layout_plan(jsonb)
  LANGUAGE sql
  STABLE
  SET search_path TO ''
- SET plan_cache_mode TO 'force_custom_plan'
 AS $function$
+  with l as (select l.* from jsonb_array_elements_text($1 -> 'paths') p
+               cross join lateral syncd.layout_under(p, syncd.layout_roots(
+                 (select w.id from public.workspaces w where w.slug = $1 ->> 'workspace'))) l)
   select jsonb_build_object(
-    'projects', coalesce((select jsonb_agg(distinct l.project) from jsonb_array_elements_text($1 -> 'paths') p
-                           cross join lateral syncd.layout(p) l where l.project is not null), '[]'::jsonb),
+    'projects', coalesce((select jsonb_agg(distinct l.project) from l where l.project is not null), '[]'::jsonb),
     'sessions', coalesce((select jsonb_agg(distinct jsonb_build_object('project', l.project, 'session', l.session))
-                           from jsonb_array_elements_text($1 -> 'paths') p
-                           cross join lateral syncd.layout(p) l where l.session is not null), '[]'::jsonb))
+                            from l where l.session is not null), '[]'::jsonb))
 $function$;
+
+CREATE OR REPLACE FUNCTION public.syncd_layout_roots(jsonb)
+ RETURNS jsonb
+ LANGUAGE sql
+ SET search_path TO ''
+AS $function$ select syncd.set_layout_roots($1) $function$;
 
 CREATE OR REPLACE FUNCTION public.syncd_match_versions(jsonb)
  RETURNS jsonb
@@ -857,6 +864,15 @@ begin
   select p.github_login into new.actor_login from public.profiles p where p.id = new.actor_id;
   return new;
 end
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.builtin_layout_roots()
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO ''
+AS $function$
+  select array['projects', '.idse/projects']
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.can_read(ws uuid, sess uuid)
@@ -1221,6 +1237,28 @@ AS $function$
   end
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.derive_layout(ws uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  update public.documents d
+     set project_id = l.project_id, session_id = l.session_id, stage = l.stage
+    from public.documents x cross join lateral syncd.ensure_layout(x.workspace_id, x.path) l
+   where x.id = d.id and x.workspace_id = ws
+     and (d.project_id, d.session_id, d.stage) is distinct from (l.project_id, l.session_id, l.stage);
+  update public.activity_log a
+     set project_id = l.project_id, session_id = l.session_id
+    from public.activity_log x cross join lateral syncd.layout_ids(x.workspace_id, x.details ->> 'path') l
+   where x.id = a.id and x.workspace_id = ws and x.details ? 'path'
+     and (a.project_id, a.session_id) is distinct from (l.project_id, l.session_id);
+  update public.documents set content = content
+   where workspace_id = ws and not deleted and (path like '%/CURRENT_SESSION' or path like '%/session_state.json');
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.ensure_layout(ws uuid, path text, OUT project_id uuid, OUT session_id uuid, OUT stage text)
  RETURNS record
  LANGUAGE plpgsql
@@ -1230,7 +1268,7 @@ AS $function$
 declare
   l record;
 begin
-  select * into l from syncd.layout(path);
+  select * into l from syncd.layout(ws, path);
   stage := l.stage;
   if l.project is null then
     return;
@@ -1297,7 +1335,7 @@ begin
   if not dry then
     perform syncd.require_owner(ws);
   end if;
-  for m in select * from syncd.legacy_members(coalesce($1 -> 'files', '[]'::jsonb)) loop
+  for m in select * from syncd.legacy_members(coalesce($1 -> 'files', '[]'::jsonb), ws) loop
     found := found || jsonb_build_array(jsonb_build_object(
       'path', m.path, 'login', m.login, 'role', m.role, 'project', m.project,
       'session', m.session, 'known', m.user_id is not null));
@@ -1376,29 +1414,71 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.layout(path text, OUT project text, OUT session text, OUT stage text)
  RETURNS record
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO ''
+AS $function$
+  select l.project, l.session, l.stage from syncd.layout_under(path, syncd.builtin_layout_roots()) l
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.layout(ws uuid, path text, OUT root text, OUT project text, OUT session text, OUT stage text)
+ RETURNS record
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$
+  select * from syncd.layout_under(path, syncd.layout_roots(ws))
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.layout_ids(ws uuid, doc_path text, OUT project_id uuid, OUT session_id uuid)
+ RETURNS record
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$
+  select p.id, s.id from syncd.layout(ws, doc_path) l
+    left join public.projects p on p.workspace_id = ws and p.name = l.project
+    left join public.sessions s on s.project_id = p.id and s.slug = l.session
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.layout_roots(ws uuid)
+ RETURNS text[]
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$
+  select syncd.builtin_layout_roots()
+         || coalesce((select w.layout_roots from public.workspaces w where w.id = ws), '{}')
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.layout_under(path text, roots text[], OUT root text, OUT project text, OUT session text, OUT stage text)
+ RETURNS record
  LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO ''
 AS $function$
 declare
-  p text[] := string_to_array(path, '/');
-  n int := cardinality(p);
+  p text[];
+  n int;
 begin
-  -- projects/<P>/<file> at least
-  if n < 3 or p[1] <> 'projects' then
+  select r into root from unnest(roots) r where starts_with(path, r || '/') order by length(r) desc limit 1;
+  p := string_to_array(substr(path, length(root) + 2), '/');
+  n := coalesce(cardinality(p), 0);
+  if n < 2 then
+    root := null;
     return;
   end if;
-  project := p[2];
-  if n >= 5 and p[3] = 'sessions' then
-    -- projects/<P>/sessions/<S>/...
-    session := p[4];
-    if n >= 6 then
-      stage := syncd.stage_of(p[5]);
-    end if;
-  elsif n >= 5 and (syncd.stage_of(p[4]) is not null or p[4] = 'metadata') then
-    -- projects/<P>/<S>/<stage dir>/... : a session without the sessions/ level
+  project := p[1];
+  if n >= 4 and p[2] = 'sessions' then
+    -- <root>/<P>/sessions/<S>/...
     session := p[3];
-    stage := syncd.stage_of(p[4]);
+    if n >= 5 then
+      stage := syncd.stage_of(p[4]);
+    end if;
+  elsif n >= 4 and (syncd.stage_of(p[3]) is not null or p[3] = 'metadata') then
+    -- <root>/<P>/<S>/<stage dir>/... : a session without the sessions/ level
+    session := p[2];
+    stage := syncd.stage_of(p[3]);
   end if;
 end
 $function$;
@@ -1413,7 +1493,7 @@ AS $function$
                                 '^(?:github\|)?@?([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))$') m
 $function$;
 
-CREATE OR REPLACE FUNCTION syncd.legacy_members(files jsonb)
+CREATE OR REPLACE FUNCTION syncd.legacy_members(files jsonb, ws uuid)
  RETURNS TABLE(path text, login text, role text, project text, session text, user_id uuid)
  LANGUAGE sql
  STABLE
@@ -1424,7 +1504,7 @@ AS $function$
          l.project, l.session,
          (select p.id from public.profiles p where lower(p.github_login) = lower(syncd.legacy_login(line)))
     from jsonb_array_elements(files) f
-    cross join lateral syncd.layout(f ->> 'path') l
+    cross join lateral syncd.layout(ws, f ->> 'path') l
     cross join lateral regexp_split_to_table(f ->> 'text', '\r?\n') line
    where syncd.legacy_login(line) is not null
      and (f ->> 'path' = '.owner' or l.session is not null)
@@ -1672,9 +1752,9 @@ declare
   l record;
   info jsonb;
 begin
-  select * into l from syncd.layout(new.path);
-  if l.project is null or new.path not in ('projects/' || l.project || '/CURRENT_SESSION',
-                                           'projects/' || l.project || '/session_state.json') then
+  select * into l from syncd.layout(new.workspace_id, new.path);
+  if l.project is null or new.path not in (l.root || '/' || l.project || '/CURRENT_SESSION',
+                                           l.root || '/' || l.project || '/session_state.json') then
     return null;
   end if;
   if new.path like '%/CURRENT_SESSION' then
@@ -1698,8 +1778,6 @@ CREATE OR REPLACE FUNCTION syncd.record_activity(ws uuid, dev uuid, kind text, d
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
-declare
-  l record;
 begin
   if jsonb_typeof(details) not in ('object', 'null') then
     raise exception 'an event''s details are an object, got %', jsonb_typeof(details) using errcode = '22023';
@@ -1710,16 +1788,13 @@ begin
   if not syncd.can_read(ws, syncd.session_of(ws, doc_path)) then
     raise exception 'no access to %', coalesce(doc_path, 'this workspace') using errcode = '42501';
   end if;
-  select * into l from syncd.layout(doc_path);
   insert into public.activity_log (workspace_id, project_id, session_id, document_id, actor_id,
                                    device_id, kind, details)
-  select ws,
-         (select p.id from public.projects p where p.workspace_id = ws and p.name = l.project),
-         (select s.id from public.sessions s join public.projects p on p.id = s.project_id
-           where p.workspace_id = ws and p.name = l.project and s.slug = l.session),
+  select ws, l.project_id, l.session_id,
          (select d.id from public.documents d where d.workspace_id = ws and d.path = doc_path),
          auth.uid(), syncd.own_device(ws, dev), kind,
-         case when jsonb_typeof(details) = 'object' then details else '{}'::jsonb end || jsonb_build_object('path', doc_path);  -- the path checked
+         case when jsonb_typeof(details) = 'object' then details else '{}'::jsonb end || jsonb_build_object('path', doc_path)
+    from syncd.layout_ids(ws, doc_path) l;
 end
 $function$;
 
@@ -1813,9 +1888,7 @@ CREATE OR REPLACE FUNCTION syncd.session_of(ws uuid, doc_path text)
  STABLE SECURITY DEFINER
  SET search_path TO ''
 AS $function$
-  select s.id from syncd.layout(doc_path) l
-    join public.projects p on p.workspace_id = ws and p.name = l.project
-    join public.sessions s on s.project_id = p.id and s.slug = l.session
+  select session_id from syncd.layout_ids(ws, doc_path)
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.session_role(sess uuid)
@@ -1846,6 +1919,48 @@ CREATE OR REPLACE FUNCTION syncd.set_last_seq(ws uuid, seq bigint)
  SET search_path TO ''
 AS $function$
   update public.workspaces set last_seq = greatest(last_seq, seq) where id = ws
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.set_layout_roots(jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  ws uuid := syncd.workspace_id($1 ->> 'workspace');
+  wanted text[];
+  current text[];
+begin
+  if jsonb_typeof($1 -> 'roots') is distinct from 'array' then
+    raise exception 'layout roots are a list of at most 32 directories' using errcode = '22023';
+  end if;
+  if jsonb_array_length($1 -> 'roots') > 32
+     or exists (select 1 from jsonb_array_elements($1 -> 'roots') r where jsonb_typeof(r) <> 'string') then
+    raise exception 'layout roots are a list of at most 32 directories' using errcode = '22023';
+  end if;
+  select coalesce(array_agg(distinct r order by r), '{}') into wanted
+    from (select btrim(r, '/') as r from jsonb_array_elements_text($1 -> 'roots') r) x
+   where r <> all (syncd.builtin_layout_roots());
+  if exists (select 1 from unnest(wanted) r
+              where length(r) > 255 or r !~ '^[^/]+(/[^/]+)*$' or r ~ '(^|/)\.\.?(/|$)'
+                 or exists (select 1 from unnest(string_to_array(r, '/')) part where lower(part) = '.git')) then
+    raise exception 'a layout root is a directory of the workspace, like docs/projects (no "..", ".", ".git" or empty parts)'
+      using errcode = '22023';
+  end if;
+  current := (select w.layout_roots from public.workspaces w where w.id = ws);
+  if current = wanted then
+    return jsonb_build_object('roots', to_jsonb(current), 'changed', false);
+  end if;
+  if not syncd.is_owner(ws) then
+    raise exception 'the workspace''s layout roots are [%]; only an owner of the workspace can change them',
+      array_to_string(current, ', ') using errcode = '42501';
+  end if;
+  perform syncd.lock_workspace(ws);
+  update public.workspaces set layout_roots = wanted where id = ws;
+  perform syncd.derive_layout(ws);
+  return jsonb_build_object('roots', to_jsonb(wanted), 'changed', true);
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.stage_of(dir text)
@@ -2037,6 +2152,7 @@ grant execute on function public.syncd_history(jsonb) to authenticated, service_
 grant execute on function public.syncd_import_members(jsonb) to authenticated, service_role;
 grant execute on function public.syncd_known_commit(jsonb) to authenticated, service_role;
 grant execute on function public.syncd_layout_plan(jsonb) to authenticated, service_role;
+grant execute on function public.syncd_layout_roots(jsonb) to authenticated, service_role;
 grant select on table public.syncd_lead_times to authenticated, service_role;
 grant execute on function public.syncd_match_versions(jsonb) to authenticated, service_role;
 grant execute on function public.syncd_members(jsonb) to authenticated, service_role;
@@ -2053,6 +2169,7 @@ grant select on table public.workspace_members to authenticated;
 grant delete, insert, select, update on table public.workspaces to service_role;
 grant select on table public.workspaces to authenticated;
 grant usage on schema syncd to authenticated, service_role;
+grant execute on function syncd.builtin_layout_roots() to authenticated, service_role;
 grant execute on function syncd.can_read(uuid,uuid) to authenticated, service_role;
 grant execute on function syncd.can_read_document(uuid) to authenticated, service_role;
 grant execute on function syncd.can_see_workspace(uuid) to authenticated, service_role;
@@ -2070,8 +2187,9 @@ grant execute on function syncd.inline_item_max() to authenticated, service_role
 grant execute on function syncd.is_owner(uuid) to authenticated, service_role;
 grant execute on function syncd.is_template(text) to authenticated, service_role;
 grant execute on function syncd.layout(text) to authenticated, service_role;
+grant execute on function syncd.layout_roots(uuid) to authenticated, service_role;
+grant execute on function syncd.layout_under(text,text[]) to authenticated, service_role;
 grant execute on function syncd.legacy_login(text) to authenticated, service_role;
-grant execute on function syncd.legacy_members(jsonb) to authenticated, service_role;
 grant execute on function syncd.members(jsonb) to authenticated, service_role;
 grant execute on function syncd.my_session_documents() to authenticated, service_role;
 grant execute on function syncd.my_sessions() to authenticated, service_role;
@@ -2084,6 +2202,7 @@ grant select on table syncd.schema_migrations to authenticated, service_role;
 grant execute on function syncd.session_of(uuid,text) to authenticated, service_role;
 grant execute on function syncd.session_role(uuid) to authenticated, service_role;
 grant execute on function syncd.session_state(uuid) to authenticated, service_role;
+grant execute on function syncd.set_layout_roots(jsonb) to authenticated, service_role;
 grant execute on function syncd.stage_of(text) to authenticated, service_role;
 grant execute on function syncd.stages() to authenticated, service_role;
 grant execute on function syncd.trusted() to authenticated, service_role;
