@@ -8,11 +8,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from watchdog.events import DirModifiedEvent, FileModifiedEvent
 
 from legacy_repo import git, write
 
 from syncd import config as configuration
 from syncd.content import FilePolicy
+from syncd.daemon.watcher import _Handler
 from syncd.engine.gitignore import GitIgnores
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.scanner import MemoryStatCache, scan
@@ -159,3 +161,23 @@ def test_a_bad_ignore_setting_is_one_line_naming_the_file_and_key(tmp_path, igno
 def test_the_example_config_loads():
     cfg = configuration.load(Path(__file__).parents[1] / "config" / "syncd.example.yaml")
     assert cfg.ignore == ("*.log", "build/") and cfg.gitignore
+
+
+def test_the_watcher_wakes_for_what_git_shows_and_hears_a_gitignore_change(tmp_path):
+    root = tmp_path / "repo"
+    make_repo(root)
+    woken = []
+    handler = _Handler(root, IgnoreRules(git=GitIgnores.of(root)), lambda: woken.append(1))
+
+    def wakes(rel: str, directory: bool = False) -> bool:
+        woken.clear()
+        event = (DirModifiedEvent if directory else FileModifiedEvent)(os.fspath(root / rel))
+        handler.on_any_event(event)
+        return bool(woken)
+
+    assert wakes("spec.md") and wakes("keep.log") and wakes("build/x.md")
+    assert not wakes("app.log") and not wakes("out", directory=True) and not wakes("web/build/y.md")
+    with (root / ".gitignore").open("a") as f:
+        f.write("later.md\n")
+    assert wakes(".gitignore")  # the file syncs; and the rules are read again
+    assert not wakes("later.md")
