@@ -42,6 +42,11 @@ def _signature(path: Path | None) -> tuple | None:
     return st and (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
+def effective(spec: Spec) -> Spec | None:
+    """The spec, or None when it has no pattern (only comments, blank lines): not asked."""
+    return spec if any(p.include is not None for p in spec.patterns) else None
+
+
 def work_tree(root: Path) -> Path | None:
     """The top of the Git work tree holding `root` (a `.git` directory or file found going
     up), or None: no `git` is run for a root outside any repository."""
@@ -56,7 +61,7 @@ class GitIgnores:
         self.root, self.top, self.git_dir = root, top, git_dir
         self.prefix = "" if root == top else root.relative_to(top).as_posix() + "/"
         self.excludes = [p for p in (git_dir / "info" / "exclude", excludes_file) if p]
-        self._parsed_now: dict[bytes, Spec] = {}  # this round's, by the file's bytes
+        self._parsed_now: dict[bytes, Spec | None] = {}  # this round's, by the file's bytes
         self._tracked_sig: tuple | None = None
         self._tracked: frozenset[str] = frozenset()  # tracked files that match the rules
         self._tracked_dirs: frozenset[str] = frozenset()
@@ -87,8 +92,8 @@ class GitIgnores:
         self._parsed, self._parsed_now = self._parsed_now, {}
         self._levels: dict[str, _Levels] = {}
         self._excluded_dirs: dict[str, bool] = {}
-        self._base = tuple(self._spec(data) for path in reversed(self.excludes)
-                           if (data := _read(path)) is not None)  # lowest precedence first
+        self._base = tuple(spec for path in reversed(self.excludes)  # lowest precedence first
+                           if (data := _read(path)) is not None and (spec := self._spec(data)) is not None)
         sig = (frozenset(self._parsed), tuple(map(_signature, [self.git_dir / "index", *self.excludes])))
         if sig != self._tracked_sig:
             self._tracked_sig = sig
@@ -97,10 +102,11 @@ class GitIgnores:
             self._tracked = frozenset(tracked)
             self._tracked_dirs = frozenset(d for p in tracked for d in _parents(p))
 
-    def _spec(self, data: bytes) -> Spec:
-        spec = self._parsed_now.get(data) or self._parsed.get(data)
-        if spec is None:
-            spec = Spec.from_lines(data.decode("utf-8", "surrogateescape").splitlines())
+    def _spec(self, data: bytes) -> Spec | None:
+        if data in self._parsed_now or data in self._parsed:
+            spec = self._parsed_now.get(data, self._parsed.get(data))
+        else:
+            spec = effective(Spec.from_lines(data.decode("utf-8", "surrogateescape").splitlines()))
         self._parsed_now[data] = spec
         return spec
 
@@ -140,7 +146,8 @@ class GitIgnores:
         if levels is None:
             above = self._levels_of(directory.rpartition("/")[0]) if directory else ()
             data = _read(self.top / directory / ".gitignore")
-            levels = above if data is None else (*above, (directory + "/" if directory else "", self._spec(data)))
+            spec = None if data is None else self._spec(data)
+            levels = above if spec is None else (*above, (directory + "/" if directory else "", spec))
             self._levels[directory] = levels
         return levels
 

@@ -7,7 +7,7 @@ from typing import Iterable
 
 import pathspec
 
-from syncd.engine.gitignore import GitIgnores
+from syncd.engine.gitignore import GitIgnores, effective
 
 # Our own files while they are being written are named TEMP_PREFIX + this copy's tag (see
 # Journal.temp_prefix) + 16 hex digits. Only a copy's own are ever removed; one of that
@@ -61,8 +61,7 @@ class IgnoreRules:
     or an event gets the same answer. Decisions are kept per directory until `refresh`."""
 
     def __init__(self, extra_patterns: Iterable[str] = (), git: GitIgnores | None = None):
-        self._config = pathspec.GitIgnoreSpec.from_lines(extra_patterns)
-        self._builtin = _BUILTIN
+        self._config = effective(pathspec.GitIgnoreSpec.from_lines(extra_patterns))
         self.git = git
         self._dirs: dict[str, bool] = {}
 
@@ -80,8 +79,6 @@ class IgnoreRules:
     def ignores(self, relpath: str, is_dir: bool = False) -> bool:
         """`is_dir` lets a walk prune a whole directory ("build/" patterns match it). Any
         name is matched, one that is not UTF-8 (surrogate-escaped bytes) included."""
-        if has_git_name(relpath) or _TEMP_NAME.fullmatch(relpath.rsplit("/", 1)[-1]):
-            return True
         parent = relpath.rpartition("/")[0]
         return (bool(parent) and self._ignored_dir(parent)) or self._own(relpath, is_dir)
 
@@ -95,12 +92,15 @@ class IgnoreRules:
 
     def _own(self, relpath: str, is_dir: bool) -> bool:
         """The path's own rules, its directories' already counted."""
-        name = relpath if relpath.isascii() else relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        name = name + "/" if is_dir else name
-        chosen = self._config.check_file(name).include
+        name = relpath.rpartition("/")[2]
+        if is_git_name(name) or _TEMP_NAME.fullmatch(name):
+            return True
+        shown = relpath if relpath.isascii() else relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        shown = shown + "/" if is_dir else shown
+        chosen = self._config.check_file(shown).include if self._config is not None else None
         if chosen is not None:
             return chosen
-        if self._builtin.check_file(name).include:
+        if _BUILTIN.check_file(shown).include:
             return True
         return self.git is not None and self.git.ignored(relpath, is_dir)
 
