@@ -16,7 +16,49 @@ from pathlib import Path
 import pathspec
 
 Spec = pathspec.GitIgnoreSpec
-_Levels = tuple[tuple[str, Spec], ...]  # (directory, relative to the top, with "/"; its rules)
+_UNKNOWN = object()
+_NAMES_KEPT = 65_536  # decisions by name a Patterns remembers (memory stays flat in the tree)
+
+
+def matchable(path: str) -> str:
+    """A path the matchers take: a name that is not UTF-8 (surrogate-escaped bytes) with
+    those bytes replaced."""
+    return path if path.isascii() else path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+class Patterns:
+    """One list of gitignore lines, matched as Git matches it: a directory against every
+    line; a file against the lines that are not directory-only (its directories were asked
+    about on their own), by its name alone when none of those has a slash (Git's rule for
+    such lines, and then one regex per distinct name, not per file), else by its path."""
+
+    def __init__(self, lines):
+        active = [p for p in Spec.from_lines(lines).patterns if p.include is not None]
+        self.empty = not active
+        self._dirs = Spec(active)
+        files = [p for p in active if not p.pattern.rstrip(" ").endswith("/")]
+        self._files = Spec(files) if files else None
+        self._by_name = all("/" not in p.pattern.removeprefix("!") for p in files)
+        self._names: dict[str, bool | None] = {}
+
+    def decide(self, path: str, is_dir: bool) -> bool | None:
+        """True: ignored; False: re-included (a `!` line); None: no line matches."""
+        if is_dir:
+            return self._dirs.check_file(path + "/").include
+        if self._files is None:
+            return None
+        if not self._by_name:
+            return self._files.check_file(path).include
+        name = path.rpartition("/")[2]
+        decided = self._names.get(name, _UNKNOWN)
+        if decided is _UNKNOWN:
+            decided = self._files.check_file(name).include
+            if len(self._names) < _NAMES_KEPT:
+                self._names[name] = decided
+        return decided
+
+
+_Levels = tuple[tuple[str, Patterns], ...]  # (directory, relative to the top, with "/"; its rules)
 
 
 def _git(top: Path, *args: str) -> str | None:
@@ -27,9 +69,10 @@ def _git(top: Path, *args: str) -> str | None:
     return os.fsdecode(run.stdout) if run.returncode == 0 else None
 
 
-def _read(path: Path) -> bytes | None:
+def _read(path: Path | str) -> bytes | None:
     try:
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            return f.read()
     except (OSError, ValueError):  # absent, a directory, unreadable: no rules, as in Git
         return None
 
@@ -40,11 +83,6 @@ def _signature(path: Path | None) -> tuple | None:
     except OSError:
         return None
     return st and (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def effective(spec: Spec) -> Spec | None:
-    """The spec, or None when it has no pattern (only comments, blank lines): not asked."""
-    return spec if any(p.include is not None for p in spec.patterns) else None
 
 
 def work_tree(root: Path) -> Path | None:
@@ -61,7 +99,7 @@ class GitIgnores:
         self.root, self.top, self.git_dir = root, top, git_dir
         self.prefix = "" if root == top else root.relative_to(top).as_posix() + "/"
         self.excludes = [p for p in (git_dir / "info" / "exclude", excludes_file) if p]
-        self._parsed_now: dict[bytes, Spec | None] = {}  # this round's, by the file's bytes
+        self._parsed_now: dict[bytes, Patterns | None] = {}  # this round's, by the file's bytes
         self._tracked_sig: tuple | None = None
         self._tracked: frozenset[str] = frozenset()  # tracked files that match the rules
         self._tracked_dirs: frozenset[str] = frozenset()
@@ -102,11 +140,13 @@ class GitIgnores:
             self._tracked = frozenset(tracked)
             self._tracked_dirs = frozenset(d for p in tracked for d in _parents(p))
 
-    def _spec(self, data: bytes) -> Spec | None:
+    def _spec(self, data: bytes) -> Patterns | None:
+        """A file's rules (None: no line in it), parsed once per content."""
         if data in self._parsed_now or data in self._parsed:
             spec = self._parsed_now.get(data, self._parsed.get(data))
         else:
-            spec = effective(Spec.from_lines(data.decode("utf-8", "surrogateescape").splitlines()))
+            spec = Patterns(data.decode("utf-8", "surrogateescape").splitlines())
+            spec = None if spec.empty else spec
         self._parsed_now[data] = spec
         return spec
 
@@ -129,13 +169,13 @@ class GitIgnores:
 
     def _matches(self, path: str, is_dir: bool) -> bool:
         """The deepest level with a matching line decides; then info/exclude, excludesFile."""
-        name = path + "/" if is_dir else path
+        shown = matchable(path)
         for directory, spec in reversed(self._levels_of(path.rpartition("/")[0])):
-            decided = spec.check_file(name[len(directory):]).include
+            decided = spec.decide(shown[len(directory):], is_dir)
             if decided is not None:
                 return decided
         for spec in reversed(self._base):
-            decided = spec.check_file(name).include
+            decided = spec.decide(shown, is_dir)
             if decided is not None:
                 return decided
         return False
@@ -145,7 +185,7 @@ class GitIgnores:
         levels = self._levels.get(directory)
         if levels is None:
             above = self._levels_of(directory.rpartition("/")[0]) if directory else ()
-            data = _read(self.top / directory / ".gitignore")
+            data = _read(os.path.join(self.top, directory, ".gitignore"))
             spec = None if data is None else self._spec(data)
             levels = above if spec is None else (*above, (directory + "/" if directory else "", spec))
             self._levels[directory] = levels

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-import pathspec
 
-from syncd.engine.gitignore import GitIgnores, effective
+from syncd.engine.gitignore import GitIgnores, Patterns, matchable
 
 # Our own files while they are being written are named TEMP_PREFIX + this copy's tag (see
 # Journal.temp_prefix) + 16 hex digits. Only a copy's own are ever removed; one of that
@@ -28,7 +27,7 @@ DEFAULT_IGNORES = (  # (`.git` in any spelling comes first: is_git_name)
     "*.pem", "*.key", "*.p8", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.ppk",  # keys, key stores
     "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".ssh/", ".gnupg/",  # SSH and GnuPG keys
     ".pgpass", ".netrc", "_netrc", ".git-credentials", ".npmrc", ".pypirc", ".htpasswd",
-    ".aws/", ".azure/", ".kube/", "kubeconfig", "**/.docker/config.json", "**/.config/gcloud/",
+    ".aws/", ".azure/", ".kube/", "kubeconfig", ".docker/", "**/.config/gcloud/",
     "secrets.yaml", "secrets.yml", "credentials.json", "client_secret*.json",
     "*.tfstate", "*.tfstate.backup",  # Terraform state holds every secret it created
     # ...except the templates projects commit in their place (.env.example): their content
@@ -61,7 +60,8 @@ class IgnoreRules:
     or an event gets the same answer. Decisions are kept per directory until `refresh`."""
 
     def __init__(self, extra_patterns: Iterable[str] = (), git: GitIgnores | None = None):
-        self._config = effective(pathspec.GitIgnoreSpec.from_lines(extra_patterns))
+        config = Patterns(extra_patterns)
+        self._config = None if config.empty else config
         self.git = git
         self._dirs: dict[str, bool] = {}
 
@@ -95,14 +95,13 @@ class IgnoreRules:
         name = relpath.rpartition("/")[2]
         if is_git_name(name) or _TEMP_NAME.fullmatch(name):
             return True
-        shown = relpath if relpath.isascii() else relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        shown = shown + "/" if is_dir else shown
-        chosen = self._config.check_file(shown).include if self._config is not None else None
+        shown = matchable(relpath)
+        chosen = self._config.decide(shown, is_dir) if self._config is not None else None
         if chosen is not None:
             return chosen
-        if _BUILTIN.check_file(shown).include:
+        if _BUILTIN.decide(shown, is_dir):
             return True
         return self.git is not None and self.git.ignored(relpath, is_dir)
 
 
-_BUILTIN = pathspec.GitIgnoreSpec.from_lines(DEFAULT_IGNORES)
+_BUILTIN = Patterns(DEFAULT_IGNORES)
