@@ -35,8 +35,8 @@ def make_repo(root):
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
     write(root, ".gitignore", "*.log\n!keep.log\n/out/\nbuild/\n!build/rescued.md\ngenerated/\n!generated/\n"
-                              "generated/*\n!generated/index.md\ndocs/*.html\n")
-    write(root, "projects/P/.gitignore", "scratch/\n!important.log\n*.tmp\n")
+                              "generated/*\n!generated/index.md\ndocs/*.html\n*.draft\n")
+    write(root, "projects/P/.gitignore", "scratch/\n!important.log\n*.tmp\n!keep/\n")
     write(root, "projects/P/sessions/s/.gitignore", "!*.tmp\n/local.md\n")
     write(root, ".git/info/exclude", "private-notes.md\n")
     write(root, "../global-ignore", "*.bak\n")
@@ -46,7 +46,8 @@ def make_repo(root):
                  "docs/a.html", "docs/deep/b.html", "projects/P/important.log", "projects/P/other.log",
                  "projects/P/scratch/n.md", "projects/P/x.tmp", "projects/P/sessions/s/y.tmp",
                  "projects/P/sessions/s/local.md", "projects/P/sessions/s/deeper/local.md",
-                 "private-notes.md", "sub/private-notes.md", "old.bak", "spec.md"]:
+                 "private-notes.md", "sub/private-notes.md", "old.bak", "spec.md",
+                 "projects/P/keep/a.draft"]:  # a directory re-included, not its files
         write(root, path, path + "\n")
     git(root, "add", ".gitignore", "projects", "README.md", "spec.md")
     git(root, "add", "-f", "build/x.md", "old.bak")  # committed though ignored
