@@ -241,24 +241,47 @@ create trigger documents_project_files after insert or update of content on publ
   for each row when (not new.deleted and (new.path like '%/CURRENT_SESSION' or new.path like '%/session_state.json'))
   execute function syncd.project_files();
 
--- Every row a path's layout decides, derived again for one workspace: documents (and so
--- the sessions' pipelines, by their trigger), activity about a path, and the projects'
--- state files. Called under the workspace's lock, like a commit.
+-- Every row a path's layout decides, derived again for one workspace, one statement per
+-- table: the projects and sessions the paths name, the documents (and then, once per
+-- session touched, its pipeline), activity about a path, the projects' state files.
+-- Called under the workspace's lock, like a commit.
 create function syncd.derive_layout(ws uuid) returns void
   language plpgsql security definer set search_path = '' as $$
+declare
+  touched uuid[];
 begin
-  update public.documents d
-     set project_id = l.project_id, session_id = l.session_id, stage = l.stage
-    from public.documents x cross join lateral syncd.ensure_layout(x.workspace_id, x.path) l
-   where x.id = d.id and x.workspace_id = ws
-     and (d.project_id, d.session_id, d.stage) is distinct from (l.project_id, l.session_id, l.stage);
+  create temporary table pg_temp.derived on commit drop as
+    select d.id, d.session_id as old_session, l.project, l.session, l.stage
+      from public.documents d cross join lateral syncd.layout(ws, d.path) l
+     where d.workspace_id = ws;
+  insert into public.projects (workspace_id, name)
+    select distinct ws, project from pg_temp.derived where project is not null
+    on conflict (workspace_id, name) do nothing;
+  insert into public.sessions (workspace_id, project_id, slug)
+    select distinct ws, p.id, x.session from pg_temp.derived x
+      join public.projects p on p.workspace_id = ws and p.name = x.project
+     where x.session is not null
+    on conflict on constraint sessions_project_id_slug_key do nothing;
+  perform set_config('syncd.pipeline', 'deferred', true);
+  with moved as (
+    update public.documents d set project_id = p.id, session_id = s.id, stage = x.stage
+      from pg_temp.derived x
+      left join public.projects p on p.workspace_id = ws and p.name = x.project
+      left join public.sessions s on s.project_id = p.id and s.slug = x.session
+     where d.id = x.id and (d.project_id, d.session_id, d.stage) is distinct from (p.id, s.id, x.stage)
+    returning d.session_id, x.old_session)
+  select array_agg(distinct t) into touched
+    from moved cross join lateral unnest(array[moved.session_id, moved.old_session]) t where t is not null;
+  perform set_config('syncd.pipeline', '', true);
+  update public.sessions set pipeline = syncd.pipeline_of(id) where id = any(touched);
   update public.activity_log a
      set project_id = l.project_id, session_id = l.session_id
-    from public.activity_log x cross join lateral syncd.layout_ids(x.workspace_id, x.details ->> 'path') l
+    from public.activity_log x cross join lateral syncd.layout_ids(ws, x.details ->> 'path') l
    where x.id = a.id and x.workspace_id = ws and x.details ? 'path'
      and (a.project_id, a.session_id) is distinct from (l.project_id, l.session_id);
   update public.documents set content = content
    where workspace_id = ws and not deleted and (path like '%/CURRENT_SESSION' or path like '%/session_state.json');
+  drop table pg_temp.derived;
 end
 $$;
 
