@@ -1244,11 +1244,12 @@ CREATE OR REPLACE FUNCTION syncd.derive_layout(ws uuid)
  SET search_path TO ''
 AS $function$
 declare
+  roots text[] := syncd.layout_roots(ws);
   touched uuid[];
 begin
   create temporary table pg_temp.derived on commit drop as
     select d.id, d.session_id as old_session, l.project, l.session, l.stage
-      from public.documents d cross join lateral syncd.layout(ws, d.path) l
+      from public.documents d cross join lateral syncd.layout_under(d.path, roots) l
      where d.workspace_id = ws;
   insert into public.projects (workspace_id, name)
     select distinct ws, project from pg_temp.derived where project is not null
@@ -1270,10 +1271,17 @@ begin
     from moved cross join lateral unnest(array[moved.session_id, moved.old_session]) t where t is not null;
   perform set_config('syncd.pipeline', '', true);
   update public.sessions set pipeline = syncd.pipeline_of(id) where id = any(touched);
+  -- activity about a document at its path takes the document's; any other, its path's
+  update public.activity_log a
+     set project_id = d.project_id, session_id = d.session_id
+    from public.documents d
+   where a.workspace_id = ws and d.id = a.document_id and d.path = a.details ->> 'path'
+     and (a.project_id, a.session_id) is distinct from (d.project_id, d.session_id);
   update public.activity_log a
      set project_id = l.project_id, session_id = l.session_id
     from public.activity_log x cross join lateral syncd.layout_ids(ws, x.details ->> 'path') l
    where x.id = a.id and x.workspace_id = ws and x.details ? 'path'
+     and not exists (select 1 from public.documents d where d.id = x.document_id and d.path = x.details ->> 'path')
      and (a.project_id, a.session_id) is distinct from (l.project_id, l.session_id);
   update public.documents set content = content
    where workspace_id = ws and not deleted and (path like '%/CURRENT_SESSION' or path like '%/session_state.json');
@@ -1480,10 +1488,15 @@ CREATE OR REPLACE FUNCTION syncd.layout_under(path text, roots text[], OUT root 
  SET search_path TO ''
 AS $function$
 declare
+  r text;
   p text[];
   n int;
 begin
-  select r into root from unnest(roots) r where starts_with(path, r || '/') order by length(r) desc limit 1;
+  foreach r in array roots loop
+    if starts_with(path, r || '/') and (root is null or length(r) > length(root)) then
+      root := r;
+    end if;
+  end loop;
   p := string_to_array(substr(path, length(root) + 2), '/');
   n := coalesce(cardinality(p), 0);
   if n < 2 then
