@@ -182,3 +182,23 @@ def test_the_watcher_wakes_for_what_git_shows_and_hears_a_gitignore_change(tmp_p
         f.write("later.md\n")
     assert wakes(".gitignore")  # the file syncs; and the rules are read again
     assert not wakes("later.md")
+
+
+def test_a_root_in_a_directory_its_repository_ignores_uses_none_of_its_rules(tmp_path):
+    make_repo(tmp_path / "repo")
+    root = tmp_path / "repo" / "out" / "workspace"  # /out/ is ignored at the top
+    write(root, "notes.md", "n\n")
+    write(root, "app.log", "a log, ignored nowhere else\n")
+    assert GitIgnores.of(root) is None
+    assert GitIgnores.of(tmp_path / "repo" / "projects") is not None
+
+
+def test_a_linked_work_tree_reads_its_own_index(tmp_path):
+    make_repo(tmp_path / "repo")
+    git(tmp_path / "repo", "worktree", "add", "-q", str(tmp_path / "linked"))
+    root = tmp_path / "linked"
+    write(root, "app.log", "ignored\n")
+    write(root, "private-notes.md", "info/exclude is the repository's\n")
+    result = scan(root, IgnoreRules(git=GitIgnores.of(root)), MemoryStatCache(), FilePolicy())
+    assert set(result.files) == what_git_shows(root)
+    assert "build/x.md" in result.files and "app.log" not in result.files  # tracked; ignored

@@ -95,10 +95,12 @@ def work_tree(root: Path) -> Path | None:
 
 
 class GitIgnores:
-    def __init__(self, root: Path, top: Path, git_dir: Path, excludes_file: Path | None):
-        self.root, self.top, self.git_dir = root, top, git_dir
+    def __init__(self, root: Path, top: Path, index: Path, common_dir: Path, excludes_file: Path | None):
+        """`index`: the work tree's own (a linked work tree has one of its own); info/exclude
+        is in the repository's common directory."""
+        self.top, self.index = top, index
         self.prefix = "" if root == top else root.relative_to(top).as_posix() + "/"
-        self.excludes = [p for p in (git_dir / "info" / "exclude", excludes_file) if p]
+        self.excludes = [p for p in (common_dir / "info" / "exclude", excludes_file) if p]
         self._parsed_now: dict[bytes, Patterns | None] = {}  # this round's, by the file's bytes
         self._tracked_sig: tuple | None = None
         self._tracked: frozenset[str] = frozenset()  # tracked files that match the rules
@@ -111,15 +113,18 @@ class GitIgnores:
         itself is a directory the repository ignores (then Git would show nothing in it)."""
         root = Path(os.path.abspath(root))
         top = work_tree(root)
-        git_dir = top and _git(root, "rev-parse", "--path-format=absolute", "--git-common-dir")
-        if not git_dir:  # not a work tree after all (a bare repository, a broken .git, no git)
+        dirs = top and _git(root, "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir")
+        if not dirs:  # not a work tree after all (a bare repository, a broken .git, no git)
             return None
+        git_dir, common_dir = dirs.splitlines()[:2]
         excludes = _git(root, "config", "--path", "--get", "core.excludesFile")
         if excludes is None:
             xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
             excludes = os.path.join(xdg, "git", "ignore")
-        rules = cls(root, top, Path(git_dir.strip()), Path(excludes.strip()) if excludes.strip() else None)
-        if rules.prefix and rules._excluded(rules.prefix.rstrip("/")):
+        rules = cls(root, top, Path(git_dir) / "index", Path(common_dir),
+                    Path(excludes.strip()) if excludes.strip() else None)
+        above = rules.prefix.rstrip("/").split("/") if rules.prefix else []
+        if any(rules._matches("/".join(above[:n]), True) for n in range(1, len(above) + 1)):
             return None
         return rules
 
@@ -132,7 +137,7 @@ class GitIgnores:
         self._excluded_dirs: dict[str, bool] = {}
         self._base = tuple(spec for path in reversed(self.excludes)  # lowest precedence first
                            if (data := _read(path)) is not None and (spec := self._spec(data)) is not None)
-        sig = (frozenset(self._parsed), tuple(map(_signature, [self.git_dir / "index", *self.excludes])))
+        sig = (frozenset(self._parsed), tuple(map(_signature, [self.index, *self.excludes])))
         if sig != self._tracked_sig:
             self._tracked_sig = sig
             listed = _git(self.top, "ls-files", "-z", "--cached", "--ignored", "--exclude-standard")
