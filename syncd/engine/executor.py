@@ -15,7 +15,6 @@ The imperative shell around the pure reconciler. Order matters for safety:
 from __future__ import annotations
 
 import datetime
-import io
 import json
 import logging
 import os
@@ -26,7 +25,7 @@ from typing import Callable
 
 from syncd.content import Entry, FilePolicy, Unsupported, decode_entry, encode_entry, file_entry
 from syncd.engine import credentials
-from syncd.engine.entries import Stat, open_source, read_entry
+from syncd.engine.entries import Stat, read_entry
 from syncd.engine.identity import Mark, check_history
 from syncd.engine.ignore import IgnoreRules, has_git_name
 from syncd.engine.inference import Inference
@@ -38,7 +37,7 @@ from syncd.engine.resolution import conflict_copy_name
 from syncd.engine.scanner import LocalFile, remember, scan
 from syncd.engine.writer import LocalChanged, UnsafePath, delete_checked, write_atomic, write_link
 from syncd.logs import OncePerChange
-from syncd.store.blobs import BlobMismatch, BlobStore, blobs_for
+from syncd.store.blobs import BlobMismatch, BlobStore, blobs_for, ensure_stored
 from syncd.store.rpc import Batch, Change, CommitResult, Head, NotFound, RpcStore, Side, StoreError, StoreUnavailable
 
 log = logging.getLogger("syncd.sync")
@@ -488,15 +487,10 @@ class Executor:
         return blobs_for(self.store)
 
     def _encode(self, path: str, entry: Entry) -> dict:
-        """The content of an entry, its bytes in the blob store first when it is a blob: from
-        memory, or streamed from the file again (a pull's entry is there already)."""
+        """The content of an entry, its bytes in the blob store first when it is a blob."""
         content = encode_entry(path, entry, self.policy)
-        if content["encoding"] == "blob" and self.blobs.missing([entry.digest]):
-            if entry.data is not None:
-                self.blobs.put(entry.digest, entry.size, io.BytesIO(entry.data))
-            elif entry.source is not None:
-                with open_source(self.root, entry.source) as source:
-                    self.blobs.put(entry.digest, entry.size, source)
+        if content["encoding"] == "blob":
+            ensure_stored(self.blobs, entry, self.root)
         return content
 
     def _holds_credential(self, path: str, entry: Entry, report: SyncReport) -> bool:

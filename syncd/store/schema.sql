@@ -964,23 +964,23 @@ AS $function$
 declare
   ws uuid := syncd.workspace_id($1 ->> 'workspace');
   digest text := $1 ->> 'sha256';
-  data bytea;
+  found bytea;
 begin
   if not syncd.trusted() and not exists (
        select 1 from public.document_versions v join public.documents d on d.id = v.document_id
         where v.workspace_id = ws and v.content ->> 'encoding' = 'blob' and v.content ->> 'sha256' = digest
           and syncd.can_read(ws, d.session_id)) then
-    data := null;
+    found := null;
   else
-    select c.data into data from public.blob_chunks c join public.blobs b using (workspace_id, sha256)
+    select c.data into found from public.blob_chunks c join public.blobs b using (workspace_id, sha256)
      where c.workspace_id = ws and c.sha256 = digest and b.complete
        and c.part = case when coalesce($1 ->> 'part', '') ~ '^[0-9]{1,9}$' then ($1 ->> 'part')::integer end;
   end if;
-  if data is null then
+  if found is null then
     raise exception 'blob % (part %) is not in the store, or no version you may read names it', digest, $1 ->> 'part'
       using errcode = 'PT404';
   end if;
-  return jsonb_build_object('data', translate(encode(data, 'base64'), E'\n', ''));
+  return jsonb_build_object('data', translate(encode(found, 'base64'), E'\n', ''));
 end
 $function$;
 
@@ -1026,22 +1026,22 @@ declare
   blob_size bigint := ($1 ->> 'size')::bigint;
   chunk integer := syncd.blob_chunk_size();
   parts integer := greatest(1, ((blob_size + chunk - 1) / chunk)::integer);
-  part integer;
-  data bytea;
+  piece integer;
+  bytes_in bytea;
   known public.blobs;
 begin
   if coalesce($1 ->> 'part', '') !~ '^[0-9]{1,9}$' or ($1 ->> 'part')::integer >= parts then
     raise exception 'a blob of % bytes has parts 0 to %', blob_size, parts - 1 using errcode = '22023';
   end if;
-  part := ($1 ->> 'part')::integer;
+  piece := ($1 ->> 'part')::integer;
   begin
-    data := decode($1 ->> 'data', 'base64');
+    bytes_in := decode($1 ->> 'data', 'base64');
   exception when others then
     raise exception 'a part''s "data" is its bytes in base64' using errcode = '22023';
   end;
-  if data is null or length(data) <> least(chunk::bigint, blob_size - part::bigint * chunk) then
-    raise exception 'part % of a blob of % bytes is % bytes long, got %', part, blob_size,
-      least(chunk::bigint, blob_size - part::bigint * chunk), coalesce(length(data), 0) using errcode = '22023';
+  if bytes_in is null or length(bytes_in) <> least(chunk::bigint, blob_size - piece::bigint * chunk) then
+    raise exception 'part % of a blob of % bytes is % bytes long, got %', piece, blob_size,
+      least(chunk::bigint, blob_size - piece::bigint * chunk), coalesce(length(bytes_in), 0) using errcode = '22023';
   end if;
   insert into public.blobs (workspace_id, sha256, size, created_by) values (ws, digest, blob_size, auth.uid())
     on conflict (workspace_id, sha256) do nothing;
@@ -1050,10 +1050,10 @@ begin
     raise exception 'blob % is being uploaded with another size (% bytes)', digest, known.size using errcode = '22023';
   end if;
   if not known.complete then
-    insert into public.blob_chunks (workspace_id, sha256, part, data) values (ws, digest, part, data)
-      on conflict (workspace_id, sha256, part) do update set data = excluded.data;
+    insert into public.blob_chunks (workspace_id, sha256, part, data) values (ws, digest, piece, bytes_in)
+      on conflict on constraint blob_chunks_pkey do update set data = excluded.data;
   end if;
-  return jsonb_build_object('part', part);
+  return jsonb_build_object('part', piece);
 end
 $function$;
 
@@ -1875,6 +1875,18 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.mode_of(content jsonb)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO ''
+AS $function$
+  select case when content is null then null
+              when content ->> 'encoding' = 'link' then '120000'
+              when content -> 'executable' = 'true'::jsonb then '100755'
+              else '100644' end
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.my_session_documents()
  RETURNS SETOF uuid
  LANGUAGE sql
@@ -2312,6 +2324,7 @@ AS $function$
   select jsonb_build_object(
     'path', v.path, 'version', v.version, 'parent_version', v.parent_version,
     'merge_parent', v.merge_parent, 'sha256', v.sha256, 'size', v.size, 'deleted', v.deleted,
+    'mode', syncd.mode_of(v.content),
     'origin', v.origin, 'author_id', v.author_id,
     'author', coalesce(p.github_login, v.author_login, p.display_name, v.author_name, v.provenance ->> 'author_name'),
     'author_name', coalesce(p.display_name, v.author_name, p.github_login, v.author_login, v.provenance ->> 'author_name'),
@@ -2441,6 +2454,7 @@ grant execute on function syncd.legacy_login(text) to authenticated, service_rol
 grant execute on function syncd.legacy_members(jsonb) to authenticated, service_role;
 grant execute on function syncd.link_problem(text,text) to authenticated, service_role;
 grant execute on function syncd.members(jsonb) to authenticated, service_role;
+grant execute on function syncd.mode_of(jsonb) to authenticated, service_role;
 grant execute on function syncd.my_session_documents() to authenticated, service_role;
 grant execute on function syncd.my_sessions() to authenticated, service_role;
 grant execute on function syncd.my_workspaces() to authenticated, service_role;
