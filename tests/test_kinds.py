@@ -7,6 +7,7 @@ import io
 import json
 import os
 import random
+import sqlite3
 import stat
 import subprocess
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 
 from syncd.content import FilePolicy, encode, identity, sha256_hex
 from syncd.engine.ignore import IgnoreRules
+from syncd.engine.journal import Journal
+from syncd.engine.scanner import Stat
 from syncd.engine.writer import LocalChanged, UnsafePath, write_link
 from syncd.store.blobs import BlobMismatch, TableBlobStore
 from syncd.store.postgres import PostgresStore
@@ -370,3 +373,15 @@ def test_the_writer_makes_a_link_only_inside_the_root_and_only_over_what_it_saw(
     with pytest.raises(LocalChanged):
         write_link(tmp_path, "a/l.md", "y.md", seen, temp_prefix=".syncd-t-")
     assert os.readlink(tmp_path / "a/l.md") == "elsewhere.md" and not list(tmp_path.rglob(".syncd-t-*"))
+
+
+def test_a_journal_from_before_modes_reads_every_file_once_more(tmp_path):
+    """Its stat cache holds plain hashes: trusted, an executable synced before would never
+    have its mode pushed."""
+    journal = Journal(tmp_path / "j.sqlite")
+    journal.put("run.sh", Stat(10, 1, 2, 3), sha256_hex(b"#!/bin/sh\n"))
+    journal.flush_stats()
+    journal.db.close()
+    with sqlite3.connect(tmp_path / "j.sqlite") as db:
+        db.execute("pragma user_version = 2")  # as the journal of the release before
+    assert Journal(tmp_path / "j.sqlite").get("run.sh") is None
