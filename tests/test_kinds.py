@@ -26,7 +26,7 @@ from syncd.store.rpc import Change, StoreError
 
 from copies import Copy
 from supabase_standin import rest
-from test_supabase_shape import OTHER_DOC, SESSION_DOC, world  # noqa: F401 (a fixture)
+from test_supabase_shape import world  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.usefixtures("private_xdg")
 
