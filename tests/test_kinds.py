@@ -10,12 +10,14 @@ import random
 import sqlite3
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from syncd.content import FilePolicy, encode, identity, sha256_hex
+from syncd.daemon.watcher import ChangeQueue, Watcher
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.journal import Journal
 from syncd.engine.scanner import Stat
@@ -385,3 +387,26 @@ def test_a_journal_from_before_modes_reads_every_file_once_more(tmp_path):
     with sqlite3.connect(tmp_path / "j.sqlite") as db:
         db.execute("pragma user_version = 2")  # as the journal of the release before
     assert Journal(tmp_path / "j.sqlite").get("run.sh") is None
+
+
+def test_the_watcher_sees_a_mode_change_and_a_link_retargeted(tmp_path):
+    put(tmp_path, "run.sh", b"#!/bin/sh\n")
+    link(tmp_path, "current.md", "a.md")
+
+    def retarget():
+        link(tmp_path, "next.tmp", "b.md")
+        os.replace(tmp_path / "next.tmp", tmp_path / "current.md")
+
+    queue = ChangeQueue(debounce=0.05, max_delay=0.5)
+    watcher = Watcher(tmp_path, IgnoreRules(), queue, wake=lambda: None, rescan=lambda: None)
+    assert watcher.start()
+    try:
+        for change in (lambda: (tmp_path / "run.sh").chmod(0o755), retarget):
+            queue.take()
+            change()
+            deadline = time.monotonic() + 10  # a bound on waiting, not a timed assertion
+            while queue.due_in(time.monotonic()) is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert queue.due_in(time.monotonic()) is not None
+    finally:
+        watcher.close()
