@@ -277,6 +277,7 @@ def test_import_and_the_mirror_keep_git_modes_100755_and_120000(tmp_path, dsn):
 # the contract, called as clients call it
 
 
+@pytest.mark.on_both_databases
 def test_a_commit_naming_a_blob_the_store_lacks_is_refused(dsn):
     store = PostgresStore(dsn, "ws")
     store.open(create=True)
@@ -295,6 +296,7 @@ def test_a_commit_naming_a_blob_the_store_lacks_is_refused(dsn):
     assert out.getvalue() == data
 
 
+@pytest.mark.on_both_databases
 @pytest.mark.parametrize("content,why", [
     ({"encoding": "link", "format": "link", "target": "../../x"}, "stays inside the root"),
     ({"encoding": "link", "format": "link", "target": "/etc/passwd"}, "not an absolute path"),
@@ -311,6 +313,7 @@ def test_the_contract_refuses_contents_no_client_could_write_back(dsn, content, 
     assert result.status == "invalid" and why in result.message, result.message
 
 
+@pytest.mark.on_both_databases
 def test_bytes_that_are_not_what_their_hash_says_are_never_stored(dsn):
     store = PostgresStore(dsn, "ws")
     store.open(create=True)
@@ -326,6 +329,7 @@ def test_bytes_that_are_not_what_their_hash_says_are_never_stored(dsn):
         store._call("syncd_blob_put", {"workspace": "ws", "sha256": digest, "size": 3, "part": 0, "data": "YWI="})
 
 
+@pytest.mark.on_both_databases
 def test_an_entry_identity_is_the_same_in_python_and_in_the_contract(dsn):
     with psycopg.connect(dsn) as conn:
         for digest in (sha256_hex(b"x"), sha256_hex(b"")):
