@@ -1,0 +1,101 @@
+"""Moves are moves, end to end on two copies over both transports: the other copy renames
+(inodes survive), the document keeps its id and history, the mirror records a rename, and a
+move on one side with an edit on the other keeps both."""
+from __future__ import annotations
+
+import os
+
+import psycopg
+
+from legacy_repo import git
+
+OLD, NEW = "projects/P/sessions/s1", "projects/P/sessions/s2"
+FILES = {"specs/spec.md": b"# Spec\n", "plans/plan.md": b"# Plan\n", "intents/intent.md": b"# Intent\n",
+         "metadata/session.json": b'{"id": "s1"}\n'}
+
+
+def write(root, rel: str, data: bytes) -> None:
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_bytes(data)
+
+
+def ids(dsn: str, paths: list[str]) -> dict[str, str]:
+    with psycopg.connect(dsn) as conn:
+        return dict(conn.execute("select path, id::text from documents where path = any(%s)", (paths,)).fetchall())
+
+
+def synced_session(a, b) -> None:
+    for rel, data in FILES.items():
+        write(a.root, f"{OLD}/{rel}", data)
+    write(a.root, "projects/P/README.md", b"# P\n")
+    a.sync()
+    b.sync()
+    write(a.root, f"{OLD}/specs/spec.md", b"# Spec\n\nv2\n")
+    a.sync()
+    b.sync()
+
+
+def test_a_moved_session_folder_is_renamed_on_the_other_copy_with_its_history(copies, dsn):
+    a, b = copies
+    b.root.mkdir(parents=True, exist_ok=True)
+    git(b.root, "init", "-q")  # b's mirror records what b's passes move
+    synced_session(a, b)
+    inodes = {rel: os.stat(b.root / OLD / rel).st_ino for rel in FILES}
+    before = ids(dsn, [f"{OLD}/{rel}" for rel in FILES])
+
+    os.rename(a.root / OLD, a.root / NEW)
+    sent = a.sync()
+    assert (sent["pushed"], sent["deleted_remote"]) == (0, 0)
+    assert sent["moved"] == {f"{NEW}/{rel}": f"{OLD}/{rel}" for rel in FILES}
+    got = b.sync()
+    assert (got["pulled"], got["deleted_local"], got["pushed"]) == (0, 0, 0)
+    assert got["moved"] == sent["moved"]
+
+    assert not (b.root / OLD).exists()  # its directories went with the files
+    assert {rel: os.stat(b.root / NEW / rel).st_ino for rel in FILES} == inodes  # renamed, not re-created
+    assert b.files() == a.files()
+    after = ids(dsn, [f"{NEW}/{rel}" for rel in FILES])
+    assert {p.replace(NEW, OLD): i for p, i in after.items()} == before  # the same documents
+    assert a.sync()["moved"] == {} and b.sync()["moved"] == {}  # settled: nothing moves again
+
+    log = b.cli("log", f"{NEW}/specs/spec.md").output.splitlines()
+    assert [line.split()[0] for line in log[1:]] == ["v3", "v2", "v1"]
+    assert f"moved from {OLD}/specs/spec.md" in log[1] and "moved" not in log[2]
+    assert "moved to" in b.cli("log", f"{OLD}/specs/spec.md").output
+
+    renames = git(b.root, "show", "-M", "--name-status", "--format=", "syncd/mirror")
+    assert sorted(renames.splitlines()) == sorted(f"R100\t{OLD}/{rel}\t{NEW}/{rel}" for rel in FILES)
+    follow = git(b.root, "log", "--follow", "--name-only", "--format=", "syncd/mirror", "--", f"{NEW}/specs/spec.md")
+    assert [p for p in follow.splitlines() if p] == [f"{NEW}/specs/spec.md", f"{OLD}/specs/spec.md",
+                                                     f"{OLD}/specs/spec.md"]
+
+
+def test_a_move_here_and_an_edit_there_both_survive_the_edit_at_the_new_path(copies):
+    a, b = copies
+    synced_session(a, b)
+    os.rename(a.root / OLD, a.root / NEW)
+    write(b.root, f"{OLD}/plans/plan.md", b"# Plan\n\nedited on b\n")
+    inode = os.stat(b.root / OLD / "specs/spec.md").st_ino
+    assert len(a.sync()["moved"]) == len(FILES)
+    got = b.sync()
+    assert len(got["moved"]) == len(FILES) and got["pushed"] == 1  # renamed, then the edit went on top
+    assert os.stat(b.root / NEW / "specs/spec.md").st_ino == inode
+    assert not (b.root / OLD).exists()
+    assert a.sync()["pulled"] == 1
+    assert a.files() == b.files()
+    assert a.files()[f"{NEW}/plans/plan.md"] == b"# Plan\n\nedited on b\n"
+    log = a.cli("log", f"{NEW}/plans/plan.md").output.splitlines()
+    assert [line.split()[0] for line in log[1:]] == ["v3", "v2", "v1"]
+
+
+def test_an_edit_here_and_a_move_there_both_survive_the_edit_at_the_new_path(copies):
+    a, b = copies
+    synced_session(a, b)
+    write(a.root, f"{OLD}/plans/plan.md", b"# Plan\n\nedited on a\n")
+    assert a.sync()["pushed"] == 1
+    os.rename(b.root / OLD, b.root / NEW)
+    got = b.sync()  # the move of plan.md meets a newer head: it goes on top, and b pulls the edit
+    assert len(got["moved"]) == len(FILES) and got["pulled"] == 1 and got["deleted_remote"] == 0
+    assert b.files()[f"{NEW}/plans/plan.md"] == b"# Plan\n\nedited on a\n"
+    assert len(a.sync()["moved"]) == len(FILES)
+    assert a.files() == b.files() and not (a.root / OLD).exists()
