@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from syncd.store.postgres import PostgresStore
+from test_rls import AsUser, make_user
 from syncd.store.rpc import Change
 
 pytestmark = pytest.mark.on_both_databases
@@ -76,3 +77,19 @@ def test_a_move_is_checked_like_a_commit_and_a_retry_is_a_duplicate(store):
     # the old path is a path again: a file made there later continues its numbers
     [revived] = store.commit([Change(OLD, 2, text("new\n"))])
     assert (revived.status, revived.version) == ("accepted", 3)
+
+
+def test_a_move_needs_the_right_to_write_both_paths(store, dsn):
+    store.commit([Change(OLD, None, text("one\n")), Change("projects/P/sessions/s2/x.md", None, text("x\n"))])
+    movers = {}
+    for session in ("s1", "s2"):
+        uid = make_user(dsn, f"only-{session}")
+        store.members("add", login=f"only-{session}", role="collaborator", project="P", session=session)
+        movers[session] = AsUser(dsn, uid)
+    [out_of_reach] = movers["s1"].commit([Change(NEW, 1, None, moved_from=OLD)])  # may not write s2
+    [not_theirs] = movers["s2"].commit([Change(NEW, 1, None, moved_from=OLD)])  # may not write s1
+    assert (out_of_reach.status, not_theirs.status) == ("forbidden", "forbidden")
+    assert "moved from" in not_theirs.message
+    assert [v["version"] for v in store.history(OLD)] == [1] and doc_id(dsn, NEW) is None
+    for s in movers.values():
+        s.close()

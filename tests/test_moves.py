@@ -99,3 +99,17 @@ def test_an_edit_here_and_a_move_there_both_survive_the_edit_at_the_new_path(cop
     assert b.files()[f"{NEW}/plans/plan.md"] == b"# Plan\n\nedited on a\n"
     assert len(a.sync()["moved"]) == len(FILES)
     assert a.files() == b.files() and not (a.root / OLD).exists()
+
+
+def test_a_folder_of_seventy_files_moves_in_one_pass_past_the_delete_limits(copies):
+    a, b = copies
+    for i in range(70):
+        write(a.root, f"{OLD}/implementation/part-{i:02}.md", f"# part {i}\n".encode())
+    a.sync()
+    b.sync()
+    os.rename(a.root / OLD, a.root / NEW)
+    sent = a.sync()  # 70 of 70 files gone from their paths: a mass delete, were it not a move
+    assert (len(sent["moved"]), sent["held_deletes"], sent["deleted_remote"]) == (70, [], 0)
+    got = b.sync()
+    assert (len(got["moved"]), got["held_deletes"], got["deleted_local"]) == (70, [], 0)
+    assert a.files() == b.files()
