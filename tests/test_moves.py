@@ -3,6 +3,7 @@
 move on one side with an edit on the other keeps both."""
 from __future__ import annotations
 
+import json
 import os
 
 import psycopg
@@ -113,3 +114,18 @@ def test_a_folder_of_seventy_files_moves_in_one_pass_past_the_delete_limits(copi
     got = b.sync()
     assert (len(got["moved"]), got["held_deletes"], got["deleted_local"]) == (70, [], 0)
     assert a.files() == b.files()
+
+
+def test_a_rename_interrupted_between_link_and_unlink_settles_on_the_next_pass(copies):
+    a, b = copies
+    synced_session(a, b)
+    os.rename(a.root / OLD, a.root / NEW)
+    a.sync()
+    preview = json.loads(b.cli("sync", "--dry-run", "--json").stdout)
+    assert set(preview["moved"]) == {f"{NEW}/{rel}" for rel in FILES} and preview["deleted_upstream"] == []
+    for rel in FILES:  # where a crash inside move_checked leaves b: the same file at both paths
+        (b.root / NEW / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.link(b.root / OLD / rel, b.root / NEW / rel)
+    got = b.sync()
+    assert (got["deleted_local"], got["pushed"], got["deleted_remote"]) == (len(FILES), 0, 0)
+    assert a.files() == b.files() and not (b.root / OLD).exists()

@@ -333,8 +333,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
         try:
             plan = Executor.from_config(cfg, journal, None).preview()
             pending = {
-                "local": sorted(plan.get(Action.PUSH, []) + plan.get(Action.DELETE_REMOTE, [])),
-                "remote": sorted(plan.get(Action.PULL, []) + plan.get(Action.DELETE_LOCAL, [])),
+                "local": sorted(plan.get(Action.PUSH, []) + plan.get(Action.DELETE_REMOTE, [])
+                                + plan.get(Action.MOVE_REMOTE, [])),
+                "remote": sorted(plan.get(Action.PULL, []) + plan.get(Action.DELETE_LOCAL, [])
+                                 + plan.get(Action.MOVE_LOCAL, [])),
             }
         except Paused as exc:
             pending = {"local": None, "remote": None, "unknown": str(exc)}
