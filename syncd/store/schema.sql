@@ -612,14 +612,9 @@ declare
   ws uuid := syncd.workspace_id($1 ->> 'workspace');
   result jsonb;
 begin
-  select jsonb_agg(syncd.version_json(v) || jsonb_strip_nulls(jsonb_build_object('moved_from', v.moved_from,
-                                                                                 'moved_to', v.moved_to))
-                   order by v.version desc)
+  select jsonb_agg(syncd.version_json(v) order by v.version desc)
     into result
-    from public.document_versions v
-   where v.workspace_id = ws
-     and (v.path = $1 ->> 'path'
-          or v.document_id = (select d.id from public.documents d where d.workspace_id = ws and d.path = $1 ->> 'path'));
+    from syncd.versions_at(ws, $1 ->> 'path') v;
   if result is null then
     raise exception 'no document "%" in workspace "%"', $1 ->> 'path', $1 ->> 'workspace'
       using errcode = 'PT404';
@@ -814,15 +809,10 @@ declare
   want integer := ($1 ->> 'version')::integer;
   result jsonb;
 begin
-  select syncd.version_json(v) || jsonb_strip_nulls(jsonb_build_object('moved_from', v.moved_from,
-                                                                       'moved_to', v.moved_to))
-         || jsonb_build_object('content', v.content)
+  select syncd.version_json(v) || jsonb_build_object('content', v.content)
     into result
-    from public.document_versions v
-   where v.workspace_id = ws
-     and (v.path = $1 ->> 'path'
-          or v.document_id = (select d.id from public.documents d where d.workspace_id = ws and d.path = $1 ->> 'path'))
-     and (want is null or v.version = want)
+    from syncd.versions_at(ws, $1 ->> 'path') v
+   where want is null or v.version = want
    order by v.version desc
    limit 1;
   if result is null then
@@ -2070,9 +2060,22 @@ AS $function$
     'device_id', v.device_id,
     'device', (select d.name from public.devices d where d.id = v.device_id),
     'provenance', v.provenance,
+    'moved_from', v.moved_from, 'moved_to', v.moved_to,
     'seq', v.seq, 'created_at', v.created_at)
   from (select 1) one
   left join public.profiles p on p.id = v.author_id
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.versions_at(ws uuid, doc_path text)
+ RETURNS SETOF public.document_versions
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$
+  select v.* from public.document_versions v
+   where v.workspace_id = ws
+     and (v.path = doc_path
+          or v.document_id = (select d.id from public.documents d where d.workspace_id = ws and d.path = doc_path))
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.workspace_id(ws_slug text)
@@ -2189,5 +2192,6 @@ grant execute on function syncd.stage_of(text) to authenticated, service_role;
 grant execute on function syncd.stages() to authenticated, service_role;
 grant execute on function syncd.trusted() to authenticated, service_role;
 grant execute on function syncd.version_json(public.document_versions) to authenticated, service_role;
+grant execute on function syncd.versions_at(uuid,text) to authenticated, service_role;
 grant execute on function syncd.workspace_id(text) to authenticated, service_role;
 grant execute on function syncd.workspace_role(uuid) to authenticated, service_role;

@@ -222,21 +222,45 @@ $$;
 
 -- The versions of a path follow its document, as `git log --follow`: those written at the
 -- path, and those its document had at the paths it moved from. (Version numbers at one
--- path never repeat: a document moves only to a path that never held one.)
+-- path never repeat: a document moves only to a path that never held one.) Read as the
+-- caller: row level security applies.
+create function syncd.versions_at(ws uuid, doc_path text) returns setof public.document_versions
+  language sql stable set search_path = '' as $$
+  select v.* from public.document_versions v
+   where v.workspace_id = ws
+     and (v.path = doc_path
+          or v.document_id = (select d.id from public.documents d where d.workspace_id = ws and d.path = doc_path))
+$$;
+
+-- A version's record as in 0017, with where it moved from or to.
+create or replace function syncd.version_json(v public.document_versions) returns jsonb
+  language sql stable set search_path = '' as $$
+  select jsonb_build_object(
+    'path', v.path, 'version', v.version, 'parent_version', v.parent_version,
+    'merge_parent', v.merge_parent, 'sha256', v.sha256, 'size', v.size, 'deleted', v.deleted,
+    'origin', v.origin, 'author_id', v.author_id,
+    'author', coalesce(p.github_login, v.author_login, p.display_name, v.author_name, v.provenance ->> 'author_name'),
+    'author_name', coalesce(p.display_name, v.author_name, p.github_login, v.author_login, v.provenance ->> 'author_name'),
+    'author_email', coalesce(v.provenance ->> 'author_email',
+                             coalesce(p.github_login, v.author_login) || '@users.noreply.github.com'),
+    'device_id', v.device_id,
+    'device', (select d.name from public.devices d where d.id = v.device_id),
+    'provenance', v.provenance,
+    'moved_from', v.moved_from, 'moved_to', v.moved_to,
+    'seq', v.seq, 'created_at', v.created_at)
+  from (select 1) one
+  left join public.profiles p on p.id = v.author_id
+$$;
+
 create or replace function public.syncd_history(jsonb) returns jsonb
   language plpgsql stable set search_path = '' set plan_cache_mode = force_custom_plan as $$
 declare
   ws uuid := syncd.workspace_id($1 ->> 'workspace');
   result jsonb;
 begin
-  select jsonb_agg(syncd.version_json(v) || jsonb_strip_nulls(jsonb_build_object('moved_from', v.moved_from,
-                                                                                 'moved_to', v.moved_to))
-                   order by v.version desc)
+  select jsonb_agg(syncd.version_json(v) order by v.version desc)
     into result
-    from public.document_versions v
-   where v.workspace_id = ws
-     and (v.path = $1 ->> 'path'
-          or v.document_id = (select d.id from public.documents d where d.workspace_id = ws and d.path = $1 ->> 'path'));
+    from syncd.versions_at(ws, $1 ->> 'path') v;
   if result is null then
     raise exception 'no document "%" in workspace "%"', $1 ->> 'path', $1 ->> 'workspace'
       using errcode = 'PT404';
@@ -253,15 +277,10 @@ declare
   want integer := ($1 ->> 'version')::integer;
   result jsonb;
 begin
-  select syncd.version_json(v) || jsonb_strip_nulls(jsonb_build_object('moved_from', v.moved_from,
-                                                                       'moved_to', v.moved_to))
-         || jsonb_build_object('content', v.content)
+  select syncd.version_json(v) || jsonb_build_object('content', v.content)
     into result
-    from public.document_versions v
-   where v.workspace_id = ws
-     and (v.path = $1 ->> 'path'
-          or v.document_id = (select d.id from public.documents d where d.workspace_id = ws and d.path = $1 ->> 'path'))
-     and (want is null or v.version = want)
+    from syncd.versions_at(ws, $1 ->> 'path') v
+   where want is null or v.version = want
    order by v.version desc
    limit 1;
   if result is null then
@@ -289,3 +308,5 @@ create or replace view public.syncd_edits_per_day with (security_invoker = true)
 
 -- Privileges as 0017 sets them: the move runs only inside syncd_commit.
 revoke all on function syncd.move_one(uuid, uuid, jsonb, bigint) from public, anon, authenticated, service_role;
+revoke all on function syncd.versions_at(uuid, text) from public, anon;
+grant execute on function syncd.versions_at(uuid, text) to authenticated, service_role;
