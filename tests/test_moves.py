@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 
 import psycopg
 
 from legacy_repo import git
+from syncd.content import FilePolicy, encode
+from syncd.engine.executor import Executor
+from syncd.engine.journal import Journal
+from syncd.store.postgres import PostgresStore
+from syncd.store.rpc import Change
 
 OLD, NEW = "projects/P/sessions/s1", "projects/P/sessions/s2"
 FILES = {"specs/spec.md": b"# Spec\n", "plans/plan.md": b"# Plan\n", "intents/intent.md": b"# Intent\n",
@@ -129,3 +135,31 @@ def test_a_rename_interrupted_between_link_and_unlink_settles_on_the_next_pass(c
     got = b.sync()
     assert (got["deleted_local"], got["pushed"], got["deleted_remote"]) == (len(FILES), 0, 0)
     assert a.files() == b.files() and not (b.root / OLD).exists()
+
+
+def test_a_move_that_meets_a_newer_head_mid_pass_goes_on_top_and_the_edit_is_pulled(tmp_path, dsn):
+    spec = f"{OLD}/specs/spec.md"
+    other = PostgresStore(dsn, "ws")
+    other.open(create=True)
+    other.commit([Change(spec, None, encode(spec, b"# Spec\n", FilePolicy()))])
+    store = PostgresStore(dsn, "ws", str(uuid.uuid4()))
+    store.open(device_name="b")
+    root, journal = tmp_path / "tree", Journal(tmp_path / "journal.sqlite3")
+    root.mkdir()
+    Executor(root, journal, store).sync_once()
+    os.rename(root / OLD, root / NEW)
+
+    def edit_there() -> None:  # after the feed is recorded: the move's base is stale when it lands
+        if not edited:
+            edited.extend(other.commit([Change(spec, 1, encode(spec, b"# Spec\n\nedited\n", FilePolicy()))]))
+    edited: list = []
+    report = Executor(root, journal, store, progress=edit_there).sync_once()
+    assert edited[0].status == "accepted"
+    assert report.moved == {f"{NEW}/specs/spec.md": spec} and report.deleted_remote == []
+    assert [(v["version"], v["origin"]) for v in store.history(f"{NEW}/specs/spec.md")] == [
+        (3, "move"), (2, "sync"), (1, "sync")]  # on top of the edit
+    report = Executor(root, journal, store).sync_once()
+    assert report.pulled == [f"{NEW}/specs/spec.md"]
+    assert (root / NEW / "specs/spec.md").read_bytes() == b"# Spec\n\nedited\n" and not (root / OLD).exists()
+    for s in (other, store):
+        s.close()
