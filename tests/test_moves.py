@@ -44,8 +44,9 @@ def synced_session(a, b) -> None:
 
 def test_a_moved_session_folder_is_renamed_on_the_other_copy_with_its_history(copies, dsn):
     a, b = copies
-    b.root.mkdir(parents=True, exist_ok=True)
-    git(b.root, "init", "-q")  # b's mirror records what b's passes move
+    for c in copies:  # each copy's mirror records what its passes move
+        c.root.mkdir(parents=True, exist_ok=True)
+        git(c.root, "init", "-q")
     synced_session(a, b)
     inodes = {rel: os.stat(b.root / OLD / rel).st_ino for rel in FILES}
     before = ids(dsn, [f"{OLD}/{rel}" for rel in FILES])
@@ -70,11 +71,13 @@ def test_a_moved_session_folder_is_renamed_on_the_other_copy_with_its_history(co
     assert f"moved from {OLD}/specs/spec.md" in log[1] and "moved" not in log[2]
     assert "moved to" in b.cli("log", f"{OLD}/specs/spec.md").output
 
-    renames = git(b.root, "show", "-M", "--name-status", "--format=", "syncd/mirror")
-    assert sorted(renames.splitlines()) == sorted(f"R100\t{OLD}/{rel}\t{NEW}/{rel}" for rel in FILES)
-    follow = git(b.root, "log", "--follow", "--name-only", "--format=", "syncd/mirror", "--", f"{NEW}/specs/spec.md")
-    assert [p for p in follow.splitlines() if p] == [f"{NEW}/specs/spec.md", f"{OLD}/specs/spec.md",
-                                                     f"{OLD}/specs/spec.md"]
+    for c in copies:  # the one that moved and the one that renamed
+        renames = git(c.root, "show", "-M", "--name-status", "--format=", "syncd/mirror")
+        assert sorted(renames.splitlines()) == sorted(f"R100\t{OLD}/{rel}\t{NEW}/{rel}" for rel in FILES)
+        follow = git(c.root, "log", "--follow", "--name-only", "--format=", "syncd/mirror", "--",
+                     f"{NEW}/specs/spec.md")
+        assert [p for p in follow.splitlines() if p] == [f"{NEW}/specs/spec.md", f"{OLD}/specs/spec.md",
+                                                         f"{OLD}/specs/spec.md"]
 
 
 def test_a_move_here_and_an_edit_there_both_survive_the_edit_at_the_new_path(copies):
@@ -163,3 +166,29 @@ def test_a_move_that_meets_a_newer_head_mid_pass_goes_on_top_and_the_edit_is_pul
     assert (root / NEW / "specs/spec.md").read_bytes() == b"# Spec\n\nedited\n" and not (root / OLD).exists()
     for s in (other, store):
         s.close()
+
+
+class CountingStore(PostgresStore):
+    """The real store, counting its commit calls."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.commits = 0
+
+    def _call(self, function: str, payload: dict):
+        self.commits += function == "syncd_commit"
+        return super()._call(function, payload)
+
+
+def test_seventy_moves_go_in_one_commit_call(tmp_path, dsn):
+    store = CountingStore(dsn, "ws", str(uuid.uuid4()))
+    store.open(create=True, device_name="a")
+    root, journal = tmp_path / "tree", Journal(tmp_path / "journal.sqlite3")
+    for i in range(70):
+        write(root, f"{OLD}/implementation/part-{i:02}.md", f"# part {i}\n".encode())
+    Executor(root, journal, store).sync_once()
+    os.rename(root / OLD, root / NEW)
+    store.commits = 0
+    report = Executor(root, journal, store).sync_once()
+    assert (len(report.moved), store.commits) == (70, 1)
+    store.close()
