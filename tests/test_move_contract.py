@@ -9,7 +9,7 @@ import pytest
 
 from syncd.store.postgres import PostgresStore
 from test_rls import AsUser, make_user
-from syncd.store.rpc import Change
+from syncd.store.rpc import Change, StoreError
 
 pytestmark = pytest.mark.on_both_databases
 
@@ -93,3 +93,9 @@ def test_a_move_needs_the_right_to_write_both_paths(store, dsn):
     assert [v["version"] for v in store.history(OLD)] == [1] and doc_id(dsn, NEW) is None
     for s in movers.values():
         s.close()
+
+
+def test_a_move_event_is_the_contracts_to_record(store):
+    store.commit([Change(OLD, None, text("one\n"))])
+    with pytest.raises(StoreError, match='"move" events'):
+        store.record([{"kind": "move", "path": OLD, "details": {"moved_from": "elsewhere.md"}}])

@@ -1840,7 +1840,7 @@ begin
     if not syncd.can_read(ws, syncd.session_of(ws, event ->> 'path')) then
       raise exception 'no access to %', coalesce(event ->> 'path', 'this workspace') using errcode = '42501';
     end if;
-    if event ->> 'kind' in ('sync', 'merge', 'restore', 'resolve')  -- the contract's own, with the versions
+    if event ->> 'kind' in ('sync', 'merge', 'restore', 'resolve', 'move')  -- the contract's own, with the versions
        or (event ->> 'kind' = 'import' and not syncd.is_owner(ws))
        or (event ->> 'kind' = 'conflict' and not syncd.can_write(ws, syncd.session_of(ws, event ->> 'path'))) then
       raise exception 'you do not record "%" events', event ->> 'kind' using errcode = '42501';

@@ -292,6 +292,40 @@ begin
 end
 $$;
 
+-- Client events as in 0017; a move is one of the contract's own events.
+create or replace function syncd.record_events(jsonb) returns jsonb
+  language plpgsql security definer set search_path = '' set plan_cache_mode = force_custom_plan as $$
+declare
+  ws uuid := syncd.workspace_id($1 ->> 'workspace');
+  dev uuid := nullif($1 ->> 'device', '')::uuid;
+  event jsonb;
+  n integer := 0;
+begin
+  if jsonb_typeof(coalesce($1 -> 'events', '[]'::jsonb)) <> 'array'
+     or jsonb_array_length(coalesce($1 -> 'events', '[]'::jsonb)) > syncd.commit_max_changes() then
+    raise exception 'a call records at most % events', syncd.commit_max_changes()
+      using errcode = 'PT413', hint = 'split the events into several calls';
+  end if;
+  for event in select value from jsonb_array_elements(coalesce($1 -> 'events', '[]'::jsonb)) loop
+    if coalesce(event ->> 'kind', '') !~ '^[a-z][a-z_-]{0,39}$' then
+      raise exception 'an event needs a kind (lowercase word), got %', event -> 'kind'
+        using errcode = '22023';
+    end if;
+    if not syncd.can_read(ws, syncd.session_of(ws, event ->> 'path')) then
+      raise exception 'no access to %', coalesce(event ->> 'path', 'this workspace') using errcode = '42501';
+    end if;
+    if event ->> 'kind' in ('sync', 'merge', 'restore', 'resolve', 'move')  -- the contract's own, with the versions
+       or (event ->> 'kind' = 'import' and not syncd.is_owner(ws))
+       or (event ->> 'kind' = 'conflict' and not syncd.can_write(ws, syncd.session_of(ws, event ->> 'path'))) then
+      raise exception 'you do not record "%" events', event ->> 'kind' using errcode = '42501';
+    end if;
+    perform syncd.record_activity(ws, dev, event ->> 'kind', event ->> 'path', event -> 'details');
+    n := n + 1;
+  end loop;
+  return jsonb_build_object('recorded', n);
+end
+$$;
+
 -- A move edits no content: edits per day (and the conflict rates over them) leave it out.
 create or replace view public.syncd_edits_per_day with (security_invoker = true) as
   select v.workspace_id, p.name as project, (v.created_at at time zone 'UTC')::date as day,
