@@ -48,6 +48,12 @@ def test_reconcile_move(old, new, action):
     assert reconcile_move("old", old, "new", new) is action
 
 
+@pytest.mark.parametrize("old_path, new_path", [("x", "x/x"), ("x/x", "x")])
+def test_a_file_moved_into_or_out_of_a_folder_of_its_name_is_a_delete_and_a_create(old_path, new_path):
+    assert reconcile_move(old_path, GONE, new_path, ARRIVED) is None
+    assert reconcile_move(old_path, Facts("A", A1, Remote(2, None, new_path)), new_path, FREE) is None
+
+
 def test_the_moved_version_holds_the_base_content_at_the_tombstone_number():
     assert moved_version(A1, Remote(2, None, "new")) == Remote(2, "A")
 

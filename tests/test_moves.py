@@ -192,3 +192,17 @@ def test_seventy_moves_go_in_one_commit_call(tmp_path, dsn):
     report = Executor(root, journal, store).sync_once()
     assert (len(report.moved), store.commits) == (70, 1)
     store.close()
+
+
+def test_a_file_moved_out_of_a_folder_of_its_own_name_arrives(copies):
+    a, b = copies
+    write(a.root, "notes/notes", b"# notes\n")
+    a.sync()
+    b.sync()
+    os.rename(a.root / "notes/notes", a.root / "n")
+    os.rmdir(a.root / "notes")
+    os.rename(a.root / "n", a.root / "notes")  # not a rename the other copy can make in one step
+    a.sync()
+    b.sync(expect=None)
+    b.sync()
+    assert b.files() == a.files() == {"notes": b"# notes\n"}
