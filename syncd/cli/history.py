@@ -29,7 +29,9 @@ def _describe(v: dict) -> str:
     parents = f" (merge of v{v['parent_version']} and v{v['merge_parent']})" if v.get("merge_parent") else ""
     mode = MODES.get(v.get("mode"))
     what = "deleted" if v["deleted"] else f"{_size(v['size']):>9}  {v['sha256'][:10]}" + (f"  {mode}" if mode else "")
-    return f"v{v['version']:<4} {when(v['created_at'])}  {who(v):<20} {v['origin']:<8} {what}{parents}"
+    moved = (f" (moved from {v['moved_from']})" if v.get("moved_from")
+             else f" (moved to {v['moved_to']})" if v.get("moved_to") else "")
+    return f"v{v['version']:<4} {when(v['created_at'])}  {who(v):<20} {v['origin']:<8} {what}{parents}{moved}"
 
 
 @click.command("log")

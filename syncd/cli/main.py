@@ -207,7 +207,7 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, as_json: bool) -> None:
     summary = {
         "pushed": len(report.pushed), "pulled": len(report.pulled),
         "deleted_local": len(report.deleted_local), "deleted_remote": len(report.deleted_remote),
-        "merged": report.merged, "resolved": report.resolved, "conflicts": report.conflicts,
+        "moved": report.moved, "merged": report.merged, "resolved": report.resolved, "conflicts": report.conflicts,
         "skipped": report.skipped, "failed": report.failed, "deferred": report.deferred,
         "held_deletes": report.held_deletes,
     }
@@ -216,6 +216,8 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, as_json: bool) -> None:
     else:
         click.echo(f"pushed {summary['pushed']}, pulled {summary['pulled']}, deleted "
                    f"{summary['deleted_local']} here and {summary['deleted_remote']} in the store")
+        for new, old in report.moved.items():
+            click.echo(f"moved: {old} -> {new}")
         for path in report.merged:
             click.echo(f"merged: {path}")
         for path in report.resolved:
@@ -331,8 +333,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
         try:
             plan = Executor.from_config(cfg, journal, None).preview()
             pending = {
-                "local": sorted(plan.get(Action.PUSH, []) + plan.get(Action.DELETE_REMOTE, [])),
-                "remote": sorted(plan.get(Action.PULL, []) + plan.get(Action.DELETE_LOCAL, [])),
+                "local": sorted(plan.get(Action.PUSH, []) + plan.get(Action.DELETE_REMOTE, [])
+                                + plan.get(Action.MOVE_REMOTE, [])),
+                "remote": sorted(plan.get(Action.PULL, []) + plan.get(Action.DELETE_LOCAL, [])
+                                 + plan.get(Action.MOVE_LOCAL, [])),
             }
         except Paused as exc:
             pending = {"local": None, "remote": None, "unknown": str(exc)}

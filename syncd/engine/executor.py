@@ -31,11 +31,12 @@ from syncd.engine.ignore import IgnoreRules, has_git_name
 from syncd.engine.inference import Inference
 from syncd.engine.journal import Conflict, Journal
 from syncd.engine.merge import has_markers, merge_entries
+from syncd.engine.moves import find_moves
 from syncd.engine.policy import MergePolicies, Policy, keep_local
-from syncd.engine.reconcile import Action, Base, Remote, reconcile
+from syncd.engine.reconcile import Action, Base, Facts, Remote, moved_version, reconcile
 from syncd.engine.resolution import conflict_copy_name
 from syncd.engine.scanner import LocalFile, remember, scan
-from syncd.engine.writer import LocalChanged, UnsafePath, delete_checked, write_atomic, write_link
+from syncd.engine.writer import LocalChanged, UnsafePath, delete_checked, move_checked, write_atomic, write_link
 from syncd.logs import OncePerChange
 from syncd.store.blobs import BlobMismatch, BlobStore, blobs_for, ensure_stored
 from syncd.store.rpc import Batch, Change, CommitResult, Head, NotFound, RpcStore, Side, StoreError, StoreUnavailable
@@ -78,7 +79,7 @@ class DeleteLimits:
 DRY_RUN_OUTCOMES = {
     "pulled": "pulled", "fast_forwarded": "fast-forwarded (held an older version)",
     "deleted_upstream": "deleted as upstream deletes", "pushed": "pushed as local changes",
-    "merged": "merged", "held": "held as conflicts", "held_back": "held back by the safety limits",
+    "moved": "moved", "merged": "merged", "held": "held as conflicts", "held_back": "held back by the safety limits",
     "in_sync": "already in sync",
 }
 
@@ -104,6 +105,7 @@ class SyncReport:
     pulled: list[str] = field(default_factory=list)
     deleted_local: list[str] = field(default_factory=list)
     deleted_remote: list[str] = field(default_factory=list)
+    moved: dict[str, str] = field(default_factory=dict)  # new path → the path its document moved from
     adopted: list[str] = field(default_factory=list)
     merged: list[str] = field(default_factory=list)  # both sides changed: merged cleanly
     resolved: list[str] = field(default_factory=list)  # settled by a policy or `syncd resolve`
@@ -156,6 +158,7 @@ class Executor:
         # this pass's view of the journal, kept in step with every write to it
         self._bases: dict[str, Base] = {}
         self._remotes: dict[str, Remote] = {}
+        self._moves: dict[str, str] = {}  # this plan's moves: new path → old path
 
     @classmethod
     def from_config(cls, cfg, journal: Journal, store: RpcStore | None,
@@ -283,11 +286,15 @@ class Executor:
         self._bases.update(Inference(self.root, self.store).infer(facts))
 
     def _plan(self, paths: list[str], local: dict[str, LocalFile], held: set[str]) -> dict[str, Action]:
-        return {
-            p: reconcile(local[p].sha256 if p in local else None, self._bases.get(p),
-                         self._remotes.get(p), held=p in held)
-            for p in paths
-        }
+        """An action per path; a move's is its new path's (its old path has none)."""
+        facts = {p: Facts(local[p].sha256 if p in local else None, self._bases.get(p), self._remotes.get(p),
+                          p in held) for p in paths}
+        self._moves = find_moves(facts)
+        plan = {p: reconcile(f.local, f.base, f.remote, f.held) for p, f in facts.items()}
+        for new, old in self._moves.items():
+            del plan[old]
+            plan[new] = Action.MOVE_REMOTE if facts[new].local is not None else Action.MOVE_LOCAL
+        return plan
 
     # the three inputs
 
@@ -296,7 +303,7 @@ class Executor:
         for entries, cursor in self.store.feed(self.journal.cursor):
             heads: dict[str, Remote] = {}
             for e in entries:
-                heads[e.path] = Remote(e.version, e.sha256)
+                heads[e.path] = Remote(e.version, e.sha256, e.moved_to)
                 if e.content is not None:
                     self._contents[(e.path, e.version)] = e.content
             last = entries[-1] if entries else None
@@ -318,7 +325,7 @@ class Executor:
         feed: dict[str, Remote] = {}  # never recorded
         for entries, _ in self.store.feed(self.journal.cursor):
             for e in entries:
-                feed[e.path] = Remote(e.version, e.sha256)
+                feed[e.path] = Remote(e.version, e.sha256, e.moved_to)
                 if e.content is not None:
                     self._contents[(e.path, e.version)] = e.content
         plan, local = self._preview_plan(feed)
@@ -342,6 +349,8 @@ class Executor:
                 key = "held"
             elif action is Action.ADOPT:
                 key = "in_sync"
+            elif action in (Action.MOVE_LOCAL, Action.MOVE_REMOTE):
+                key = "moved"
             else:
                 continue
             out[key].append(path)
@@ -432,8 +441,10 @@ class Executor:
         for path, action in plan.items():
             remote = self._remotes.get(path)
             match action:
-                case Action.PUSH | Action.DELETE_REMOTE:
+                case Action.PUSH | Action.DELETE_REMOTE | Action.MOVE_REMOTE:
                     pushes.append(path)
+                case Action.MOVE_LOCAL:
+                    self._move_here(self._moves[path], path, local, report)
                 case Action.PULL | Action.DELETE_LOCAL:
                     self._apply_remote(path, local.get(path), remote, report)
                 case Action.ADOPT:
@@ -458,7 +469,10 @@ class Executor:
             self._commit(batch.take(), report)
 
     def _change_for(self, path: str, remote: Remote | None, report: SyncReport) -> Change | None:
-        """The change to send, read fresh from disk (the file may have moved on since the scan)."""
+        """The change to send, read fresh from disk (the file may have moved on since the scan);
+        a move sends no content: the store moves what it holds."""
+        if path in self._moves:
+            return Change(path, self._remotes[self._moves[path]].version, None, moved_from=self._moves[path])
         base_version = remote.version if remote else None
         try:
             current = read_entry(self.root, path, self.policy)
@@ -513,7 +527,9 @@ class Executor:
     def _record_commit(self, change: Change, result: CommitResult, report: SyncReport) -> None:
         path = change.path
         self._note(result)
-        if result.landed:
+        if change.moved_from is not None:
+            self._record_move(change, result, report)
+        elif result.landed:
             if result.version is not None:  # None: deleting what the store never had
                 self._synced(path, Remote(result.version, result.sha256))
             (report.pushed if change.content is not None else report.deleted_remote).append(path)
@@ -527,6 +543,55 @@ class Executor:
             report.deferred.append(path)
         else:
             self._skip(report, path, f"{path}: refused by the store: {result.message}", "refused by the store")
+
+    def _record_move(self, change: Change, result: CommitResult, report: SyncReport) -> None:
+        """A move this copy made, as the store took it. Its head may be newer than this copy's
+        file (edited there meanwhile): the file is then that head's to pull, from the old
+        base, as any remote edit."""
+        new, old = change.path, change.moved_from
+        if not result.landed:
+            if result.head is not None:
+                self._learn_head(result.head)
+            if result.status == "conflict":
+                report.deferred += [old, new]  # decided again: the move goes on the new head
+            else:
+                self._skip(report, new, f"{new}: the move from {old} was refused by the store: {result.message}",
+                           "refused by the store")
+            return
+        base = self._bases[old]
+        self._synced(old, Remote(result.version, None, new))
+        report.moved[new] = old
+        if result.sha256 == base.sha256:
+            self._synced(new, Remote(result.version, result.sha256))
+            return
+        self._synced(new, Remote(base.version, base.sha256))
+        self._learn_head(result.head or Head(new, result.version, result.sha256))
+        report.deferred.append(new)
+
+    def _move_here(self, old: str, new: str, local: dict[str, LocalFile], report: SyncReport) -> None:
+        """The store moved the document: rename the file (checked like any write, keeping its
+        inode), and decide again at the new path (a local edit goes on top of the move)."""
+        lf, remote, base = local[old], self._remotes[old], self._bases[old]
+        try:
+            written = move_checked(self.root, old, new, lf.sha256)
+        except UnsafePath as exc:
+            self._skip(report, new, str(exc), _cause(exc))
+            return
+        except LocalChanged:
+            report.deferred += [old, new]
+            return
+        except OSError as exc:
+            self._skip(report, new, _unwritable(new, exc), _cause(exc))
+            return
+        self.journal.drop(old)
+        remember(self.journal, new, written, lf.sha256)
+        local[new] = LocalFile(new, lf.sha256, written)
+        del local[old]
+        self._synced(old, remote)
+        self._synced(new, moved_version(base, remote))
+        report.moved[new] = old
+        report.deferred.append(new)
+        self.progress()
 
     def _note(self, result: CommitResult) -> None:
         """A change this copy made is the newest it knows the store has."""

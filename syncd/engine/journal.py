@@ -57,6 +57,8 @@ _UPGRADES = [
     # cached hashes from before entry identities (issue 18) say nothing of an executable bit
     # or a link: every file is read once more, so a script's mode is pushed without an edit
     "delete from stat_cache;",
+    # where a remote tombstone's document moved (a move, as the feed said)
+    "alter table remote add column moved_to text;",
 ]
 
 
@@ -263,7 +265,7 @@ class Journal:
         return Base(*row) if row else None
 
     def remotes(self) -> dict[str, Remote]:
-        return {p: Remote(v, s) for p, v, s in self.db.execute("select path, version, sha256 from remote")}
+        return {p: Remote(v, s, m) for p, v, s, m in self.db.execute("select path, version, sha256, moved_to from remote")}
 
     @property
     def mark(self) -> Mark | None:
@@ -292,10 +294,10 @@ class Journal:
             if mark is not None:
                 self.note_change(mark)
             self.db.executemany(
-                "insert into remote values (?, ?, ?) on conflict (path) do update "
-                "set version = excluded.version, sha256 = excluded.sha256 "
+                "insert into remote values (?, ?, ?, ?) on conflict (path) do update "
+                "set version = excluded.version, sha256 = excluded.sha256, moved_to = excluded.moved_to "
                 "where excluded.version > remote.version",
-                [(p, r.version, r.sha256) for p, r in heads.items()],
+                [(p, r.version, r.sha256, r.moved_to) for p, r in heads.items()],
             )
             self.set_meta("cursor", str(cursor))
 
@@ -304,10 +306,10 @@ class Journal:
         with self.transaction():
             self.db.execute("insert or replace into base values (?, ?, ?)", (path, head.version, head.sha256))
             self.db.execute(
-                "insert into remote values (?, ?, ?) on conflict (path) do update "
-                "set version = excluded.version, sha256 = excluded.sha256 "
+                "insert into remote values (?, ?, ?, ?) on conflict (path) do update "
+                "set version = excluded.version, sha256 = excluded.sha256, moved_to = excluded.moved_to "
                 "where excluded.version >= remote.version",
-                (path, head.version, head.sha256),
+                (path, head.version, head.sha256, head.moved_to),
             )
             self.db.execute("delete from conflicts where path = ?", (path,))
 

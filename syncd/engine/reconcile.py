@@ -37,6 +37,7 @@ class Remote:
     """The store's head."""
     version: int
     sha256: str | None  # None: the head is a tombstone
+    moved_to: str | None = None  # a tombstone a move left: the document went there
 
 
 class Action(Enum):
@@ -48,6 +49,8 @@ class Action(Enum):
     DELETE_REMOTE = "delete-remote"  # commit a tombstone
     MERGE = "merge"  # both sides changed: merge them, or else hold the path
     CONFLICT = "conflict"  # hold the path, touch neither side
+    MOVE_REMOTE = "move-remote"  # the file moved here: commit the move of its document
+    MOVE_LOCAL = "move-local"  # the store moved the document: rename the file, then decide again
 
 
 def reconcile(local: str | None, base: Base | None, remote: Remote | None,
@@ -75,3 +78,47 @@ def reconcile(local: str | None, base: Base | None, remote: Remote | None,
     if r is None:  # edited here, deleted there
         return Action.PUSH
     return Action.MERGE
+
+
+@dataclass(frozen=True)
+class Facts:
+    """One path's three facts, and whether it is held."""
+    local: str | None
+    base: Base | None
+    remote: Remote | None
+    held: bool = False
+
+
+def reconcile_move(old_path: str, old: Facts, new_path: str, new: Facts) -> Action | None:
+    """Whether content that left `old_path` and is at `new_path` on one side is a move to
+    carry to the other side, or None: each path is then reconciled on its own (a delete and
+    a create), which is never wrong, only without the history.
+
+    * moved here (the file left old_path, its exact base content appeared at new_path, a
+      path neither the journal nor the store knows) while the store still has the document
+      → MOVE_REMOTE, also when the store's head is newer: the move goes on top of that head,
+      and new_path then pulls it as any remote edit;
+    * moved in the store (old_path's head is a tombstone moved to new_path, the direct
+      successor of the base, so the version at new_path holds the base's content) while
+      new_path is free here → MOVE_LOCAL, also when the file was edited here: the edit
+      lands at new_path, decided there against the moved version.
+    A held path, a store that deleted rather than moved, a base that is itself a tombstone,
+    or a file moved into a folder of its own name (or out of one: a rename cannot take a
+    path whose folder the file still is) is no move."""
+    if old.held or new.held or old.base is None or old.base.sha256 is None or old.remote is None:
+        return None
+    if new_path.startswith(old_path + "/") or old_path.startswith(new_path + "/"):
+        return None
+    if (old.local is None and new.local == old.base.sha256 and new.base is None and new.remote is None
+            and old.remote.sha256 is not None):
+        return Action.MOVE_REMOTE
+    if (old.remote.sha256 is None and old.remote.moved_to == new_path and old.remote.version == old.base.version + 1
+            and old.local is not None and new.local is None and new.base is None and new.remote is not None):
+        return Action.MOVE_LOCAL
+    return None
+
+
+def moved_version(old_base: Base, old_remote: Remote) -> Remote:
+    """The store's move version at new_path, for a MOVE_LOCAL: old's base content, numbered
+    as old's tombstone (the new path's base once the file is renamed)."""
+    return Remote(old_remote.version, old_base.sha256)

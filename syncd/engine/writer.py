@@ -160,11 +160,42 @@ def delete_checked(root: Path, relpath: str, expect_sha256: str) -> None:
         raise LocalChanged(f"{relpath}: changed since it was scanned; not deleted")
     target.unlink()
     _fsync_dir(target.parent)
+    _remove_emptied(root, target.parent)
+
+
+def _remove_emptied(root: Path, parent: Path) -> None:
+    """Remove `parent` and the directories above it that are now empty, up to the root."""
     top = Path(root).resolve()
-    parent = target.parent
     while parent != top:
         try:
             parent.rmdir()
         except OSError:
             break  # not empty: someone's files are still there
         parent = parent.parent
+
+
+def move_checked(root: Path, old: str, new: str, expect_sha256: str) -> Stat:
+    """Rename the file at `old` to `new`, keeping its inode, if `old` still has that content
+    and nothing is at `new`; then remove directories the move emptied. Returns the stat of
+    the file at `new`.
+
+    A hard link then an unlink: the link never replaces anything at `new` (it fails if
+    something appeared there), and a crash in between leaves the same file at both paths,
+    which the next pass settles as a synced file and a delete."""
+    source, target = safe_target(root, old), safe_target(root, new)
+    before = os.lstat(source)
+    if identity_now(source) != expect_sha256:
+        raise LocalChanged(f"{old}: changed since it was scanned; not moved")
+    _make_parents(root, target)
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except FileExistsError:
+        raise LocalChanged(f"{new}: appeared since the scan; {old} not moved there") from None
+    linked = os.lstat(target)
+    if (linked.st_ino, linked.st_dev) != (before.st_ino, before.st_dev):  # replaced after the check
+        os.unlink(target)
+        raise LocalChanged(f"{old}: replaced since it was scanned; not moved")
+    os.unlink(source)
+    _fsync_dir(target.parent)
+    _remove_emptied(root, source.parent)
+    return stat_of(os.lstat(target))

@@ -73,7 +73,8 @@ class Recorder:
 
     def after_pass(self, report: SyncReport) -> None:
         moved = [*report.pushed, *report.pulled, *report.deleted_local, *report.deleted_remote,
-                 *report.merged, *report.resolved]
+                 *report.merged, *report.resolved,
+                 *(p for move in report.moved.items() for p in move)]  # one commit: Git sees a rename
         # only what this pass moved is looked up: most passes (a quiet rescan) move nothing
         synced = {p: self.journal.base(p) for p in dict.fromkeys(moved) if not is_conflict_copy(p)}
         wanted = [[p, base.version] for p, base in synced.items() if base is not None]

@@ -93,8 +93,11 @@ class Change:
     side: Side | None = None
     activity: dict | None = None  # details for the activity row of a non-sync version
     provenance: dict | None = None  # an imported version's commit, author and time
+    moved_from: str | None = None  # a move of that path's document here (base_version: its head)
 
     def payload(self) -> dict:
+        if self.moved_from is not None:
+            return {"path": self.path, "moved_from": self.moved_from, "base_version": self.base_version}
         out: dict = {"path": self.path, "base_version": self.base_version,
                      "content": self.content, "deleted": self.content is None}
         if self.origin:
@@ -136,6 +139,7 @@ class FeedEntry:
     content: dict | None
     origin: str
     created_at: str | None = None
+    moved_to: str | None = None  # a tombstone left by a move there
 
 
 @dataclass(frozen=True)
@@ -274,7 +278,7 @@ class RpcStore:
         out = self._call("syncd_changes", {"workspace": self.workspace, "since": since, "limit": limit})
         entries = [
             FeedEntry(e["path"], e["version"], None if e["deleted"] else e["sha256"], e["seq"],
-                      e["is_head"], e.get("content"), e["origin"], e.get("created_at"))
+                      e["is_head"], e.get("content"), e["origin"], e.get("created_at"), e.get("moved_to"))
             for e in out["changes"]
         ]
         return entries, out["cursor"], out["more"]

@@ -1,4 +1,4 @@
--- syncd's objects as migrations up to 0019_every_kind_of_file leave them. GENERATED: do not edit.
+-- syncd's objects as migrations up to 0021_moves leave them. GENERATED: do not edit.
 -- Regenerate after adding a migration: python -m syncd.store.schema > syncd/store/schema.sql
 -- For reading: databases get the migrations (syncd db migrate), not this file. Owners are left out;
 -- grants are every grantee's but the owner's. Objects in public are the ones the migrations name.
@@ -73,7 +73,9 @@ create table public.document_versions (
     merge_parent integer,
     provenance jsonb,
     author_login text,
-    author_name text
+    author_name text,
+    moved_from text,
+    moved_to text
 );
 
 create table public.documents (
@@ -187,7 +189,7 @@ alter table public.document_versions add constraint document_versions_check CHEC
 alter table public.document_versions add constraint document_versions_device_id_fkey FOREIGN KEY (device_id) REFERENCES public.devices(id);
 alter table public.document_versions add constraint document_versions_document_id_fkey FOREIGN KEY (document_id) REFERENCES public.documents(id) ON DELETE CASCADE;
 alter table public.document_versions add constraint document_versions_document_id_version_key UNIQUE (document_id, version);
-alter table public.document_versions add constraint document_versions_origin_check CHECK ((origin = ANY (ARRAY['sync'::text, 'merge'::text, 'restore'::text, 'resolve'::text, 'import'::text])));
+alter table public.document_versions add constraint document_versions_origin_check CHECK ((origin = ANY (ARRAY['sync'::text, 'merge'::text, 'restore'::text, 'resolve'::text, 'import'::text, 'move'::text])));
 alter table public.document_versions add constraint document_versions_pkey PRIMARY KEY (id);
 alter table public.document_versions add constraint document_versions_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
 alter table public.document_versions add constraint document_versions_workspace_id_seq_key UNIQUE (workspace_id, seq);
@@ -423,7 +425,7 @@ create view public.syncd_edits_per_day with (security_invoker=true) as
      LEFT JOIN public.projects p ON p.id = d.project_id
      LEFT JOIN public.profiles pr ON pr.id = v.author_id
      LEFT JOIN public.devices dv ON dv.id = v.device_id
-  WHERE v.origin <> 'merge'::text
+  WHERE v.origin <> ALL (ARRAY['merge'::text, 'move'::text])
   GROUP BY v.workspace_id, p.name, ((v.created_at AT TIME ZONE 'UTC'::text)::date), (COALESCE(pr.github_login, v.author_login, pr.display_name, v.author_name, v.provenance ->> 'author_name'::text, dv.name, 'unknown'::text));
 
 create view public.syncd_lead_times with (security_invoker=true) as
@@ -565,6 +567,7 @@ begin
            'sha256', v.sha256, 'size', v.size, 'deleted', v.deleted, 'seq', v.seq,
            'origin', v.origin, 'author_id', v.author_id, 'device_id', v.device_id,
            'created_at', v.created_at, 'is_head', v.is_head,
+           'moved_from', v.moved_from, 'moved_to', v.moved_to,
            'content', case when v.candidate and v.inline_so_far <= syncd.inline_budget() then v.content end)
            order by v.seq), '[]'::jsonb),
          count(*), max(v.seq)
@@ -664,8 +667,7 @@ declare
 begin
   select jsonb_agg(syncd.version_json(v) order by v.version desc)
     into result
-    from public.document_versions v
-   where v.workspace_id = ws and v.path = $1 ->> 'path';
+    from syncd.versions_at(ws, $1 ->> 'path') v;
   if result is null then
     raise exception 'no document "%" in workspace "%"', $1 ->> 'path', $1 ->> 'workspace'
       using errcode = 'PT404';
@@ -868,9 +870,8 @@ declare
 begin
   select syncd.version_json(v) || jsonb_build_object('content', v.content)
     into result
-    from public.document_versions v
-   where v.workspace_id = ws and v.path = $1 ->> 'path'
-     and (want is null or v.version = want)
+    from syncd.versions_at(ws, $1 ->> 'path') v
+   where want is null or v.version = want
    order by v.version desc
    limit 1;
   if result is null then
@@ -1234,7 +1235,11 @@ begin
       first_seq := syncd.lock_workspace(ws);
       last_seq := first_seq;
     end if;
-    result := syncd.commit_one(ws, dev, origin, change, last_seq);
+    if change ? 'moved_from' then
+      result := syncd.move_one(ws, dev, change, last_seq);
+    else
+      result := syncd.commit_one(ws, dev, origin, change, last_seq);
+    end if;
     last_seq := coalesce((result ->> 'seq')::bigint, last_seq);
     if result -> 'head' ? 'content' then
       head_size := coalesce((result -> 'head' ->> 'size')::bigint, 0);
@@ -2002,6 +2007,92 @@ AS $function$
               else '100644' end
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.move_one(ws uuid, dev uuid, change jsonb, last_seq bigint)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  new_path text := change ->> 'path';
+  old_path text := change ->> 'moved_from';
+  base integer := (change ->> 'base_version')::integer;
+  head public.documents;
+  there public.documents;
+  old_l record;
+  new_l record;
+  tomb uuid;
+  new_version integer;
+begin
+  if old_path is null or old_path = '' or old_path ~ '(^/|/$|//|(^|/)\.\.?(/|$))'
+     or new_path ~ '(^/|/$|//|(^|/)\.\.?(/|$))' or old_path = new_path then
+    return jsonb_build_object('path', new_path, 'status', 'invalid',
+                              'message', 'a move names two different relative paths, without "." or ".." parts');
+  end if;
+  if lower(new_path) ~ '(^|/)(\.git[. ]*|git~1)(/|$)' then  -- as commit_one: never stored
+    return jsonb_build_object('path', new_path, 'status', 'invalid',
+                              'message', 'a name Git keeps for itself (.git) is never stored');
+  end if;
+  if octet_length(old_path) > 4096 then
+    return jsonb_build_object('path', new_path, 'status', 'invalid', 'message', 'a path takes at most 4096 bytes');
+  end if;
+  -- commit_changes checked the new path's session; the old one's must be writable too
+  if not syncd.can_write(ws, syncd.session_of(ws, old_path)) then
+    return jsonb_build_object('path', new_path, 'status', 'forbidden',
+      'message', format('you may read but not write %s, the path moved from', old_path));
+  end if;
+
+  select * into head from public.documents d where d.workspace_id = ws and d.path = old_path for update;
+  select * into there from public.documents d where d.workspace_id = ws and d.path = new_path for update;
+
+  -- A retried move whose first attempt landed: OLD's tombstone says where it went.
+  if head.deleted and there.id is not null and head.version = base + 1
+     and exists (select 1 from public.document_versions v
+                  where v.document_id = head.id and v.version = head.version and v.moved_to = new_path)
+     and exists (select 1 from public.document_versions v
+                  where v.document_id = there.id and v.version = head.version and v.moved_from = old_path) then
+    return jsonb_build_object('path', new_path, 'status', 'duplicate', 'version', head.version,
+                              'sha256', (select v.sha256 from public.document_versions v
+                                          where v.document_id = there.id and v.version = head.version),
+                              'deleted', false, 'head', syncd.head_json(there, true));
+  end if;
+  if there.id is not null then
+    return jsonb_build_object('path', new_path, 'status', 'conflict', 'head', syncd.head_json(there, true),
+                              'message', 'the path moved to has a history of its own');
+  end if;
+  if head.id is null or head.deleted or head.version is distinct from base then
+    return jsonb_build_object('path', new_path, 'status', 'conflict', 'moved_from', old_path,
+                              'head', case when head.id is not null then syncd.head_json(head, true) end);
+  end if;
+
+  new_version := head.version + 1;
+  select * into new_l from syncd.ensure_layout(ws, new_path);
+  select * into old_l from syncd.ensure_layout(ws, old_path);
+  update public.documents d
+     set path = new_path, version = new_version, seq = last_seq + 1,
+         project_id = new_l.project_id, session_id = new_l.session_id, stage = new_l.stage,
+         updated_by = auth.uid(), device_id = dev, updated_at = now()
+   where d.id = head.id;
+  insert into public.document_versions (document_id, workspace_id, path, version, parent_version, content,
+                                        sha256, size, deleted, origin, author_id, device_id, seq, moved_from)
+    values (head.id, ws, new_path, new_version, head.version, head.content, head.sha256, head.size, false,
+            'move', auth.uid(), dev, last_seq + 1, old_path);
+  insert into public.documents (workspace_id, path, project_id, session_id, stage, version, content, sha256,
+                                size, deleted, seq, updated_by, device_id)
+    values (ws, old_path, old_l.project_id, old_l.session_id, old_l.stage, new_version, null, null,
+            null, true, last_seq + 2, auth.uid(), dev)
+    returning id into tomb;
+  insert into public.document_versions (document_id, workspace_id, path, version, parent_version, content,
+                                        sha256, size, deleted, origin, author_id, device_id, seq, moved_to)
+    values (tomb, ws, old_path, new_version, head.version, null, null, null, true,
+            'move', auth.uid(), dev, last_seq + 2, new_path);
+  perform syncd.record_activity(ws, dev, 'move', new_path,
+    jsonb_build_object('moved_from', old_path, 'version', new_version, 'parent_version', head.version));
+  return jsonb_build_object('path', new_path, 'status', 'accepted', 'version', new_version,
+                            'sha256', head.sha256, 'deleted', false, 'seq', last_seq + 2, 'created_at', now());
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.my_session_documents()
  RETURNS SETOF uuid
  LANGUAGE sql
@@ -2222,7 +2313,7 @@ begin
     if not syncd.can_read(ws, syncd.session_of(ws, event ->> 'path')) then
       raise exception 'no access to %', coalesce(event ->> 'path', 'this workspace') using errcode = '42501';
     end if;
-    if event ->> 'kind' in ('sync', 'merge', 'restore', 'resolve')  -- the contract's own, with the versions
+    if event ->> 'kind' in ('sync', 'merge', 'restore', 'resolve', 'move')  -- the contract's own, with the versions
        or (event ->> 'kind' = 'import' and not syncd.is_owner(ws))
        or (event ->> 'kind' = 'conflict' and not syncd.can_write(ws, syncd.session_of(ws, event ->> 'path'))) then
       raise exception 'you do not record "%" events', event ->> 'kind' using errcode = '42501';
@@ -2483,9 +2574,22 @@ AS $function$
     'device_id', v.device_id,
     'device', (select d.name from public.devices d where d.id = v.device_id),
     'provenance', v.provenance,
+    'moved_from', v.moved_from, 'moved_to', v.moved_to,
     'seq', v.seq, 'created_at', v.created_at)
   from (select 1) one
   left join public.profiles p on p.id = v.author_id
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.versions_at(ws uuid, doc_path text)
+ RETURNS SETOF public.document_versions
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$
+  select v.* from public.document_versions v
+   where v.workspace_id = ws
+     and (v.path = doc_path
+          or v.document_id = (select d.id from public.documents d where d.workspace_id = ws and d.path = doc_path))
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.workspace_id(ws_slug text)
@@ -2624,5 +2728,6 @@ grant execute on function syncd.stage_of(text) to authenticated, service_role;
 grant execute on function syncd.stages() to authenticated, service_role;
 grant execute on function syncd.trusted() to authenticated, service_role;
 grant execute on function syncd.version_json(public.document_versions) to authenticated, service_role;
+grant execute on function syncd.versions_at(uuid,text) to authenticated, service_role;
 grant execute on function syncd.workspace_id(text) to authenticated, service_role;
 grant execute on function syncd.workspace_role(uuid) to authenticated, service_role;

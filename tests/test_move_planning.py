@@ -1,0 +1,95 @@
+"""Moves in the pure core: which (old, new) pairs are moves, written out by hand, plus
+properties of `find_moves` over random passes."""
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from syncd.engine.moves import find_moves
+from syncd.engine.reconcile import Action, Base, Facts, Remote, moved_version, reconcile_move
+
+A1 = Base(1, "A")
+GONE = Facts(None, A1, Remote(1, "A"))  # moved away here, the store unchanged
+ARRIVED = Facts("A", None, None)  # the same content where nobody knew a file
+MOVED_THERE = Facts("A", A1, Remote(2, None, "new"))  # the store's tombstone says where it went
+FREE = Facts(None, None, Remote(2, "A"))  # the moved version, not yet here
+
+# (old facts, new facts, action)
+CASES = [
+    (GONE, ARRIVED, Action.MOVE_REMOTE),
+    (Facts(None, A1, Remote(2, "Y")), ARRIVED, Action.MOVE_REMOTE),  # edited there: the move goes on top
+    (Facts(None, A1, Remote(2, None)), ARRIVED, None),  # deleted there: a create here, no move
+    (Facts(None, A1, None), ARRIVED, None),  # a store that never had it
+    (GONE, Facts("X", None, None), None),  # other content: a delete and a create
+    (GONE, Facts("A", Base(1, "A"), None), None),  # the new path was known here
+    (GONE, Facts("A", None, Remote(1, "A")), None),  # the store knows the new path
+    (Facts(None, Base(1, None), Remote(1, None)), ARRIVED, None),  # a tombstone's base is no file
+    (Facts(None, A1, Remote(1, "A"), held=True), ARRIVED, None),
+    (GONE, Facts("A", None, None, held=True), None),
+    (MOVED_THERE, FREE, Action.MOVE_LOCAL),
+    (Facts("X", A1, Remote(2, None, "new")), FREE, Action.MOVE_LOCAL),  # edited here: lands at new
+    (MOVED_THERE, Facts(None, None, Remote(3, "Y")), Action.MOVE_LOCAL),  # edited there after the move
+    (MOVED_THERE, Facts(None, None, Remote(3, None)), Action.MOVE_LOCAL),  # deleted there after the move
+    (Facts("A", A1, Remote(3, None, "new")), FREE, None),  # the base is older than the moved version
+    (Facts("A", A1, Remote(2, None, "elsewhere")), FREE, None),  # moved to another path
+    (Facts("A", A1, Remote(2, None)), FREE, None),  # deleted, not moved
+    (Facts(None, A1, Remote(2, None, "new")), FREE, None),  # gone here too: the new path pulls it
+    (MOVED_THERE, Facts("A", None, Remote(2, "A")), None),  # already at the new path: each adopts
+    (MOVED_THERE, Facts(None, None, None), None),  # the store says nothing of the new path
+    (Facts("A", A1, Remote(2, None, "new"), held=True), FREE, None),
+]
+
+
+@pytest.mark.parametrize("old, new, action", CASES)
+def test_reconcile_move(old, new, action):
+    assert reconcile_move("old", old, "new", new) is action
+
+
+@pytest.mark.parametrize("old_path, new_path", [("x", "x/x"), ("x/x", "x")])
+def test_a_file_moved_into_or_out_of_a_folder_of_its_name_is_a_delete_and_a_create(old_path, new_path):
+    assert reconcile_move(old_path, GONE, new_path, ARRIVED) is None
+    assert reconcile_move(old_path, Facts("A", A1, Remote(2, None, new_path)), new_path, FREE) is None
+
+
+def test_the_moved_version_holds_the_base_content_at_the_tombstone_number():
+    assert moved_version(A1, Remote(2, None, "new")) == Remote(2, "A")
+
+
+def test_moves_are_found_by_content_one_to_one_and_duplicates_stay_deletes_and_creates():
+    facts = {"a/x.md": GONE, "b/x.md": ARRIVED,
+             "a/dup1": Facts(None, Base(1, "D"), Remote(1, "D")), "a/dup2": Facts(None, Base(1, "D"), Remote(1, "D")),
+             "b/dup1": Facts("D", None, None), "b/dup2": Facts("D", None, None),
+             "a/one": Facts(None, Base(1, "E"), Remote(1, "E")), "b/one": Facts("E", None, None),
+             "b/two": Facts("E", None, None),
+             "old": MOVED_THERE, "new": FREE}
+    assert find_moves(facts) == {"b/x.md": "a/x.md", "new": "old"}
+
+
+CONTENTS = st.sampled_from(["A", "B", "C"])
+PATHS = st.sampled_from([f"p{i}" for i in range(8)])
+FACTS = st.builds(
+    Facts,
+    st.none() | CONTENTS,
+    st.none() | st.builds(Base, st.integers(1, 3), st.none() | CONTENTS),
+    st.none() | st.builds(Remote, st.integers(1, 4), st.none() | CONTENTS, st.none() | PATHS),
+    st.booleans())
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(PATHS, FACTS), st.randoms(use_true_random=False))
+def test_find_moves_is_one_to_one_deterministic_and_each_pair_a_move(facts, rnd: random.Random):
+    moves = find_moves(facts)
+    assert len(set(moves.values())) == len(moves) and not set(moves) & set(moves.values())
+    for new, old in moves.items():
+        action = reconcile_move(old, facts[old], new, facts[new])
+        assert action in (Action.MOVE_REMOTE, Action.MOVE_LOCAL)
+        if action is Action.MOVE_REMOTE:  # nothing is lost: the content at new is what old held
+            assert facts[new].local == facts[old].base.sha256 and facts[old].local is None
+        else:  # the file here goes to a free path, edited or not
+            assert facts[old].local is not None and facts[new].local is None
+    shuffled = list(facts.items())
+    rnd.shuffle(shuffled)
+    assert find_moves(dict(shuffled)) == moves
