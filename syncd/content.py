@@ -9,7 +9,9 @@ The encodings of a document's content (the contract shared with the server, 0019
 * base64: the legacy inline form of bytes, still read;
 * blob: any other bytes (NUL bytes, not UTF-8, binaries, text too big for one commit),
   named by `sha256` and `size`; the bytes are in the workspace's blob store;
-* link: a symbolic link's relative `target`, which stays inside the root.
+* link: a symbolic link's relative `target`, which stays inside the root;
+* directory: an empty directory (0022), so that a new session's empty stage folders reach
+  the other copies.
 A file's content may say `"executable": true`. What a version is (the `sha256` that
 reconcile, the journal and the stat cache compare) is its entry identity: see `identity`.
 """
@@ -57,10 +59,14 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def identity(bytes_sha256: str, *, executable: bool = False, link: bool = False) -> str:
+def identity(bytes_sha256: str, *, executable: bool = False, link: bool = False,
+             directory: bool = False) -> str:
     """What a version is, as Git tells entries apart: a plain file is the sha256 of its
-    bytes (so every hash stored before modes existed stays valid); an executable file or a
-    link hashes its mode with it, so a mode change alone is a new version."""
+    bytes (so every hash stored before modes existed stays valid); an executable file, a
+    link or an empty directory hashes its mode with it, so a mode change alone is a new
+    version."""
+    if directory:
+        return sha256_hex(b"040000 " + bytes_sha256.encode("ascii"))
     if link:
         return sha256_hex(b"120000 " + bytes_sha256.encode("ascii"))
     if executable:
@@ -96,7 +102,8 @@ def not_text(data: bytes) -> str | None:
 
 @dataclass(frozen=True)
 class Entry:
-    """What a version holds at its path: a file's bytes and mode, or a link's target.
+    """What a version holds at its path: a file's bytes and mode, a link's target, or an
+    empty directory (no bytes: one that holds anything is not an entry of its own).
 
     `data` holds the bytes when they are at hand (text-sized files, a link's target, what
     the store sent inline); else they stream: from the file at `source` (a path under the
@@ -108,10 +115,11 @@ class Entry:
     data: bytes | None = None
     not_text: str | None = None  # why the bytes are no utf-8 content; None: they are text
     source: str | None = None
+    directory: bool = False
 
     @property
     def identity(self) -> str:
-        return identity(self.digest, executable=self.executable, link=self.link)
+        return identity(self.digest, executable=self.executable, link=self.link, directory=self.directory)
 
     @property
     def target(self) -> str:
@@ -120,7 +128,8 @@ class Entry:
     @property
     def inline(self) -> bool:
         """Whether a content carries these bytes as text (else: a blob, or a link)."""
-        return not self.link and self.not_text is None and self.size <= TEXT_MAX and self.data is not None
+        return (not self.link and not self.directory and self.not_text is None and self.size <= TEXT_MAX
+                and self.data is not None)
 
 
 def file_entry(data: bytes, executable: bool = False) -> Entry:
@@ -130,6 +139,13 @@ def file_entry(data: bytes, executable: bool = False) -> Entry:
 def link_entry(target: str) -> Entry:
     data = target.encode("utf-8")
     return Entry(sha256_hex(data), len(data), link=True, data=data)
+
+
+def directory_entry() -> Entry:
+    return Entry(sha256_hex(b""), 0, data=b"", directory=True)
+
+
+DIRECTORY = directory_entry().identity
 
 
 def link_problem(path: str, target: str) -> str | None:
@@ -245,6 +261,8 @@ def check_kind(path: str, entry: Entry, policy: FilePolicy) -> None:
 def encode_entry(path: str, entry: Entry, policy: FilePolicy) -> dict:
     """The JSONB content of a version; Unsupported when the policy skips it. A blob's bytes
     are not in it: the caller puts them in the blob store before committing."""
+    if entry.directory:
+        return {"encoding": "directory", "format": "directory"}
     check_kind(path, entry, policy)
     if entry.link:
         return {"encoding": "link", "format": "link", "target": entry.target}
@@ -276,6 +294,8 @@ def decode_entry(content: object) -> Entry:
         raise ValueError(f"content is a {type(content).__name__}, not an object")
     encoding = content.get("encoding")
     executable = content.get("executable", False) is True
+    if encoding == "directory":
+        return directory_entry()
     if encoding == "link":
         target = content.get("target")
         if not isinstance(target, str) or not target:
@@ -292,7 +312,8 @@ def decode_entry(content: object) -> Entry:
 
 
 def decode(content: object) -> bytes:
-    """The bytes of an inline document content (utf-8, base64; a link's target); ValueError
+    """The bytes of an inline document content (utf-8, base64; a link's target; none for a
+    directory); ValueError
     for a blob (see `decode_entry`) or any content that does not match the document schema."""
     if not isinstance(content, dict):
         raise ValueError(f"content is a {type(content).__name__}, not an object")
@@ -308,6 +329,8 @@ def decode(content: object) -> bytes:
         return base64.b64decode(data, validate=True)
     if encoding == "link" and isinstance(content.get("target"), str):
         return content["target"].encode("utf-8")
+    if encoding == "directory":
+        return b""
     if encoding == "blob":
         raise ValueError("blob content: its bytes are in the blob store")
     raise ValueError(f"unknown document encoding {encoding!r}")

@@ -8,7 +8,7 @@ import pytest
 
 from aged_files import put
 
-from syncd.content import FilePolicy, identity, sha256_hex
+from syncd.content import DIRECTORY, FilePolicy, identity, sha256_hex
 from syncd.engine.ignore import TEMP_PREFIX, IgnoreRules
 from syncd.engine.journal import Journal, JournalLocked
 from syncd.engine.scanner import RACY_NS, MemoryStatCache, scan
@@ -47,7 +47,9 @@ def test_scan_finds_files_and_skips_what_it_must(tmp_path):
     (tmp_path / "linked").symlink_to(tmp_path / "projects", target_is_directory=True)
     os.mkfifo(tmp_path / "fifo")
     result = scan(tmp_path, IgnoreRules(), MemoryStatCache(), FilePolicy())
-    assert set(result.files) == {"projects/P/sessions/s/specs/spec.md", "name with spaces ü.md", "logo.png"}
+    # "a" holds only a swap file: a directory with nothing that syncs, an entry of its own
+    assert set(result.files) == {"projects/P/sessions/s/specs/spec.md", "name with spaces ü.md", "logo.png", "a"}
+    assert result.files["a"].sha256 == DIRECTORY
     assert result.files["name with spaces ü.md"].sha256 == sha256_hex(b"x")
     assert set(result.unsupported) == {"linked"}
     assert "a symbolic link to an absolute path" in result.unsupported["linked"]

@@ -1,6 +1,7 @@
 """Working copies syncing through a real PostgreSQL, driven through the real CLI."""
 from __future__ import annotations
 
+import os
 import shutil
 
 import psycopg
@@ -27,10 +28,12 @@ def test_legacy_tree_reaches_the_second_copy_byte_exact(copies):
     assert len(expected) > 300
     expected |= BINARY  # all bytes sync by default (as blobs)
     report = a.sync()
-    assert report["pushed"] == len(expected) and report["skipped"] == {}
+    # and keys/, which holds only a key (never synced): an empty directory on the other copy
+    assert report["pushed"] == len(expected) + 1 and report["skipped"] == {}
     report = b.sync()
-    assert report["pulled"] == len(expected)
+    assert report["pulled"] == len(expected) + 1
     assert b.files() == expected  # byte-exact, and nothing secret or junk came along
+    assert not os.listdir(b.root / "keys")
     assert not set(SECRET_AND_JUNK) & set(b.files())
     # a second pass on each is a no-op: the pulled files do not echo back
     assert a.sync()["pushed"] == 0 and b.sync()["pushed"] == 0
@@ -50,14 +53,19 @@ def test_edits_new_files_and_deletes_flow_both_ways(copies):
     (b.root / "projects/P/sessions/s1/tasks/tasks.md").write_text("- [ ] task\n")
     (b.root / "projects/P/sessions/s1/plans/plan.md").unlink()
     report = b.sync()
-    assert (report["pushed"], report["deleted_remote"]) == (2, 1)
+    # plans/ stays on b, empty: an empty directory is an entry of its own
+    assert (report["pushed"], report["deleted_remote"]) == (3, 1)
     report = a.sync()
-    assert (report["pulled"], report["deleted_local"]) == (2, 1)
+    assert (report["pulled"], report["deleted_local"]) == (3, 1)
     assert a.files() == b.files() == {
         "projects/P/sessions/s1/specs/spec.md": b"v2 from b\n",
         "projects/P/sessions/s1/tasks/tasks.md": b"- [ ] task\n",
     }
-    assert not (a.root / "projects/P/sessions/s1/plans").exists()  # emptied dir removed
+    assert not os.listdir(a.root / "projects/P/sessions/s1/plans")  # as on b: empty
+    (b.root / "projects/P/sessions/s1/plans").rmdir()
+    b.sync()
+    a.sync()
+    assert not (a.root / "projects/P/sessions/s1/plans").exists()  # removed there: removed here
     # and back the other way
     (a.root / "projects/P/sessions/s1/tasks/tasks.md").write_text("- [x] task\n")
     a.sync()

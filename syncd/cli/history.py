@@ -22,7 +22,7 @@ def _size(n: int | None) -> str:
 
 # how a version's mode reads in `syncd log` (Git's numbers, as `git ls-tree` shows them); a
 # plain file's is left unsaid
-MODES = {"100755": "100755 executable", "120000": "120000 link"}
+MODES = {"100755": "100755 executable", "120000": "120000 link", "040000": "040000 directory"}
 
 
 def _describe(v: dict) -> str:

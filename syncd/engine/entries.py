@@ -1,4 +1,5 @@
-"""What is at a path now: a file (its bytes and executable bit) or a symbolic link.
+"""What is at a path now: a file (its bytes and executable bit), a symbolic link or an
+empty directory.
 
 Everything that compares "what is there" (the scanner, the writer's check before it
 replaces or removes, a pass re-reading a file before it pushes) reads it here, and
@@ -15,9 +16,9 @@ import os
 import stat as statmod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
-from syncd.content import TEXT_MAX, Entry, FilePolicy, TextCheck, Unsupported, check_kind, link_entry, link_problem
+from syncd.content import DIRECTORY, TEXT_MAX, Entry, directory_entry, FilePolicy, TextCheck, Unsupported, check_kind, link_entry, link_problem
 
 READ = 1 << 20
 
@@ -75,6 +76,26 @@ def _parent(root: Path, relpath: str) -> int | None:
     return dir_fd
 
 
+Ignored = Callable[[str, bool], bool]  # IgnoreRules.ignores: (path, is_dir) → never synced
+
+
+def holds_nothing_synced(relpath: str, ignored: Ignored | None, name: str | None = None,
+                         dir_fd: int | None = None) -> bool:
+    """Whether the directory holds nothing that syncs (a `.DS_Store` the Finder left in an
+    empty folder does not make it a parent; with no rules, only an empty one is)."""
+    try:
+        fd = os.open(relpath if name is None else name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW,
+                     dir_fd=dir_fd)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    try:
+        with os.scandir(fd) as listing:
+            return all(ignored is not None and ignored(f"{relpath}/{e.name}", e.is_dir(follow_symlinks=False))
+                       for e in listing)
+    finally:
+        os.close(fd)
+
+
 def _hash_file(fd: int, size: int) -> tuple[str, bytes | None, str | None]:
     """(sha256, the bytes when text-sized, why they are no text or None), read once."""
     digest, check, held = hashlib.sha256(), TextCheck(), []
@@ -87,11 +108,13 @@ def _hash_file(fd: int, size: int) -> tuple[str, bytes | None, str | None]:
     return digest.hexdigest(), b"".join(held) if size <= TEXT_MAX else None, check.reason
 
 
-def read_entry(root: Path, relpath: str, policy: FilePolicy) -> tuple[Entry, LocalFile] | None:
+def read_entry(root: Path, relpath: str, policy: FilePolicy,
+               ignored: Ignored | None = None) -> tuple[Entry, LocalFile] | None:
     """The entry at the path now, or None when nothing is there; Unsupported when it is not
     synced (a link leaving the root, a fifo, a file over files.max_size, a binary under
     files.binary: skip). A file's bytes are held only up to text size; a larger one is
-    hashed as it streams by (its `source` says where to read it again)."""
+    hashed as it streams by (its `source` says where to read it again). A directory is an
+    entry while it holds nothing that syncs by `ignored`."""
     try:
         dir_fd = _parent(root, relpath)
     except PermissionError:
@@ -104,6 +127,11 @@ def read_entry(root: Path, relpath: str, policy: FilePolicy) -> tuple[Entry, Loc
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             return None
+        if statmod.S_ISDIR(st.st_mode):
+            # an entry only while empty: one that holds anything is its files' parent
+            if not holds_nothing_synced(relpath, ignored, name, dir_fd):
+                return None
+            return directory_entry(), LocalFile(relpath, DIRECTORY, stat_of(st))
         if statmod.S_ISLNK(st.st_mode):
             target = os.fsdecode(os.readlink(name, dir_fd=dir_fd))
             problem = link_problem(relpath, target)
@@ -152,7 +180,7 @@ def open_source(root: Path, relpath: str) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-# what identity_now says of a fifo, socket or directory: it equals no identity, so such a
+# what identity_now says of a fifo or a socket: it equals no identity, so such a
 # thing is never replaced or removed (and a fifo is never opened for a blocking read)
 NOT_AN_ENTRY = "not a regular file"
 
@@ -166,6 +194,8 @@ def identity_now(path: Path) -> str | None:
         return None
     if statmod.S_ISLNK(st.st_mode):
         return link_entry(os.fsdecode(os.readlink(path))).identity
+    if statmod.S_ISDIR(st.st_mode):  # whether it is an entry (empty) is the scan's to say
+        return DIRECTORY
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from syncd.content import Entry, FilePolicy, Unsupported, decode_entry, encode_entry, file_entry
+from syncd.content import DIRECTORY, Entry, FilePolicy, Unsupported, decode_entry, encode_entry, file_entry
 from syncd.engine import credentials
 from syncd.engine.entries import Stat, read_entry
 from syncd.engine.identity import Mark, check_history
@@ -36,7 +36,8 @@ from syncd.engine.policy import MergePolicies, Policy, keep_local
 from syncd.engine.reconcile import Action, Base, Facts, Remote, moved_version, reconcile
 from syncd.engine.resolution import conflict_copy_name
 from syncd.engine.scanner import LocalFile, remember, scan
-from syncd.engine.writer import LocalChanged, UnsafePath, delete_checked, move_checked, write_atomic, write_link
+from syncd.engine.writer import (HoldsUnsynced, LocalChanged, UnsafePath, delete_checked, make_directory, move_checked,
+                                 write_atomic, write_link)
 from syncd.logs import OncePerChange
 from syncd.store.blobs import BlobMismatch, BlobStore, blobs_for, ensure_stored
 from syncd.store.rpc import Batch, Change, CommitResult, Head, NotFound, RpcStore, Side, StoreError, StoreUnavailable
@@ -377,7 +378,7 @@ class Executor:
         policy = self.policies.for_path(path)
         if policy is not Policy.MERGE:
             return policy is not Policy.MANUAL
-        current = read_entry(self.root, path, self.policy)
+        current = read_entry(self.root, path, self.policy, self.rules.ignores)
         if current is None or lf is None or current[1].sha256 != lf.sha256:
             return False
         base, remote = self._bases.get(path), self._remotes[path]
@@ -427,7 +428,7 @@ class Executor:
                     self._merge(path, local.get(path), report)
                 else:
                     self._settle(path, local.get(path), report)
-            except (UnsafePath, DamagedVersion, Unsupported) as exc:
+            except (UnsafePath, DamagedVersion, Unsupported, HoldsUnsynced) as exc:
                 self._skip(report, path, str(exc), _cause(exc))
             except OSError as exc:
                 self._skip(report, path, _unwritable(path, exc), _cause(exc))
@@ -475,7 +476,7 @@ class Executor:
             return Change(path, self._remotes[self._moves[path]].version, None, moved_from=self._moves[path])
         base_version = remote.version if remote else None
         try:
-            current = read_entry(self.root, path, self.policy)
+            current = read_entry(self.root, path, self.policy, self.rules.ignores)
         except Unsupported as exc:
             self._skip(report, path, str(exc), exc.cause)
             return None
@@ -612,6 +613,11 @@ class Executor:
         if known is None or head.version >= known.version:
             self._remotes[path] = head
 
+    def _synced_directory(self, path: str) -> bool:
+        """An empty directory this copy synced: emptied by a delete, it stays (it is an entry)."""
+        base = self._bases.get(path)
+        return base is not None and base.sha256 == DIRECTORY
+
     def _learn_head(self, head: Head) -> None:
         remote = Remote(head.version, head.sha256)
         self.journal.record_remote(head.path, remote)
@@ -640,8 +646,10 @@ class Executor:
         """Make the path hold the entry, if it still holds `expect` (see syncd.engine.writer);
         a blob streams from the store into the temporary file, checked before the rename."""
         prefix = self.journal.temp_prefix
+        if entry.directory:
+            return make_directory(self.root, path, expect)
         if entry.link:
-            return write_link(self.root, path, entry.target, expect, temp_prefix=prefix)
+            return write_link(self.root, path, entry.target, expect, temp_prefix=prefix, ignored=self.rules.ignores)
         data = entry.data
         if data is None:
             def data(out):
@@ -650,18 +658,19 @@ class Executor:
                 except (BlobMismatch, NotFound) as exc:
                     raise DamagedVersion(f"{path}: the store's bytes for this version cannot be had ({exc}); "
                                          "not written") from None
-        return write_atomic(self.root, path, data, expect, temp_prefix=prefix, executable=entry.executable)
+        return write_atomic(self.root, path, data, expect, temp_prefix=prefix, executable=entry.executable,
+                            ignored=self.rules.ignores)
 
     def _apply_remote(self, path: str, lf: LocalFile | None, remote: Remote, report: SyncReport) -> None:
         """Make the local file what the store's head says: its content, or gone."""
         try:
             if remote.sha256 is None:
-                delete_checked(self.root, path, lf.sha256)
+                delete_checked(self.root, path, lf.sha256, self._synced_directory, self.rules.ignores)
                 self.journal.drop(path)
             else:
                 written = self._write(path, self._content_of(path, remote), lf.sha256 if lf else None)
                 remember(self.journal, path, written, remote.sha256)
-        except (UnsafePath, DamagedVersion) as exc:
+        except (UnsafePath, DamagedVersion, HoldsUnsynced) as exc:
             self._skip(report, path, str(exc), _cause(exc))
             return
         except LocalChanged:
@@ -699,7 +708,7 @@ class Executor:
         """The local entry (None: absent) if it is still what the scan saw; else False, and
         the path waits for the next pass (or, holding a credential, until `syncd allow`)."""
         try:
-            now = read_entry(self.root, path, self.policy)
+            now = read_entry(self.root, path, self.policy, self.rules.ignores)
         except Unsupported:
             now = False
         if now is False or (now[1].sha256 if now else None) != (lf.sha256 if lf else None):
@@ -837,7 +846,7 @@ class Executor:
         try:
             if head.sha256 != ours:
                 if result is None:
-                    delete_checked(self.root, path, ours)
+                    delete_checked(self.root, path, ours, self._synced_directory, self.rules.ignores)
                     self.journal.drop(path)
                 else:
                     written = self._write(path, result, ours)

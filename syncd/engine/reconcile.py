@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from syncd.content import DIRECTORY
+
 
 @dataclass(frozen=True)
 class Base:
@@ -102,11 +104,12 @@ def reconcile_move(old_path: str, old: Facts, new_path: str, new: Facts) -> Acti
       successor of the base, so the version at new_path holds the base's content) while
       new_path is free here → MOVE_LOCAL, also when the file was edited here: the edit
       lands at new_path, decided there against the moved version.
-    A held path, a store that deleted rather than moved, a base that is itself a tombstone,
+    A held path, a store that deleted rather than moved, a base that is itself a tombstone
+    or an empty directory,
     or a file moved into a folder of its own name (or out of one: a rename cannot take a
     path whose folder the file still is) is no move."""
-    if old.held or new.held or old.base is None or old.base.sha256 is None or old.remote is None:
-        return None
+    if old.held or new.held or old.base is None or old.base.sha256 in (None, DIRECTORY) or old.remote is None:
+        return None  # (an empty directory has nothing to keep but its name: made anew)
     if new_path.startswith(old_path + "/") or old_path.startswith(new_path + "/"):
         return None
     if (old.local is None and new.local == old.base.sha256 and new.base is None and new.remote is None

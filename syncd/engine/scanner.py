@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from syncd.content import FilePolicy, Unsupported, check_size
+from syncd.content import DIRECTORY, FilePolicy, Unsupported, check_size
 from syncd.engine.entries import LocalFile, Stat, denied, open_source, read_entry, stat_of
 from syncd.engine.ignore import IgnoreRules
 
@@ -94,6 +94,7 @@ def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
             result.unsupported[prefix or "./"] = f"{prefix or './'}: cannot list the directory: {exc.strerror}"
             result.problems[prefix or "./"] = "a directory cannot be listed"
             continue
+        ignored = 0
         for entry in entries:
             rel = prefix + entry.name
             try:
@@ -107,11 +108,16 @@ def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
                 result.temp_files.append(rel)
                 continue
             if entry.is_dir(follow_symlinks=False):
-                if not rules.ignores(rel, is_dir=True):
+                if rules.ignores(rel, is_dir=True):
+                    ignored += 1
+                else:
                     pending.append((rel + "/", entry.path))
                 continue
-            if not (entry.is_file(follow_symlinks=False) or entry.is_symlink()) or rules.ignores(rel):
-                continue  # fifos, sockets, devices; ignored files
+            if rules.ignores(rel):
+                ignored += 1
+                continue
+            if not (entry.is_file(follow_symlinks=False) or entry.is_symlink()):
+                continue  # fifos, sockets, devices
             try:
                 local = _scan_file(root, entry, rel, cache, policy, now_ns, result)
             except Unsupported as exc:
@@ -123,6 +129,11 @@ def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
                 continue  # gone since the directory was listed
             if local is not None:
                 result.files[rel] = local
+        if prefix and ignored == len(entries):  # holds nothing that syncs: an entry of its own
+            try:
+                result.files[prefix[:-1]] = LocalFile(prefix[:-1], DIRECTORY, stat_of(os.lstat(directory)))
+            except FileNotFoundError:
+                pass
     return result
 
 

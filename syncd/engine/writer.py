@@ -6,14 +6,15 @@ fsynced, and replaces the target only if the target still holds what the caller 
 """
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat as statmod
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from syncd.content import link_problem
-from syncd.engine.entries import Stat, identity_now, stat_of
+from syncd.content import DIRECTORY, link_problem
+from syncd.engine.entries import Ignored, Stat, holds_nothing_synced, identity_now, stat_of
 from syncd.engine.ignore import is_git_name
 
 
@@ -25,8 +26,32 @@ class LocalChanged(Exception):
     """The file is not what the caller last saw: the user got there first."""
 
 
-def safe_target(root: Path, relpath: str) -> Path:
-    """The absolute target of a store path, or UnsafePath saying why it is refused."""
+class HoldsUnsynced(Exception):
+    """An empty directory entry cannot go: it holds files this copy does not sync (ignored
+    ones), which are not syncd's to remove."""
+
+    cause = "a directory holds files that are not synced"
+
+
+def _rmdir_entry(root: Path, relpath: str, target: Path, ignored: Ignored | None, gone: str) -> None:
+    """Remove the directory an empty-directory entry names; LocalChanged when something
+    that syncs arrived in it since the scan, HoldsUnsynced when only ignored files hold it."""
+    try:
+        os.rmdir(target)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        if not holds_nothing_synced(relpath, ignored, str(target)):
+            raise LocalChanged(f"{relpath}: changed since it was scanned; not {gone}") from None
+        raise HoldsUnsynced(f"{relpath}: {gone} in the store, but this directory holds files that are not "
+                            "synced (ignored here); left in place: remove them to finish") from None
+
+
+def safe_target(root: Path, relpath: str, directory_ok: bool = False) -> Path:
+    """The absolute target of a store path, or UnsafePath saying why it is refused (a
+    directory there too, unless the caller expects one: an empty directory entry)."""
     if not relpath or relpath.startswith("/") or "\x00" in relpath:
         raise UnsafePath(f"{relpath!r}: not a relative path")
     parts = relpath.split("/")
@@ -46,7 +71,7 @@ def safe_target(root: Path, relpath: str) -> Path:
         if not statmod.S_ISDIR(st.st_mode):
             raise UnsafePath(f"{relpath}: {here} is a file, not a directory")
     target = here / parts[-1]
-    if target.is_dir() and not target.is_symlink():
+    if not directory_ok and target.is_dir() and not target.is_symlink():
         raise UnsafePath(f"{relpath}: {target} is a directory")
     return target
 
@@ -85,14 +110,17 @@ def _mode(fd: int, target: Path, executable: bool) -> int:
     return mode | (mode & 0o444) >> 2 if executable else mode & ~0o111
 
 
-def _replace(tmp: Path, target: Path, relpath: str, expect: str | None) -> None:
+def _replace(root: Path, tmp: Path, target: Path, relpath: str, expect: str | None,
+             ignored: Ignored | None) -> None:
     if identity_now(target) != expect:
         raise LocalChanged(f"{relpath}: changed since it was scanned; not written")
+    if expect == DIRECTORY:  # an empty directory gives way (not atomically: it held nothing)
+        _rmdir_entry(root, relpath, target, ignored, "replaced by a file")
     os.replace(tmp, target)
 
 
 def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], None], expect_sha256: str | None, *,
-                 temp_prefix: str, executable: bool = False) -> Stat:
+                 temp_prefix: str, executable: bool = False, ignored: Ignored | None = None) -> Stat:
     """Replace what is at the path with a file of `data` (or what `data` writes into the
     file it is given, such as a blob streamed from the store, which raises when the bytes
     are wrong) and that mode, if it still has the entry identity `expect_sha256` (None:
@@ -105,7 +133,7 @@ def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], No
 
     Returns the stat of the bytes written, taken from the temporary file before the rename:
     a stat of the target afterwards could already be of the user's next save."""
-    target = safe_target(root, relpath)
+    target = safe_target(root, relpath, directory_ok=expect_sha256 == DIRECTORY)
     _make_parents(root, target)
     tmp = target.parent / f"{temp_prefix}{secrets.token_hex(8)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
@@ -123,7 +151,7 @@ def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], No
             written = stat_of(os.fstat(fd))
         finally:
             os.close(fd)
-        _replace(tmp, target, relpath, expect_sha256)
+        _replace(root, tmp, target, relpath, expect_sha256, ignored)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -131,12 +159,13 @@ def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], No
     return written
 
 
-def write_link(root: Path, relpath: str, link_target: str, expect_sha256: str | None, *, temp_prefix: str) -> Stat:
+def write_link(root: Path, relpath: str, link_target: str, expect_sha256: str | None, *, temp_prefix: str,
+               ignored: Ignored | None = None) -> Stat:
     """Replace what is at the path with a symbolic link to `link_target`, as write_atomic
     does a file: made under a temporary name, renamed into place if the path still holds
     what was last seen. The target is checked here again, whatever the store said: only a
     relative link that stays inside the root is made."""
-    target = safe_target(root, relpath)
+    target = safe_target(root, relpath, directory_ok=expect_sha256 == DIRECTORY)
     problem = link_problem(relpath, link_target)
     if problem is not None:
         raise UnsafePath(f"{relpath}: {problem}; not written")
@@ -145,7 +174,7 @@ def write_link(root: Path, relpath: str, link_target: str, expect_sha256: str | 
     os.symlink(link_target, tmp)
     try:
         written = stat_of(os.lstat(tmp))
-        _replace(tmp, target, relpath, expect_sha256)
+        _replace(root, tmp, target, relpath, expect_sha256, ignored)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -153,20 +182,47 @@ def write_link(root: Path, relpath: str, link_target: str, expect_sha256: str | 
     return written
 
 
-def delete_checked(root: Path, relpath: str, expect_sha256: str) -> None:
-    """Remove the file (or link) if it still is that entry, then any directories that emptied."""
-    target = safe_target(root, relpath)
-    if identity_now(target) != expect_sha256:
-        raise LocalChanged(f"{relpath}: changed since it was scanned; not deleted")
-    target.unlink()
+def make_directory(root: Path, relpath: str, expect_sha256: str | None) -> Stat:
+    """Make the path an (empty) directory if it still holds `expect_sha256` (None: absent);
+    a directory already there, empty or not, is what was asked for."""
+    target = safe_target(root, relpath, directory_ok=True)
+    if not (target.is_dir() and not target.is_symlink()):
+        if identity_now(target) != expect_sha256:
+            raise LocalChanged(f"{relpath}: changed since it was scanned; not made a directory")
+        if expect_sha256 is not None:  # the file or link it replaces, as last seen
+            target.unlink()
+        _make_parents(root, target)
+        try:
+            os.mkdir(target)
+        except FileExistsError:
+            pass
+        if not statmod.S_ISDIR(os.lstat(target).st_mode):  # raced with a file or a link
+            raise LocalChanged(f"{relpath}: changed since it was scanned; not made a directory")
+        _fsync_dir(target.parent)
+    return stat_of(os.lstat(target))
+
+
+def delete_checked(root: Path, relpath: str, expect_sha256: str,
+                   keep: Callable[[str], bool] = lambda path: False, ignored: Ignored | None = None) -> None:
+    """Remove the file, link or empty directory if it still is that entry, then any
+    directories that emptied, except those `keep` names (synced empty directories). A
+    directory holding what `ignored` names is left, with HoldsUnsynced."""
+    target = safe_target(root, relpath, directory_ok=expect_sha256 == DIRECTORY)
+    if expect_sha256 == DIRECTORY and target.is_dir() and not target.is_symlink():
+        _rmdir_entry(root, relpath, target, ignored, "deleted")
+    else:
+        if identity_now(target) != expect_sha256:
+            raise LocalChanged(f"{relpath}: changed since it was scanned; not deleted")
+        target.unlink()
     _fsync_dir(target.parent)
-    _remove_emptied(root, target.parent)
+    _remove_emptied(root, target.parent, keep)
 
 
-def _remove_emptied(root: Path, parent: Path) -> None:
-    """Remove `parent` and the directories above it that are now empty, up to the root."""
+def _remove_emptied(root: Path, parent: Path, keep: Callable[[str], bool] = lambda path: False) -> None:
+    """Remove `parent` and the directories above it that are now empty, up to the root,
+    but for those `keep` names."""
     top = Path(root).resolve()
-    while parent != top:
+    while parent != top and not keep(parent.relative_to(top).as_posix()):
         try:
             parent.rmdir()
         except OSError:

@@ -96,6 +96,8 @@ class Recorder:
     def _entries(self, versions: list[dict]) -> list[MirrorEntry]:
         entries = []
         for v in versions:
+            if isinstance(v.get("content"), dict) and v["content"].get("encoding") == "directory":
+                continue  # Git keeps no empty directories (and a tombstone of one changes no tree)
             try:
                 entries.append(self._entry(v))
             except ValueError as exc:

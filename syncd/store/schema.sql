@@ -1,4 +1,4 @@
--- syncd's objects as migrations up to 0021_moves leave them. GENERATED: do not edit.
+-- syncd's objects as migrations up to 0022_empty_directories leave them. GENERATED: do not edit.
 -- Regenerate after adding a migration: python -m syncd.store.schema > syncd/store/schema.sql
 -- For reading: databases get the migrations (syncd db migrate), not this file. Owners are left out;
 -- grants are every grantee's but the owner's. Objects in public are the ones the migrations name.
@@ -1560,6 +1560,37 @@ CREATE OR REPLACE FUNCTION syncd.entry_of(content jsonb, OUT identity text, OUT 
  IMMUTABLE
  SET search_path TO ''
 AS $function$
+begin
+  if content ->> 'encoding' = 'directory' then
+    identity := encode(sha256(convert_to('040000 ' || encode(sha256(''::bytea), 'hex'), 'UTF8')), 'hex');
+    size := 0;
+  else
+    select e.identity, e.size into identity, size from syncd.file_entry_of(content) e;
+  end if;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.entry_problem(ws uuid, doc_path text, content jsonb)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$
+  select case
+    when jsonb_typeof(content) = 'object' and content ->> 'encoding' = 'directory' then
+      case when content <> '{"encoding": "directory", "format": "directory"}'::jsonb
+             then 'a directory is {"encoding": "directory", "format": "directory"}, with nothing else'
+      end
+    else syncd.file_entry_problem(ws, doc_path, content)
+  end
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.file_entry_of(content jsonb, OUT identity text, OUT size bigint)
+ RETURNS record
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO ''
+AS $function$
 declare
   body bytea;
 begin
@@ -1577,7 +1608,7 @@ begin
 end
 $function$;
 
-CREATE OR REPLACE FUNCTION syncd.entry_problem(ws uuid, doc_path text, content jsonb)
+CREATE OR REPLACE FUNCTION syncd.file_entry_problem(ws uuid, doc_path text, content jsonb)
  RETURNS text
  LANGUAGE sql
  STABLE
@@ -2003,6 +2034,7 @@ CREATE OR REPLACE FUNCTION syncd.mode_of(content jsonb)
 AS $function$
   select case when content is null then null
               when content ->> 'encoding' = 'link' then '120000'
+              when content ->> 'encoding' = 'directory' then '040000'
               when content -> 'executable' = 'true'::jsonb then '100755'
               else '100644' end
 $function$;
@@ -2697,6 +2729,7 @@ grant execute on function syncd.commit_max_changes() to authenticated, service_r
 grant execute on function syncd.content_bytes(jsonb) to authenticated, service_role;
 grant execute on function syncd.content_problem(jsonb) to authenticated, service_role;
 grant execute on function syncd.entry_of(jsonb) to authenticated, service_role;
+grant execute on function syncd.file_entry_of(jsonb) to authenticated, service_role;
 grant execute on function syncd.head_json(public.documents,boolean) to authenticated, service_role;
 grant execute on function syncd.heartbeat(uuid,uuid,jsonb) to authenticated, service_role;
 grant execute on function syncd.identity(text,boolean,boolean) to authenticated, service_role;
