@@ -19,7 +19,7 @@ import pytest
 from syncd.content import FilePolicy, encode, identity, sha256_hex
 from syncd.daemon.watcher import ChangeQueue, Watcher
 from syncd.engine.ignore import IgnoreRules
-from syncd.engine.journal import Journal
+from syncd.engine.journal import _UPGRADES, Journal
 from syncd.engine.scanner import Stat
 from syncd.engine.writer import LocalChanged, UnsafePath, write_link
 from syncd.store.blobs import BlobMismatch, TableBlobStore
@@ -389,7 +389,8 @@ def test_a_journal_from_before_modes_reads_every_file_once_more(tmp_path):
     journal.flush_stats()
     journal.db.close()
     with sqlite3.connect(tmp_path / "j.sqlite") as db:
-        db.execute("pragma user_version = 2")  # as the journal of the release before
+        # as the journal of the release before: every upgrade up to the one that drops the cache
+        db.execute(f"pragma user_version = {_UPGRADES.index('delete from stat_cache;')}")
     assert Journal(tmp_path / "j.sqlite").get("run.sh") is None
 
 
