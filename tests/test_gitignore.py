@@ -88,8 +88,10 @@ def test_every_caller_gets_the_answer_git_check_ignore_gives(tmp_path):
                        check=True, capture_output=True, text=True).stdout.split("\0")) - {""})
     random.Random(7).shuffle(paths)
     rules = IgnoreRules(git=GitIgnores.of(root))
-    shown = what_git_shows(root)
-    assert {p for p in paths if not rules.ignores(p)} == shown
+    checked = subprocess.run(["git", "check-ignore", "-z", "--stdin"], cwd=root, input="\0".join(paths),
+                             capture_output=True, text=True).stdout
+    assert {p for p in paths if rules.ignores(p)} == set(checked.split("\0")) - {""}
+    assert {p for p in paths if not rules.ignores(p)} == what_git_shows(root)
 
 
 def test_a_root_inside_a_repository_uses_the_rules_above_it(tmp_path):
