@@ -208,7 +208,7 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, as_json: bool) -> None:
         "pushed": len(report.pushed), "pulled": len(report.pulled),
         "deleted_local": len(report.deleted_local), "deleted_remote": len(report.deleted_remote),
         "moved": report.moved, "merged": report.merged, "resolved": report.resolved, "conflicts": report.conflicts,
-        "skipped": report.skipped, "failed": report.failed, "deferred": report.deferred,
+        "skipped": report.skipped, "ignored": report.ignored, "failed": report.failed, "deferred": report.deferred,
         "held_deletes": report.held_deletes,
     }
     if as_json:

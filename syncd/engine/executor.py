@@ -114,6 +114,7 @@ class SyncReport:
     conflicts: list[str] = field(default_factory=list)  # every held path after this pass
     new_conflicts: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # path → why it was left alone
+    ignored: dict[str, str] = field(default_factory=dict)  # path → why it never syncs (ignore rules)
     failed: dict[str, str] = field(default_factory=dict)  # those of them with a problem to fix → its cause
     deferred: list[str] = field(default_factory=list)  # changed during the pass: next pass
     held_deletes: list[str] = field(default_factory=list)  # over the limits: not carried out
@@ -201,7 +202,7 @@ class Executor:
         retry, report.deferred = report.deferred, []
         self._apply(self._plan(retry, local, self.journal.held()), local, report)
         report.conflicts = sorted(self.journal.held())
-        self.notices.keep_only(report.skipped)
+        self.notices.keep_only(report.skipped.keys() | report.ignored.keys())
         self._record_conflicts(report)
         self.journal.flush_stats()
         self._contents.clear()
@@ -411,6 +412,9 @@ class Executor:
             log.info("removed %s, left by an interrupted write", rel)
         for path, why in result.unsupported.items():
             self._skip(report, path, why, result.problems.get(path))
+        report.ignored = result.ignored
+        for path, why in result.ignored.items():
+            self.notices.say(logging.INFO, path, why)
         for path in self.journal.cached_paths() - set(result.files) - set(result.unsupported):
             if not self._under(path, result.unlisted):
                 self.journal.drop(path)

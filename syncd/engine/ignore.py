@@ -18,11 +18,10 @@ _TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"([0-9a-f]{8}-)?[0-9a-f]{16}")
 # Characters HFS+ ignores in names, so ".g\u200cit" is ".git" there (Git refuses them too)
 _HFS_IGNORED = dict.fromkeys([*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF])
 
-DEFAULT_IGNORES = (  # (`.git` in any spelling comes first: is_git_name)
-    # editor swap, backup and lock files
-    "*.swp", "*.swo", "*.swx", ".*.sw?", "*~", ".#*", r"\#*#", "4913",
-    # credentials, wherever they sit in the tree (files that hold them whatever their name
-    # are found by their content: syncd.engine.credentials)
+EDITOR_FILES = ("*.swp", "*.swo", "*.swx", ".*.sw?", "*~", ".#*", r"\#*#", "4913")  # swap, backup, lock files
+# credentials, wherever they sit in the tree (files that hold them whatever their name are
+# found by their content: syncd.engine.credentials)
+SECRET_FILES = (
     ".env", ".env.*", ".envrc",  # environment files (direnv's too)
     "*.pem", "*.key", "*.p8", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.ppk",  # keys, key stores
     "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".ssh/", ".gnupg/",  # SSH and GnuPG keys
@@ -33,10 +32,12 @@ DEFAULT_IGNORES = (  # (`.git` in any spelling comes first: is_git_name)
     # ...except the templates projects commit in their place (.env.example): their content
     # is still checked like any file's, so a real key in one stays here
     "!*.example", "!*.template", "!*.sample",
-    # build output and OS clutter
+)
+BUILD_AND_OS_CLUTTER = (
     "__pycache__/", "*.pyc", "*.pyo", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", ".venv/",
     "node_modules/", ".DS_Store", "Thumbs.db", "desktop.ini",
 )
+DEFAULT_IGNORES = (*EDITOR_FILES, *SECRET_FILES, *BUILD_AND_OS_CLUTTER)  # (`.git` in any spelling: is_git_name)
 
 
 def is_git_name(name: str) -> bool:
@@ -103,5 +104,27 @@ class IgnoreRules:
             return True
         return self.git is not None and self.git.ignored(relpath, is_dir)
 
+    def why(self, relpath: str, is_dir: bool = False) -> str | None:
+        """Why a path the walk found ignored (by its own rules: the walk never enters an
+        ignored directory) is left out, in a line for the user; None for Git's own `.git`
+        and syncd's temporary files, which are no one's files."""
+        name = relpath.rpartition("/")[2]
+        shown = relpath + "/" if is_dir else relpath
+        if is_git_name(name) or _TEMP_NAME.fullmatch(name):
+            return None
+        if self._config is not None and self._config.decide(matchable(relpath), is_dir):
+            return f"{shown}: ignored by the config's ignore patterns"
+        for rules, what in _WHY:
+            if rules.decide(matchable(relpath), is_dir):
+                return f"{shown}: {what}"
+        return f"{shown}: ignored by the repository's .gitignore rules (git check-ignore -v {shown} says which)"
+
 
 _BUILTIN = Patterns(DEFAULT_IGNORES)
+_WHY = (
+    (Patterns(SECRET_FILES), "a file that holds credentials by its name; never synced (a template of it syncs "
+                             "when named *.example, *.template or *.sample)"),
+    (Patterns(BUILD_AND_OS_CLUTTER), "build output or OS clutter; never synced (a `!` pattern in the config's "
+                                     "ignore brings it back)"),
+    (Patterns(EDITOR_FILES), "an editor's swap, backup or lock file; never synced"),
+)

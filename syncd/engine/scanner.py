@@ -51,6 +51,7 @@ class ScanResult:
     problems: dict[str, str] = field(default_factory=dict)  # those of them with a problem to fix: its cause
     temp_files: list[str] = field(default_factory=list)  # this copy's, left by an interrupted write
     unlisted: list[str] = field(default_factory=list)  # directories that could not be read ("" = root)
+    ignored: dict[str, str] = field(default_factory=dict)  # never synced, and why (a directory once)
     hashed: int = 0
 
 
@@ -107,14 +108,14 @@ def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
             if temp_prefix and entry.name.startswith(temp_prefix) and entry.is_file(follow_symlinks=False):
                 result.temp_files.append(rel)
                 continue
-            if entry.is_dir(follow_symlinks=False):
-                if rules.ignores(rel, is_dir=True):
-                    ignored += 1
-                else:
-                    pending.append((rel + "/", entry.path))
-                continue
-            if rules.ignores(rel):
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if rules.ignores(rel, is_dir):
                 ignored += 1
+                if (why := rules.why(rel, is_dir)) is not None:
+                    result.ignored[rel] = why
+                continue
+            if is_dir:
+                pending.append((rel + "/", entry.path))
                 continue
             if not (entry.is_file(follow_symlinks=False) or entry.is_symlink()):
                 continue  # fifos, sockets, devices
