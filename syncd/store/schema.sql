@@ -1,4 +1,4 @@
--- syncd's objects as migrations up to 0017_contract_only_writes leave them. GENERATED: do not edit.
+-- syncd's objects as migrations up to 0020_storage_blobs leave them. GENERATED: do not edit.
 -- Regenerate after adding a migration: python -m syncd.store.schema > syncd/store/schema.sql
 -- For reading: databases get the migrations (syncd db migrate), not this file. Owners are left out;
 -- grants are every grantee's but the owner's. Objects in public are the ones the migrations name.
@@ -209,6 +209,7 @@ alter table syncd.schema_migrations add constraint schema_migrations_pkey PRIMAR
 
 CREATE INDEX activity_log_time ON public.activity_log USING btree (workspace_id, created_at);
 CREATE INDEX activity_log_workspace ON public.activity_log USING btree (workspace_id, id);
+CREATE INDEX document_versions_blob ON public.document_versions USING btree (workspace_id, ((content ->> 'sha256'::text))) WHERE ((content ->> 'encoding'::text) = 'blob'::text);
 CREATE UNIQUE INDEX document_versions_commit ON public.document_versions USING btree (document_id, ((provenance ->> 'commit'::text))) WHERE (provenance ? 'commit'::text);
 CREATE INDEX document_versions_imported_commit ON public.document_versions USING btree (workspace_id, ((provenance ->> 'commit'::text))) WHERE (provenance ? 'commit'::text);
 CREATE INDEX document_versions_parent ON public.document_versions USING btree (document_id, parent_version);
@@ -859,6 +860,16 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.blob_object(object_name text)
+ RETURNS TABLE(ws uuid, digest text)
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO ''
+AS $function$
+  select split_part(object_name, '/', 1)::uuid, split_part(object_name, '/', 2)
+   where object_name ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[0-9a-f]{64}$'
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.can_read(ws uuid, sess uuid)
  RETURNS boolean
  LANGUAGE sql
@@ -867,6 +878,20 @@ CREATE OR REPLACE FUNCTION syncd.can_read(ws uuid, sess uuid)
 AS $function$
   select coalesce(syncd.trusted() or syncd.workspace_role(ws) is not null
                   or (sess is not null and syncd.session_role(sess) is not null), false)
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.can_read_blob(object_name text)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  select exists (
+    select 1 from syncd.blob_object(object_name) b
+      join public.document_versions v on v.workspace_id = b.ws and v.content ->> 'encoding' = 'blob'
+                                     and v.content ->> 'sha256' = b.digest
+      join public.documents d on d.id = v.document_id
+     where syncd.can_read(b.ws, d.session_id))
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.can_read_document(doc uuid)
@@ -897,6 +922,20 @@ CREATE OR REPLACE FUNCTION syncd.can_write(ws uuid, sess uuid)
 AS $function$
   select coalesce(syncd.trusted() or syncd.workspace_role(ws) in ('owner', 'collaborator')
                   or (sess is not null and syncd.session_role(sess) in ('owner', 'collaborator')), false)
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.can_write_blob(object_name text)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  select coalesce((
+    select syncd.trusted() or syncd.workspace_role(b.ws) in ('owner', 'collaborator')
+        or exists (select 1 from public.session_members m join public.sessions s on s.id = m.session_id
+                    where s.workspace_id = b.ws and m.user_id = (select auth.uid())
+                      and m.role in ('owner', 'collaborator'))
+      from syncd.blob_object(object_name) b), false)
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.claim_login(uid uuid, login text)
@@ -1351,6 +1390,42 @@ CREATE OR REPLACE FUNCTION syncd.inline_item_max()
  IMMUTABLE
  SET search_path TO ''
 AS $function$ select 1024 * 1024::bigint $function$;
+
+CREATE OR REPLACE FUNCTION syncd.install_storage_policies()
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO ''
+AS $function$
+begin
+  if to_regclass('storage.objects') is null then
+    return;
+  end if;
+  insert into storage.buckets (id, name, public) values ('syncd-blobs', 'syncd-blobs', false)
+    on conflict (id) do nothing;
+  drop policy if exists syncd_blobs_read on storage.objects;
+  drop policy if exists syncd_blobs_create on storage.objects;
+  drop policy if exists syncd_blobs_only_readers on storage.objects;
+  drop policy if exists syncd_blobs_only_writers on storage.objects;
+  drop policy if exists syncd_blobs_unchanged on storage.objects;
+  drop policy if exists syncd_blobs_kept on storage.objects;
+  drop policy if exists syncd_blobs_not_anon on storage.objects;
+  create policy syncd_blobs_read on storage.objects for select to authenticated
+    using (bucket_id = 'syncd-blobs' and syncd.can_read_blob(name));
+  create policy syncd_blobs_create on storage.objects for insert to authenticated
+    with check (bucket_id = 'syncd-blobs' and syncd.can_write_blob(name));
+  create policy syncd_blobs_only_readers on storage.objects as restrictive for select to authenticated
+    using (bucket_id is distinct from 'syncd-blobs' or syncd.can_read_blob(name));
+  create policy syncd_blobs_only_writers on storage.objects as restrictive for insert to authenticated
+    with check (bucket_id is distinct from 'syncd-blobs' or syncd.can_write_blob(name));
+  create policy syncd_blobs_unchanged on storage.objects as restrictive for update to authenticated
+    using (bucket_id is distinct from 'syncd-blobs') with check (bucket_id is distinct from 'syncd-blobs');
+  create policy syncd_blobs_kept on storage.objects as restrictive for delete to authenticated
+    using (bucket_id is distinct from 'syncd-blobs');
+  -- anon may not execute syncd's functions at all: its bound names no function
+  create policy syncd_blobs_not_anon on storage.objects as restrictive for all to anon
+    using (bucket_id is distinct from 'syncd-blobs') with check (bucket_id is distinct from 'syncd-blobs');
+end
+$function$;
 
 CREATE OR REPLACE FUNCTION syncd.is_owner(ws uuid)
  RETURNS boolean
@@ -2053,10 +2128,13 @@ grant select on table public.workspace_members to authenticated;
 grant delete, insert, select, update on table public.workspaces to service_role;
 grant select on table public.workspaces to authenticated;
 grant usage on schema syncd to authenticated, service_role;
+grant execute on function syncd.blob_object(text) to authenticated, service_role;
 grant execute on function syncd.can_read(uuid,uuid) to authenticated, service_role;
+grant execute on function syncd.can_read_blob(text) to authenticated, service_role;
 grant execute on function syncd.can_read_document(uuid) to authenticated, service_role;
 grant execute on function syncd.can_see_workspace(uuid) to authenticated, service_role;
 grant execute on function syncd.can_write(uuid,uuid) to authenticated, service_role;
+grant execute on function syncd.can_write_blob(text) to authenticated, service_role;
 grant execute on function syncd.commit_changes(jsonb) to authenticated, service_role;
 grant execute on function syncd.commit_max_bytes() to authenticated, service_role;
 grant execute on function syncd.commit_max_changes() to authenticated, service_role;
