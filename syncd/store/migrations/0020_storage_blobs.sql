@@ -29,10 +29,7 @@ create function syncd.blob_object(object_name text) returns table (ws uuid, dige
    where object_name ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[0-9a-f]{64}$'
 $$;
 
--- Finds the versions naming a digest (the read policy's lookup, once per object read).
-create index document_versions_blob on public.document_versions (workspace_id, (content ->> 'sha256'))
-  where content ->> 'encoding' = 'blob';
-
+-- (0019's index document_versions_blob finds the versions naming a digest)
 create function syncd.can_read_blob(object_name text) returns boolean
   language sql stable security definer set search_path = '' as $$
   select exists (
