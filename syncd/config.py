@@ -153,8 +153,10 @@ def load(path: Path) -> Config:
     except ValueError as exc:
         raise ConfigError(f"{where}: key 'files.max_size': {exc}") from None
     binary = files_raw.get("binary", policy.binary)
-    if binary not in ("skip", "base64"):
-        raise ConfigError(f"{where}: key 'files.binary' must be 'skip' or 'base64', not {binary!r}")
+    if binary == "base64":  # the spelling before blobs: it asked for binaries to sync, as now they do
+        binary = "sync"
+    if binary not in ("skip", "sync"):
+        raise ConfigError(f"{where}: key 'files.binary' must be 'sync' or 'skip', not {binary!r}")
 
     daemon = DaemonSettings(**_numbers(raw, "daemon", DaemonSettings(), where))
     deletes = DeleteLimits(**_numbers(raw, "deletes", DeleteLimits(), where))
@@ -245,8 +247,8 @@ workspace: {workspace}
 # gitignore-style patterns, added to the defaults (.git/, swap files, .env, keys, ...)
 ignore: []
 files:
-  max_size: 10MiB     # larger files are skipped with a warning
-  binary: skip        # skip | base64 (store non-UTF-8 files encoded)
+  max_size: 100MiB    # larger files are skipped with a warning
+  binary: sync        # sync (bytes PostgreSQL text cannot hold, as blobs) | skip
 """
 
 

@@ -23,6 +23,22 @@ create table public.activity_log (
     actor_login text
 );
 
+create table public.blob_chunks (
+    workspace_id uuid not null,
+    sha256 text not null,
+    part integer not null,
+    data bytea not null
+);
+
+create table public.blobs (
+    workspace_id uuid not null,
+    sha256 text not null,
+    size bigint not null,
+    complete boolean default false not null,
+    created_by uuid,
+    created_at timestamp with time zone default now() not null
+);
+
 create table public.devices (
     id uuid not null,
     workspace_id uuid not null,
@@ -154,6 +170,14 @@ alter table public.activity_log add constraint activity_log_pkey PRIMARY KEY (id
 alter table public.activity_log add constraint activity_log_project_id_fkey FOREIGN KEY (project_id) REFERENCES public.projects(id) ON DELETE SET NULL;
 alter table public.activity_log add constraint activity_log_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE SET NULL;
 alter table public.activity_log add constraint activity_log_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
+alter table public.blob_chunks add constraint blob_chunks_part_check CHECK ((part >= 0));
+alter table public.blob_chunks add constraint blob_chunks_pkey PRIMARY KEY (workspace_id, sha256, part);
+alter table public.blob_chunks add constraint blob_chunks_workspace_id_sha256_fkey FOREIGN KEY (workspace_id, sha256) REFERENCES public.blobs(workspace_id, sha256) ON DELETE CASCADE;
+alter table public.blobs add constraint blobs_created_by_fkey FOREIGN KEY (created_by) REFERENCES auth.users(id) ON DELETE SET NULL;
+alter table public.blobs add constraint blobs_pkey PRIMARY KEY (workspace_id, sha256);
+alter table public.blobs add constraint blobs_sha256_check CHECK ((sha256 ~ '^[0-9a-f]{64}$'::text));
+alter table public.blobs add constraint blobs_size_check CHECK ((size >= 0));
+alter table public.blobs add constraint blobs_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
 alter table public.devices add constraint devices_pkey PRIMARY KEY (id);
 alter table public.devices add constraint devices_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE SET NULL;
 alter table public.devices add constraint devices_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
@@ -222,6 +246,8 @@ CREATE UNIQUE INDEX invitations_once ON public.invitations USING btree (workspac
 -- Row level security
 
 alter table public.activity_log enable row level security;
+alter table public.blob_chunks enable row level security;
+alter table public.blobs enable row level security;
 alter table public.devices enable row level security;
 alter table public.document_versions enable row level security;
 alter table public.documents enable row level security;
@@ -492,6 +518,31 @@ begin
                                              ($1 ->> 'after')::bigint, 0));
 end
 $function$;
+
+CREATE OR REPLACE FUNCTION public.syncd_blob_finish(jsonb)
+ RETURNS jsonb
+ LANGUAGE sql
+ SET search_path TO ''
+AS $function$ select syncd.blob_finish($1) $function$;
+
+CREATE OR REPLACE FUNCTION public.syncd_blob_get(jsonb)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$ select syncd.blob_get($1) $function$;
+
+CREATE OR REPLACE FUNCTION public.syncd_blob_missing(jsonb)
+ RETURNS jsonb
+ LANGUAGE sql
+ SET search_path TO ''
+AS $function$ select syncd.blob_missing($1) $function$;
+
+CREATE OR REPLACE FUNCTION public.syncd_blob_put(jsonb)
+ RETURNS jsonb
+ LANGUAGE sql
+ SET search_path TO ''
+AS $function$ select syncd.blob_put($1) $function$;
 
 CREATE OR REPLACE FUNCTION public.syncd_changes(jsonb)
  RETURNS jsonb
@@ -860,6 +911,109 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.blob_chunk_size()
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO ''
+AS $function$ select 4 * 1024 * 1024 $function$;
+
+CREATE OR REPLACE FUNCTION syncd.blob_finish(jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  ws uuid := syncd.blob_writer($1);
+  digest text := $1 ->> 'sha256';
+  known public.blobs;
+  chunk integer := syncd.blob_chunk_size();
+  found text;
+  n integer;
+  total bigint;
+begin
+  select * into known from public.blobs b where b.workspace_id = ws and b.sha256 = digest for update;
+  if known.complete then
+    return jsonb_build_object('sha256', digest, 'size', known.size);
+  end if;
+  select count(*), coalesce(sum(length(c.data)), 0) into n, total
+    from public.blob_chunks c where c.workspace_id = ws and c.sha256 = digest;
+  if known.sha256 is null or known.size <> ($1 ->> 'size')::bigint
+     or n <> greatest(1, (known.size + chunk - 1) / chunk) or total <> known.size then
+    raise exception 'blob %: not all of its % bytes were uploaded (% parts, % bytes)', digest,
+      ($1 ->> 'size'), coalesce(n, 0), coalesce(total, 0) using errcode = '22023';
+  end if;
+  select encode(sha256(string_agg(c.data, ''::bytea order by c.part)), 'hex') into found
+    from public.blob_chunks c where c.workspace_id = ws and c.sha256 = digest;
+  if found <> digest then
+    delete from public.blobs b where b.workspace_id = ws and b.sha256 = digest;
+    raise exception 'blob %: the bytes uploaded hash to %; dropped', digest, found using errcode = '22023';
+  end if;
+  update public.blobs b set complete = true where b.workspace_id = ws and b.sha256 = digest;
+  return jsonb_build_object('sha256', digest, 'size', known.size);
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.blob_get(jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  ws uuid := syncd.workspace_id($1 ->> 'workspace');
+  digest text := $1 ->> 'sha256';
+  found bytea;
+begin
+  if not syncd.trusted() and not exists (
+       select 1 from public.document_versions v join public.documents d on d.id = v.document_id
+        where v.workspace_id = ws and v.content ->> 'encoding' = 'blob' and v.content ->> 'sha256' = digest
+          and syncd.can_read(ws, d.session_id)) then
+    found := null;
+  else
+    select c.data into found from public.blob_chunks c join public.blobs b using (workspace_id, sha256)
+     where c.workspace_id = ws and c.sha256 = digest and b.complete
+       and c.part = case when coalesce($1 ->> 'part', '') ~ '^[0-9]{1,9}$' then ($1 ->> 'part')::integer end;
+  end if;
+  if found is null then
+    raise exception 'blob % (part %) is not in the store, or no version you may read names it', digest, $1 ->> 'part'
+      using errcode = 'PT404';
+  end if;
+  return jsonb_build_object('data', translate(encode(found, 'base64'), E'\n', ''));
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.blob_max_size()
+ RETURNS bigint
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO ''
+AS $function$ select 512 * 1024 * 1024::bigint $function$;
+
+CREATE OR REPLACE FUNCTION syncd.blob_missing(jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  ws uuid := syncd.workspace_id($1 ->> 'workspace');
+  wanted jsonb := coalesce($1 -> 'blobs', '[]'::jsonb);
+begin
+  if not syncd.can_write_somewhere(ws) then
+    raise exception 'you may read but not write in this workspace' using errcode = '42501';
+  end if;
+  if jsonb_typeof(wanted) <> 'array' or jsonb_array_length(wanted) > syncd.commit_max_changes() then
+    raise exception 'ask about at most % blobs per call', syncd.commit_max_changes() using errcode = 'PT413';
+  end if;
+  return jsonb_build_object('missing', coalesce((
+    select jsonb_agg(distinct w.digest) from jsonb_array_elements_text(wanted) w(digest)
+     where not exists (select 1 from public.blobs b where b.workspace_id = ws and b.sha256 = w.digest and b.complete)
+       and not (to_regclass('storage.objects') is not null and syncd.has_blob(ws, w.digest, -1))), '[]'::jsonb));
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.blob_object(object_name text)
  RETURNS TABLE(ws uuid, digest text)
  LANGUAGE sql
@@ -868,6 +1022,73 @@ CREATE OR REPLACE FUNCTION syncd.blob_object(object_name text)
 AS $function$
   select split_part(object_name, '/', 1)::uuid, split_part(object_name, '/', 2)
    where object_name ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[0-9a-f]{64}$'
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.blob_put(jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  ws uuid := syncd.blob_writer($1);
+  digest text := $1 ->> 'sha256';
+  blob_size bigint := ($1 ->> 'size')::bigint;
+  chunk integer := syncd.blob_chunk_size();
+  parts integer := greatest(1, ((blob_size + chunk - 1) / chunk)::integer);
+  piece integer;
+  bytes_in bytea;
+  known public.blobs;
+begin
+  if coalesce($1 ->> 'part', '') !~ '^[0-9]{1,9}$' or ($1 ->> 'part')::integer >= parts then
+    raise exception 'a blob of % bytes has parts 0 to %', blob_size, parts - 1 using errcode = '22023';
+  end if;
+  piece := ($1 ->> 'part')::integer;
+  begin
+    bytes_in := decode($1 ->> 'data', 'base64');
+  exception when others then
+    raise exception 'a part''s "data" is its bytes in base64' using errcode = '22023';
+  end;
+  if bytes_in is null or length(bytes_in) <> least(chunk::bigint, blob_size - piece::bigint * chunk) then
+    raise exception 'part % of a blob of % bytes is % bytes long, got %', piece, blob_size,
+      least(chunk::bigint, blob_size - piece::bigint * chunk), coalesce(length(bytes_in), 0) using errcode = '22023';
+  end if;
+  insert into public.blobs (workspace_id, sha256, size, created_by) values (ws, digest, blob_size, auth.uid())
+    on conflict (workspace_id, sha256) do nothing;
+  select * into known from public.blobs b where b.workspace_id = ws and b.sha256 = digest;
+  if known.size <> blob_size then
+    raise exception 'blob % is being uploaded with another size (% bytes)', digest, known.size using errcode = '22023';
+  end if;
+  if not known.complete then
+    insert into public.blob_chunks (workspace_id, sha256, part, data) values (ws, digest, piece, bytes_in)
+      on conflict on constraint blob_chunks_pkey do update set data = excluded.data;
+  end if;
+  return jsonb_build_object('part', piece);
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.blob_writer(payload jsonb)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO ''
+AS $function$
+declare
+  ws uuid := syncd.workspace_id(payload ->> 'workspace');
+begin
+  if not syncd.can_write_somewhere(ws) then
+    raise exception 'you may read but not write in this workspace: no blob is stored for you'
+      using errcode = '42501';
+  end if;
+  if coalesce(payload ->> 'sha256', '') !~ '^[0-9a-f]{64}$' then
+    raise exception 'a blob is named by its sha256: 64 lowercase hex digits' using errcode = '22023';
+  end if;
+  if coalesce(payload ->> 'size', '') !~ '^[0-9]{1,19}$' or (payload ->> 'size')::numeric > syncd.blob_max_size() then
+    raise exception 'a blob''s size is a number of bytes up to % MiB', syncd.blob_max_size() / 1048576
+      using errcode = '22023';
+  end if;
+  return ws;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.can_read(ws uuid, sess uuid)
@@ -930,12 +1151,18 @@ CREATE OR REPLACE FUNCTION syncd.can_write_blob(object_name text)
  STABLE SECURITY DEFINER
  SET search_path TO ''
 AS $function$
-  select coalesce((
-    select syncd.trusted() or syncd.workspace_role(b.ws) in ('owner', 'collaborator')
-        or exists (select 1 from public.session_members m join public.sessions s on s.id = m.session_id
-                    where s.workspace_id = b.ws and m.user_id = (select auth.uid())
-                      and m.role in ('owner', 'collaborator'))
-      from syncd.blob_object(object_name) b), false)
+  select coalesce((select syncd.can_write_somewhere(b.ws) from syncd.blob_object(object_name) b), false)
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.can_write_somewhere(ws uuid)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$
+  select syncd.can_write(ws, null) or exists (
+    select 1 from public.session_members m join public.sessions s on s.id = m.session_id
+     where s.workspace_id = ws and m.user_id = (select auth.uid()) and m.role in ('owner', 'collaborator'))
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.claim_login(uid uuid, login text)
@@ -1080,10 +1307,11 @@ declare
   side jsonb := change -> 'side';
   prov jsonb := change -> 'provenance';
   stamp timestamptz := now();
-  side_body bytea;
+  side_digest text;
+  side_size bigint;
   problem text;
   side_version integer;
-  body bytea;
+  body_size bigint;
   digest text;
   head public.documents;
   dup record;
@@ -1120,19 +1348,18 @@ begin
     end;
   end if;
   if not is_delete then
-    problem := syncd.content_problem(new_content);
+    problem := syncd.entry_problem(ws, doc_path, new_content);
     if problem is not null then
       return jsonb_build_object('path', doc_path, 'status', 'invalid', 'message', 'content: ' || problem);
     end if;
-    body := syncd.content_bytes(new_content);
-    digest := encode(sha256(body), 'hex');
+    select e.identity, e.size into digest, body_size from syncd.entry_of(new_content) e;
   end if;
   if side is not null then
-    problem := syncd.content_problem(side -> 'content');
+    problem := syncd.entry_problem(ws, doc_path, side -> 'content');
     if problem is not null then
       return jsonb_build_object('path', doc_path, 'status', 'invalid', 'message', 'side content: ' || problem);
     end if;
-    side_body := syncd.content_bytes(side -> 'content');
+    select e.identity, e.size into side_digest, side_size from syncd.entry_of(side -> 'content') e;
   end if;
 
   select * into head from public.documents d where d.workspace_id = ws and d.path = doc_path
@@ -1191,7 +1418,7 @@ begin
                                           parent_version, content, sha256, size, deleted,
                                           origin, author_id, device_id, seq)
       values (head.id, ws, doc_path, side_version, (side ->> 'parent_version')::integer,
-              side -> 'content', encode(sha256(side_body), 'hex'), length(side_body), false,
+              side -> 'content', side_digest, side_size, false,
               'sync', auth.uid(), dev, last_seq + 1);
   end if;
   new_seq := last_seq + case when side is null then 1 else 2 end;
@@ -1200,13 +1427,13 @@ begin
                                   content, sha256, size, deleted, seq, updated_by, device_id,
                                   updated_at)
       values (ws, doc_path, l.project_id, l.session_id, l.stage, new_version,
-              new_content, digest, length(body), is_delete, new_seq, auth.uid(), dev, stamp)
+              new_content, digest, body_size, is_delete, new_seq, auth.uid(), dev, stamp)
       returning id into doc_id;
   else
     doc_id := head.id;
     update public.documents d
       set version = new_version, content = new_content, sha256 = digest,
-          size = length(body), deleted = is_delete, seq = new_seq,
+          size = body_size, deleted = is_delete, seq = new_seq,
           project_id = l.project_id, session_id = l.session_id, stage = l.stage,
           updated_by = auth.uid(), device_id = dev, updated_at = stamp
       where d.id = doc_id;
@@ -1215,7 +1442,7 @@ begin
                                         merge_parent, content, sha256, size, deleted, origin,
                                         author_id, device_id, seq, provenance, created_at)
     values (doc_id, ws, doc_path, new_version, head.version, side_version, new_content, digest,
-            length(body), is_delete, origin, auth.uid(), dev, new_seq, prov, stamp);
+            body_size, is_delete, origin, auth.uid(), dev, new_seq, prov, stamp);
   if origin not in ('sync', 'import') then
     perform syncd.record_activity(ws, dev, origin, doc_path,
       jsonb_strip_nulls(jsonb_build_object('version', new_version, 'parent_version', head.version,
@@ -1288,6 +1515,82 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.entry_of(content jsonb, OUT identity text, OUT size bigint)
+ RETURNS record
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO ''
+AS $function$
+declare
+  body bytea;
+begin
+  if content ->> 'encoding' = 'blob' then
+    identity := content ->> 'sha256';
+    size := (content ->> 'size')::bigint;
+  else
+    body := case when content ->> 'encoding' = 'link' then convert_to(content ->> 'target', 'UTF8')
+                 else syncd.content_bytes(content) end;
+    identity := encode(sha256(body), 'hex');
+    size := length(body);
+  end if;
+  identity := syncd.identity(identity, coalesce(content -> 'executable' = 'true'::jsonb, false),
+                             content ->> 'encoding' = 'link');
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.entry_problem(ws uuid, doc_path text, content jsonb)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$
+  select case
+    when content is null or jsonb_typeof(content) <> 'object' then 'must be an object with an "encoding"'
+    when content ? 'executable' and content -> 'executable' <> 'true'::jsonb
+      then '"executable" is true, or absent for a file that is not executable'
+    when content ->> 'encoding' = 'blob' then
+      case when content -> 'format' is distinct from '"binary"' then 'a blob''s "format" is "binary"'
+           when jsonb_typeof(content -> 'sha256') is distinct from 'string' or content ->> 'sha256' !~ '^[0-9a-f]{64}$'
+             then 'a blob needs "sha256": 64 lowercase hex digits'
+           when jsonb_typeof(content -> 'size') is distinct from 'number' or (content ->> 'size') !~ '^[0-9]{1,19}$'
+             then 'a blob needs "size": its number of bytes'
+           when (content ->> 'size')::numeric > syncd.blob_max_size()
+             then format('a blob takes at most %s MiB', syncd.blob_max_size() / 1048576)
+           when not syncd.has_blob(ws, content ->> 'sha256', (content ->> 'size')::bigint)
+             then format('the blob %s (%s bytes) is not in the store: upload it first (syncd_blob_put, syncd_blob_finish)',
+                         content ->> 'sha256', content ->> 'size')
+      end
+    when content ->> 'encoding' = 'link' then
+      case when content ? 'executable' then 'a link is never "executable"'
+           when content -> 'format' is distinct from '"link"' then 'a link''s "format" is "link"'
+           when jsonb_typeof(content -> 'target') is distinct from 'string' then 'a link needs "target" as a string'
+           else syncd.link_problem(doc_path, content ->> 'target')
+      end
+    when content ->> 'encoding' in ('utf-8', 'base64') then syncd.content_problem(content)
+    else format('unknown "encoding" %s: utf-8 (with "text"), blob (with "sha256" and "size"), link (with "target") '
+                'or base64 (with "data")', coalesce(content -> 'encoding', 'null'::jsonb))
+  end
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.has_blob(ws uuid, digest text, blob_size bigint)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO ''
+AS $function$
+begin
+  if exists (select 1 from public.blobs b
+              where b.workspace_id = ws and b.sha256 = digest and b.size = blob_size and b.complete) then
+    return true;
+  end if;
+  if to_regclass('storage.objects') is not null then
+    return exists (select 1 from storage.objects o
+                    where o.bucket_id = 'syncd-blobs' and o.name = ws::text || '/' || digest);
+  end if;
+  return false;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.head_json(d public.documents, with_content boolean)
  RETURNS jsonb
  LANGUAGE sql
@@ -1315,6 +1618,17 @@ AS $function$
        and (syncd.trusted() or d.user_id = (select auth.uid()))
     returning 1)
   select exists (select 1 from touched)
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.identity(bytes_sha256 text, executable boolean, link boolean)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO ''
+AS $function$
+  select case when link then encode(sha256(convert_to('120000 ' || bytes_sha256, 'UTF8')), 'hex')
+              when executable then encode(sha256(convert_to('100755 ' || bytes_sha256, 'UTF8')), 'hex')
+              else bytes_sha256 end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.import_members(jsonb)
@@ -1503,6 +1817,37 @@ AS $function$
     cross join lateral regexp_split_to_table(f ->> 'text', '\r?\n') line
    where syncd.legacy_login(line) is not null
      and (f ->> 'path' = '.owner' or l.session is not null)
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.link_problem(doc_path text, target text)
+ RETURNS text
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO ''
+AS $function$
+declare
+  parts text[];
+  ups integer := 0;
+begin
+  if target is null or target = '' then
+    return 'a link needs a "target"';
+  end if;
+  if left(target, 1) = '/' then
+    return 'a link''s target is relative, not an absolute path';
+  end if;
+  select coalesce(array_agg(p order by o), '{}') into parts
+    from unnest(string_to_array(target, '/')) with ordinality u(p, o) where p not in ('', '.');
+  while ups < cardinality(parts) and parts[ups + 1] = '..' loop
+    ups := ups + 1;
+  end loop;
+  if ups = cardinality(parts) or '..' = any(parts[ups + 1:]) then
+    return 'a link''s target is a run of ".." and then plain names';
+  end if;
+  if ups > length(doc_path) - length(replace(doc_path, '/', '')) then
+    return 'a link''s target stays inside the root';
+  end if;
+  return null;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.lock_workspace(ws uuid)
@@ -2081,6 +2426,8 @@ $function$;
 grant delete, insert, select, update on table public.activity_log to service_role;
 grant select on table public.activity_log to authenticated;
 grant usage on sequence public.activity_log_id_seq to service_role;
+grant delete, insert, select, update on table public.blob_chunks to service_role;
+grant delete, insert, select, update on table public.blobs to service_role;
 grant delete, insert, select, update on table public.devices to service_role;
 grant select on table public.devices to authenticated;
 grant delete, insert, select, update on table public.document_versions to service_role;
@@ -2099,6 +2446,10 @@ grant select on table public.session_members to authenticated;
 grant delete, insert, select, update on table public.sessions to service_role;
 grant select on table public.sessions to authenticated;
 grant execute on function public.syncd_activity(jsonb) to authenticated, service_role;
+grant execute on function public.syncd_blob_finish(jsonb) to authenticated, service_role;
+grant execute on function public.syncd_blob_get(jsonb) to authenticated, service_role;
+grant execute on function public.syncd_blob_missing(jsonb) to authenticated, service_role;
+grant execute on function public.syncd_blob_put(jsonb) to authenticated, service_role;
 grant execute on function public.syncd_changes(jsonb) to authenticated, service_role;
 grant execute on function public.syncd_clock(jsonb) to authenticated, service_role;
 grant execute on function public.syncd_commit(jsonb) to authenticated, service_role;
@@ -2128,20 +2479,30 @@ grant select on table public.workspace_members to authenticated;
 grant delete, insert, select, update on table public.workspaces to service_role;
 grant select on table public.workspaces to authenticated;
 grant usage on schema syncd to authenticated, service_role;
+grant execute on function syncd.blob_chunk_size() to authenticated, service_role;
+grant execute on function syncd.blob_finish(jsonb) to authenticated, service_role;
+grant execute on function syncd.blob_get(jsonb) to authenticated, service_role;
+grant execute on function syncd.blob_max_size() to authenticated, service_role;
+grant execute on function syncd.blob_missing(jsonb) to authenticated, service_role;
 grant execute on function syncd.blob_object(text) to authenticated, service_role;
+grant execute on function syncd.blob_put(jsonb) to authenticated, service_role;
+grant execute on function syncd.blob_writer(jsonb) to authenticated, service_role;
 grant execute on function syncd.can_read(uuid,uuid) to authenticated, service_role;
 grant execute on function syncd.can_read_blob(text) to authenticated, service_role;
 grant execute on function syncd.can_read_document(uuid) to authenticated, service_role;
 grant execute on function syncd.can_see_workspace(uuid) to authenticated, service_role;
 grant execute on function syncd.can_write(uuid,uuid) to authenticated, service_role;
 grant execute on function syncd.can_write_blob(text) to authenticated, service_role;
+grant execute on function syncd.can_write_somewhere(uuid) to authenticated, service_role;
 grant execute on function syncd.commit_changes(jsonb) to authenticated, service_role;
 grant execute on function syncd.commit_max_bytes() to authenticated, service_role;
 grant execute on function syncd.commit_max_changes() to authenticated, service_role;
 grant execute on function syncd.content_bytes(jsonb) to authenticated, service_role;
 grant execute on function syncd.content_problem(jsonb) to authenticated, service_role;
+grant execute on function syncd.entry_of(jsonb) to authenticated, service_role;
 grant execute on function syncd.head_json(public.documents,boolean) to authenticated, service_role;
 grant execute on function syncd.heartbeat(uuid,uuid,jsonb) to authenticated, service_role;
+grant execute on function syncd.identity(text,boolean,boolean) to authenticated, service_role;
 grant execute on function syncd.import_members(jsonb) to authenticated, service_role;
 grant execute on function syncd.inline_budget() to authenticated, service_role;
 grant execute on function syncd.inline_item_max() to authenticated, service_role;
@@ -2150,6 +2511,7 @@ grant execute on function syncd.is_template(text) to authenticated, service_role
 grant execute on function syncd.layout(text) to authenticated, service_role;
 grant execute on function syncd.legacy_login(text) to authenticated, service_role;
 grant execute on function syncd.legacy_members(jsonb) to authenticated, service_role;
+grant execute on function syncd.link_problem(text,text) to authenticated, service_role;
 grant execute on function syncd.members(jsonb) to authenticated, service_role;
 grant execute on function syncd.my_session_documents() to authenticated, service_role;
 grant execute on function syncd.my_sessions() to authenticated, service_role;

@@ -41,15 +41,10 @@ create function syncd.can_read_blob(object_name text) returns boolean
 $$;
 
 -- Before the commit that names it, a blob belongs to no session yet: whoever may write any
--- document of the workspace may upload it.
+-- document of the workspace may upload it (0019's rule for its own table).
 create function syncd.can_write_blob(object_name text) returns boolean
   language sql stable security definer set search_path = '' as $$
-  select coalesce((
-    select syncd.trusted() or syncd.workspace_role(b.ws) in ('owner', 'collaborator')
-        or exists (select 1 from public.session_members m join public.sessions s on s.id = m.session_id
-                    where s.workspace_id = b.ws and m.user_id = (select auth.uid())
-                      and m.role in ('owner', 'collaborator'))
-      from syncd.blob_object(object_name) b), false)
+  select coalesce((select syncd.can_write_somewhere(b.ws) from syncd.blob_object(object_name) b), false)
 $$;
 
 create function syncd.install_storage_policies() returns void
