@@ -61,7 +61,8 @@ blob store uses, under `/storage/v1`, with the bytes kept in files on disk:
   the caller's right is tested by inserting the row as the caller and rolling it back
   (`x-upsert: true`: insert .. on conflict do update, which needs UPDATE rights too); the
   body is stored; the row is then written as the admin. A body cut short stores nothing.
-  Answers `{Id, Key: "<bucket>/<name>"}`. (Multipart bodies are not served here.)
+  Answers `{Id, Key: "<bucket>/<name>"}`. A multipart body (storage3's upload) is read
+  whole here, its file part checked against the limit.
 * `GET /object/<bucket>/<name>` and `/object/authenticated/...` (getObject.ts): the row is
   found as the caller (as the admin for a public bucket), else NoSuchKey; the bytes are
   streamed with Content-Type, Content-Length and ETag. `GET /object/info/<bucket>/<name>`
@@ -72,6 +73,8 @@ blob store uses, under `/storage/v1`, with the bytes kept in files on disk:
 from __future__ import annotations
 
 import base64
+import email.parser
+import email.policy
 import hashlib
 import itertools
 import json
@@ -450,12 +453,22 @@ class StandIn:
 
     def _storage_upload(self, handler, left: list[int], bucket_id: str, name: str, bucket_limit: int | None,
                         role: str, claims: dict):
-        if handler.headers.get("Content-Type", "").startswith("multipart/form-data"):
-            return self._storage_error("400", "InvalidRequest", "InvalidRequest", "the stand-in takes binary bodies")
         limit = min(self.file_size_limit, bucket_limit or self.file_size_limit)
-        if left[0] > limit:
-            return self._storage_error("413", "EntityTooLarge", "Payload too large",
-                                       "The object exceeded the maximum allowed size")
+        too_large = self._storage_error("413", "EntityTooLarge", "Payload too large",
+                                        "The object exceeded the maximum allowed size")
+        content_type = handler.headers.get("Content-Type", "")
+        multipart = None
+        if content_type.startswith("multipart/form-data"):  # storage3's upload: read whole here
+            form = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + handler.rfile.read(left[0]))
+            left[0] = 0
+            multipart = next((part for part in form.iter_parts() if part.get_filename() is not None), None)
+            if multipart is None:
+                return self._storage_error("400", "InvalidRequest", "InvalidRequest", "No content provided")
+            if len(multipart.get_payload(decode=True)) > limit:
+                return too_large
+        elif left[0] > limit:
+            return too_large
         upsert = handler.headers.get("x-upsert") == "true"
         owner = claims.get("sub")
         row = {"bucket_id": bucket_id, "name": name, "owner": owner, "owner_id": owner, "version": "1",
@@ -477,6 +490,10 @@ class StandIn:
         where.parent.mkdir(parents=True, exist_ok=True)
         md5 = hashlib.md5()
         with where.open("wb") as out:
+            if multipart is not None:
+                data = multipart.get_payload(decode=True)
+                md5.update(data)
+                out.write(data)
             while left[0] > 0:
                 chunk = handler.rfile.read(min(left[0], 1 << 16))
                 if not chunk:
@@ -505,9 +522,9 @@ class StandIn:
         try:
             with psycopg.connect(self.storage_dsn, autocommit=True) as conn, conn.transaction():
                 self._become(conn, role, claims)
-                deleted = conn.execute("select coalesce(jsonb_agg(jsonb_build_object('name', d.name, 'version',"
-                                       " d.version, 'bucket_id', d.bucket_id)), '[]') from (delete from storage.objects"
-                                       " where bucket_id = %s and name = any(%s) returning *) d",
+                deleted = conn.execute("with d as (delete from storage.objects where bucket_id = %s and name = any(%s)"
+                                       " returning *) select coalesce(jsonb_agg(jsonb_build_object('name', d.name,"
+                                       " 'version', d.version, 'bucket_id', d.bucket_id)), '[]') from d",
                                        (bucket_id, list(body.get("prefixes") or []))).fetchone()[0]
         except psycopg.Error as exc:
             return self._storage_db_error(exc)
