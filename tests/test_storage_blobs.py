@@ -250,3 +250,18 @@ def test_0020_sets_up_storage_only_where_there_is_storage_and_runs_again(dsn, fl
         for role in ("anon", "authenticated"):
             assert not conn.execute("select has_function_privilege(%s, 'syncd.install_storage_policies()', 'execute')",
                                     (role,)).fetchone()[0]
+
+
+@pytest.mark.parametrize("flavour", ["supabase"], indirect=True)
+def test_a_blob_pushed_over_the_database_url_is_read_over_the_supabase_transport(project, dsn):
+    """A server's copy syncs with the database URL (its blobs go to the contract's table, it
+    cannot reach Storage); a signed-in copy reads them all the same."""
+    standin, stores, admin, ws = project
+    data = b"\0from the server's copy" * 1000
+    digest = hashlib.sha256(data).hexdigest()
+    blobs_for(admin).put(digest, len(data), io.BytesIO(data))
+    admin.commit([Change(S1_DOC, None, blob(data))])
+    assert objects(dsn) == [] and blobs_for(stores["collaborator"]).missing([digest]) == set()
+    assert download(stores["s1-reader"], data) == data
+    with pytest.raises(NotFound, match="not in Supabase Storage"):
+        download(stores["s2-collaborator"], data)

@@ -26,7 +26,8 @@ CHUNK = 1 << 20
 
 
 class StorageBlobStore(TableBlobStore):
-    """`missing` is the contract's, as for the table; `put` and `get` go to Storage."""
+    """`missing` is the contract's, as for the table; `put` and `get` go to Storage, and `get`
+    falls back to the table for a blob a copy on the database URL pushed there."""
 
     store: SupabaseStore
 
@@ -76,15 +77,23 @@ class StorageBlobStore(TableBlobStore):
         raise _failure(self.store, status, message, "upload")
 
     def get(self, digest: str, size: int, write: BinaryIO) -> None:
+        if self._download(digest, size, write):
+            return
+        try:  # pushed by a copy that syncs over the database URL: the bytes are in the contract's table
+            super().get(digest, size, write)
+        except NotFound:
+            raise NotFound(f"blob {digest[:12]} is not in Supabase Storage ({BUCKET}), or you may not read it") from None
+
+    def _download(self, digest: str, size: int, write: BinaryIO) -> bool:
+        """Stream the object into `write`, verified; False when Storage has none this caller may read."""
         verifier = Verifier(digest, size)
         try:
             with self.store.http.stream("GET", self._url(digest), headers=self._headers()) as reply:
                 if reply.status_code != 200:
                     reply.read()
                     status, message = _error(reply)
-                    if status == "404" and message == "Object not found":
-                        raise NotFound(f"blob {digest[:12]} is not in Supabase Storage ({BUCKET}), "
-                                       "or you may not read it")
+                    if (status, message) == ("404", "Object not found"):
+                        return False
                     raise _failure(self.store, status, message, "download")
                 for chunk in reply.iter_bytes(CHUNK):
                     verifier.update(chunk)
@@ -94,6 +103,7 @@ class StorageBlobStore(TableBlobStore):
         except httpx.TransportError as exc:
             raise StoreUnavailable(f"cannot reach Supabase Storage at {describe_url(self.store.url)}: {exc}") from exc
         verifier.check()
+        return True
 
 
 def _error(reply: httpx.Response) -> tuple[str, str]:
