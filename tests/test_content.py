@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.content import FilePolicy, Unsupported, decode, encode
+from syncd.content import FilePolicy, Unsupported, decode, decode_entry, encode, identity, link_problem, sha256_hex
 
-SKIP = FilePolicy()
-BASE64 = FilePolicy(binary="base64")
+SKIP = FilePolicy(binary="skip")
+SYNC = FilePolicy()
 # JSON can escape what jsonb refuses: NUL and lone surrogates, made likely here
 ANY_CHAR = st.characters() | st.characters(categories=["Cs"]) | st.just("\x00")
 
@@ -94,28 +94,56 @@ def test_unparseable_structure_never_breaks_the_document(path, data):
     assert decode(content) == data
 
 
-def test_binary_follows_the_policy_and_names_the_file():
+def test_binary_is_a_blob_by_default_and_a_skip_says_the_real_reason():
     data = b"\x89PNG\r\n\x1a\n\xff\x00"
-    with pytest.raises(Unsupported, match=r"^img/logo.png: not UTF-8 text; skipped \(set files.binary: base64"):
+    with pytest.raises(Unsupported, match=r"^img/logo.png: contains NUL bytes; skipped because files.binary: skip"):
         encode("img/logo.png", data, SKIP)
-    assert decode(through_json(encode("img/logo.png", data, BASE64))) == data
+    with pytest.raises(Unsupported, match=r"^img/logo.png: not UTF-8; skipped because files.binary: skip"):
+        encode("img/logo.png", b"\xff\xfe", SKIP)
+    assert through_json(encode("img/logo.png", data, SYNC)) == {
+        "encoding": "blob", "format": "binary", "sha256": sha256_hex(data), "size": len(data)}
 
 
-def test_nul_counts_as_binary():
-    with pytest.raises(Unsupported):
-        encode("a.txt", b"text\x00more", SKIP)
-    assert decode(encode("a.txt", b"text\x00more", BASE64)) == b"text\x00more"
+def test_markdown_with_a_nul_byte_is_a_blob_not_a_skip():
+    """Regression (issue 18): valid UTF-8 with U+0000 was skipped as "not UTF-8 text"."""
+    content = encode("notes.md", b"# notes\x00\n", SYNC)
+    assert content["encoding"] == "blob" and content["size"] == 9
+
+
+def test_legacy_base64_content_still_decodes():
+    data = b"\x00\xff"
+    assert decode({"encoding": "base64", "format": "binary", "data": "AP8="}) == data
+    assert decode_entry({"encoding": "base64", "format": "binary", "data": "AP8="}).identity == sha256_hex(data)
 
 
 def test_oversize_is_skipped_whatever_the_binary_policy():
-    for policy in (FilePolicy(max_size=10), FilePolicy(max_size=10, binary="base64")):
+    for policy in (FilePolicy(max_size=10), FilePolicy(max_size=10, binary="skip")):
         with pytest.raises(Unsupported, match=r"big.md: .* over files.max_size"):
             encode("big.md", b"x" * 11, policy)
 
 
+def test_identity_hashes_the_mode_like_git():
+    digest = sha256_hex(b"#!/bin/sh\n")
+    assert identity(digest) == digest  # every plain file's hash from before modes stays valid
+    assert identity(digest, executable=True) == sha256_hex(f"100755 {digest}".encode())
+    assert identity(sha256_hex(b"../x"), link=True) == sha256_hex(f"120000 {sha256_hex(b'../x')}".encode())
+    script = encode("run.sh", b"#!/bin/sh\n", SYNC, executable=True)
+    assert script["executable"] is True and decode_entry(script).identity == identity(digest, executable=True)
+    assert "executable" not in encode("run.sh", b"#!/bin/sh\n", SYNC)
+
+
+@pytest.mark.parametrize("path,target,ok", [
+    ("a/l", "b", True), ("a/l", "../b", True), ("a/b/l", "../../c/d", True), ("l", "./x/./y", True),
+    ("a/l", "../../b", False), ("l", "/etc/passwd", False), ("a/l", "x/../y", False), ("a/l", "..", False),
+    ("l", "", False),
+])
+def test_a_link_syncs_only_when_it_stays_inside_the_root(path, target, ok):
+    assert (link_problem(path, target) is None) == ok
+
+
 @given(st.binary(max_size=300))
 def test_any_bytes_round_trip_or_are_refused(data):
-    assert decode(through_json(encode("f.bin", data, BASE64))) == data
+    assert decode_entry(through_json(encode("f.bin", data, SYNC))).identity == sha256_hex(data)
     try:
         content = encode("f.md", data, SKIP)
     except Unsupported:

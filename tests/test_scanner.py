@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pickle
 import socket
+import time
 import traceback
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from aged_files import put
 
-from syncd.content import FilePolicy, Unsupported, sha256_hex
+from syncd.content import FilePolicy, Unsupported, identity, sha256_hex
 from syncd.engine.ignore import TEMP_PREFIX, IgnoreRules
 from syncd.engine.scanner import MemoryStatCache, read_local, scan, stat_of
 
@@ -55,18 +56,41 @@ def unprivileged(root: Path, fn):
     return pickle.loads(out)
 
 
-def test_symlinks_to_files_are_reported_and_not_read(tmp_path):
+def test_links_inside_the_root_are_entries_and_others_are_reported_with_the_reason(tmp_path):
+    """Regression (issue 18): every symbolic link was reported and left out."""
     outside = tmp_path / "outside.md"
     outside.write_bytes(b"not ours")
     root = tmp_path / "root"
-    root.mkdir()
+    (root / "plans" / "current").mkdir(parents=True)
     (root / "link.md").symlink_to(outside)
     (root / "dangling.md").symlink_to(root / "nowhere")
+    (root / "up.md").symlink_to("../outside.md")
+    (root / "plans" / "current" / "test-plan.md").symlink_to("../test-plan.md")  # dangling is fine: a link is a link
     (root / ".env").symlink_to(outside)  # ignored: not even reported
     result = scan_tree(root)
-    assert result.files == {} and result.hashed == 0
-    assert result.unsupported == {"link.md": "link.md: symbolic link; not synced",
-                                  "dangling.md": "dangling.md: symbolic link; not synced"}
+    assert set(result.files) == {"plans/current/test-plan.md"} and result.hashed == 1
+    assert result.files["plans/current/test-plan.md"].sha256 == identity(sha256_hex(b"../test-plan.md"), link=True)
+    assert result.unsupported == {
+        "link.md": f"link.md: a symbolic link to an absolute path ({outside}); not synced "
+                   "(only relative links that stay inside the root are)",
+        "dangling.md": f"dangling.md: a symbolic link to an absolute path ({root / 'nowhere'}); not synced "
+                       "(only relative links that stay inside the root are)",
+        "up.md": "up.md: a symbolic link pointing outside the sync root (../outside.md); not synced "
+                 "(only relative links that stay inside the root are)"}
+
+
+def test_a_link_retargeted_or_a_mode_changed_is_seen_through_the_stat_cache(tmp_path):
+    cache = MemoryStatCache()
+    put(tmp_path, "run.sh", b"#!/bin/sh\n")
+    (tmp_path / "l").symlink_to("run.sh")
+    first = scan(tmp_path, IgnoreRules(), cache, FilePolicy(), now_ns=time.time_ns() + 10**10)
+    (tmp_path / "run.sh").chmod(0o755)
+    (tmp_path / "l").unlink()
+    (tmp_path / "l").symlink_to("./run.sh")
+    second = scan(tmp_path, IgnoreRules(), cache, FilePolicy(), now_ns=time.time_ns() + 10**10)
+    assert second.hashed == 2
+    assert second.files["run.sh"].sha256 == identity(first.files["run.sh"].sha256, executable=True)
+    assert second.files["l"].sha256 == identity(sha256_hex(b"./run.sh"), link=True) != first.files["l"].sha256
 
 
 def test_ignored_directories_are_not_entered(tmp_path):
@@ -82,10 +106,11 @@ def test_files_over_the_policy_are_left_alone(tmp_path):
     put(tmp_path, "big.md", b"x" * 2048)
     put(tmp_path, "logo.png", b"\x89PNG\xff\x00")
     put(tmp_path, "ok.md", b"ok")
-    result = scan_tree(tmp_path, policy=FilePolicy(max_size=1024))
+    result = scan_tree(tmp_path, policy=FilePolicy(max_size=1024, binary="skip"))
     assert set(result.files) == {"ok.md"} and set(result.unsupported) == {"big.md", "logo.png"}
     assert "big.md: 0.0 MiB is over files.max_size" in result.unsupported["big.md"]
-    binary = scan_tree(tmp_path, policy=FilePolicy(binary="base64"))
+    assert result.unsupported["logo.png"].startswith("logo.png: contains NUL bytes; skipped because files.binary: skip")
+    binary = scan_tree(tmp_path)
     assert binary.files["logo.png"].sha256 == sha256_hex(b"\x89PNG\xff\x00")
 
 
@@ -164,7 +189,7 @@ def test_read_local_does_not_follow_a_directory_swapped_for_a_symlink(tmp_path):
     with pytest.raises(Unsupported, match=r"^notes/spec.md: inside the symbolic link 'notes'; not synced"):
         read_local(root, "notes/spec.md", FilePolicy())
     (root / "link.md").symlink_to(outside / "spec.md")
-    with pytest.raises(Unsupported, match=r"^link.md: symbolic link"):
+    with pytest.raises(Unsupported, match=r"^link.md: a symbolic link to an absolute path"):
         read_local(root, "link.md", FilePolicy())
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import io
 import os
 import time
 from contextlib import contextmanager
@@ -13,10 +14,11 @@ import click
 
 from syncd import config as configuration
 from syncd.config import Config, ConfigError
-from syncd.content import decode
+from syncd.content import decode_entry
 from syncd.engine.executor import Executor, Paused, SyncReport
 from syncd.engine.identity import check_workspace
 from syncd.engine.journal import Journal, JournalLocked, JournalUnwritable
+from syncd.store.blobs import blobs_for
 from syncd.store.connect import connect, open_workspace
 from syncd.git.recorder import Recorder
 from syncd.store.rpc import RpcStore, StoreError, Workspace
@@ -120,15 +122,21 @@ def sync_now(cfg: Config, journal: Journal, done: Callable[[], bool]) -> SyncRep
 def version_bytes(store: RpcStore, path: str, version: int) -> bytes | None:
     """A version's exact bytes; None for a delete."""
     v = store.version(path, version)
-    return None if v["deleted"] else decoded(v)
+    return None if v["deleted"] else decoded(store, v)
 
 
-def decoded(v: dict) -> bytes:
-    """A version record's bytes; a content that does not match the schema is a StoreError."""
+def decoded(store: RpcStore, v: dict) -> bytes:
+    """A version record's bytes (a blob's from the blob store, a link's target); a content
+    that does not match the schema is a StoreError."""
     try:
-        return decode(v["content"])
+        entry = decode_entry(v["content"])
     except ValueError as exc:
         raise StoreError(f"{v['path']}: version {v['version']} in the store cannot be decoded ({exc})") from None
+    if entry.data is not None:
+        return entry.data
+    out = io.BytesIO()
+    blobs_for(store).get(entry.digest, entry.size, out)
+    return out.getvalue()
 
 
 def when(iso: str | float | None) -> str:

@@ -20,9 +20,13 @@ def _size(n: int | None) -> str:
     return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
 
 
+# how a version's mode reads in `syncd log` (Git's numbers, as `git ls-tree` shows them)
+MODES = {"100644": "100644", "100755": "100755 executable", "120000": "120000 link"}
+
+
 def _describe(v: dict) -> str:
     parents = f" (merge of v{v['parent_version']} and v{v['merge_parent']})" if v.get("merge_parent") else ""
-    what = "deleted" if v["deleted"] else f"{_size(v['size']):>9}  {v['sha256'][:10]}"
+    what = "deleted" if v["deleted"] else f"{_size(v['size']):>9}  {v['sha256'][:10]}  {MODES.get(v.get('mode'), '')}"
     return f"v{v['version']:<4} {when(v['created_at'])}  {who(v):<20} {v['origin']:<8} {what}{parents}"
 
 
@@ -109,14 +113,15 @@ def show(ctx: click.Context, path: str, version: int | None, as_json: bool) -> N
     with working_copy(ctx) as (cfg, journal), connect(cfg, journal) as store:
         path = document_path(cfg, path)
         v = store.version(path, version)
-    if as_json:
-        click.echo(json.dumps(v, indent=2))
-        return
-    if v["deleted"]:
-        raise Failure(f"{path}: version {v['version']} is a delete and has no content; "
-                      f"`syncd log {path}` lists the versions")
+        if as_json:
+            click.echo(json.dumps(v, indent=2))
+            return
+        if v["deleted"]:
+            raise Failure(f"{path}: version {v['version']} is a delete and has no content; "
+                          f"`syncd log {path}` lists the versions")
+        data = decoded(store, v)
     sys.stdout.flush()
-    sys.stdout.buffer.write(decoded(v))
+    sys.stdout.buffer.write(data)
 
 
 @click.command()

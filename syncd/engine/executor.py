@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from syncd.content import FilePolicy, Unsupported, decode, encode, sha256_hex
+from syncd.content import Entry, FilePolicy, Unsupported, decode_entry, encode_entry, file_entry
 from syncd.engine import credentials
+from syncd.engine.entries import Stat, read_entry
 from syncd.engine.identity import Mark, check_history
 from syncd.engine.ignore import IgnoreRules, has_git_name
 from syncd.engine.inference import Inference
@@ -33,10 +34,11 @@ from syncd.engine.merge import has_markers, merge3
 from syncd.engine.policy import MergePolicies, Policy, keep_local
 from syncd.engine.reconcile import Action, Base, Remote, reconcile
 from syncd.engine.resolution import conflict_copy_name
-from syncd.engine.scanner import LocalFile, read_local, remember, scan
-from syncd.engine.writer import LocalChanged, UnsafePath, delete_checked, write_atomic
+from syncd.engine.scanner import LocalFile, remember, scan
+from syncd.engine.writer import LocalChanged, UnsafePath, delete_checked, write_atomic, write_link
 from syncd.logs import OncePerChange
-from syncd.store.rpc import Batch, Change, CommitResult, Head, NotFound, RpcStore, Side
+from syncd.store.blobs import BlobMismatch, BlobStore, blobs_for, ensure_stored
+from syncd.store.rpc import Batch, Change, CommitResult, Head, NotFound, RpcStore, Side, StoreError, StoreUnavailable
 
 log = logging.getLogger("syncd.sync")
 
@@ -366,13 +368,13 @@ class Executor:
         policy = self.policies.for_path(path)
         if policy is not Policy.MERGE:
             return policy is not Policy.MANUAL
-        current = read_local(self.root, path, self.policy)
+        current = read_entry(self.root, path, self.policy)
         if current is None or lf is None or current[1].sha256 != lf.sha256:
             return False
         base, remote = self._bases.get(path), self._remotes[path]
         try:
             ancestor = self._content_of(path, base) if base and base.sha256 else None
-            return merge3(path, ancestor, current[0], self._content_of(path, remote)).clean
+            return self._merged(path, ancestor, current[0], self._content_of(path, remote)) is not None
         except DamagedVersion as exc:
             log.warning("%s", exc)
             return False
@@ -459,22 +461,43 @@ class Executor:
         """The change to send, read fresh from disk (the file may have moved on since the scan)."""
         base_version = remote.version if remote else None
         try:
-            current = read_local(self.root, path, self.policy)
+            current = read_entry(self.root, path, self.policy)
         except Unsupported as exc:
             self._skip(report, path, str(exc), exc.cause)
             return None
         if current is None:
             return Change(path, base_version, None)
-        data, lf = current
+        entry, lf = current
         remember(self.journal, path, lf.stat, lf.sha256)
-        if self._holds_credential(path, data, report):
+        if self._holds_credential(path, entry, report):
             return None
-        return Change(path, base_version, encode(path, data, self.policy))
+        try:
+            return Change(path, base_version, self._encode(path, entry))
+        except BlobMismatch:  # changed while it was read: the next look sees what it is now
+            report.deferred.append(path)
+        except (StoreError, OSError) as exc:
+            if isinstance(exc, StoreUnavailable):
+                raise
+            self._skip(report, path, f"{path}: its bytes could not be stored ({exc}); not pushed",
+                       "bytes not stored" if isinstance(exc, StoreError) else _cause(exc))
+        return None
 
-    def _holds_credential(self, path: str, data: bytes, report: SyncReport) -> bool:
+    @property
+    def blobs(self) -> BlobStore:
+        return blobs_for(self.store)
+
+    def _encode(self, path: str, entry: Entry) -> dict:
+        """The content of an entry, its bytes in the blob store first when it is a blob."""
+        content = encode_entry(path, entry, self.policy)
+        if content["encoding"] == "blob":
+            ensure_stored(self.blobs, entry, self.root)
+        return content
+
+    def _holds_credential(self, path: str, entry: Entry, report: SyncReport) -> bool:
         """Local content about to go to the store holds a private key or a token (and `syncd
-        allow` did not let the path through): it stays here, with one line saying why."""
-        why = credentials.held(path, data, self.journal.is_allowed)
+        allow` did not let the path through): it stays here, with one line saying why. (A
+        file too big to hold is not looked into.)"""
+        why = credentials.held(path, entry.data or b"", self.journal.is_allowed)
         if why is None:
             return False
         self._skip(report, path, why, "a credential held back: syncd allow")
@@ -531,7 +554,8 @@ class Executor:
         if head.content is not None:
             self._contents[(head.path, head.version)] = head.content
 
-    def _content_of(self, path: str, remote: Remote | Base) -> bytes:
+    def _content_of(self, path: str, remote: Remote | Base) -> Entry:
+        """The entry a version holds (a blob's bytes stay in the blob store until written)."""
         content = self._contents.get((path, remote.version))
         if content is None:
             try:
@@ -540,12 +564,28 @@ class Executor:
                 raise DamagedVersion(f"{path}: version {remote.version} is not in the store (restored from an "
                                      "earlier backup?); not written: the next pass checks the store's history") from None
         try:
-            data = decode(content)
+            entry = decode_entry(content)
         except ValueError as exc:
             raise DamagedVersion(f"{path}: version {remote.version} in the store cannot be decoded ({exc}); not written") from None
-        if sha256_hex(data) != remote.sha256:
+        if entry.identity != remote.sha256:
             raise DamagedVersion(f"{path}: version {remote.version} in the store does not match its hash; not written")
-        return data
+        return entry
+
+    def _write(self, path: str, entry: Entry, expect: str | None) -> Stat:
+        """Make the path hold the entry, if it still holds `expect` (see syncd.engine.writer);
+        a blob streams from the store into the temporary file, checked before the rename."""
+        prefix = self.journal.temp_prefix
+        if entry.link:
+            return write_link(self.root, path, entry.target, expect, temp_prefix=prefix)
+        data = entry.data
+        if data is None:
+            def data(out):
+                try:
+                    self.blobs.get(entry.digest, entry.size, out)
+                except (BlobMismatch, NotFound) as exc:
+                    raise DamagedVersion(f"{path}: the store's bytes for this version cannot be had ({exc}); "
+                                         "not written") from None
+        return write_atomic(self.root, path, data, expect, temp_prefix=prefix, executable=entry.executable)
 
     def _apply_remote(self, path: str, lf: LocalFile | None, remote: Remote, report: SyncReport) -> None:
         """Make the local file what the store's head says: its content, or gone."""
@@ -554,9 +594,7 @@ class Executor:
                 delete_checked(self.root, path, lf.sha256)
                 self.journal.drop(path)
             else:
-                data = self._content_of(path, remote)
-                written = write_atomic(self.root, path, data, lf.sha256 if lf else None,
-                                       temp_prefix=self.journal.temp_prefix)
+                written = self._write(path, self._content_of(path, remote), lf.sha256 if lf else None)
                 remember(self.journal, path, written, remote.sha256)
         except (UnsafePath, DamagedVersion) as exc:
             self._skip(report, path, str(exc), _cause(exc))
@@ -592,11 +630,11 @@ class Executor:
 
     # both sides changed
 
-    def _current(self, path: str, lf: LocalFile | None, report: SyncReport) -> bytes | None | bool:
-        """The local bytes (None: absent) if the file is still what the scan saw; else False,
-        and the path waits for the next pass (or, holding a credential, until `syncd allow`)."""
+    def _current(self, path: str, lf: LocalFile | None, report: SyncReport) -> Entry | None | bool:
+        """The local entry (None: absent) if it is still what the scan saw; else False, and
+        the path waits for the next pass (or, holding a credential, until `syncd allow`)."""
         try:
-            now = read_local(self.root, path, self.policy)
+            now = read_entry(self.root, path, self.policy)
         except Unsupported:
             now = False
         if now is False or (now[1].sha256 if now else None) != (lf.sha256 if lf else None):
@@ -631,16 +669,31 @@ class Executor:
             self._keep(path, keep, lf, ours, theirs, report, {"keep": keep, "policy": policy.value})
             return
         ancestor = self._content_of(path, base) if base and base.sha256 else None
-        result = merge3(path, ancestor, ours, theirs)
-        if not result.clean:
+        merged = self._merged(path, ancestor, ours, theirs)
+        if merged is None:
             self._hold(path, lf, report)
             return
-        if result.content == theirs:  # the store already holds everything ours had
-            self._publish(path, lf, theirs, None, remote.version, "merge", {"how": result.how}, report)
+        result, how = merged
+        if result.identity == theirs.identity:  # the store already holds everything ours had
+            self._publish(path, lf, theirs, None, remote.version, "merge", {"how": how}, report)
         else:
-            self._publish(path, lf, result.content, ours if result.content != ours else None,
-                          remote.version, "merge", {"how": result.how}, report)
+            self._publish(path, lf, result, ours if result.identity != ours.identity else None,
+                          remote.version, "merge", {"how": how}, report)
         report.merged.append(path)
+
+    @staticmethod
+    def _merged(path: str, ancestor: Entry | None, ours: Entry, theirs: Entry) -> tuple[Entry, str] | None:
+        """Both sides' changes in one entry and how they were merged, or None when they do not
+        merge cleanly. Only text files merge (a blob or a link never does, as in Git); the
+        executable bit merges three-way, as one more line would."""
+        if not all(e.inline for e in (ancestor, ours, theirs) if e is not None):
+            return None
+        result = merge3(path, ancestor.data if ancestor else None, ours.data, theirs.data)
+        if not result.clean:
+            return None
+        base_mode = ancestor.executable if ancestor else ours.executable
+        executable = theirs.executable if ours.executable == base_mode else ours.executable
+        return file_entry(result.content, executable), result.how
 
     def _settle(self, path: str, lf: LocalFile | None, report: SyncReport) -> None:
         """Carry out the resolution `syncd resolve` asked for on a held path."""
@@ -657,8 +710,8 @@ class Executor:
             "keep": conflict.request, "base_version": conflict.base_version,
             "remote_version": remote.version})
 
-    def _keep(self, path: str, keep: str, lf: LocalFile | None, ours: bytes | None,
-              theirs: bytes | None, report: SyncReport, activity: dict) -> None:
+    def _keep(self, path: str, keep: str, lf: LocalFile | None, ours: Entry | None,
+              theirs: Entry | None, report: SyncReport, activity: dict) -> None:
         remote = self._remotes[path]
         if keep == "local":
             self._publish(path, lf, ours, None, remote.version, "resolve", activity, report)
@@ -688,10 +741,11 @@ class Executor:
         ours = self._current(path, lf, report)
         if ours is False:
             return
-        if ours is not None and has_markers(ours):
+        if ours is not None and ours.data is not None and has_markers(ours.data):
             log.info("%s: still has conflict markers; it is published once they are gone", path)
             return
-        side = conflict.merge_local if conflict.merge_local != ours else None
+        kept = conflict.merge_local
+        side = None if kept is None or (ours is not None and ours.data == kept) else file_entry(kept)
         self._publish(path, lf, ours, side, conflict.remote_version, "resolve",
                       {"keep": "merged", "base_version": conflict.base_version,
                        "remote_version": conflict.remote_version}, report, conflict.base_version)
@@ -705,7 +759,7 @@ class Executor:
         else:
             report.resolved.append(path)
 
-    def _publish(self, path: str, lf: LocalFile | None, result: bytes | None, side: bytes | None,
+    def _publish(self, path: str, lf: LocalFile | None, result: Entry | None, side: Entry | None,
                  on: int | None, origin: str, activity: dict, report: SyncReport,
                  side_parent: int | None = None) -> None:
         """Commit `result` on top of version `on` (with `side`, the local content it replaces,
@@ -713,8 +767,8 @@ class Executor:
         crash in between leaves a file the next pass merges to the same result."""
         base = self._bases.get(path)
         change = Change(
-            path, on, None if result is None else encode(path, result, self.policy), origin,
-            None if side is None else Side(encode(path, side, self.policy),
+            path, on, None if result is None else self._encode(path, result), origin,
+            None if side is None else Side(self._encode(path, side),
                                            side_parent if side_parent is not None else base.version if base else None),
             activity)
         [outcome] = self.store.commit([change])
@@ -727,7 +781,7 @@ class Executor:
             else:
                 raise Unsupported(path, f"refused by the store: {outcome.message}", "refused by the store")
             return
-        head = Remote(outcome.version, None if result is None else sha256_hex(result))
+        head = Remote(outcome.version, None if result is None else result.identity)
         ours = lf.sha256 if lf else None
         try:
             if head.sha256 != ours:
@@ -735,13 +789,13 @@ class Executor:
                     delete_checked(self.root, path, ours)
                     self.journal.drop(path)
                 else:
-                    written = write_atomic(self.root, path, result, ours, temp_prefix=self.journal.temp_prefix)
+                    written = self._write(path, result, ours)
                     remember(self.journal, path, written, head.sha256)
         except LocalChanged:
             # edited again meanwhile: the file was made from the side version, now the base
             self._learn_head(Head(path, head.version, head.sha256))
             if outcome.side_version is not None:
-                self._synced(path, Remote(outcome.side_version, sha256_hex(side)))
+                self._synced(path, Remote(outcome.side_version, side.identity))
             report.deferred.append(path)
             return
         self._synced(path, head)

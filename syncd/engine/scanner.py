@@ -5,36 +5,20 @@ without being read, which is what makes a quiet rescan cost about what `git stat
 """
 from __future__ import annotations
 
-import errno
 import os
-import stat as statmod
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from syncd.content import FilePolicy, Unsupported, as_text, check_size, sha256_hex
+from syncd.content import FilePolicy, Unsupported, check_size
+from syncd.engine.entries import LocalFile, Stat, denied, open_source, read_entry, stat_of
 from syncd.engine.ignore import IgnoreRules
 
 # Like git's "racily clean" entries: a file modified within this long before it was hashed
 # may be modified again within the same timestamp tick without its stat changing, so such
 # an entry is not cached and the file is read again on the next scan.
 RACY_NS = 2_000_000_000
-
-
-@dataclass(frozen=True)
-class Stat:
-    size: int
-    mtime_ns: int
-    ino: int
-    ctime_ns: int
-
-
-@dataclass(frozen=True)
-class LocalFile:
-    path: str
-    sha256: str
-    stat: Stat
 
 
 class StatCache(Protocol):
@@ -70,10 +54,6 @@ class ScanResult:
     hashed: int = 0
 
 
-def stat_of(st: os.stat_result) -> Stat:
-    return Stat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-
-
 def remember(cache: StatCache, path: str, stat: Stat, sha256: str, now_ns: int | None = None) -> None:
     """Cache what a file held, unless it changed too recently for its stat to tell a later
     write apart (see RACY_NS). A file syncd has just written is always that recent: a save
@@ -83,66 +63,17 @@ def remember(cache: StatCache, path: str, stat: Stat, sha256: str, now_ns: int |
         cache.put(path, stat, sha256)
 
 
-def _read(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _denied(relpath: str) -> Unsupported:
-    return Unsupported(relpath, "permission denied; not synced (make it readable to sync it)", "permission denied")
-
-
-def _open(root: Path, relpath: str) -> int | None:
-    """A read fd for the file, or None when it is absent.
-
-    Opened one directory at a time without following links, so that a directory swapped for
-    a symlink cannot lead a read (and a push) outside the root; non-blocking, so that a fifo
-    found where a file was cannot hang the daemon.
-    """
-    *parents, name = relpath.split("/")
-    dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for part in parents:
-            try:
-                fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
-            except NotADirectoryError:
-                if statmod.S_ISLNK(os.stat(part, dir_fd=dir_fd, follow_symlinks=False).st_mode):
-                    raise Unsupported(relpath, f"inside the symbolic link {part!r}; not synced") from None
-                return None  # a file where the directory was: nothing can be under it
-            os.close(dir_fd)
-            dir_fd = fd
-        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-    except FileNotFoundError:
-        return None
-    except PermissionError:
-        raise _denied(relpath) from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise Unsupported(relpath, "symbolic link; not synced") from None
-        if exc.errno == errno.ENXIO:  # a socket
-            raise Unsupported(relpath, "not a regular file; not synced") from None
-        raise
-    finally:
-        os.close(dir_fd)
-
-
 def read_local(root: Path, relpath: str, policy: FilePolicy) -> tuple[bytes, LocalFile] | None:
-    """The file's bytes now, or None when it is absent; Unsupported when it is not synced."""
-    fd = _open(root, relpath)
-    if fd is None:
+    """The bytes at the path now (a link's target), or None when nothing is there; for the
+    commands that show or merge them (a pass reads entries: `syncd.engine.entries`)."""
+    found = read_entry(root, relpath, policy)
+    if found is None:
         return None
-    try:
-        st = os.fstat(fd)
-        if not statmod.S_ISREG(st.st_mode):
-            raise Unsupported(relpath, "not a regular file; not synced")
-        check_size(relpath, st.st_size, policy)
-        data = _read(fd)
-    finally:
-        os.close(fd)
-    as_text(relpath, data, policy)
-    return data, LocalFile(relpath, sha256_hex(data), stat_of(st))
+    entry, local = found
+    if entry.data is not None:
+        return entry.data, local
+    with open_source(root, relpath) as source:
+        return source.read(), local
 
 
 def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
@@ -174,15 +105,11 @@ def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
             if temp_prefix and entry.name.startswith(temp_prefix) and entry.is_file(follow_symlinks=False):
                 result.temp_files.append(rel)
                 continue
-            if entry.is_symlink():
-                if not rules.ignores(rel):
-                    result.unsupported[rel] = f"{rel}: symbolic link; not synced"
-                continue
             if entry.is_dir(follow_symlinks=False):
                 if not rules.ignores(rel, is_dir=True):
                     pending.append((rel + "/", entry.path))
                 continue
-            if not entry.is_file(follow_symlinks=False) or rules.ignores(rel):
+            if not (entry.is_file(follow_symlinks=False) or entry.is_symlink()) or rules.ignores(rel):
                 continue  # fifos, sockets, devices; ignored files
             try:
                 local = _scan_file(root, entry, rel, cache, policy, now_ns, result)
@@ -201,14 +128,15 @@ def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
 def _scan_file(root: Path, entry: os.DirEntry, rel: str, cache: StatCache, policy: FilePolicy,
                now_ns: int, result: ScanResult) -> LocalFile | None:
     try:
-        st = stat_of(entry.stat(follow_symlinks=False))
+        st = stat_of(entry.stat(follow_symlinks=False))  # a link's own (lstat): its changes are seen
     except PermissionError:  # a directory we may list but not enter
-        raise _denied(rel) from None
-    check_size(rel, st.size, policy)
+        raise denied(rel) from None
+    if not entry.is_symlink():
+        check_size(rel, st.size, policy)
     cached = cache.get(rel)
     if cached is not None and cached[0] == st:
         return LocalFile(rel, cached[1], st)
-    read = read_local(root, rel, policy)
+    read = read_entry(root, rel, policy)
     if read is None:
         return None
     result.hashed += 1

@@ -6,15 +6,15 @@ fsynced, and replaces the target only if the target still holds what the caller 
 """
 from __future__ import annotations
 
-import errno
 import os
 import secrets
 import stat as statmod
 from pathlib import Path
+from typing import BinaryIO, Callable
 
-from syncd.content import sha256_hex
+from syncd.content import link_problem
+from syncd.engine.entries import Stat, identity_now, stat_of
 from syncd.engine.ignore import is_git_name
-from syncd.engine.scanner import Stat, stat_of
 
 
 class UnsafePath(Exception):
@@ -64,32 +64,6 @@ def _make_parents(root: Path, target: Path) -> None:
             raise UnsafePath(f"{target.relative_to(root)}: {here} is not a plain directory")
 
 
-# what _sha_now says of a symlink, fifo, socket or directory: it equals no hash, so such a
-# thing is never replaced or removed (and a fifo is never opened for a blocking read)
-_NOT_A_FILE = "not a regular file"
-
-
-def _sha_now(path: Path) -> str | None:
-    """The hash of what is at `path` now, None when nothing is."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENXIO):  # a symlink, a socket
-            return _NOT_A_FILE
-        raise
-    try:
-        if not statmod.S_ISREG(os.fstat(fd).st_mode):
-            return _NOT_A_FILE
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return sha256_hex(b"".join(chunks))
-    finally:
-        os.close(fd)
-
-
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -98,12 +72,36 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(root: Path, relpath: str, data: bytes, expect_sha256: str | None, *,
-                 temp_prefix: str) -> Stat:
-    """Replace the file with `data` if it still has `expect_sha256` (None: still absent).
+def _mode(fd: int, target: Path, executable: bool) -> int:
+    """The mode for the new file: the one it replaces (else the umask's), with the
+    executable bits set where it is readable, or none."""
+    mode = statmod.S_IMODE(os.fstat(fd).st_mode)
+    try:
+        st = os.lstat(target)
+        if statmod.S_ISREG(st.st_mode):
+            mode = statmod.S_IMODE(st.st_mode)
+    except FileNotFoundError:
+        pass
+    return mode | (mode & 0o444) >> 2 if executable else mode & ~0o111
+
+
+def _replace(tmp: Path, target: Path, relpath: str, expect: str | None) -> None:
+    if identity_now(target) != expect:
+        raise LocalChanged(f"{relpath}: changed since it was scanned; not written")
+    os.replace(tmp, target)
+
+
+def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], None], expect_sha256: str | None, *,
+                 temp_prefix: str, executable: bool = False) -> Stat:
+    """Replace what is at the path with a file of `data` (or what `data` writes into the
+    file it is given, such as a blob streamed from the store, which raises when the bytes
+    are wrong) and that mode, if it still has the entry identity `expect_sha256` (None:
+    still absent).
 
     The temporary file beside the target is named with `temp_prefix`, this copy's own
-    (`Journal.temp_prefix`): a scan removes only those, never a user's look-alike.
+    (`Journal.temp_prefix`): a scan removes only those, never a user's look-alike. It has
+    its bytes and its mode before the rename: no one sees the file half-written, or with
+    the old mode.
 
     Returns the stat of the bytes written, taken from the temporary file before the rename:
     a stat of the target afterwards could already be of the user's next save."""
@@ -113,20 +111,41 @@ def write_atomic(root: Path, relpath: str, data: bytes, expect_sha256: str | Non
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            try:
-                os.fchmod(fd, statmod.S_IMODE(os.lstat(target).st_mode))
-            except FileNotFoundError:
-                pass
+            if callable(data):
+                with os.fdopen(fd, "wb", closefd=False) as out:
+                    data(out)
+            else:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            os.fchmod(fd, _mode(fd, target, executable))
             os.fsync(fd)
             written = stat_of(os.fstat(fd))
         finally:
             os.close(fd)
-        if _sha_now(target) != expect_sha256:
-            raise LocalChanged(f"{relpath}: changed since it was scanned; not written")
-        os.replace(tmp, target)
+        _replace(tmp, target, relpath, expect_sha256)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+    return written
+
+
+def write_link(root: Path, relpath: str, link_target: str, expect_sha256: str | None, *, temp_prefix: str) -> Stat:
+    """Replace what is at the path with a symbolic link to `link_target`, as write_atomic
+    does a file: made under a temporary name, renamed into place if the path still holds
+    what was last seen. The target is checked here again, whatever the store said: only a
+    relative link that stays inside the root is made."""
+    target = safe_target(root, relpath)
+    problem = link_problem(relpath, link_target)
+    if problem is not None:
+        raise UnsafePath(f"{relpath}: {problem}; not written")
+    _make_parents(root, target)
+    tmp = target.parent / f"{temp_prefix}{secrets.token_hex(8)}"
+    os.symlink(link_target, tmp)
+    try:
+        written = stat_of(os.lstat(tmp))
+        _replace(tmp, target, relpath, expect_sha256)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -135,9 +154,9 @@ def write_atomic(root: Path, relpath: str, data: bytes, expect_sha256: str | Non
 
 
 def delete_checked(root: Path, relpath: str, expect_sha256: str) -> None:
-    """Remove the file if it still has that content, then any directories that emptied."""
+    """Remove the file (or link) if it still is that entry, then any directories that emptied."""
     target = safe_target(root, relpath)
-    if _sha_now(target) != expect_sha256:
+    if identity_now(target) != expect_sha256:
         raise LocalChanged(f"{relpath}: changed since it was scanned; not deleted")
     target.unlink()
     _fsync_dir(target.parent)

@@ -11,7 +11,9 @@ import os
 import subprocess
 from pathlib import Path
 
-REGULAR = (b"100644", b"100755")
+from syncd.content import identity
+
+KINDS = (b"100644", b"100755", b"120000")  # files, executables, symbolic links
 HISTORY_LIMIT = 5000  # commits of the clone looked at for one the store knows
 
 
@@ -43,20 +45,20 @@ class Clone:
         return out.decode().split() if out else []
 
     def hashes_at(self, rev: str, paths: set[str]) -> dict[str, str]:
-        """sha256 of each of `paths` (relative to the root) as commit `rev` has it; paths
-        that are not regular files there are left out."""
+        """The entry identity of each of `paths` (relative to the root) as commit `rev` has
+        it; paths that are no file or link there are left out."""
         listing = self._git("ls-tree", "-r", "-z", "--full-tree", rev, "--", *([self.prefix] if self.prefix else []))
         cut = len(self.prefix) + 1 if self.prefix else 0
-        wanted: dict[str, str] = {}  # path → blob id
+        wanted: dict[str, tuple[str, bytes]] = {}  # path → (blob id, mode)
         for entry in (listing or b"").split(b"\0"):
             meta, _, name = entry.partition(b"\t")
             fields = meta.split(b" ")
-            if len(fields) != 3 or fields[1] != b"blob" or fields[0] not in REGULAR:
+            if len(fields) != 3 or fields[1] != b"blob" or fields[0] not in KINDS:
                 continue
             path = name.decode(errors="surrogateescape")[cut:]
             if path in paths:
-                wanted[path] = fields[2].decode()
-        blobs = list(dict.fromkeys(wanted.values()))
+                wanted[path] = fields[2].decode(), fields[0]
+        blobs = list(dict.fromkeys(blob for blob, _ in wanted.values()))
         out = self._git("cat-file", "--batch", stdin="".join(f"{b}\n" for b in blobs).encode()) if blobs else None
         if out is None:
             return {}
@@ -67,4 +69,5 @@ class Clone:
             size = int(out[at:end].split()[2])
             hashes[blob] = hashlib.sha256(out[end + 1:end + 1 + size]).hexdigest()
             at = end + 1 + size + 1
-        return {path: hashes[blob] for path, blob in wanted.items()}
+        return {path: identity(hashes[blob], executable=mode == b"100755", link=mode == b"120000")
+                for path, (blob, mode) in wanted.items()}

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import git
 
-REGULAR = ("100644", "100755")
+KINDS = ("100644", "100755", "120000")  # what a version can be: a file, executable, a link
 
 
 class HistoryError(Exception):
@@ -35,6 +35,7 @@ class FileChange:
     path: str
     blob: str | None
     renamed_from: str | None = None
+    mode: str = "100644"  # Git's: 100644, 100755 (executable) or 120000 (a symbolic link)
 
 
 @dataclass(frozen=True)
@@ -145,12 +146,12 @@ class History:
     def _add(self, out: list[FileChange], status: str, old_mode: str, new_mode: str, new_sha: str,
              old_raw: bytes, new_raw: bytes) -> None:
         old, new = self._relative(old_raw), self._relative(new_raw)
-        was_file, is_file = old_mode in REGULAR, new_mode in REGULAR
+        was_file, is_file = old_mode in KINDS, new_mode in KINDS
         if status == "R":
             if old is not None and was_file:
                 out.append(FileChange(old, None))
             if new is not None and is_file:
-                out.append(FileChange(new, new_sha, old if was_file else None))
+                out.append(FileChange(new, new_sha, old if was_file else None, new_mode))
             return
         if new is None:
             return
@@ -158,7 +159,7 @@ class History:
             if was_file and status != "A":
                 out.append(FileChange(new, None))  # deleted, or no longer a regular file
             return
-        out.append(FileChange(new, new_sha))  # A, C (a copy is an add), M, T
+        out.append(FileChange(new, new_sha, mode=new_mode))  # A, C (a copy is an add), M, T (a mode change)
 
     def _relative(self, raw: bytes) -> str | None:
         """The path under the prefix, None when outside it or not UTF-8."""

@@ -19,13 +19,15 @@ from typing import Callable
 
 import git
 
-from syncd.content import FilePolicy, Unsupported, encode, sha256_hex
+from syncd.content import Entry, FilePolicy, Unsupported, encode_entry, file_entry, link_entry, link_problem
 from syncd.engine import credentials
+from syncd.engine.entries import read_entry
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Remote
 from syncd.engine.scanner import MemoryStatCache, scan
-from syncd.git.history import History, HistoryCommit
+from syncd.git.history import FileChange, History, HistoryCommit
+from syncd.store.blobs import blobs_for, ensure_stored
 from syncd.store.rpc import Batch, Change, NotFound, RpcStore
 
 PERMISSION_FILES = (".owner", ".collaborators")
@@ -59,6 +61,7 @@ class Importer:
         self.policy = policy
         self.who = who  # the author of working-tree versions
         self.repository: Path | None = None
+        self.dry_run = False
         self.history = self._open_history()
         self._last: dict[str, str | None] = {}  # path → sha256 history left it at (None: deleted)
 
@@ -83,6 +86,7 @@ class Importer:
     def run(self, dry_run: bool = False, step: Callable[[], None] = lambda: None) -> ImportReport:
         """`step` is called once per commit read (a progress bar)."""
         report = ImportReport(repository=str(self.repository) if self.repository else None)
+        self.dry_run = dry_run  # a dry run stores no blob either
         try:
             heads = {d["path"]: d for d in self.store.documents()}
         except NotFound:  # a dry run for a workspace that does not exist yet
@@ -123,21 +127,21 @@ class Importer:
         it was (a rename without edits, a merge's first-parent diff) adds no version. That
         decision rests on the history alone, so every run sends the same versions and a
         re-run finds each of them already stored."""
-        seen: dict[str, list[tuple[dict, str]]] = {}  # path → (provenance, blob) of its versions
+        seen: dict[str, list[tuple[dict, FileChange]]] = {}  # path → (provenance, change) of its versions
 
-        def version(path: str, blob: str | None, prov: dict) -> bool:
-            data = None if blob is None else self.history.blob(blob)
-            digest = None if data is None else sha256_hex(data)
-            if self._last.get(path, None) == digest:
-                return False
+        def version(path: str, blob: str | None, prov: dict, mode: str) -> bool:
             try:
-                content = None if data is None else encode(path, data, self.policy)
+                entry = None if blob is None else self._entry(path, mode, self.history.blob(blob))
+                digest = None if entry is None else entry.identity
+                if self._last.get(path, None) == digest:
+                    return False
+                held = None if entry is None else credentials.held(path, entry.data, self._allowed, prov.get("commit"))
+                if held is not None:
+                    report.skipped[path] = held
+                    return False
+                content = None if entry is None else self._content(path, entry)
             except Unsupported as exc:
                 report.skipped[path] = str(exc)
-                return False
-            held = None if data is None else credentials.held(path, data, self._allowed, prov.get("commit"))
-            if held is not None:
-                report.skipped[path] = held
                 return False
             self._last[path] = digest
             send(Change(path, None, content, "import", provenance=prov))
@@ -152,17 +156,39 @@ class Importer:
                 if path in left_alone or self.rules.ignores(path) or path in report.skipped:
                     continue
                 if change.blob is None:
-                    version(path, None, prov)
+                    version(path, None, prov, change.mode)
                     continue
                 earlier = seen.get(change.renamed_from or path, [])
                 if change.renamed_from:  # follow the rename: the old path's versions come along
-                    for old_prov, old_blob in earlier:
-                        version(path, old_blob, {**old_prov, "renamed_from": change.renamed_from})
-                if version(path, change.blob, prov):
-                    seen[path] = [*earlier, (prov, change.blob)]
+                    for old_prov, old in earlier:
+                        version(path, old.blob, {**old_prov, "renamed_from": change.renamed_from}, old.mode)
+                if version(path, change.blob, prov, change.mode):
+                    seen[path] = [*earlier, (prov, change)]
                 elif change.renamed_from:
                     seen[path] = list(earlier)
         report.notes.extend(self.history.skipped)
+
+    @staticmethod
+    def _entry(path: str, mode: str, data: bytes) -> Entry:
+        """A Git blob of that mode as a version holds it: an executable, a link (Unsupported
+        when it leaves the root), or a file."""
+        if mode != "120000":
+            return file_entry(data, executable=mode == "100755")
+        try:
+            target = data.decode("utf-8")
+        except UnicodeDecodeError:
+            target = None
+        problem = "a symbolic link whose target is not UTF-8" if target is None else link_problem(path, target)
+        if problem is not None:
+            raise Unsupported(path, f"{problem}; not imported (only relative links that stay inside the root are)")
+        return link_entry(target)
+
+    def _content(self, path: str, entry: Entry) -> dict:
+        """A version's content; a blob's bytes are stored first (not in a dry run)."""
+        content = encode_entry(path, entry, self.policy)
+        if content["encoding"] == "blob" and not self.dry_run:
+            ensure_stored(blobs_for(self.store), entry, self.root)
+        return content
 
     def _allowed(self, path: str) -> bool:
         """`syncd allow` let this path's content through the check for credentials."""
@@ -193,14 +219,17 @@ class Importer:
             if path in left_alone or (state.get(path) is not None and state[path] == lf.sha256):
                 continue
             try:
-                data = (self.root / path).read_bytes()
-                content = encode(path, data, self.policy)
+                found = read_entry(self.root, path, self.policy)
+                if found is None:
+                    continue  # gone since the scan
+                entry = found[0]
+                held = credentials.held(path, entry.data or b"", self._allowed)
+                if held is not None:
+                    report.skipped.setdefault(path, held)  # history's own word names the commit
+                    continue
+                content = self._content(path, entry)
             except (Unsupported, OSError) as exc:
                 report.skipped[path] = str(exc)
-                continue
-            held = credentials.held(path, data, self._allowed)
-            if held is not None:
-                report.skipped.setdefault(path, held)  # history's own word names the commit
                 continue
             send(Change(path, None, content, "import", provenance=prov))
         for path, sha in sorted(state.items()):

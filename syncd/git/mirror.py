@@ -42,10 +42,11 @@ class UnsafeToCommit(MirrorError):
 @dataclass(frozen=True)
 class MirrorEntry:
     path: str  # relative to the sync root
-    data: bytes | None  # None: deleted
+    data: bytes | None  # None: deleted; a link's target for a link
     author: Author
     at: datetime.datetime
     version: int
+    mode: str = "100644"  # 100755: executable; 120000: a symbolic link
 
 
 class Mirror:
@@ -122,11 +123,6 @@ class Mirror:
 
     def _stage(self, entries, env: dict) -> str:
         paths = [self._repo_path(e.path) for e in entries]
-        modes = {}
-        listed = self._git("ls-files", "-s", "-z", "--", *paths, env=env)
-        for item in filter(None, listed.split("\0")):
-            info, path = item.split("\t", 1)
-            modes[path] = info.split()[0]
         lines = []
         for entry, path in zip(entries, paths):
             if entry.data is None:
@@ -134,10 +130,7 @@ class Mirror:
             else:
                 blob = self.repo.odb.store(IStream(b"blob", len(entry.data), io.BytesIO(entry.data))).hexsha
                 blob = blob.decode() if isinstance(blob, bytes) else blob
-                # the data is a regular file's bytes: only the executable bit survives, never a
-                # symlink or submodule mode
-                mode = "100755" if modes.get(path) == "100755" else "100644"
-                lines.append(f"{mode} {blob}\t{path}\0")
+                lines.append(f"{entry.mode} {blob}\t{path}\0")  # the version's mode: never a submodule
         self._git("update-index", "-z", "--index-info", stdin="".join(lines).encode(), env=env)
         return self._git("write-tree", env=env)
 

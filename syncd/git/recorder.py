@@ -9,6 +9,7 @@ goes with the next one, and push failures are reported and retried on the next i
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import logging
 import re
@@ -17,11 +18,12 @@ from pathlib import Path
 
 import git
 
-from syncd.content import decode
+from syncd.content import decode_entry
 from syncd.engine.executor import SyncReport
 from syncd.engine.journal import Journal
 from syncd.engine.resolution import is_conflict_copy
 from syncd.git.mirror import Author, Mirror, MirrorEntry, MirrorError
+from syncd.store.blobs import blobs_for
 from syncd.store.rpc import RpcStore, StoreError
 
 log = logging.getLogger("syncd.git")
@@ -100,13 +102,21 @@ class Recorder:
                             v["path"], v["version"], exc)
         return entries
 
-    @staticmethod
-    def _entry(v: dict) -> MirrorEntry:
+    def _entry(self, v: dict) -> MirrorEntry:
         device = v.get("device") or "syncd"
         name = v.get("author_name") or device
         email = v.get("author_email") or f"{re.sub(r'[^A-Za-z0-9._-]+', '-', device).strip('-') or 'syncd'}@syncd.invalid"
-        return MirrorEntry(v["path"], None if v["deleted"] else decode(v["content"]), Author(name, email),
-                           datetime.datetime.fromisoformat(v["created_at"]), v["version"])
+        data, mode = None, "100644"
+        if not v["deleted"]:
+            entry = decode_entry(v["content"])
+            data = entry.data
+            if data is None:  # a blob: its bytes from the blob store, checked
+                out = io.BytesIO()
+                blobs_for(self.store).get(entry.digest, entry.size, out)
+                data = out.getvalue()
+            mode = "120000" if entry.link else "100755" if entry.executable else "100644"
+        return MirrorEntry(v["path"], data, Author(name, email),
+                           datetime.datetime.fromisoformat(v["created_at"]), v["version"], mode)
 
     def push_if_due(self) -> None:
         if not (self.push_remote and self.unpushed) or time.monotonic() - self.last_push < self.push_interval:

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import sys
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from syncd.content import Entry
+from syncd.engine.entries import open_source
 from syncd.store.rpc import RpcStore, StoreError
 
 CHUNK = 4 * 1024 * 1024  # what one call moves (0019: syncd.blob_chunk_size())
@@ -99,6 +103,18 @@ class TableBlobStore:
             verifier.update(chunk)
             write.write(chunk)
         verifier.check()
+
+
+def ensure_stored(blobs: BlobStore, entry: Entry, root: Path) -> None:
+    """The bytes of a blob entry in the store before a commit names them: from memory, or
+    streamed from its file again (an entry read from the store is there already)."""
+    if not blobs.missing([entry.digest]):
+        return
+    if entry.data is not None:
+        blobs.put(entry.digest, entry.size, io.BytesIO(entry.data))
+    elif entry.source is not None:
+        with open_source(root, entry.source) as source:
+            blobs.put(entry.digest, entry.size, source)
 
 
 def blobs_for(store: RpcStore) -> BlobStore:

@@ -1944,6 +1944,18 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.mode_of(content jsonb)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO ''
+AS $function$
+  select case when content is null then null
+              when content ->> 'encoding' = 'link' then '120000'
+              when content -> 'executable' = 'true'::jsonb then '100755'
+              else '100644' end
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.my_session_documents()
  RETURNS SETOF uuid
  LANGUAGE sql
@@ -2381,6 +2393,7 @@ AS $function$
   select jsonb_build_object(
     'path', v.path, 'version', v.version, 'parent_version', v.parent_version,
     'merge_parent', v.merge_parent, 'sha256', v.sha256, 'size', v.size, 'deleted', v.deleted,
+    'mode', syncd.mode_of(v.content),
     'origin', v.origin, 'author_id', v.author_id,
     'author', coalesce(p.github_login, v.author_login, p.display_name, v.author_name, v.provenance ->> 'author_name'),
     'author_name', coalesce(p.display_name, v.author_name, p.github_login, v.author_login, v.provenance ->> 'author_name'),
@@ -2513,6 +2526,7 @@ grant execute on function syncd.legacy_login(text) to authenticated, service_rol
 grant execute on function syncd.legacy_members(jsonb) to authenticated, service_role;
 grant execute on function syncd.link_problem(text,text) to authenticated, service_role;
 grant execute on function syncd.members(jsonb) to authenticated, service_role;
+grant execute on function syncd.mode_of(jsonb) to authenticated, service_role;
 grant execute on function syncd.my_session_documents() to authenticated, service_role;
 grant execute on function syncd.my_sessions() to authenticated, service_role;
 grant execute on function syncd.my_workspaces() to authenticated, service_role;

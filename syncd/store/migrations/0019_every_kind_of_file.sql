@@ -323,6 +323,35 @@ end
 $$;
 
 
+-- A version's mode, as Git spells it (null for a delete): `syncd log` shows it.
+create function syncd.mode_of(content jsonb) returns text
+  language sql immutable set search_path = '' as $$
+  select case when content is null then null
+              when content ->> 'encoding' = 'link' then '120000'
+              when content -> 'executable' = 'true'::jsonb then '100755'
+              else '100644' end
+$$;
+
+-- version_json as in 0017, with the mode.
+create or replace function syncd.version_json(v public.document_versions) returns jsonb
+  language sql stable set search_path = '' as $$
+  select jsonb_build_object(
+    'path', v.path, 'version', v.version, 'parent_version', v.parent_version,
+    'merge_parent', v.merge_parent, 'sha256', v.sha256, 'size', v.size, 'deleted', v.deleted,
+    'mode', syncd.mode_of(v.content),
+    'origin', v.origin, 'author_id', v.author_id,
+    'author', coalesce(p.github_login, v.author_login, p.display_name, v.author_name, v.provenance ->> 'author_name'),
+    'author_name', coalesce(p.display_name, v.author_name, p.github_login, v.author_login, v.provenance ->> 'author_name'),
+    'author_email', coalesce(v.provenance ->> 'author_email',
+                             coalesce(p.github_login, v.author_login) || '@users.noreply.github.com'),
+    'device_id', v.device_id,
+    'device', (select d.name from public.devices d where d.id = v.device_id),
+    'provenance', v.provenance,
+    'seq', v.seq, 'created_at', v.created_at)
+  from (select 1) one
+  left join public.profiles p on p.id = v.author_id
+$$;
+
 -- Blobs move through these, a chunk per call. A blob is uploaded by one who may write
 -- somewhere in the workspace (which document names it is for the commit to check), and
 -- read by one who may read a version that names it. Payloads:
@@ -495,7 +524,7 @@ do $$
 declare
   f regprocedure;
 begin
-  foreach f in array array['syncd.identity(text, boolean, boolean)', 'syncd.link_problem(text, text)',
+  foreach f in array array['syncd.identity(text, boolean, boolean)', 'syncd.mode_of(jsonb)', 'syncd.link_problem(text, text)',
                            'syncd.blob_max_size()', 'syncd.blob_chunk_size()', 'syncd.has_blob(uuid, text, bigint)',
                            'syncd.entry_problem(uuid, text, jsonb)', 'syncd.entry_of(jsonb)',
                            'syncd.can_write_somewhere(uuid)', 'syncd.blob_writer(jsonb)',
