@@ -225,8 +225,8 @@ def test_a_file_over_the_storage_limit_is_refused_with_the_fix(project, dsn):
     url = standin.url
     data = b"\0" * 4096
     standin.file_size_limit = 1000  # the project's (Storage → Settings)
-    with pytest.raises(TooLarge, match=r"refused 4,096 bytes as over the project's file size limit \(50 MB on the"
-                                       r" free plan\): raise it .*Storage → Settings.*files.max_size"):
+    with pytest.raises(TooLarge, match=r"refused 4,096 bytes as over its file size limit \(the project's, 50 MB on"
+                                       r" the free plan, .*\): raise it .*Storage → Settings.*files.max_size"):
         upload(stores["collaborator"], data)
     assert objects(dsn) == []
 
@@ -265,3 +265,53 @@ def test_a_blob_pushed_over_the_database_url_is_read_over_the_supabase_transport
     assert download(stores["s1-reader"], data) == data
     with pytest.raises(NotFound, match="not in Supabase Storage"):
         download(stores["s2-collaborator"], data)
+
+
+@pytest.mark.usefixtures("private_xdg")
+@pytest.mark.parametrize("transport", ["supabase"], indirect=True)
+def test_two_copies_on_the_supabase_transport_sync_binaries_through_storage(copies, transport, dsn):
+    """End to end: what is no text goes to the bucket (not the contract's table), the other
+    copy gets it byte-identical, and a poisoned object stops its one path only."""
+    a, b = copies
+    files = {"projects/P/sessions/s1/assets/logo.png": b"\x89PNG\r\n\x1a\n" + os.urandom(20_000),
+             "projects/P/sessions/s1/notes.md": b"# notes\n\0 a NUL byte\n",
+             "projects/P/data.bin": os.urandom(9 * 1024 * 1024 + 3),  # chunks of both stores, and more
+             "projects/P/poisoned.bin": b"\0real bytes\xff"}
+    for path, data in files.items():
+        (a.root / path).parent.mkdir(parents=True, exist_ok=True)
+        (a.root / path).write_bytes(data)
+    (a.root / "projects/P/README.md").write_text("text stays text\n")
+    with psycopg.connect(dsn) as conn:
+        ws = str(conn.execute("select id from public.workspaces where slug = 'team'").fetchone()[0])
+    poisoned = hashlib.sha256(files["projects/P/poisoned.bin"]).hexdigest()
+    reply = httpx.post(f"{transport}/storage/v1/object/{BUCKET}/{ws}/{poisoned}", content=b"\0fake bytes\xff",
+                       headers={"apikey": token("anon"), "Authorization": f"Bearer {token('service_role')}"})
+    assert reply.status_code == 200, reply.text
+    assert a.sync()["pushed"] == 5
+    with psycopg.connect(dsn) as conn:
+        assert sorted(n for (n,) in conn.execute("select name from storage.objects")) == sorted(
+            f"{ws}/{hashlib.sha256(data).hexdigest()}" for data in files.values())
+        assert conn.execute("select count(*) from public.blobs").fetchone() == (0,)
+    report = b.sync(expect=5)  # a path failed: said once, in one line
+    assert report["pulled"] == 4
+    assert list(report["skipped"]) == list(report["failed"]) == ["projects/P/poisoned.bin"]
+    assert f"blob {poisoned[:12]}: the bytes hash to" in report["skipped"]["projects/P/poisoned.bin"]
+    got = b.files()
+    assert {path: got.get(path) for path in files if path != "projects/P/poisoned.bin"} == {
+        path: data for path, data in files.items() if path != "projects/P/poisoned.bin"}
+    assert "projects/P/poisoned.bin" not in got and not list(b.root.rglob(".syncd-tmp-*"))
+
+
+@pytest.mark.usefixtures("private_xdg")
+@pytest.mark.parametrize("transport", ["supabase"], indirect=True)
+def test_a_file_over_the_storage_limit_is_one_line_naming_it_and_the_fix(copies, transport, dsn):
+    a, b = copies
+    with psycopg.connect(dsn, autocommit=True) as conn:  # the bucket's own limit, set in the dashboard
+        conn.execute("update storage.buckets set file_size_limit = 1000000 where id = %s", (BUCKET,))
+    (a.root / "big.bin").write_bytes(b"\0" * 1_000_001)
+    (a.root / "small.bin").write_bytes(b"\0" * 1_000_000)
+    result = a.cli("sync", "--once", expect=None)
+    lines = [line for line in result.output.splitlines() if "big.bin" in line]
+    assert len(lines) == 1 and "files.max_size" in lines[0] and "Storage → Settings" in lines[0], result.output
+    b.sync()
+    assert sorted(b.files()) == ["small.bin"]

@@ -71,9 +71,9 @@ class StorageBlobStore(TableBlobStore):
         if status == "409":  # uploaded by another copy since `missing`
             return
         if status == "413":
-            raise TooLarge(f"Supabase Storage refused {size:,} bytes as over the project's file size limit "
-                           "(50 MB on the free plan): raise it in the dashboard (Storage → Settings), or set "
-                           "files.max_size below it")
+            raise TooLarge(f"Supabase Storage refused {size:,} bytes as over its file size limit (the project's, "
+                           f"50 MB on the free plan, or the bucket {BUCKET}'s): raise it in the dashboard "
+                           "(Storage → Settings), or set files.max_size below it")
         raise _failure(self.store, status, message, "upload")
 
     def get(self, digest: str, size: int, write: BinaryIO) -> None:
