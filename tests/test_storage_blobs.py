@@ -11,11 +11,13 @@ import os
 import httpx
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 from supabase import create_client
 
 from supabase_database import gotrue_user
 from supabase_standin import StandIn, token
 from syncd.store.blobs import BlobMismatch, blobs_for
+from syncd.store.migrate import migrate
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import Change, NotFound, TooLarge
 from syncd.store.storage_blobs import BUCKET, StorageBlobStore
@@ -315,3 +317,16 @@ def test_a_file_over_the_storage_limit_is_one_line_naming_it_and_the_fix(copies,
     assert len(lines) == 1 and "files.max_size" in lines[0] and "Storage → Settings" in lines[0], result.output
     b.sync()
     assert sorted(b.files()) == ["small.bin"]
+
+
+@pytest.mark.parametrize("flavour", ["supabase"], indirect=True)
+def test_0020_runs_before_storages_own_migrations_added_their_columns(empty_dsn, supabase_cluster):
+    """`supabase db reset` may apply a project's migrations while storage.buckets is still as
+    Supabase's init script made it (supabase/cli#4085): no `public` column yet."""
+    with psycopg.connect(make_conninfo(empty_dsn, user="supabase_admin"), autocommit=True) as conn:
+        conn.execute("alter table storage.buckets drop column public")
+    migrate(empty_dsn)
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        assert conn.execute("select id from storage.buckets").fetchall() == [(BUCKET,)]
+        conn.execute("alter table storage.buckets add column public boolean default false")  # Storage's 0008
+        assert conn.execute("select public from storage.buckets").fetchall() == [(False,)]

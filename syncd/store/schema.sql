@@ -1714,8 +1714,9 @@ begin
   if to_regclass('storage.objects') is null then
     return;
   end if;
-  insert into storage.buckets (id, name, public) values ('syncd-blobs', 'syncd-blobs', false)
-    on conflict (id) do nothing;
+  -- private: `public` is false by default, and only the columns of Storage's first schema are
+  -- named (`supabase db reset` may run this before Storage's own migrations add the others)
+  insert into storage.buckets (id, name) values ('syncd-blobs', 'syncd-blobs') on conflict (id) do nothing;
   drop policy if exists syncd_blobs_read on storage.objects;
   drop policy if exists syncd_blobs_create on storage.objects;
   drop policy if exists syncd_blobs_only_readers on storage.objects;
