@@ -50,8 +50,8 @@ def write(repo: Path, rel: str, data: bytes) -> None:
 
 
 def entry(path: str, data: bytes | None, who: Author = ALICE, version: int = 1,
-          at: datetime.datetime = datetime.datetime(2026, 11, 20, 9, 0, tzinfo=IST)) -> MirrorEntry:
-    return MirrorEntry(path, data, who, at, version)
+          at: datetime.datetime = datetime.datetime(2026, 11, 20, 9, 0, tzinfo=IST), mode: str = "100644") -> MirrorEntry:
+    return MirrorEntry(path, data, who, at, version, mode)
 
 
 def blob(repo: Path, rev: str, path: str) -> bytes:
@@ -189,17 +189,22 @@ def test_a_prefix_places_entries_under_it_and_a_subdirectory_finds_the_top(repo)
     assert blob(repo, commit, "ws/a.md") == b"x\n"
 
 
-def test_an_existing_executable_keeps_its_mode(repo):
+def test_each_version_has_its_own_mode_executable_or_link(repo):
+    """Regression (issue 18): the mirror kept the index's mode, so a version made executable
+    (or not) elsewhere was committed with the old one, and a link became a file."""
     write(repo, ":run me.sh", b"#!/bin/sh\n")  # a leading colon is pathspec magic to git
     (repo / ":run me.sh").chmod(0o755)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "run me")
-    [commit] = Mirror(repo).record([entry("tool.sh", b"#!/bin/sh\necho new\n"),
-                                    entry(":run me.sh", b"#!/bin/sh\necho too\n"), entry("new.sh", b"#!/bin/sh\n")])
-    listing = git(repo, "ls-tree", commit)
+    [commit] = Mirror(repo).record([entry("tool.sh", b"#!/bin/sh\necho new\n", mode="100755"),
+                                    entry(":run me.sh", b"#!/bin/sh\necho too\n"), entry("new.sh", b"#!/bin/sh\n"),
+                                    entry("plans/current", b"../plans/v2", mode="120000")])
+    listing = git(repo, "ls-tree", "-r", commit)
     assert "100755 blob" in listing.split("\ttool.sh")[0].splitlines()[-1]
-    assert "100755 blob" in listing.split("\t:run me.sh")[0].splitlines()[-1]
+    assert "100644 blob" in listing.split("\t:run me.sh")[0].splitlines()[-1]
     assert "100644 blob" in listing.split("\tnew.sh")[0].splitlines()[-1]
+    assert "120000 blob" in listing.split("\tplans/current")[0].splitlines()[-1]
+    assert blob(repo, commit, "plans/current") == b"../plans/v2"
 
 
 def test_an_empty_repository_gets_a_root_commit(tmp_path):

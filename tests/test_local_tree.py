@@ -8,7 +8,7 @@ import pytest
 
 from aged_files import put
 
-from syncd.content import FilePolicy, sha256_hex
+from syncd.content import FilePolicy, identity, sha256_hex
 from syncd.engine.ignore import TEMP_PREFIX, IgnoreRules
 from syncd.engine.journal import Journal, JournalLocked
 from syncd.engine.scanner import RACY_NS, MemoryStatCache, scan
@@ -47,11 +47,10 @@ def test_scan_finds_files_and_skips_what_it_must(tmp_path):
     (tmp_path / "linked").symlink_to(tmp_path / "projects", target_is_directory=True)
     os.mkfifo(tmp_path / "fifo")
     result = scan(tmp_path, IgnoreRules(), MemoryStatCache(), FilePolicy())
-    assert set(result.files) == {"projects/P/sessions/s/specs/spec.md", "name with spaces ü.md"}
+    assert set(result.files) == {"projects/P/sessions/s/specs/spec.md", "name with spaces ü.md", "logo.png"}
     assert result.files["name with spaces ü.md"].sha256 == sha256_hex(b"x")
-    assert set(result.unsupported) == {"logo.png", "linked"}
-    assert "symbolic link" in result.unsupported["linked"]
-    assert "logo.png: not UTF-8" in result.unsupported["logo.png"]
+    assert set(result.unsupported) == {"linked"}
+    assert "a symbolic link to an absolute path" in result.unsupported["linked"]
 
 
 def test_undecodable_file_names_are_reported_not_fatal(tmp_path):
@@ -106,9 +105,13 @@ def test_a_symlinked_directory_out_of_the_root_is_refused(tmp_path):
 def test_write_is_atomic_keeps_mode_and_leaves_no_temp_file(tmp_path):
     target = put(tmp_path, "a/b.sh", b"old")
     target.chmod(0o750)
-    st = write_atomic(tmp_path, "a/b.sh", b"new", sha256_hex(b"old"), temp_prefix=T)
+    st = write_atomic(tmp_path, "a/b.sh", b"new", identity(sha256_hex(b"old"), executable=True), temp_prefix=T,
+                      executable=True)
     assert target.read_bytes() == b"new" and (target.stat().st_mode & 0o777) == 0o750
     assert st.size == 3
+    # the executable bit is the version's: taken off (and put back) with the write, nothing else changes
+    write_atomic(tmp_path, "a/b.sh", b"new", identity(sha256_hex(b"new"), executable=True), temp_prefix=T)
+    assert (target.stat().st_mode & 0o777) == 0o640
     write_atomic(tmp_path, "new/dirs/c.md", b"c", None, temp_prefix=T)
     assert (tmp_path / "new/dirs/c.md").read_bytes() == b"c"
     assert not [p for p in tmp_path.rglob(f"{TEMP_PREFIX}*")]

@@ -13,8 +13,9 @@ ALICE, BOB = Author("Alice", "alice@example.com"), Author("Bob", "bob@example.co
 TZ = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
 
 
-def entry(path: str, data: bytes | None, who: Author = ALICE, version: int = 1, hour: int = 9) -> MirrorEntry:
-    return MirrorEntry(path, data, who, datetime.datetime(2026, 11, 20, hour, 0, tzinfo=TZ), version)
+def entry(path: str, data: bytes | None, who: Author = ALICE, version: int = 1, hour: int = 9,
+          mode: str = "100644") -> MirrorEntry:
+    return MirrorEntry(path, data, who, datetime.datetime(2026, 11, 20, hour, 0, tzinfo=TZ), version, mode)
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def test_branch_mode_commits_only_synced_paths_and_keeps_the_users_staging(repo)
     write(repo, "tool.sh", "#!/bin/sh\necho staged by me\n")
     git(repo, "add", "tool.sh")
     [commit] = Mirror(repo, mode="branch").record([entry("a.md", b"synced content\n"),
-                                                   entry("tool.sh", b"#!/bin/sh\necho synced\n")])
+                                                   entry("tool.sh", b"#!/bin/sh\necho synced\n", mode="100755")])
     assert git(repo, "rev-parse", "main") == commit
     assert git(repo, "ls-tree", "-r", "--name-only", "main").split() == ["a.md", "tool.sh"]
     assert git(repo, "ls-tree", "main", "tool.sh").startswith("100755")

@@ -179,6 +179,9 @@ def test_reads_through_the_table_api_show_what_row_level_security_allows(world, 
     for table in everything(dsn):
         columns = "id,workspace_id,name,created_at" if table == "projects" else "*"  # a project's files are not for all
         seen = rest(url, tokens["stranger"], "GET", f"{table}?select={columns}").json()
+        if table in ("blobs", "blob_chunks"):  # no client role may read them but through the contract
+            assert seen["code"] == "42501", table
+            continue
         own = [row for row in seen if row.get("id") == json.loads(
             httpx.get(f"{url}/auth/v1/user", headers={"Authorization": f"Bearer {tokens['stranger']}"}).text)["id"]]
         assert seen == own, table  # a stranger sees only their own profile

@@ -109,7 +109,7 @@ def test_every_earlier_schema_upgrades_to_the_latest_with_its_data_intact(empty_
         populate(conn, start)
         before = snapshot(conn)
     applied = migrate(empty_dsn)
-    assert [m.version for m in applied] == list(range(start + 1, latest_version() + 1))
+    assert [m.version for m in applied] == [m.version for m in bundled() if m.version > start]
     with psycopg.connect(empty_dsn, autocommit=True) as conn:
         after = snapshot(conn)
     assert after["versions"] == before["versions"] and after["heads"] == before["heads"]
@@ -147,12 +147,12 @@ def test_an_edited_migration_is_refused(empty_dsn):
 
 
 def test_a_newer_syncd_refuses_an_older_schema_until_migrated(empty_dsn, tmp_path, private_xdg):
-    migrate(empty_dsn, upto=latest_version() - 1)
+    migrate(empty_dsn, upto=EARLIER[-1])
     a = Copy(tmp_path, "a", empty_dsn)
     a.init()
     (a.root / "notes.md").write_text("waits for the migration\n")
     out = a.cli("sync", expect=1).output
-    assert f"has schema version {latest_version() - 1}" in out and "run `syncd db migrate`" in out
+    assert f"has schema version {EARLIER[-1]}" in out and "run `syncd db migrate`" in out
     with psycopg.connect(empty_dsn) as conn:
         assert conn.execute("select count(*) from documents").fetchone()[0] == 0
     assert "1 migration(s) applied" in a.cli("db", "migrate").output

@@ -20,13 +20,15 @@ def _size(n: int | None) -> str:
     return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
 
 
-# how a version's mode reads in `syncd log` (Git's numbers, as `git ls-tree` shows them)
-MODES = {"100644": "100644", "100755": "100755 executable", "120000": "120000 link"}
+# how a version's mode reads in `syncd log` (Git's numbers, as `git ls-tree` shows them); a
+# plain file's is left unsaid
+MODES = {"100755": "100755 executable", "120000": "120000 link"}
 
 
 def _describe(v: dict) -> str:
     parents = f" (merge of v{v['parent_version']} and v{v['merge_parent']})" if v.get("merge_parent") else ""
-    what = "deleted" if v["deleted"] else f"{_size(v['size']):>9}  {v['sha256'][:10]}  {MODES.get(v.get('mode'), '')}"
+    mode = MODES.get(v.get("mode"))
+    what = "deleted" if v["deleted"] else f"{_size(v['size']):>9}  {v['sha256'][:10]}" + (f"  {mode}" if mode else "")
     return f"v{v['version']:<4} {when(v['created_at'])}  {who(v):<20} {v['origin']:<8} {what}{parents}"
 
 
