@@ -580,6 +580,11 @@ class StandIn:
             return 204, None
         return self._auth_error(404, "not_found", url.path)
 
+    def sign_in(self, github: dict) -> dict:
+        """The session the PKCE exchange above ends with, for a GitHub user, without the
+        browser (tests that need signed-in people, not the sign-in)."""
+        return self._session(self._user_id(github), secrets.token_hex(8))
+
     def revoke_all(self) -> None:
         """What an admin's sign-out of every session does."""
         self._revoked.update(e["session"] for e in self._refresh.values())

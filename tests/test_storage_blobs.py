@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 
 import httpx
 import psycopg
@@ -14,9 +15,11 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from supabase import create_client
 
+from copies import Copy
 from supabase_database import gotrue_user
 from supabase_standin import StandIn, token
 from syncd.store.blobs import BlobMismatch, blobs_for
+from syncd.store.credentials import Credentials, credentials_path
 from syncd.store.migrate import migrate
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import Change, NotFound, TooLarge
@@ -330,3 +333,32 @@ def test_0020_runs_before_storages_own_migrations_added_their_columns(empty_dsn,
         assert conn.execute("select id from storage.buckets").fetchall() == [(BUCKET,)]
         conn.execute("alter table storage.buckets add column public boolean default false")  # Storage's 0008
         assert conn.execute("select public from storage.buckets").fetchall() == [(False,)]
+
+
+@pytest.mark.usefixtures("private_xdg")
+@pytest.mark.parametrize("flavour", ["supabase"], indirect=True)
+def test_signed_in_people_sync_a_binary_through_storage_with_refreshed_tokens(tmp_path, dsn):
+    """As people use it: signed in with GitHub, row level security on the bucket, and a
+    token that expired before the download refreshed for Storage as for the RPCs."""
+    standin = StandIn(dsn)
+    with standin as url:
+        a, b = Copy(tmp_path, "a", dsn, supabase_url=url), Copy(tmp_path, "b", dsn, supabase_url=url)
+        for copy, login in ((a, "alice"), (b, "bob")):
+            copy.cli("init", str(copy.root), "--workspace", "team", "--supabase-url", url, "--anon-key", token("anon"))
+            standin.access_ttl = 3600 if login == "alice" else 2
+            Credentials(credentials_path(copy.config, url)).save(
+                standin.sign_in({"login": login, "name": login.title(), "email": f"{login}@example.com"}))
+        data = b"\x89PNG\r\n\x1a\n" + os.urandom(3 << 20)
+        (a.root / "projects/P/sessions/s1/assets").mkdir(parents=True)
+        (a.root / "projects/P/sessions/s1/assets/logo.png").write_bytes(data)
+        a.sync()
+        a.cli("members", "add", "bob", "--role", "reader", "--session", "P/s1")
+        time.sleep(2.5)  # bob's access token has expired
+        refreshes = standin.refreshes
+        assert b.sync()["pulled"] == 1
+        assert (b.root / "projects/P/sessions/s1/assets/logo.png").read_bytes() == data
+        assert standin.refreshes > refreshes
+    with psycopg.connect(dsn) as conn:
+        owner = conn.execute("select o.owner_id = p.id::text from storage.objects o, public.profiles p"
+                             " where p.github_login = 'alice'").fetchone()
+    assert owner == (True,)  # uploaded as alice, under her rights
