@@ -94,7 +94,7 @@ def test_a_binary_goes_to_storage_and_comes_back_byte_identical(project, dsn):
     assert writer.missing([digest]) == {digest}
     writer.put(digest, len(data), io.BytesIO(data))
     assert writer.missing([digest]) == set()
-    assert objects(dsn) == [(f"{ws}/{digest}", objects(dsn)[0][1])]
+    assert [name for name, _ in objects(dsn)] == [f"{ws}/{digest}"]
     assert stores["collaborator"].commit([Change(S1_DOC, None, blob(data))])[0].version == 1
     assert download(stores["reader"], data) == data
     assert download(stores["s1-reader"], data) == data  # a reader of that session only

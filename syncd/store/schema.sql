@@ -2498,7 +2498,6 @@ grant execute on function syncd.blob_finish(jsonb) to authenticated, service_rol
 grant execute on function syncd.blob_get(jsonb) to authenticated, service_role;
 grant execute on function syncd.blob_max_size() to authenticated, service_role;
 grant execute on function syncd.blob_missing(jsonb) to authenticated, service_role;
-grant execute on function syncd.blob_object(text) to authenticated, service_role;
 grant execute on function syncd.blob_put(jsonb) to authenticated, service_role;
 grant execute on function syncd.blob_writer(jsonb) to authenticated, service_role;
 grant execute on function syncd.can_read(uuid,uuid) to authenticated, service_role;

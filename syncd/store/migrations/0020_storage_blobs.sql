@@ -84,8 +84,8 @@ $$;
 select syncd.install_storage_policies();
 
 -- Privileges as 0017 sets them: the policies' checks for signed-in callers (and the
--- service key), nothing for anon; the installer for the database's owner alone.
+-- service key), nothing for anon; the name parser and the installer for the database's
+-- owner alone.
 revoke all on function syncd.blob_object(text), syncd.can_read_blob(text), syncd.can_write_blob(text),
   syncd.install_storage_policies() from public, anon, authenticated, service_role;
-grant execute on function syncd.blob_object(text), syncd.can_read_blob(text), syncd.can_write_blob(text)
-  to authenticated, service_role;
+grant execute on function syncd.can_read_blob(text), syncd.can_write_blob(text) to authenticated, service_role;
