@@ -104,6 +104,34 @@ def test_every_kind_of_file_reaches_the_second_copy_as_it_was(copies):
     assert not [p for p in b.root.rglob(".syncd-*")]  # no temporary file left
 
 
+def test_regression_markdown_with_a_nul_byte_arrives(copies):
+    """Issue 18: skipped as "not UTF-8 text; skipped (set files.binary: base64 to sync it)"."""
+    a, b = copies
+    put(a.root, "notes.md", b"# notes\n\x00\n")
+    assert a.sync()["skipped"] == {}
+    b.sync()
+    assert (b.root / "notes.md").read_bytes() == b"# notes\n\x00\n"
+
+
+def test_regression_the_executable_bit_arrives(copies):
+    """Issue 18: scripts/validate-fast.sh is 0755 in Git and arrived as 0644."""
+    a, b = copies
+    put(a.root, "scripts/validate-fast.sh", b"#!/bin/sh\n", 0o755)
+    a.sync()
+    b.sync()
+    assert (b.root / "scripts/validate-fast.sh").stat().st_mode & 0o777 == 0o755
+
+
+def test_regression_a_symlink_inside_the_root_arrives_as_a_link(copies):
+    """Issue 18: plans/current/test-plan.md → ../test-plan.md was reported and left out."""
+    a, b = copies
+    put(a.root, "plans/test-plan.md", b"plan\n")
+    link(a.root, "plans/current/test-plan.md", "../test-plan.md")
+    a.sync()
+    b.sync()
+    assert os.readlink(b.root / "plans/current/test-plan.md") == "../test-plan.md"
+
+
 def test_a_mode_change_alone_is_a_new_version_shown_by_log(copies):
     a, b = copies
     put(a.root, "scripts/run.sh", b"#!/bin/sh\n")
