@@ -1,9 +1,9 @@
-"""Peak memory of the passes that move one big binary (issue 18: files stream, never held
-whole in memory twice): one copy pushes it, another pulls it, over the Supabase transport
-(the bytes in Storage, through the loopback stand-in) and over the PostgreSQL transport
-(the contract's blob table), on a Supabase-shaped database. Each pass is its own `syncd
-sync --once` process; its peak RSS is the kernel's (wait4). Prints numbers, checks only
-that the pulled file is the pushed one.
+"""Peak memory of the passes that move one big binary over the Supabase transport (issue
+18: files stream, never held whole in memory twice): one copy pushes it to Storage, through
+the loopback stand-in on a Supabase-shaped database, another pulls it. Each pass is its own
+`syncd sync --once` process; its peak RSS is the kernel's (wait4). Prints numbers, checks
+only that the pulled file is the pushed one. (bench/blob_bench.py: the same over the
+PostgreSQL transport, the contract's blob table.)
 
     python bench/storage_bench.py [--mib 50]
 """
@@ -61,32 +61,27 @@ def main() -> None:
         for _ in range(size >> 20):
             digest.update(data)
         print(f"one binary of {size / 1048576:.0f} MiB; peak RSS of each pass (MiB), seconds")
-        print("| transport | push: RSS | push: s | pull: RSS | pull: s | a pass with nothing to do: RSS |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print("| push: RSS | push: s | pull: RSS | pull: s | a pass with nothing to do: RSS |")
+        print("|---:|---:|---:|---:|---:|")
         standin = StandIn(dsn)
         standin.file_size_limit = max(size, standin.file_size_limit)  # over 50 MiB: a paid plan's
         with standin as url:
-            for transport, store in (("Supabase (Storage)", ["--supabase-url", url]),
-                                     ("PostgreSQL (table)", ["--database-url", dsn])):
-                name = "supabase" if "Supabase" in transport else "postgres"
-                env = {**os.environ, "SYNCD_SUPABASE_SERVICE_KEY": token("service_role")}
-                for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
-                    env[var] = str(work / name / var.lower())
-                figures = []
-                for copy in ("a", "b"):
-                    root, config = work / name / copy, work / name / f"{copy}.yaml"
-                    run(env, "--config", str(config), "init", str(root), "--workspace", name, *store)
-                    if copy == "a":
-                        with (root / "big.bin").open("wb") as out:
-                            for _ in range(size >> 20):
-                                out.write(data)
-                    figures += run(env, "--config", str(config), "sync", "--once")
-                pulled = work / name / "b" / "big.bin"
-                with pulled.open("rb") as got:
-                    assert hashlib.file_digest(got, "sha256").hexdigest() == digest.hexdigest(), transport
-                idle = run(env, "--config", str(work / name / "b.yaml"), "sync", "--once")[1]
-                print(f"| {transport} | {figures[1]:.0f} | {figures[0]:.1f} | {figures[3]:.0f} | {figures[2]:.1f} |"
-                      f" {idle:.0f} |")
+            env = {**os.environ, "SYNCD_SUPABASE_SERVICE_KEY": token("service_role")}
+            for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
+                env[var] = str(work / var.lower())
+            figures = []
+            for copy in ("a", "b"):
+                root, config = work / copy, work / f"{copy}.yaml"
+                run(env, "--config", str(config), "init", str(root), "--workspace", "bench", "--supabase-url", url)
+                if copy == "a":
+                    with (root / "big.bin").open("wb") as out:
+                        for _ in range(size >> 20):
+                            out.write(data)
+                figures += run(env, "--config", str(config), "sync", "--once")
+            with (work / "b" / "big.bin").open("rb") as got:
+                assert hashlib.file_digest(got, "sha256").hexdigest() == digest.hexdigest()
+            idle = run(env, "--config", str(work / "b.yaml"), "sync", "--once")[1]
+            print(f"| {figures[1]:.0f} | {figures[0]:.1f} | {figures[3]:.0f} | {figures[2]:.1f} | {idle:.0f} |")
     finally:
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
