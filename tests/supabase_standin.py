@@ -45,8 +45,9 @@ blob store uses, under `/storage/v1`, with the bytes kept in files on disk:
 * Every route checks the JWT in `Authorization: Bearer` with the project secret (plugins/
   jwt.ts); a missing or bad one is AccessDenied. Statements run as the Storage API runs
   them: connected as `supabase_storage_admin`, as the JWT's role with its claims set for
-  what the caller does (so the policies on storage.objects decide), as the admin itself
-  (the tables' owner) for the bookkeeping after a caller's right was checked.
+  what the caller does (internal/database/postgres/scope.ts: `role`, `request.jwt.claims`
+  and the like, transaction-local; so the policies on storage.objects decide), as the
+  admin itself (the tables' owner) for the bookkeeping after a caller's right was checked.
 * Errors are `{statusCode, code, error, message}` with the real status in `statusCode`
   and HTTP 400 (500 for a 500) as the status line (http/error-handler.ts, StorageBackendError's
   userStatusCode): NoSuchBucket 404 "Bucket not found", NoSuchKey 404 "not_found"
