@@ -22,7 +22,7 @@ from syncd.store.blobs import BlobMismatch, blobs_for
 from syncd.store.credentials import Credentials, credentials_path
 from syncd.store.migrate import migrate
 from syncd.store.postgres import PostgresStore
-from syncd.store.rpc import Change, NotFound, TooLarge
+from syncd.store.rpc import Change, NotFound, StoreError, TooLarge
 from syncd.store.storage_blobs import BUCKET, StorageBlobStore
 from syncd.store.supabase import PermissionDenied, SupabaseStore
 
@@ -362,3 +362,16 @@ def test_signed_in_people_sync_a_binary_through_storage_with_refreshed_tokens(tm
         owner = conn.execute("select o.owner_id = p.id::text from storage.objects o, public.profiles p"
                              " where p.github_login = 'alice'").fetchone()
     assert owner == (True,)  # uploaded as alice, under her rights
+
+
+@pytest.mark.parametrize("flavour", ["supabase"], indirect=True)
+def test_a_project_without_the_bucket_is_told_what_to_run(project, dsn):
+    standin, stores, admin, ws = project
+    with psycopg.connect(make_conninfo(dsn, user="supabase_storage_admin"), autocommit=True) as conn:
+        conn.execute("delete from storage.buckets")
+    with pytest.raises(StoreError, match=r"has no Storage bucket syncd-blobs \(Bucket not found\): run `syncd db"
+                                         r" migrate.*select syncd.install_storage_policies\(\)"):
+        upload(stores["collaborator"], b"\0bytes")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("select syncd.install_storage_policies()")
+    assert upload(stores["collaborator"], b"\0bytes")

@@ -117,10 +117,10 @@ def _error(reply: httpx.Response) -> tuple[str, str]:
 
 def _failure(store: SupabaseStore, status: str, message: str, what: str) -> StoreError:
     where = describe_url(store.url)
-    if message == "Bucket not found":
-        return StoreError(f"the Supabase project at {where} has no Storage bucket {BUCKET}: run `syncd db "
-                          "migrate --database-url <its database URL>` (where Storage came after syncd's "
-                          "schema, run `select syncd.install_storage_policies()` in its SQL editor)")
+    if status == "404":  # "Bucket not found", or no Storage at all (a gateway's "no Route matched")
+        return StoreError(f"the Supabase project at {where} has no Storage bucket {BUCKET} ({message}): run "
+                          "`syncd db migrate --database-url <its database URL>` (where Storage came after "
+                          "syncd's schema, run `select syncd.install_storage_policies()` in its SQL editor)")
     if status == "403":
         return PermissionDenied(f"Supabase Storage refused the {what}: {message}")
     if status >= "500" and len(status) == 3:
