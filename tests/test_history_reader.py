@@ -82,7 +82,7 @@ def test_a_prefix_keeps_its_own_paths_and_renames_across_it_are_adds_and_deletes
                                     ("two", [("in.md", False, None), ("moved-in.md", True, None)])]
 
 
-def test_symlinks_submodules_and_non_utf8_names_are_left_out_with_a_note(repo):
+def test_links_are_changes_and_submodules_and_non_utf8_names_are_left_out_with_a_note(repo):
     write(repo, "a.md", "a\n")
     os.symlink("a.md", repo / "link.md")
     (repo / os.fsdecode(b"bad\xff.md")).write_text("x\n")
@@ -90,7 +90,8 @@ def test_symlinks_submodules_and_non_utf8_names_are_left_out_with_a_note(repo):
     git(repo, "update-index", "--add", "--cacheinfo", f"160000,{'1' * 40},sub")
     git(repo, "commit", "-qm", "odd entries")
     with History(repo) as history:
-        assert changes(history) == [("odd entries", [("a.md", True, None)])]
+        assert changes(history) == [("odd entries", [("a.md", True, None), ("link.md", True, None)])]
+        assert {c.path: c.mode for c in next(history.commits()).changes} == {"a.md": "100644", "link.md": "120000"}
         assert len(history.skipped) == 1 and "not UTF-8" in history.skipped[0]
 
 
@@ -195,7 +196,7 @@ def test_a_rev_named_like_a_directory_of_the_workspace(repo):
             history.count("--all")
 
 
-def test_entries_that_stop_or_start_being_regular_files(repo):
+def test_entries_that_become_links_or_submodules(repo):
     write(repo, "to-link.md", "was a file\n")
     write(repo, "to-sub", "was a file\n")
     os.symlink("to-link.md", repo / "from-link.md")
@@ -210,9 +211,12 @@ def test_entries_that_stop_or_start_being_regular_files(repo):
     git(repo, "update-index", "--add", "--cacheinfo", f"160000,{'1' * 40},to-sub")
     git(repo, "commit", "-qm", "two")
     with History(repo) as history:
-        assert paths(history) == [("one", [("to-link.md", True, None), ("to-sub", True, None)]),
-                                  ("two", [("from-link.md", True, None), ("to-link.md", False, None),
+        assert paths(history) == [("one", [("from-link.md", True, None), ("to-link.md", True, None),
+                                           ("to-sub", True, None)]),
+                                  ("two", [("from-link.md", True, None), ("to-link.md", True, None),
                                            ("to-sub", False, None)])]
+        modes = [{c.path: c.mode for c in commit.changes if c.blob} for commit in history.commits()]
+        assert modes[1] == {"from-link.md": "100644", "to-link.md": "120000"}
 
 
 def test_a_rename_from_a_non_utf8_name_is_an_add(repo):

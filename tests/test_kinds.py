@@ -7,8 +7,10 @@ import io
 import json
 import os
 import random
+import sqlite3
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -16,7 +18,10 @@ import psycopg
 import pytest
 
 from syncd.content import FilePolicy, encode, identity, sha256_hex
+from syncd.daemon.watcher import ChangeQueue, Watcher
 from syncd.engine.ignore import IgnoreRules
+from syncd.engine.journal import Journal
+from syncd.engine.scanner import Stat
 from syncd.engine.writer import LocalChanged, UnsafePath, write_link
 from syncd.store.blobs import BlobMismatch, TableBlobStore
 from syncd.store.postgres import PostgresStore
@@ -24,7 +29,7 @@ from syncd.store.rpc import Change, StoreError
 
 from copies import Copy
 from supabase_standin import rest, token
-from test_supabase_shape import OTHER_DOC, SESSION_DOC, world  # noqa: F401 (a fixture)
+from test_supabase_shape import world  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.usefixtures("private_xdg")
 
@@ -281,6 +286,7 @@ def test_import_and_the_mirror_keep_git_modes_100755_and_120000(tmp_path, dsn):
 # the contract, called as clients call it
 
 
+@pytest.mark.on_both_databases
 def test_a_commit_naming_a_blob_the_store_lacks_is_refused(dsn):
     store = PostgresStore(dsn, "ws")
     store.open(create=True)
@@ -299,6 +305,7 @@ def test_a_commit_naming_a_blob_the_store_lacks_is_refused(dsn):
     assert out.getvalue() == data
 
 
+@pytest.mark.on_both_databases
 @pytest.mark.parametrize("content,why", [
     ({"encoding": "link", "format": "link", "target": "../../x"}, "stays inside the root"),
     ({"encoding": "link", "format": "link", "target": "/etc/passwd"}, "not an absolute path"),
@@ -315,6 +322,7 @@ def test_the_contract_refuses_contents_no_client_could_write_back(dsn, content, 
     assert result.status == "invalid" and why in result.message, result.message
 
 
+@pytest.mark.on_both_databases
 def test_bytes_that_are_not_what_their_hash_says_are_never_stored(dsn):
     store = PostgresStore(dsn, "ws")
     store.open(create=True)
@@ -330,6 +338,7 @@ def test_bytes_that_are_not_what_their_hash_says_are_never_stored(dsn):
         store._call("syncd_blob_put", {"workspace": "ws", "sha256": digest, "size": 3, "part": 0, "data": "YWI="})
 
 
+@pytest.mark.on_both_databases
 def test_an_entry_identity_is_the_same_in_python_and_in_the_contract(dsn):
     with psycopg.connect(dsn) as conn:
         for digest in (sha256_hex(b"x"), sha256_hex(b"")):
@@ -379,3 +388,38 @@ def test_the_writer_makes_a_link_only_inside_the_root_and_only_over_what_it_saw(
     with pytest.raises(LocalChanged):
         write_link(tmp_path, "a/l.md", "y.md", seen, temp_prefix=".syncd-t-")
     assert os.readlink(tmp_path / "a/l.md") == "elsewhere.md" and not list(tmp_path.rglob(".syncd-t-*"))
+
+
+def test_a_journal_from_before_modes_reads_every_file_once_more(tmp_path):
+    """Its stat cache holds plain hashes: trusted, an executable synced before would never
+    have its mode pushed."""
+    journal = Journal(tmp_path / "j.sqlite")
+    journal.put("run.sh", Stat(10, 1, 2, 3), sha256_hex(b"#!/bin/sh\n"))
+    journal.flush_stats()
+    journal.db.close()
+    with sqlite3.connect(tmp_path / "j.sqlite") as db:
+        db.execute("pragma user_version = 2")  # as the journal of the release before
+    assert Journal(tmp_path / "j.sqlite").get("run.sh") is None
+
+
+def test_the_watcher_sees_a_mode_change_and_a_link_retargeted(tmp_path):
+    put(tmp_path, "run.sh", b"#!/bin/sh\n")
+    link(tmp_path, "current.md", "a.md")
+
+    def retarget():
+        link(tmp_path, "next.tmp", "b.md")
+        os.replace(tmp_path / "next.tmp", tmp_path / "current.md")
+
+    queue = ChangeQueue(debounce=0.05, max_delay=0.5)
+    watcher = Watcher(tmp_path, IgnoreRules(), queue, wake=lambda: None, rescan=lambda: None)
+    assert watcher.start()
+    try:
+        for change in (lambda: (tmp_path / "run.sh").chmod(0o755), retarget):
+            queue.take()
+            change()
+            deadline = time.monotonic() + 10  # a bound on waiting, not a timed assertion
+            while queue.due_in(time.monotonic()) is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert queue.due_in(time.monotonic()) is not None
+    finally:
+        watcher.close()

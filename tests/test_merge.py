@@ -7,7 +7,8 @@ import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
 
-from syncd.engine.merge import MergeResult, has_markers, merge3
+from syncd.content import file_entry, link_entry
+from syncd.engine.merge import MergeResult, has_markers, merge3, merge_entries
 
 MD_BASE = b"# Title\n\nFirst paragraph.\n\nSecond paragraph.\n\nThird paragraph.\n"
 
@@ -298,3 +299,16 @@ def test_json_disjoint_changes_on_flat_objects_both_land(base, data):
     merged = json.loads(result.content)
     assert merged == expected
     assert [type(v) for v in merged.values()] == [type(expected[k]) for k in merged]
+
+
+def test_entries_merge_only_as_text_and_the_executable_bit_three_way():
+    base = file_entry(b"a\nb\nc\n")
+    ours = file_entry(b"A\nb\nc\n", executable=True)
+    theirs = file_entry(b"a\nb\nC\n")
+    merged, how = merge_entries("t.sh", base, ours, theirs)
+    assert (merged.data, merged.executable, how) == (b"A\nb\nC\n", True, "text")
+    script = file_entry(b"a\nb\nc\n", executable=True)  # the bit taken off here, the text edited there
+    merged, _ = merge_entries("t.sh", script, file_entry(b"a\nb\nc\n"), file_entry(b"a\nb\nC\n", executable=True))
+    assert (merged.data, merged.executable) == (b"a\nb\nC\n", False)
+    assert merge_entries("img.png", base, file_entry(b"\x00a"), theirs) is None  # a blob is never merged
+    assert merge_entries("l", base, link_entry("x"), theirs) is None  # nor a link

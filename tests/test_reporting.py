@@ -67,6 +67,8 @@ def test_sync_once_exits_5_and_names_each_path_it_could_not_sync(tmp_path, dsn, 
 def test_policy_skips_are_not_failures(tmp_path, dsn, private_xdg):
     a = Copy(tmp_path, "a", dsn)
     a.init()
+    with a.config.open("a") as f:
+        f.write("files:\n  binary: skip\n")
     (a.root / "logo.png").write_bytes(b"\x89PNG\x00\xff")  # binary: skip is the setting
     (a.root / "notes.md").write_text("notes\n")
     report = a.sync()

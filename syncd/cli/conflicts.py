@@ -9,7 +9,8 @@ import click
 
 from syncd.cli.common import (EXIT_CONFLICTS, Failure, document_path, friendly, sync_now,
                               version_bytes, when, who, working_copy)
-from syncd.content import sha256_hex
+from syncd.content import identity, sha256_hex
+from syncd.engine.entries import read_entry
 from syncd.engine.journal import Conflict, Journal
 from syncd.engine.merge import has_markers, merge3
 from syncd.engine.scanner import read_local
@@ -189,10 +190,14 @@ def _write_marked(cfg, journal: Journal, c: Conflict):
     """Replace the local file by both sides with conflict markers; the local content is kept
     in the journal first, to become a version when the merged file is published."""
     target = cfg.root / c.path
-    found = read_local(cfg.root, c.path, cfg.files)
+    found = read_entry(cfg.root, c.path, cfg.files)
     if found is None:
         raise Failure(f"{c.path}: the local file is gone; use --keep remote or --keep local")
-    local, lf = found
+    entry, lf = found
+    if not entry.inline:
+        raise Failure(f"{c.path}: {'a link' if entry.link else 'a binary file'} cannot hold conflict markers; "
+                      "use --keep local, remote or both")
+    local = entry.data
     if c.marker_sha256 == lf.sha256:
         return target  # already written; the user is still editing it
     with connect(cfg, journal) as store:
@@ -203,9 +208,10 @@ def _write_marked(cfg, journal: Journal, c: Conflict):
     merged = merge3(c.path, base, local, theirs, _labels(c, remote))
     if merged.how == "none" and not has_markers(merged.marked):
         raise Failure(f"{c.path}: a binary file cannot hold conflict markers; use --keep local, remote or both")
-    journal.start_merge(c.path, c.merge_local or local, sha256_hex(merged.marked))
+    journal.start_merge(c.path, c.merge_local or local, identity(sha256_hex(merged.marked), executable=entry.executable))
     try:
-        write_atomic(cfg.root, c.path, merged.marked, lf.sha256, temp_prefix=journal.temp_prefix)
+        write_atomic(cfg.root, c.path, merged.marked, lf.sha256, temp_prefix=journal.temp_prefix,
+                     executable=entry.executable)
     except LocalChanged:
         raise Failure(f"{c.path} changed while the merge was written; run the command again") from None
     return target

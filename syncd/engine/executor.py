@@ -31,7 +31,7 @@ from syncd.engine.identity import Mark, check_history
 from syncd.engine.ignore import IgnoreRules, has_git_name
 from syncd.engine.inference import Inference
 from syncd.engine.journal import Conflict, Journal
-from syncd.engine.merge import has_markers, merge3
+from syncd.engine.merge import has_markers, merge_entries
 from syncd.engine.policy import MergePolicies, Policy, keep_local
 from syncd.engine.reconcile import Action, Base, Remote, reconcile
 from syncd.engine.resolution import conflict_copy_name
@@ -375,7 +375,7 @@ class Executor:
         base, remote = self._bases.get(path), self._remotes[path]
         try:
             ancestor = self._content_of(path, base) if base and base.sha256 else None
-            return self._merged(path, ancestor, current[0], self._content_of(path, remote)) is not None
+            return merge_entries(path, ancestor, current[0], self._content_of(path, remote)) is not None
         except DamagedVersion as exc:
             log.warning("%s", exc)
             return False
@@ -476,9 +476,9 @@ class Executor:
             return Change(path, base_version, self._encode(path, entry))
         except BlobMismatch:  # changed while it was read: the next look sees what it is now
             report.deferred.append(path)
+        except StoreUnavailable:
+            raise
         except (StoreError, OSError) as exc:
-            if isinstance(exc, StoreUnavailable):
-                raise
             self._skip(report, path, f"{path}: its bytes could not be stored ({exc}); not pushed",
                        "bytes not stored" if isinstance(exc, StoreError) else _cause(exc))
         return None
@@ -671,7 +671,7 @@ class Executor:
             self._keep(path, keep, lf, ours, theirs, report, {"keep": keep, "policy": policy.value})
             return
         ancestor = self._content_of(path, base) if base and base.sha256 else None
-        merged = self._merged(path, ancestor, ours, theirs)
+        merged = merge_entries(path, ancestor, ours, theirs)
         if merged is None:
             self._hold(path, lf, report)
             return
@@ -682,20 +682,6 @@ class Executor:
             self._publish(path, lf, result, ours if result.identity != ours.identity else None,
                           remote.version, "merge", {"how": how}, report)
         report.merged.append(path)
-
-    @staticmethod
-    def _merged(path: str, ancestor: Entry | None, ours: Entry, theirs: Entry) -> tuple[Entry, str] | None:
-        """Both sides' changes in one entry and how they were merged, or None when they do not
-        merge cleanly. Only text files merge (a blob or a link never does, as in Git); the
-        executable bit merges three-way, as one more line would."""
-        if not all(e.inline for e in (ancestor, ours, theirs) if e is not None):
-            return None
-        result = merge3(path, ancestor.data if ancestor else None, ours.data, theirs.data)
-        if not result.clean:
-            return None
-        base_mode = ancestor.executable if ancestor else ours.executable
-        executable = theirs.executable if ours.executable == base_mode else ours.executable
-        return file_entry(result.content, executable), result.how
 
     def _settle(self, path: str, lf: LocalFile | None, report: SyncReport) -> None:
         """Carry out the resolution `syncd resolve` asked for on a held path."""

@@ -54,6 +54,9 @@ _UPGRADES = [
        alter table conflicts add column marker_sha256 text;""",
     # paths `syncd allow` lets through the content check for credentials
     "create table allowed (path text primary key, allowed_at real not null);",
+    # cached hashes from before entry identities (issue 18) say nothing of an executable bit
+    # or a link: every file is read once more, so a script's mode is pushed without an edit
+    "delete from stat_cache;",
 ]
 
 

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import yaml
 
-from syncd.content import FORMATS, MAX_NODES
+from syncd.content import FORMATS, MAX_NODES, Entry, file_entry
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,20 @@ def merge3(path: str, base: bytes | None, local: bytes, remote: bytes,
     if conflicts:
         return MergeResult(None, text, "none")
     return MergeResult(text, text, "text")
+
+
+def merge_entries(path: str, ancestor: Entry | None, ours: Entry, theirs: Entry) -> tuple[Entry, str] | None:
+    """Both sides' changes in one entry and how they were merged, or None when they do not
+    merge cleanly. Only text files merge (a blob or a link never does, as in Git); the
+    executable bit merges three-way, as one more line would."""
+    if not all(e.inline for e in (ancestor, ours, theirs) if e is not None):
+        return None
+    result = merge3(path, ancestor.data if ancestor else None, ours.data, theirs.data)
+    if not result.clean:
+        return None
+    base_mode = ancestor.executable if ancestor else ours.executable
+    executable = theirs.executable if ours.executable == base_mode else ours.executable
+    return file_entry(result.content, executable), result.how
 
 
 def has_markers(data: bytes) -> bool:

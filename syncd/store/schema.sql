@@ -1009,8 +1009,7 @@ begin
   end if;
   return jsonb_build_object('missing', coalesce((
     select jsonb_agg(distinct w.digest) from jsonb_array_elements_text(wanted) w(digest)
-     where not exists (select 1 from public.blobs b where b.workspace_id = ws and b.sha256 = w.digest and b.complete)
-       and not (to_regclass('storage.objects') is not null and syncd.has_blob(ws, w.digest, -1))), '[]'::jsonb));
+     where not syncd.has_blob(ws, w.digest, null)), '[]'::jsonb));
 end
 $function$;
 
@@ -1580,7 +1579,8 @@ CREATE OR REPLACE FUNCTION syncd.has_blob(ws uuid, digest text, blob_size bigint
 AS $function$
 begin
   if exists (select 1 from public.blobs b
-              where b.workspace_id = ws and b.sha256 = digest and b.size = blob_size and b.complete) then
+              where b.workspace_id = ws and b.sha256 = digest and (blob_size is null or b.size = blob_size)
+                and b.complete) then
     return true;
   end if;
   if to_regclass('storage.objects') is not null then

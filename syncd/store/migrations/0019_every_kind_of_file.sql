@@ -89,14 +89,15 @@ alter table public.blob_chunks enable row level security;
 create index document_versions_blob on public.document_versions (workspace_id, (content ->> 'sha256'))
   where content ->> 'encoding' = 'blob';
 
--- Whether a blob a content names is there to be read: complete in the table, or an object
--- `<workspace>/<sha256>` in the Storage bucket syncd-blobs (the Supabase transport's), where
--- Storage exists. Called inside commit_changes, as the contract's owner.
+-- Whether a blob a content names is there to be read: complete in the table (of that size;
+-- null: any), or an object `<workspace>/<sha256>` in the Storage bucket syncd-blobs (the
+-- Supabase transport's), where Storage exists. Called as the contract's owner.
 create function syncd.has_blob(ws uuid, digest text, blob_size bigint) returns boolean
   language plpgsql stable set search_path = '' as $$
 begin
   if exists (select 1 from public.blobs b
-              where b.workspace_id = ws and b.sha256 = digest and b.size = blob_size and b.complete) then
+              where b.workspace_id = ws and b.sha256 = digest and (blob_size is null or b.size = blob_size)
+                and b.complete) then
     return true;
   end if;
   if to_regclass('storage.objects') is not null then
@@ -402,8 +403,7 @@ begin
   end if;
   return jsonb_build_object('missing', coalesce((
     select jsonb_agg(distinct w.digest) from jsonb_array_elements_text(wanted) w(digest)
-     where not exists (select 1 from public.blobs b where b.workspace_id = ws and b.sha256 = w.digest and b.complete)
-       and not (to_regclass('storage.objects') is not null and syncd.has_blob(ws, w.digest, -1))), '[]'::jsonb));
+     where not syncd.has_blob(ws, w.digest, null)), '[]'::jsonb));
 end
 $$;
 
