@@ -20,7 +20,6 @@ import logging
 import os
 import stat
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -483,9 +482,8 @@ class Executor:
                        "bytes not stored" if isinstance(exc, StoreError) else _cause(exc))
         return None
 
-    @cached_property
+    @property
     def blobs(self) -> BlobStore:
-        """One per pass (Storage's asks for the workspace's id once)."""
         return blobs_for(self.store)
 
     def _encode(self, path: str, entry: Entry) -> dict:

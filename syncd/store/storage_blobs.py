@@ -31,14 +31,9 @@ class StorageBlobStore(TableBlobStore):
 
     store: SupabaseStore
 
-    def __init__(self, store: SupabaseStore):
-        super().__init__(store)
-        self._workspace_id: str | None = None
-
     def _url(self, digest: str) -> str:
-        if self._workspace_id is None:
-            self._workspace_id = self.store.open().id
-        return f"{str(self.store.client.storage_url).rstrip('/')}/object/{BUCKET}/{self._workspace_id}/{digest}"
+        workspace = self.store.workspace_id or self.store.open().id  # a pass opened it already
+        return f"{str(self.store.client.storage_url).rstrip('/')}/object/{BUCKET}/{workspace}/{digest}"
 
     def _headers(self) -> dict[str, str]:
         return {"apikey": self.store.key, "Authorization": f"Bearer {self.store.access_token()}"}
