@@ -31,6 +31,23 @@ migrations), cited by file:
   `avatar_url` and `provider_id` (the numeric GitHub id) in raw_user_meta_data
   (internal/api/provider/github.go). GoTrue deletes a user with `delete from auth.users
   where id = $1`.
+* Storage (supabase/postgres init-scripts/00000000000002-storage-schema.sql, then the Storage
+  API's own migrations/tenant/*.sql, which run before anyone uses the project): the schema
+  `storage` belongs to supabase_admin; `storage.buckets` (0002, with `public` from 0008 and
+  `file_size_limit`/`allowed_mime_types` from 0013/0014, `owner_id` from 0018) and
+  `storage.objects` (0002, `path_tokens` 0003, `version` 0016, `owner_id` 0018,
+  `user_metadata` 0025), unique on (bucket_id, name), both with row level security enabled
+  (0002, 0007) and no policy: a client sees nothing until the project adds policies. They and
+  `storage.foldername/filename/extension` belong to `supabase_storage_admin` (a NOINHERIT
+  login: the Storage API connects as it, and switches to the caller's role through
+  `authenticator`, 20231013070755_grant_authenticator_to_supabase_storage_admin); the API
+  roles hold all privileges on both tables (0046) and postgres holds them with grant option
+  (0049). `postgres` is granted `supabase_storage_admin`
+  (20220609081115_grant-supabase-auth-admin-and-supabase-storage-admin-to-postgres: "so that
+  the postgres role can manage ... storage tables policies"; a hosted project's supautils
+  `policy_grants` lets postgres create policies on storage.objects too), which is how a
+  project's SQL, syncd's migrations included, adds policies to a table it does not own.
+  Left out: search functions, multipart uploads, prefixes, triggers of later migrations.
 """
 from __future__ import annotations
 
@@ -50,6 +67,10 @@ create role authenticator login noinherit;
 grant anon, authenticated, service_role to authenticator;
 create role postgres login nosuperuser createdb createrole replication bypassrls;
 create role supabase_auth_admin login noinherit createrole;
+create role supabase_storage_admin login noinherit createrole noreplication;
+grant authenticator to supabase_storage_admin;
+grant supabase_storage_admin to postgres;
+alter role supabase_storage_admin set search_path = storage;
 grant anon, authenticated, service_role to postgres;
 alter role anon inherit;
 alter role authenticated inherit;
@@ -113,6 +134,53 @@ reset role;
 grant all on all tables in schema auth to postgres;
 grant all on all routines in schema auth to postgres;
 grant execute on all functions in schema auth to anon, authenticated, service_role;
+
+create schema storage authorization supabase_admin;
+grant usage on schema storage to postgres, anon, authenticated, service_role;
+grant all on schema storage to supabase_storage_admin, postgres;
+create table storage.buckets (
+  id text not null primary key, name text not null, owner uuid, owner_id text,
+  created_at timestamptz default now(), updated_at timestamptz default now(),
+  public boolean default false, file_size_limit bigint, allowed_mime_types text[]
+);
+create unique index bname on storage.buckets using btree (name);
+create table storage.objects (
+  id uuid not null default gen_random_uuid() primary key,
+  bucket_id text references storage.buckets (id), name text, owner uuid, owner_id text,
+  created_at timestamptz default now(), updated_at timestamptz default now(),
+  last_accessed_at timestamptz default now(), metadata jsonb,
+  path_tokens text[] generated always as (string_to_array(name, '/')) stored,
+  version text, user_metadata jsonb
+);
+create unique index bucketid_objname on storage.objects using btree (bucket_id, name);
+alter table storage.objects enable row level security;
+alter table storage.buckets enable row level security;
+create function storage.foldername(name text) returns text[] language plpgsql as $$
+declare _parts text[];
+begin
+  select string_to_array(name, '/') into _parts;
+  return _parts[1:array_length(_parts, 1) - 1];
+end $$;
+create function storage.filename(name text) returns text language plpgsql as $$
+declare _parts text[];
+begin
+  select string_to_array(name, '/') into _parts;
+  return _parts[array_length(_parts, 1)];
+end $$;
+create function storage.extension(name text) returns text language plpgsql as $$
+declare _parts text[];
+begin
+  select string_to_array(name, '/') into _parts;
+  return reverse(split_part(reverse(_parts[array_length(_parts, 1)]), '.', 1));
+end $$;
+alter table storage.objects owner to supabase_storage_admin;
+alter table storage.buckets owner to supabase_storage_admin;
+alter function storage.foldername(text) owner to supabase_storage_admin;
+alter function storage.filename(text) owner to supabase_storage_admin;
+alter function storage.extension(text) owner to supabase_storage_admin;
+grant all on storage.buckets, storage.objects to anon, authenticated, service_role;
+grant all on storage.buckets, storage.objects to postgres with grant option;
+grant execute on all functions in schema storage to postgres, anon, authenticated, service_role;
 """
 
 

@@ -38,20 +38,58 @@ answered `phx_reply` ok echoing each binding with a server id; `heartbeat` on to
 NOTIFY) is sent as `postgres_changes` with those ids. Real Realtime also checks the
 subscriber's RLS on each row; this one announces changes only, which carry nothing a
 subscriber could not fetch through the RPCs, where RLS applies.
+
+And the part of the Storage API (supabase/storage, src/http/routes/object) the transport's
+blob store uses, under `/storage/v1`, with the bytes kept in files on disk:
+
+* Every route checks the JWT in `Authorization: Bearer` with the project secret (plugins/
+  jwt.ts); a missing or bad one is AccessDenied. Statements run as the Storage API runs
+  them: connected as `supabase_storage_admin`, as the JWT's role with its claims set for
+  what the caller does (internal/database/postgres/scope.ts: `role`, `request.jwt.claims`
+  and the like, transaction-local; so the policies on storage.objects decide), as the
+  admin itself (the tables' owner) for the bookkeeping after a caller's right was checked.
+* Errors are `{statusCode, code, error, message}` with the real status in `statusCode`
+  and HTTP 400 (500 for a 500) as the status line (http/error-handler.ts, StorageBackendError's
+  userStatusCode): NoSuchBucket 404 "Bucket not found", NoSuchKey 404 "not_found"
+  "Object not found", AccessDenied 403 "Unauthorized" ("new row violates row-level
+  security policy" for 42501), KeyAlreadyExists 409 "Duplicate" "The resource already
+  exists" (23505), EntityTooLarge 413 "Payload too large" "The object exceeded the maximum
+  allowed size".
+* `POST /object/<bucket>/<name>` (createObject.ts, object.ts uploadFromRequest, uploader.ts):
+  the bucket is found as the admin (NoSuchBucket); a binary body whose Content-Length is
+  over the limit (the project's, `file_size_limit` here, 50 MiB as Supabase's free plan
+  and CLI default, or the bucket's own if lower) is EntityTooLarge before anything is read;
+  the caller's right is tested by inserting the row as the caller and rolling it back
+  (`x-upsert: true`: insert .. on conflict do update, which needs UPDATE rights too); the
+  body is stored; the row is then written as the admin. A body cut short stores nothing.
+  Answers `{Id, Key: "<bucket>/<name>"}`. A multipart body (storage3's upload) is read
+  whole here, its file part checked against the limit.
+* `GET /object/<bucket>/<name>` and `/object/authenticated/...` (getObject.ts): the row is
+  found as the caller (as the admin for a public bucket), else NoSuchKey; the bytes are
+  streamed with Content-Type, Content-Length and ETag. `GET /object/info/<bucket>/<name>`
+  (getObjectInfo.ts, renderer/info.ts) answers the row's info as JSON the same way.
+* `DELETE /object/<bucket>` with `{"prefixes": [names]}` (deleteObjects.ts): deletes as the
+  caller, returning the rows deleted (none where the policies allow none), and their bytes.
 """
 from __future__ import annotations
 
 import base64
+import email.parser
+import email.policy
 import hashlib
 import itertools
 import json
 import queue
 import secrets
 import select
+import shutil
+import tempfile
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlencode, urlsplit
+from pathlib import Path
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import httpx
 import jwt
@@ -63,6 +101,7 @@ from websockets.frames import Opcode
 from websockets.protocol import Protocol, Side, State
 
 SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
+STORAGE_LIMIT = 50 * 1024 * 1024  # a free project's, and `supabase start`'s, file size limit
 
 
 def token(role: str, sub: str | None = None, expires_in: int = 3600, **claims) -> str:
@@ -111,6 +150,9 @@ class StandIn:
             self.api_dsn = make_conninfo(dsn, user="authenticator")  # PostgREST's login
         if "supabase_auth_admin" in logins:
             self.auth_dsn = make_conninfo(dsn, user="supabase_auth_admin")  # GoTrue's
+        self.storage_dsn = make_conninfo(dsn, user="supabase_storage_admin")  # the Storage API's
+        self.file_size_limit = STORAGE_LIMIT
+        self.objects = tempfile.mkdtemp(prefix="syncd-storage-")  # Storage's backend: the bytes
         self.calls: list[tuple[str, str]] = []  # (function, role), for tests to inspect
         self.fail_next: list[int] = []  # statuses to answer with before calling (fault injection)
         self.github_user = {"login": "alice", "name": "Alice Archer", "email": "alice@example.com"}
@@ -142,7 +184,9 @@ class StandIn:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                if self.path.startswith("/realtime/v1/websocket"):
+                if self.path.startswith("/storage/v1/"):
+                    standin.storage(self)
+                elif self.path.startswith("/realtime/v1/websocket"):
                     standin.realtime(self)
                 elif self.path.startswith("/rest/v1/"):
                     self.reply(*standin.table("GET", self.path, self.headers, b""))
@@ -150,6 +194,9 @@ class StandIn:
                     self.reply(*standin.auth_get(self.path, self.headers))
 
             def do_POST(self) -> None:
+                if self.path.startswith("/storage/v1/"):
+                    standin.storage(self)  # reads the body itself, a chunk at a time
+                    return
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path.startswith("/auth/v1/"):
                     self.reply(*standin.auth_post(self.path, self.headers, body))
@@ -163,6 +210,9 @@ class StandIn:
                 self.reply(*standin.table("PATCH", self.path, self.headers, body))
 
             def do_DELETE(self) -> None:
+                if self.path.startswith("/storage/v1/"):
+                    standin.storage(self)
+                    return
                 self.reply(*standin.table("DELETE", self.path, self.headers, b""))
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -176,6 +226,7 @@ class StandIn:
         self.realtime_on = False
         self.server.shutdown()
         self.server.server_close()
+        shutil.rmtree(self.objects, ignore_errors=True)
 
     @staticmethod
     def _claims(headers) -> dict | tuple[int, dict]:
@@ -296,6 +347,192 @@ class StandIn:
             conn.execute("select set_config(%s, %s, true)", (name, value))
         conn.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
 
+    # Storage
+
+    @staticmethod
+    def _storage_error(status: str, code: str, error: str, message: str) -> tuple[int, dict]:
+        return (500 if status == "500" else 400), {"statusCode": status, "code": code, "error": error,
+                                                   "message": message}
+
+    def _storage_db_error(self, exc: psycopg.Error) -> tuple[int, dict]:
+        """storage/database/errors.ts: the SQLSTATEs a caller's statement ends with."""
+        state = exc.sqlstate or ""
+        if state == "42501":
+            return self._storage_error("403", "AccessDenied", "Unauthorized",
+                                       "new row violates row-level security policy"
+                                       if "row-level security" in str(exc) else exc.diag.message_primary)
+        if state == "23505":
+            return self._storage_error("409", "KeyAlreadyExists", "Duplicate", "The resource already exists")
+        return self._storage_error("500", "DatabaseError", "DatabaseError", f"database error, code: {state}")
+
+    def storage(self, handler) -> None:
+        """Serve one Storage request, and drain what the client still sends when answering
+        before its body was read (as the API's connection-close does, without the reset)."""
+        length = int(handler.headers.get("Content-Length") or 0)
+        left = [length]
+        try:
+            reply = self._storage(handler, left)
+        finally:
+            while left[0] > 0:
+                chunk = handler.rfile.read(min(left[0], 1 << 16))
+                if not chunk:
+                    handler.close_connection = True
+                    break
+                left[0] -= len(chunk)
+        if reply is not None:
+            handler.reply(*reply)
+
+    def _storage(self, handler, left: list[int]):
+        claims = self._claims(handler.headers)
+        if isinstance(claims, tuple) or "Authorization" not in handler.headers:
+            message = claims[1]["message"] if isinstance(claims, tuple) else "jwt must be provided"
+            return self._storage_error("403", "AccessDenied", "Unauthorized", message)
+        role = claims.get("role", "anon")
+        route = unquote(urlsplit(handler.path).path.removeprefix("/storage/v1/"))
+        method = handler.command
+        if method == "DELETE" and route.startswith("object/") and route.count("/") == 1:
+            body = handler.rfile.read(left[0])
+            left[0] = 0
+            return self._storage_delete(route.removeprefix("object/"), json.loads(body or b"{}"), role, claims)
+        if not route.startswith("object/"):
+            return 404, {"statusCode": "404", "error": "Not Found", "message": f"Route {method}:/{route} not found"}
+        rest, info = route.removeprefix("object/"), False
+        if method == "GET" and rest.startswith("info/"):
+            rest, info = rest.removeprefix("info/"), True
+        if method == "GET":
+            rest = rest.removeprefix("authenticated/")
+        bucket_id, _, name = rest.partition("/")
+        with psycopg.connect(self.storage_dsn, autocommit=True) as admin:
+            bucket = admin.execute("select public, file_size_limit from storage.buckets where id = %s",
+                                   (bucket_id,)).fetchone()
+        if bucket is None:
+            return self._storage_error("404", "NoSuchBucket", "Bucket not found", "Bucket not found")
+        if method == "POST":
+            return self._storage_upload(handler, left, bucket_id, name, bucket[1], role, claims)
+        if method != "GET":
+            return 405, {"statusCode": "405", "error": "Method Not Allowed", "message": method}
+        found = self._storage_find(bucket_id, name, bucket[0], role, claims)
+        if isinstance(found, tuple):
+            return found
+        meta = found["metadata"] or {}
+        if info:
+            return 200, {"id": found["id"], "name": found["name"], "version": found["version"],
+                         "bucket_id": bucket_id, "size": meta.get("size"), "content_type": meta.get("mimetype"),
+                         "cache_control": meta.get("cacheControl"), "etag": meta.get("eTag"),
+                         "metadata": found["user_metadata"], "last_modified": found["updated_at"],
+                         "created_at": found["created_at"]}
+        where = self._object_dir(bucket_id, name) / found["version"]
+        handler.send_response(200)
+        handler.send_header("Content-Type", meta.get("mimetype") or "application/octet-stream")
+        handler.send_header("Content-Length", str(where.stat().st_size))
+        handler.send_header("ETag", meta.get("eTag") or "")
+        handler.end_headers()
+        with where.open("rb") as source:
+            shutil.copyfileobj(source, handler.wfile, 1 << 16)
+        return None
+
+    def _object_dir(self, bucket_id: str, name: str) -> Path:
+        return Path(self.objects) / quote(bucket_id, safe="") / quote(name, safe="")
+
+    def _storage_find(self, bucket_id: str, name: str, public: bool, role: str, claims: dict):
+        query = ("select id::text, name, version, metadata, user_metadata, updated_at::text, created_at::text"
+                 " from storage.objects where name = %s and bucket_id = %s limit 1")
+        try:
+            if public:
+                with psycopg.connect(self.storage_dsn, autocommit=True) as admin:
+                    row = admin.execute(query, (name, bucket_id)).fetchone()
+            else:
+                with psycopg.connect(self.storage_dsn, autocommit=True) as conn, conn.transaction():
+                    conn.execute("set transaction read only")
+                    self._become(conn, role, claims)
+                    row = conn.execute(query, (name, bucket_id)).fetchone()
+        except psycopg.Error as exc:
+            return self._storage_db_error(exc)
+        if row is None:
+            return self._storage_error("404", "NoSuchKey", "not_found", "Object not found")
+        return dict(zip(("id", "name", "version", "metadata", "user_metadata", "updated_at", "created_at"), row))
+
+    def _storage_upload(self, handler, left: list[int], bucket_id: str, name: str, bucket_limit: int | None,
+                        role: str, claims: dict):
+        limit = min(self.file_size_limit, bucket_limit or self.file_size_limit)
+        too_large = self._storage_error("413", "EntityTooLarge", "Payload too large",
+                                        "The object exceeded the maximum allowed size")
+        content_type = handler.headers.get("Content-Type", "")
+        multipart = None
+        if content_type.startswith("multipart/form-data"):  # storage3's upload: read whole here
+            form = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + handler.rfile.read(left[0]))
+            left[0] = 0
+            multipart = next((part for part in form.iter_parts() if part.get_filename() is not None), None)
+            if multipart is None:
+                return self._storage_error("400", "InvalidRequest", "InvalidRequest", "No content provided")
+            if len(multipart.get_payload(decode=True)) > limit:
+                return too_large
+        elif left[0] > limit:
+            return too_large
+        upsert = handler.headers.get("x-upsert") == "true"
+        owner = claims.get("sub")
+        row = {"bucket_id": bucket_id, "name": name, "owner": owner, "owner_id": owner, "version": "1",
+               "metadata": Jsonb({"mimetype": handler.headers.get("Content-Type"), "contentLength": left[0]})}
+        insert = ("insert into storage.objects (bucket_id, name, owner, owner_id, version, metadata) values"
+                  " (%(bucket_id)s, %(name)s, %(owner)s, %(owner_id)s, %(version)s, %(metadata)s)")
+        if upsert:
+            insert += (" on conflict (bucket_id, name) do update set version = excluded.version,"
+                       " metadata = excluded.metadata, owner = excluded.owner, owner_id = excluded.owner_id")
+        try:  # uploader.ts canUpload: the caller's insert, rolled back
+            with psycopg.connect(self.storage_dsn, autocommit=True) as conn:
+                with conn.transaction(force_rollback=True):
+                    self._become(conn, role, claims)
+                    conn.execute(insert, row)
+        except psycopg.Error as exc:
+            return self._storage_db_error(exc)
+        version = str(uuid.uuid4())
+        where = self._object_dir(bucket_id, name) / version
+        where.parent.mkdir(parents=True, exist_ok=True)
+        md5 = hashlib.md5()
+        with where.open("wb") as out:
+            if multipart is not None:
+                data = multipart.get_payload(decode=True)
+                md5.update(data)
+                out.write(data)
+            while left[0] > 0:
+                chunk = handler.rfile.read(min(left[0], 1 << 16))
+                if not chunk:
+                    break
+                left[0] -= len(chunk)
+                md5.update(chunk)
+                out.write(chunk)
+        size = where.stat().st_size
+        if left[0] > 0:  # the client stopped sending: nothing is stored
+            where.unlink()
+            handler.close_connection = True
+            return self._storage_error("400", "InvalidRequest", "InvalidRequest", "the body ended early")
+        meta = {"eTag": f'"{md5.hexdigest()}"', "size": size, "mimetype": handler.headers.get("Content-Type"),
+                "cacheControl": handler.headers.get("Cache-Control", "no-cache"), "contentLength": size,
+                "lastModified": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), "httpStatusCode": 200}
+        with psycopg.connect(self.storage_dsn, autocommit=True) as admin:  # completeUpload, as the admin
+            object_id = admin.execute(
+                "insert into storage.objects (bucket_id, name, owner, owner_id, version, metadata) values"
+                " (%s, %s, %s, %s, %s, %s) on conflict (bucket_id, name) do update set version = excluded.version,"
+                " metadata = excluded.metadata, owner = excluded.owner, owner_id = excluded.owner_id,"
+                " updated_at = now() returning id::text",
+                (bucket_id, name, owner, owner, version, Jsonb(meta))).fetchone()[0]
+        return 200, {"Id": object_id, "Key": f"{bucket_id}/{name}"}
+
+    def _storage_delete(self, bucket_id: str, body: dict, role: str, claims: dict):
+        try:
+            with psycopg.connect(self.storage_dsn, autocommit=True) as conn, conn.transaction():
+                self._become(conn, role, claims)
+                deleted = conn.execute("with d as (delete from storage.objects where bucket_id = %s and name = any(%s)"
+                                       " returning *) select coalesce(jsonb_agg(jsonb_build_object('name', d.name,"
+                                       " 'version', d.version, 'bucket_id', d.bucket_id)), '[]') from d",
+                                       (bucket_id, list(body.get("prefixes") or []))).fetchone()[0]
+        except psycopg.Error as exc:
+            return self._storage_db_error(exc)
+        for row in deleted:
+            shutil.rmtree(self._object_dir(bucket_id, row["name"]), ignore_errors=True)
+        return 200, deleted
+
     # GoTrue
 
     @staticmethod
@@ -343,6 +580,11 @@ class StandIn:
             self._revoked.add(claims["session_id"])
             return 204, None
         return self._auth_error(404, "not_found", url.path)
+
+    def sign_in(self, github: dict) -> dict:
+        """The session the PKCE exchange above ends with, for a GitHub user, without the
+        browser (tests that need signed-in people, not the sign-in)."""
+        return self._session(self._user_id(github), secrets.token_hex(8))
 
     def revoke_all(self) -> None:
         """What an admin's sign-out of every session does."""

@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -27,7 +28,7 @@ from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import Change, StoreError
 
 from copies import Copy
-from supabase_standin import rest
+from supabase_standin import rest, token
 from test_supabase_shape import world  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.usefixtures("private_xdg")
@@ -210,12 +211,20 @@ def test_the_exec_bit_merges_three_way_beside_a_text_merge(copies):
         assert (copy.root / "tool.sh").stat().st_mode & 0o777 == 0o755
 
 
-def test_bytes_that_do_not_match_their_hash_never_land_in_a_file(copies, dsn):
+def test_bytes_that_do_not_match_their_hash_never_land_in_a_file(copies, dsn, transport):
     a, b = copies
     put(a.root, "img.png", PNG)
     a.sync()
     with psycopg.connect(dsn, autocommit=True) as conn:  # the store's bytes, damaged
-        conn.execute("update public.blob_chunks set data = overlay(data placing '\\x00'::bytea from 20)")
+        if transport:  # in Storage: replaced with the service key
+            ws = conn.execute("select id from public.workspaces").fetchone()[0]
+            reply = httpx.post(f"{transport}/storage/v1/object/syncd-blobs/{ws}/{sha256_hex(PNG)}",
+                               content=PNG[:19] + b"\0" + PNG[20:], headers={
+                                   "apikey": token("anon"), "Authorization": f"Bearer {token('service_role')}",
+                                   "x-upsert": "true"})
+            assert reply.status_code == 200, reply.text
+        else:
+            conn.execute("update public.blob_chunks set data = overlay(data placing '\\x00'::bytea from 20)")
     report = b.sync(expect=None)
     assert "img.png" in report["skipped"] and "cannot be had" in report["skipped"]["img.png"]
     assert not (b.root / "img.png").exists() and not [p for p in b.root.rglob(".syncd-*")]

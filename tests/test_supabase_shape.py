@@ -87,7 +87,7 @@ def test_db_migrate_runs_twice_as_the_demoted_postgres_and_anon_can_use_nothing(
             "workspace_id", "own_device", "session_state", "can_read", "can_read_document", "can_see_workspace",
             "can_write", "is_owner", "workspace_role", "session_role", "session_of", "my_workspaces",
             "my_sessions", "my_session_documents", "set_layout_roots", "blob_missing", "blob_put", "blob_finish",
-            "blob_get"}
+            "blob_get", "can_read_blob", "can_write_blob"}
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import sys
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -117,5 +118,10 @@ def ensure_stored(blobs: BlobStore, entry: Entry, root: Path) -> None:
 
 
 def blobs_for(store: RpcStore) -> BlobStore:
-    """The blob store of a transport, chosen here and nowhere else."""
+    """The blob store of a transport, chosen here and nowhere else: Storage's bucket over
+    the Supabase transport, the contract's table everywhere else."""
+    supabase = sys.modules.get("syncd.store.supabase")  # not loaded: not that transport
+    if supabase is not None and isinstance(store, supabase.SupabaseStore):
+        from syncd.store.storage_blobs import StorageBlobStore  # it builds on this module
+        return StorageBlobStore(store)
     return TableBlobStore(store)

@@ -1021,6 +1021,16 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.blob_object(object_name text)
+ RETURNS TABLE(ws uuid, digest text)
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO ''
+AS $function$
+  select split_part(object_name, '/', 1)::uuid, split_part(object_name, '/', 2)
+   where object_name ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[0-9a-f]{64}$'
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.blob_put(jsonb)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -1107,6 +1117,20 @@ AS $function$
                   or (sess is not null and syncd.session_role(sess) is not null), false)
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.can_read_blob(object_name text)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  select exists (
+    select 1 from syncd.blob_object(object_name) b
+      join public.document_versions v on v.workspace_id = b.ws and v.content ->> 'encoding' = 'blob'
+                                     and v.content ->> 'sha256' = b.digest
+      join public.documents d on d.id = v.document_id
+     where syncd.can_read(b.ws, d.session_id))
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.can_read_document(doc uuid)
  RETURNS boolean
  LANGUAGE sql
@@ -1135,6 +1159,15 @@ CREATE OR REPLACE FUNCTION syncd.can_write(ws uuid, sess uuid)
 AS $function$
   select coalesce(syncd.trusted() or syncd.workspace_role(ws) in ('owner', 'collaborator')
                   or (sess is not null and syncd.session_role(sess) in ('owner', 'collaborator')), false)
+$function$;
+
+CREATE OR REPLACE FUNCTION syncd.can_write_blob(object_name text)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  select coalesce((select syncd.can_write_somewhere(b.ws) from syncd.blob_object(object_name) b), false)
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.can_write_somewhere(ws uuid)
@@ -1775,6 +1808,43 @@ CREATE OR REPLACE FUNCTION syncd.inline_item_max()
  IMMUTABLE
  SET search_path TO ''
 AS $function$ select 1024 * 1024::bigint $function$;
+
+CREATE OR REPLACE FUNCTION syncd.install_storage_policies()
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO ''
+AS $function$
+begin
+  if to_regclass('storage.objects') is null then
+    return;
+  end if;
+  -- private: `public` is false by default, and only the columns of Storage's first schema are
+  -- named (`supabase db reset` may run this before Storage's own migrations add the others)
+  insert into storage.buckets (id, name) values ('syncd-blobs', 'syncd-blobs') on conflict (id) do nothing;
+  drop policy if exists syncd_blobs_read on storage.objects;
+  drop policy if exists syncd_blobs_create on storage.objects;
+  drop policy if exists syncd_blobs_only_readers on storage.objects;
+  drop policy if exists syncd_blobs_only_writers on storage.objects;
+  drop policy if exists syncd_blobs_unchanged on storage.objects;
+  drop policy if exists syncd_blobs_kept on storage.objects;
+  drop policy if exists syncd_blobs_not_anon on storage.objects;
+  create policy syncd_blobs_read on storage.objects for select to authenticated
+    using (bucket_id = 'syncd-blobs' and syncd.can_read_blob(name));
+  create policy syncd_blobs_create on storage.objects for insert to authenticated
+    with check (bucket_id = 'syncd-blobs' and syncd.can_write_blob(name));
+  create policy syncd_blobs_only_readers on storage.objects as restrictive for select to authenticated
+    using (bucket_id is distinct from 'syncd-blobs' or syncd.can_read_blob(name));
+  create policy syncd_blobs_only_writers on storage.objects as restrictive for insert to authenticated
+    with check (bucket_id is distinct from 'syncd-blobs' or syncd.can_write_blob(name));
+  create policy syncd_blobs_unchanged on storage.objects as restrictive for update to authenticated
+    using (bucket_id is distinct from 'syncd-blobs') with check (bucket_id is distinct from 'syncd-blobs');
+  create policy syncd_blobs_kept on storage.objects as restrictive for delete to authenticated
+    using (bucket_id is distinct from 'syncd-blobs');
+  -- anon may not execute syncd's functions at all: its bound names no function
+  create policy syncd_blobs_not_anon on storage.objects as restrictive for all to anon
+    using (bucket_id is distinct from 'syncd-blobs') with check (bucket_id is distinct from 'syncd-blobs');
+end
+$function$;
 
 CREATE OR REPLACE FUNCTION syncd.is_owner(ws uuid)
  RETURNS boolean
@@ -2719,9 +2789,11 @@ grant execute on function syncd.blob_put(jsonb) to authenticated, service_role;
 grant execute on function syncd.blob_writer(jsonb) to authenticated, service_role;
 grant execute on function syncd.builtin_layout_roots() to authenticated, service_role;
 grant execute on function syncd.can_read(uuid,uuid) to authenticated, service_role;
+grant execute on function syncd.can_read_blob(text) to authenticated, service_role;
 grant execute on function syncd.can_read_document(uuid) to authenticated, service_role;
 grant execute on function syncd.can_see_workspace(uuid) to authenticated, service_role;
 grant execute on function syncd.can_write(uuid,uuid) to authenticated, service_role;
+grant execute on function syncd.can_write_blob(text) to authenticated, service_role;
 grant execute on function syncd.can_write_somewhere(uuid) to authenticated, service_role;
 grant execute on function syncd.commit_changes(jsonb) to authenticated, service_role;
 grant execute on function syncd.commit_max_bytes() to authenticated, service_role;

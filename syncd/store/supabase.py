@@ -19,7 +19,7 @@ from supabase_auth.errors import AuthError
 
 from syncd import logs
 from syncd.store.credentials import Credentials
-from syncd.store.rpc import NotFound, RpcStore, StatementTimeout, StoreError, StoreUnavailable, TooLarge
+from syncd.store.rpc import NotFound, RpcStore, StatementTimeout, StoreError, StoreUnavailable, TooLarge, Workspace
 
 RETRIES = 5
 MIGRATE = ("PGRST202", "42883", "42P01", "3F000")  # the contract is not there (yet)
@@ -52,6 +52,7 @@ class SupabaseStore(RpcStore):
         self.key = key
         logs.secret(key)
         self.credentials = credentials
+        self.workspace_id: str | None = None  # once open() answered
         self._session: dict | None = None  # the signed-in session in use
         # our own HTTP client: its timeout, and the library's deprecated per-call ones unused
         self.http = httpx.Client(timeout=httpx.Timeout(60, connect=10))
@@ -61,6 +62,13 @@ class SupabaseStore(RpcStore):
 
     def describe(self) -> str:
         return f"Supabase {describe_url(self.url)}"
+
+    def open(self, *, create: bool = False, device_name: str | None = None,
+             hostname: str | None = None) -> Workspace:
+        """As for every store; the workspace's id is kept: Storage names its blobs by it."""
+        workspace = super().open(create=create, device_name=device_name, hostname=hostname)
+        self.workspace_id = workspace.id
+        return workspace
 
     def close(self) -> None:
         self.http.close()
