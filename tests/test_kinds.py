@@ -424,3 +424,32 @@ def test_the_watcher_sees_a_mode_change_and_a_link_retargeted(tmp_path):
             assert queue.due_in(time.monotonic()) is not None
     finally:
         watcher.close()
+
+
+def test_the_issues_tree_in_a_git_work_tree_syncs_what_should_and_says_why_for_the_rest(copies):
+    """Issue 18, what it must show (1): the tree of every kind, in a Git work tree with a
+    `.gitignore`d file. Whatever should sync arrives as it was (bytes, mode, link target);
+    everything else is reported once each, with the real reason."""
+    a, b = copies
+    make_kinds_tree(a.root)
+    git(a.root, "init", "-q", "-b", "main")
+    put(a.root, ".gitignore", b"local-notes.md\n")
+    put(a.root, "local-notes.md", b"mine only\n")
+    wanted = {p: e for p, e in tree(a.root).items()
+              if p not in OUTSIDE and p not in (".env", "__pycache__/x.pyc", "local-notes.md")}
+    report = a.sync()
+    assert report["ignored"] == {
+        ".env": ".env: a file that holds credentials by its name; never synced (a template of it syncs "
+                "when named *.example, *.template or *.sample)",
+        "__pycache__": "__pycache__/: build output or OS clutter; never synced (a `!` pattern in the config's "
+                       "ignore brings it back)",
+        "local-notes.md": "local-notes.md: ignored by the repository's .gitignore rules (git check-ignore -v "
+                          "local-notes.md says which)"}
+    assert set(report["skipped"]) == set(OUTSIDE)
+    b.sync()
+    assert tree(b.root) == wanted
+    assert (b.root / ".env.example").read_bytes() == b"TOKEN=\n"
+    assert tree(b.root)["scripts/validate-fast.sh"][1] is True
+    assert os.readlink(b.root / f"{SESSION}/plans/current/test-plan.md") == "../test-plan.md"
+    again = a.sync()
+    assert again["pushed"] == 0 and again["ignored"] == report["ignored"]
