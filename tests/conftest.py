@@ -22,6 +22,7 @@ from supabase_database import SupabaseCluster
 from supabase_standin import StandIn, token
 from syncd.store.local_server import LocalServer
 from syncd.store.migrate import migrate
+from syncd.store.postgres import PostgresStore
 
 _PG_VARS = ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE")
 # The longest tests (real daemons, the harness's time budget, the scale run) start first,
@@ -182,6 +183,15 @@ def dsn(request, flavour, pg_server_dsn, template_db):
             conn.execute(f'alter database "{name}" owner to postgres')  # as a project's is
     yield make_conninfo(url, user="postgres") if flavour == "supabase" else url
     drop_database(server, name)
+
+
+@pytest.fixture
+def store(dsn):
+    """The contract as the postgres transport calls it, on workspace "ws", opened (made)."""
+    s = PostgresStore(dsn, "ws")
+    s.open(create=True)
+    yield s
+    s.close()
 
 
 @pytest.fixture

@@ -29,14 +29,6 @@ def state(s: dict) -> dict:
     return {**text(json.dumps(s)), "value": s}
 
 
-@pytest.fixture
-def store(dsn):
-    s = PostgresStore(dsn, "ws")
-    s.open(create=True)
-    yield s
-    s.close()
-
-
 def derived(dsn) -> list[tuple]:
     with psycopg.connect(dsn) as conn:
         return conn.execute(

@@ -7,7 +7,6 @@ import hashlib
 import psycopg
 import pytest
 
-from syncd.store.postgres import PostgresStore
 from test_rls import AsUser, make_user
 from syncd.store.rpc import Change, StoreError
 
@@ -18,14 +17,6 @@ OLD, NEW = "projects/P/sessions/s1/specs/spec.md", "projects/P/sessions/s2/specs
 
 def text(s: str) -> dict:
     return {"encoding": "utf-8", "text": s, "format": "markdown"}
-
-
-@pytest.fixture
-def store(dsn):
-    s = PostgresStore(dsn, "ws")
-    s.open(create=True)
-    yield s
-    s.close()
 
 
 def doc_id(dsn: str, path: str) -> str | None:

@@ -25,14 +25,6 @@ def sha(s: str) -> str:
     return hashlib.sha256(s.encode()).hexdigest()
 
 
-@pytest.fixture
-def store(dsn):
-    s = PostgresStore(dsn, "ws")
-    s.open(create=True)
-    yield s
-    s.close()
-
-
 def test_migrate_is_idempotent_and_recorded(empty_dsn):
     first = migrate(empty_dsn)
     assert [m.version for m in first] == [m.version for m in bundled()]
