@@ -1,0 +1,81 @@
+"""How long the CLI takes to answer, whole command, process start included, beside `python
+-c pass` and `git status` on the same tree. Prints numbers, times nothing against a limit.
+
+    python bench/startup_bench.py [--files 10000] [--runs 5] [--database-url URL]
+
+Makes a working copy of that many files in a Git repository, syncs it once (a private
+PostgreSQL unless --database-url names a server to make a scratch database on), then takes
+the median of --runs runs of each command.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from scratch import scratch_database  # noqa: E402
+
+SYNCD = [sys.executable, "-m", "syncd"]
+
+
+def timed(argv: list[str], runs: int, env: dict, cwd: Path | None = None) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True, env=env, cwd=cwd)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def make_tree(root: Path, files: int) -> None:
+    for d in range(files // 10):
+        specs = root / f"projects/P{d % 20}/sessions/s{d}/specs"
+        specs.mkdir(parents=True)
+        for f in range(10):
+            (specs / f"f{f}.md").write_text(f"# {d}.{f}\n")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--database-url", help="a server to make a scratch database on (default: a private one)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        env = {**os.environ, "XDG_CONFIG_HOME": str(work / "config"), "XDG_STATE_HOME": str(work / "state"),
+               "XDG_DATA_HOME": str(work / "data")}
+        env.pop("SYNCD_CONFIG", None)
+        root = work / "tree"
+        make_tree(root, args.files)
+        with scratch_database(work, args.database_url) as dsn:
+            config = work / "syncd.yaml"
+            copy = [*SYNCD, "--config", str(config)]
+            subprocess.run([*copy, "init", str(root), "--workspace", "bench", "--database-url", dsn],
+                           check=True, capture_output=True, env=env)
+            subprocess.run([*copy, "sync", "--once"], check=True, capture_output=True, env=env)
+            rows = [
+                ("python -c pass", timed([sys.executable, "-c", "pass"], args.runs, env)),
+                ("syncd --version", timed([*SYNCD, "--version"], args.runs, env)),
+                ("syncd --help", timed([*SYNCD, "--help"], args.runs, env)),
+                (f"syncd status ({args.files:,} files)", timed([*copy, "status"], args.runs, env)),
+                (f"git status ({args.files:,} files)", timed([shutil.which("git"), "status", "--short"], args.runs,
+                                                             env, cwd=root)),
+            ]
+    base = rows[0][1]
+    print(f"median of {args.runs} runs, whole command:")
+    for name, seconds in rows:
+        print(f"  {name:<32} {seconds:6.3f} s  {seconds / base:5.1f}x python -c pass")
+
+
+if __name__ == "__main__":
+    main()
