@@ -12,7 +12,7 @@ import httpx
 from supabase import ClientOptions, create_client
 from supabase_auth.errors import AuthError
 
-from syncd.cli.common import Failure, friendly, load_config
+from syncd.cli.common import Failure, load_config
 from syncd.store.credentials import Credentials, credentials_path
 from syncd.store.supabase_project import LOGIN_REDIRECT
 
@@ -61,7 +61,6 @@ class _Callback(HTTPServer):
 @click.option("--no-browser", is_flag=True, help="Only print the URL (over SSH: open it on any machine "
                                                 "that can reach this one's 127.0.0.1, e.g. through `ssh -L`).")
 @click.pass_context
-@friendly
 def login(ctx: click.Context, no_browser: bool) -> None:
     """Sign in with GitHub through the project's Supabase Auth (OAuth PKCE)."""
     cfg, credentials = _project(ctx)
@@ -99,7 +98,6 @@ def _who(user: dict) -> str:
 
 @click.command()
 @click.pass_context
-@friendly
 def logout(ctx: click.Context) -> None:
     """End the Supabase session (revoked on the server) and delete the stored credentials."""
     cfg, credentials = _project(ctx)
@@ -120,7 +118,6 @@ def logout(ctx: click.Context) -> None:
 
 @click.command()
 @click.pass_context
-@friendly
 def whoami(ctx: click.Context) -> None:
     """Who this working copy is signed in as."""
     cfg, credentials = _project(ctx)

@@ -5,7 +5,7 @@ import time
 
 import click
 
-from syncd.cli.common import document_path, friendly, working_copy
+from syncd.cli.common import document_path, working_copy
 from syncd.engine.ignore import IgnoreRules
 
 
@@ -13,7 +13,6 @@ from syncd.engine.ignore import IgnoreRules
 @click.argument("paths", nargs=-1)
 @click.option("--revoke", is_flag=True, help="Check these paths' content again.")
 @click.pass_context
-@friendly
 def allow(ctx: click.Context, paths: tuple[str, ...], revoke: bool) -> None:
     """Push PATHS although their content looks like a private key or a token; without
     PATHS, list the paths allowed. An allowance is the path's, not one content's: the file's

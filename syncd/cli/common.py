@@ -1,8 +1,7 @@
-"""What every command shares: errors fit for a user, the working copy, paths, a pass now."""
+"""What every command shares: the working copy, paths, a pass now."""
 from __future__ import annotations
 
 import datetime
-import functools
 import io
 import os
 import time
@@ -13,11 +12,12 @@ from typing import Callable, Iterator
 import click
 
 from syncd import config as configuration
-from syncd.config import Config, ConfigError
+from syncd.cli.errors import Failure
+from syncd.config import Config
 from syncd.content import decode_entry
-from syncd.engine.executor import Executor, Paused, SyncReport
+from syncd.engine.executor import Executor, SyncReport
 from syncd.engine.identity import check_workspace
-from syncd.engine.journal import Journal, JournalLocked, JournalUnwritable
+from syncd.engine.journal import Journal, JournalLocked
 from syncd.store.blobs import blobs_for
 from syncd.store.connect import agree_layout, connect, open_workspace
 from syncd.git.recorder import Recorder
@@ -27,21 +27,6 @@ EXIT_CONFLICTS = 3
 EXIT_UNSETTLED = 4
 EXIT_NOT_SYNCED = 5
 DAEMON_WAIT = 30.0  # how long a command waits for the running daemon to carry out a request
-
-
-class Failure(click.ClickException):
-    """A one-line error; click prints it as `Error: ...` and exits 1."""
-
-
-def friendly(fn):
-    """Turn the errors a user can fix into one clear line instead of a traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (ConfigError, StoreError, Paused, JournalLocked, JournalUnwritable) as exc:
-            raise Failure(str(exc)) from exc
-    return wrapper
 
 
 def load_config(ctx: click.Context) -> Config:

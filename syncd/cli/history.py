@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from syncd.cli.common import (Failure, decoded, document_path, friendly, sync_now, version_bytes, when, who,
+from syncd.cli.common import (Failure, decoded, document_path, sync_now, version_bytes, when, who,
                               working_copy)
 from syncd.engine.scanner import read_local
 from syncd.store.connect import connect
@@ -39,7 +39,6 @@ def _describe(v: dict) -> str:
 @click.option("--deleted", is_flag=True, help="List deleted documents instead (to find one to restore).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-@friendly
 def log_command(ctx: click.Context, path: str | None, deleted: bool, as_json: bool) -> None:
     """The versions of PATH, newest first: who, from which device, how, when, size, hash."""
     if bool(path) == deleted:
@@ -76,7 +75,6 @@ def _content(store, path: str, version: int) -> tuple[bytes | None, str]:
 @click.option("--from", "old", type=int, help="Older version (default: the store's head, or M-1 with --to).")
 @click.option("--to", "new", type=int, help="Newer version (default: the file in this working copy).")
 @click.pass_context
-@friendly
 def diff(ctx: click.Context, path: str, old: int | None, new: int | None) -> None:
     """What changed in PATH: between two versions, or from a version to the local file."""
     with working_copy(ctx) as (cfg, journal), connect(cfg, journal) as store:
@@ -111,7 +109,6 @@ def diff(ctx: click.Context, path: str, old: int | None, new: int | None) -> Non
 @click.option("--version", "version", type=int, help="Which version (default: the store's head).")
 @click.option("--json", "as_json", is_flag=True, help="The version's record and content as JSON.")
 @click.pass_context
-@friendly
 def show(ctx: click.Context, path: str, version: int | None, as_json: bool) -> None:
     """Print a version of PATH exactly as it was written (bytes to stdout)."""
     with working_copy(ctx) as (cfg, journal), connect(cfg, journal) as store:
@@ -133,7 +130,6 @@ def show(ctx: click.Context, path: str, version: int | None, as_json: bool) -> N
 @click.option("--version", "version", type=int, required=True, help="The version whose content comes back.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-@friendly
 def restore(ctx: click.Context, path: str, version: int, as_json: bool) -> None:
     """Make an old version's content the newest one (a new version; history is kept).
 

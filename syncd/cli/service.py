@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import platformdirs
 
-from syncd.cli.common import Failure, friendly, load_config
+from syncd.cli.common import Failure, load_config
 from syncd.git.recorder import mirror_repository
 
 TEMPLATE = "syncd@.service"
@@ -78,7 +78,6 @@ def service() -> None:
 
 @service.command()
 @click.pass_context
-@friendly
 def install(ctx: click.Context) -> None:
     """Write the unit and its drop-in, then enable and start syncd@NAME."""
     cfg = load_config(ctx)
@@ -102,7 +101,6 @@ def install(ctx: click.Context) -> None:
 
 @service.command()
 @click.pass_context
-@friendly
 def uninstall(ctx: click.Context) -> None:
     """Stop and disable syncd@NAME and remove its drop-in (the template stays while others use it)."""
     name = instance_of(load_config(ctx).path)
@@ -117,7 +115,6 @@ def uninstall(ctx: click.Context) -> None:
 
 @service.command("status")
 @click.pass_context
-@friendly
 def service_status(ctx: click.Context) -> None:
     """The service as systemd sees it: active or not, its pid and its STATUS= line."""
     name = instance_of(load_config(ctx).path)
