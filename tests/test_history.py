@@ -92,6 +92,9 @@ def test_diff_between_versions_and_against_the_local_file(three_versions):
     out = b.cli("diff", "spec.md").output
     assert out == ("--- spec.md (v3)\n+++ spec.md (this working copy)\n@@ -1 +1,2 @@\n third\n"
                    "+and a local line\n\\ No newline at end of file\n")
+    assert json.loads(b.cli("diff", "spec.md", "--json").output) == {
+        "path": "spec.md", "from": 3, "to": "local", "differs": True, "binary": False, "diff": out}
+    assert json.loads(b.cli("diff", "spec.md", "--to", "3", "--from", "3", "--json").output)["differs"] is False
 
 
 def test_history_errors_are_clear(three_versions):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import threading
 import webbrowser
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -117,12 +118,20 @@ def logout(ctx: click.Context) -> None:
 
 
 @click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def whoami(ctx: click.Context) -> None:
+def whoami(ctx: click.Context, as_json: bool) -> None:
     """Who this working copy is signed in as."""
     cfg, credentials = _project(ctx)
     session = credentials.session()
     if session is None:
         raise Failure("not signed in; run `syncd login`")
+    if as_json:
+        user, meta = session["user"], session["user"].get("user_metadata") or {}
+        click.echo(json.dumps({
+            "login": meta.get("user_name") or meta.get("preferred_username"), "email": user.get("email"),
+            "user_id": user.get("id"), "supabase_url": cfg.supabase_url, "expires_at": session.get("expires_at"),
+            "credentials": str(credentials.path)}, indent=2))
+        return
     until = datetime.datetime.fromtimestamp(session.get("expires_at") or 0).strftime("%Y-%m-%d %H:%M:%S")
     click.echo(f"{_who(session['user'])} on {cfg.supabase_url} (access token until {until}, refreshed as needed)")

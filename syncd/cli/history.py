@@ -74,8 +74,9 @@ def _content(store, path: str, version: int) -> tuple[bytes | None, str]:
 @click.argument("path")
 @click.option("--from", "old", type=int, help="Older version (default: the store's head, or M-1 with --to).")
 @click.option("--to", "new", type=int, help="Newer version (default: the file in this working copy).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the unified diff as one string).")
 @click.pass_context
-def diff(ctx: click.Context, path: str, old: int | None, new: int | None) -> None:
+def diff(ctx: click.Context, path: str, old: int | None, new: int | None, as_json: bool) -> None:
     """What changed in PATH: between two versions, or from a version to the local file."""
     with working_copy(ctx) as (cfg, journal), connect(cfg, journal) as store:
         path = document_path(cfg, path)
@@ -91,17 +92,23 @@ def diff(ctx: click.Context, path: str, old: int | None, new: int | None) -> Non
         if old < 1:
             raise Failure(f"{path}: version {new} is the first; there is nothing before it")
         before, before_label = _content(store, path, old)
-    if before == after:
-        click.echo("no differences")
-        return
     try:
         a = (before or b"").decode("utf-8").splitlines(keepends=True)
         b = (after or b"").decode("utf-8").splitlines(keepends=True)
+        text = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                       for line in difflib.unified_diff(a, b, before_label, after_label))
     except UnicodeDecodeError:
+        text = None
+    if as_json:
+        click.echo(json.dumps({"path": path, "from": old, "to": new if new is not None else "local",
+                               "differs": before != after, "binary": text is None,
+                               "diff": text if before != after else ""}, indent=2))
+    elif before == after:
+        click.echo("no differences")
+    elif text is None:
         click.echo(f"binary contents differ: {before_label} and {after_label}")
-        return
-    for line in difflib.unified_diff(a, b, before_label, after_label):
-        click.echo(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n", nl=False)
+    else:
+        click.echo(text, nl=False)
 
 
 @click.command()
