@@ -147,6 +147,11 @@ def restore(ctx: click.Context, path: str, version: int, as_json: bool) -> None:
             try:
                 old = store.version(path, version)
             except NotFound:
+                try:
+                    store.history(path)
+                except NotFound:
+                    raise Failure(f"{path}: the store has no such path (`syncd log --deleted` lists the deleted "
+                                  "ones, with the command that restores each)") from None
                 raise Failure(f"{path}: there is no version {version}; `syncd log {path}` lists them") from None
             if old["deleted"]:
                 raise Failure(f"{path}: version {version} is a delete; pick a version with content "

@@ -6,6 +6,7 @@ a full disk, a name refused, a file that cannot be read, a change the store refu
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -19,7 +20,7 @@ from syncd import __version__, config as configuration, logs
 from syncd.cli import errors
 from syncd.cli.common import (EXIT_CONFLICTS, EXIT_NOT_SYNCED, EXIT_UNSETTLED, Failure, load_config, run_pass,
                               working_copy)
-from syncd.engine.executor import DRY_RUN_OUTCOMES, Executor, Paused
+from syncd.engine.executor import DRY_RUN_OUTCOMES, Executor, Paused, SyncReport
 from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Action
 from syncd.store.connect import ENV_SERVICE_KEY, connect, open_workspace
@@ -233,13 +234,17 @@ def db_supabase(directory: Path) -> None:
                "`supabase config push` (or set GitHub up in the dashboard, as README's Supabase section says)")
 
 
+SETTLE_PASSES = 5  # `sync` without --once: passes while files change during one, at most this many
+
+
 @main.command()
-@click.option("--once", is_flag=True, default=True, help="One pass, then exit (`syncd run` keeps going).")
+@click.option("--once", is_flag=True, help="Exactly one pass, even if files changed during it (exit 4 then).")
 @click.option("--dry-run", is_flag=True, help="Say what a pass would do (ask the store, change nothing).")
-@click.option("--json", "as_json", is_flag=True, help="Print the pass's report as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def sync(ctx: click.Context, once: bool, dry_run: bool, as_json: bool) -> None:
-    """Sync this working copy with the store, once."""
+    """Sync this working copy with the store, then exit: another pass right away while files
+    changed during one (at most 5 in all), so that it ends settled; --once: one pass."""
     if dry_run:
         print_preview(dry_run_of(ctx), as_json)
         return
@@ -250,16 +255,19 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, as_json: bool) -> None:
             raise Failure("this working copy is paused (`syncd pause`); `syncd resume` first")
         journal.lock()
         with connect(cfg, journal) as store:
-            report = run_pass(cfg, journal, store)
+            reports = [run_pass(cfg, journal, store)]
+            while reports[-1].deferred and not once and len(reports) < SETTLE_PASSES:
+                reports.append(run_pass(cfg, journal, store))
         journal.set_meta("last_sync", str(time.time()))
     finally:
         journal.close()
+    report = together(reports)
     summary = {
         "pushed": len(report.pushed), "pulled": len(report.pulled),
         "deleted_local": len(report.deleted_local), "deleted_remote": len(report.deleted_remote),
         "moved": report.moved, "merged": report.merged, "resolved": report.resolved, "conflicts": report.conflicts,
         "skipped": report.skipped, "ignored": report.ignored, "failed": report.failed, "deferred": report.deferred,
-        "held_deletes": report.held_deletes,
+        "held_deletes": report.held_deletes, "passes": len(reports),
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -287,6 +295,16 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, as_json: bool) -> None:
         ctx.exit(EXIT_NOT_SYNCED)
     if report.deferred:
         ctx.exit(EXIT_UNSETTLED)
+
+
+def together(reports: list[SyncReport]) -> SyncReport:
+    """What the passes did, added up; what is held, skipped or deferred as the last one left it."""
+    last = reports[-1]
+    return dataclasses.replace(
+        last, **{name: [p for r in reports for p in getattr(r, name)]
+                 for name in ("pushed", "pulled", "deleted_local", "deleted_remote", "adopted", "merged", "resolved")},
+        moved={new: old for r in reports for new, old in r.moved.items()},
+        conflict_copies={path: copy for r in reports for path, copy in r.conflict_copies.items()})
 
 
 def dry_run_of(ctx: click.Context) -> dict[str, list[str]]:
@@ -411,8 +429,25 @@ def status(ctx: click.Context, as_json: bool) -> None:
         journal.close()
     if as_json:
         click.echo(json.dumps(state, indent=2))
-        return
-    d = state["daemon"]
+    else:
+        _print_status(state, cfg)
+    ctx.exit(status_code(state))
+
+
+def status_code(state: dict) -> int:
+    """`status` ends as a pass would: 3 while conflicts or deletes are held, 5 while the
+    daemon cannot sync (degraded, or paused by a safety valve), else 0 (also when paused by
+    `syncd pause`, which was asked for, or offline, where changes wait safely on disk)."""
+    if state["conflicts"] or state["held_deletes"]:
+        return EXIT_CONFLICTS
+    daemon = state["daemon"]["state"]
+    if daemon == "degraded" or (daemon == "paused" and not state["paused"]):
+        return EXIT_NOT_SYNCED
+    return 0
+
+
+def _print_status(state: dict, cfg) -> None:
+    d, pending, first_pass, last_sync = state["daemon"], state["pending"], state["first_pass"], state["last_sync"]
     click.echo(f"{state['root']} ⇄ workspace {state['workspace']} at {state['store']} (change {state['cursor']})")
     click.echo(f"daemon: {d['state']}" + (f" (pid {d['pid']})" if d["pid"] else "")
                + (f": {d['reason']}" if d["reason"] else ""))
