@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from syncd.cli.common import (EXIT_CONFLICTS, Failure, document_path, sync_now,
+from syncd.cli.common import (EXIT_CONFLICTS, Failure, complete_conflict, document_path, sync_now,
                               version_bytes, when, who, working_copy)
 from syncd.content import identity, sha256_hex
 from syncd.engine.entries import read_entry
@@ -92,7 +92,7 @@ def conflicts(ctx: click.Context, as_json: bool) -> None:
 
 
 @conflicts.command("show")
-@click.argument("path")
+@click.argument("path", shell_complete=complete_conflict)
 @click.option("--json", "as_json", is_flag=True, help="The three contents and the merge as JSON.")
 @click.pass_context
 def conflicts_show(ctx: click.Context, path: str, as_json: bool) -> None:
@@ -133,7 +133,7 @@ def conflicts_show(ctx: click.Context, path: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("path")
+@click.argument("path", shell_complete=complete_conflict)
 @click.option("--keep", type=click.Choice(KEEP), required=True,
               help="local: publish this copy's file; remote: take the store's version (this copy's "
                    "is kept as a version); both: store's version at PATH, this copy's beside it; "

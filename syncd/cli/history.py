@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from syncd.cli.common import (Failure, decoded, document_path, sync_now, version_bytes, when, who,
+from syncd.cli.common import (Failure, complete_path, decoded, document_path, sync_now, version_bytes, when, who,
                               working_copy)
 from syncd.engine.scanner import read_local
 from syncd.store.connect import connect
@@ -35,7 +35,7 @@ def _describe(v: dict) -> str:
 
 
 @click.command("log")
-@click.argument("path", required=False)
+@click.argument("path", required=False, shell_complete=complete_path)
 @click.option("--deleted", is_flag=True, help="List deleted documents instead (to find one to restore).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
@@ -71,7 +71,7 @@ def _content(store, path: str, version: int) -> tuple[bytes | None, str]:
 
 
 @click.command()
-@click.argument("path")
+@click.argument("path", shell_complete=complete_path)
 @click.option("--from", "old", type=int, help="Older version (default: the store's head, or M-1 with --to).")
 @click.option("--to", "new", type=int, help="Newer version (default: the file in this working copy).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the unified diff as one string).")
@@ -112,7 +112,7 @@ def diff(ctx: click.Context, path: str, old: int | None, new: int | None, as_jso
 
 
 @click.command()
-@click.argument("path")
+@click.argument("path", shell_complete=complete_path)
 @click.option("--version", "version", type=int, help="Which version (default: the store's head).")
 @click.option("--json", "as_json", is_flag=True, help="The version's record and content as JSON.")
 @click.pass_context
@@ -133,7 +133,7 @@ def show(ctx: click.Context, path: str, version: int | None, as_json: bool) -> N
 
 
 @click.command()
-@click.argument("path")
+@click.argument("path", shell_complete=complete_path)
 @click.option("--version", "version", type=int, required=True, help="The version whose content comes back.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context

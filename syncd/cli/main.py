@@ -44,8 +44,8 @@ def shared_options() -> list[click.Option]:
 
 
 def _given(ctx: click.Context, param: click.Parameter, value):
-    if value:
-        obj = ctx.find_root().obj
+    obj = ctx.find_root().obj
+    if value and obj is not None:  # None: completing a word in the shell, where the group did not run
         if param.name == "config_path":
             obj["config_path"] = Path(value).expanduser().absolute()
         elif param.name == "verbose":
