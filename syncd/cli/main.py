@@ -1,8 +1,9 @@
 """The `syncd` command line.
 
-Exit codes: 0 done (in sync), 1 error, 2 usage, 3 conflicts or deletes are held, 4 files
-changed during the pass (run again), 5 some paths cannot be synced (each was named on stderr:
-a full disk, a name refused, a file that cannot be read, a change the store refused).
+Exit codes (README, "Exit codes"; `status` ends as `sync` would): 0 done (in sync), 1 error
+(one line), 2 usage, 3 conflicts or deletes are held, 4 files changed during the pass (run
+again), 5 some paths cannot be synced (each was named on stderr: a full disk, a name refused,
+a file that cannot be read, a change the store refused), or the daemon is degraded.
 """
 from __future__ import annotations
 
