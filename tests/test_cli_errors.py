@@ -138,6 +138,13 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_is_in_the_log(tmp_pat
     assert "Traceback (most recent call last)" in log.read_text() and "Traceback" not in result.output
 
 
+def test_a_password_in_an_error_is_masked_on_its_line(tmp_path, private_xdg):
+    config = write_config(tmp_path / "syncd.yaml", tmp_path / "root", state_dir=str(tmp_path / "state"))
+    failure = errors.said(RuntimeError("lost postgresql://syncd:hunter2secret@db.internal/syncd"), config)
+    assert "hunter2secret" not in failure.message and "postgresql://***@db.internal" in failure.message
+    assert "hunter2secret" not in (tmp_path / "state" / "syncd.log").read_text()
+
+
 def test_with_the_state_directory_unwritable_the_traceback_goes_to_a_temporary_file(tmp_path, dsn, private_xdg):
     config = write_config(tmp_path / "syncd.yaml", tmp_path / "root", database_url=dsn,
                           state_dir=str(tmp_path / "state"))

@@ -39,13 +39,13 @@ def expected(exc: BaseException) -> bool:
 
 
 def said(exc: Exception, config_path: Path | None) -> Failure:
-    """The one line for `exc`; what does not fit on it goes to the log."""
+    """The one line for `exc`, secrets masked as in the log; what does not fit on it goes to the log."""
     if expected(exc):
-        first, _, rest = str(exc).strip().partition("\n")
+        first, _, rest = logs.mask(str(exc)).strip().partition("\n")
         if not rest.strip():
             return Failure(first)
         return Failure(f"{first} (the rest is {_written(config_path, str(exc))})")
-    message = str(exc).strip().partition("\n")[0]
+    message = logs.mask(str(exc)).strip().partition("\n")[0]
     details = "".join(traceback.format_exception(exc))
     return Failure(f"unexpected {type(exc).__name__}{': ' + message if message else ''} "
                    f"(the full traceback is {_written(config_path, details)})")
@@ -73,5 +73,5 @@ def _state_directory(config_path: Path | None) -> Path:
         config_path = configuration.default_config_path()
     try:
         return configuration.load(config_path).state_directory
-    except Exception:  # noqa: BLE001 - an unreadable config: its default place
+    except configuration.ConfigError:  # a config that cannot be read: where it would have its state
         return configuration.default_state_directory(config_path)
