@@ -78,10 +78,14 @@ class Config:
 
     @property
     def state_directory(self) -> Path:
-        if self.state_dir is not None:
-            return self.state_dir
-        key = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:10]
-        return platformdirs.user_state_path("syncd") / f"{self.path.stem}-{key}"
+        return self.state_dir if self.state_dir is not None else default_state_directory(self.path)
+
+
+def default_state_directory(config_path: Path) -> Path:
+    """Where a config's journal and log live unless it sets `state_dir`: also where an error
+    is logged when the config cannot be read."""
+    key = hashlib.sha256(str(Path(config_path).resolve()).encode()).hexdigest()[:10]
+    return platformdirs.user_state_path("syncd") / f"{Path(config_path).stem}-{key}"
 
 
 def parse_size(value: object) -> int:
@@ -100,6 +104,14 @@ def check_workspace(slug: str, where: str) -> str:
     return slug
 
 
+def _yaml_position(exc: yaml.YAMLError) -> str:
+    """Where and what PyYAML found, on one line (its own message spans several)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None)
+    return where + (f": {problem}" if problem else "")
+
+
 def load(path: Path) -> Config:
     path = Path(path).expanduser()
     where = str(path)
@@ -107,10 +119,14 @@ def load(path: Path) -> Config:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{where}: no such config file; create one with `syncd init ROOT --workspace SLUG`") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read it ({exc.strerror}); check that it is a readable file, or "
+                          "name another with --config") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not UTF-8 text; is it the right file?") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{where}: not valid YAML{_yaml_position(exc)}; fix it, or move it away and run "
+                          "`syncd init` again") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping of settings at the top level")
 

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 LEVELS = ["debug", "info", "warning", "error"]
+FILE_NAME = "syncd.log"  # in the working copy's state directory
 FILE_BYTES = 5 * 1024 * 1024
 FILE_BACKUPS = 4
 _JOURNAL_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}

@@ -42,7 +42,7 @@ class Copy:
         return json.loads(result.stdout)
 
     def status(self) -> dict:
-        return json.loads(self.cli("status", "--json").stdout)
+        return json.loads(self.cli("status", "--json", expect=None).stdout)  # exits 3 while a conflict is held
 
     def files(self) -> dict[str, bytes]:
         return read_tree(self.root)

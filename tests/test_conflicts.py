@@ -101,6 +101,8 @@ def hold_conflict(a: Copy, b: Copy) -> None:
 def test_a_held_conflict_is_listed_and_shown(copies):
     a, b = copies
     hold_conflict(a, b)
+    assert "conflict (held): specs/spec.md" in b.cli("status", expect=EXIT_CONFLICTS).output  # as `sync` exits
+    assert a.cli("status").exit_code == 0
     out = b.cli("conflicts").output
     assert "specs/spec.md" in out and "base v1" in out and "remote v2 by a" in out
     [row] = json.loads(b.cli("conflicts", "--json").output)
@@ -332,3 +334,22 @@ def test_paths_given_as_the_user_sees_them(copies, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(Failure, match="inside the working copy"):
         document_path(cfg, "../x.md")
+
+
+def test_sync_without_once_passes_again_until_nothing_changed_during_a_pass(copies, store, monkeypatch):
+    """issue 19: `sync` did exactly what `sync --once` does."""
+    a, b = copies
+    mine, merged = disjoint_edits(a, b)
+    real, typed = executor_module.write_atomic, []
+
+    def user_types_once(root, path, data, expected, **kwargs):
+        if not typed:
+            typed.append(path)
+            (root / path).write_text(mine.replace("Intro paragraph.", "Intro, typed late."))
+        return real(root, path, data, expected, **kwargs)
+    with monkeypatch.context() as patched:
+        patched.setattr(executor_module, "write_atomic", user_types_once)
+        report = json.loads(b.cli("sync", "--json").stdout)
+    assert (report["passes"], report["deferred"], report["merged"]) == (2, [], ["spec.md", "spec.md"])
+    assert (b.root / "spec.md").read_text() == merged.replace("Intro paragraph.", "Intro, typed late.")
+    assert store.version("spec.md")["content"]["text"] == (b.root / "spec.md").read_text()

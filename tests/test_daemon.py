@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from daemons import WorkingCopy, isolated_env, wait_for
+from syncd.cli.common import EXIT_NOT_SYNCED
 from syncd.daemon.watcher import ChangeQueue
 
 FAST = ("daemon: {debounce: 0.1, poll_interval: 5}",)
@@ -144,6 +145,7 @@ def test_a_vanished_root_pauses_the_daemon_and_deletes_nothing(pair, dsn):
     time.sleep(2.5)
     assert a.status()["daemon"]["state"] == "paused"
     assert "not the directory it was" in a.status()["daemon"]["reason"]
+    assert a.status_said().exit_code == EXIT_NOT_SYNCED  # a safety valve's pause: it cannot sync
     assert all(len(v) == 1 for v in versions(dsn).values())  # no tombstones
     assert a.process.poll() is None
 
@@ -270,6 +272,7 @@ def test_pause_stops_syncing_until_resume_and_status_says_so(pair, dsn):
     assert "paused" in b.cli("pause").stdout
     wait_for(lambda: b.status()["daemon"]["state"] == "paused")
     assert "syncd resume" in b.status()["daemon"]["reason"]
+    assert b.status_said().exit_code == 0  # a pause asked for is no trouble
     (a.root / "f000.md").write_text("edited while b is paused\n")
     (b.root / "local.md").write_text("written while paused\n")
     wait_for(lambda: versions(dsn)["f000.md"][-1][0] == 2)

@@ -92,6 +92,9 @@ def test_diff_between_versions_and_against_the_local_file(three_versions):
     out = b.cli("diff", "spec.md").output
     assert out == ("--- spec.md (v3)\n+++ spec.md (this working copy)\n@@ -1 +1,2 @@\n third\n"
                    "+and a local line\n\\ No newline at end of file\n")
+    assert json.loads(b.cli("diff", "spec.md", "--json").output) == {
+        "path": "spec.md", "from": 3, "to": "local", "differs": True, "binary": False, "diff": out}
+    assert json.loads(b.cli("diff", "spec.md", "--to", "3", "--from", "3", "--json").output)["differs"] is False
 
 
 def test_history_errors_are_clear(three_versions):
@@ -99,6 +102,8 @@ def test_history_errors_are_clear(three_versions):
     assert 'no document "nope.md"' in b.cli("log", "nope.md", expect=1).output
     assert 'no version 99 of "spec.md"' in b.cli("show", "spec.md", "--version", "99", expect=1).output
     assert "there is no version 99" in b.cli("restore", "spec.md", "--version", "99", expect=1).output
+    nope = b.cli("restore", "nope.md", "--version", "1", expect=1).output  # not `syncd log nope.md`, which fails
+    assert "nope.md: the store has no such path (`syncd log --deleted` lists" in nope and "log nope.md" not in nope
     assert "give a PATH, or --deleted" in b.cli("log", expect=2).output
     assert "version 1 is the first" in b.cli("diff", "spec.md", "--to", "1", expect=1).output
     assert "Missing option '--version'" in b.cli("restore", "spec.md", expect=2).output

@@ -185,6 +185,7 @@ def test_many_files_that_the_store_deleted_are_held_back_not_revived(tmp_path, d
     b.init()
     report = b.sync(expect=3)
     assert len(report["held_deletes"]) == 60 and report["pushed"] == 0
+    assert b.cli("status", expect=3).output.count("held deletes: 60") == 1  # exits as the pass did
     assert all(v is None for p, v in heads(dsn).items() if p.startswith("old/"))
     b.cli("resume", "--allow-deletes")
     assert b.sync()["pushed"] == 60

@@ -2,6 +2,8 @@
 loopback stand-ins; two people's working copies converging under row level security."""
 from __future__ import annotations
 
+import json
+
 import os
 import stat
 import subprocess
@@ -57,6 +59,8 @@ def test_login_stores_a_private_session_and_whoami_names_the_user(standin, tmp_p
     [credentials] = (tmp_path / "a" / "xdg" / "xdg_config_home" / "syncd" / "credentials").glob("*.json")
     assert stat.S_IMODE(os.stat(credentials).st_mode) == 0o600
     assert "alice (alice@example.com) on http://127.0.0.1" in a.cli("whoami").stdout
+    who = json.loads(a.cli("whoami", "--json").stdout)
+    assert (who["login"], who["email"], who["supabase_url"]) == ("alice", "alice@example.com", standin.url)
     assert "signed out" in a.cli("logout").stdout
     assert not credentials.exists()
     assert "run `syncd login`" in a.cli("whoami", check=False).stderr

@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from click.testing import CliRunner
 
 from syncd.cli.common import EXIT_NOT_SYNCED
+from syncd.cli.main import main
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import Change
 
@@ -88,6 +90,8 @@ def test_a_daemon_that_cannot_write_is_degraded_and_says_so_once(tmp_path, dsn, 
         a.cli("sync", "--once")
         status = wait_for(lambda: (s := b.status())["daemon"]["state"] == "degraded" and s, timeout=30)
         assert status["daemon"]["reason"] == "1 path cannot be synced (No space left on device)", status
+        said = CliRunner().invoke(main, ["status", "--config", str(b.config)], env=b.env)
+        assert said.exit_code == EXIT_NOT_SYNCED and "daemon: degraded" in said.output  # as `sync --once` exits
         # several more passes (one each 0.5 s) fail the same way
         wait_for(lambda: b.status()["last_sync"] > status["last_sync"] + 3, timeout=30)
         log = b.log.read_text()

@@ -112,6 +112,7 @@ def test_a_file_holding_a_credential_is_held_with_one_line_until_allowed(copy, d
     out = copy.cli("allow", path).output
     assert f"{path}: allowed" in out and "next pass" in out
     assert copy.cli("allow").output.splitlines() == [path]
+    assert json.loads(copy.cli("allow", "--json").output) == [path]
     assert copy.sync()["pushed"] == 1
     assert PostgresStore(dsn, "team").version(path)["content"]["text"] == content
 
@@ -125,6 +126,7 @@ def test_an_allowance_outlives_edits_until_revoked(copy, dsn):
     assert copy.sync()["pushed"] == 1  # the path is allowed, whatever it holds now
     assert "checked again" in copy.cli("allow", "--revoke", "howto.md").output
     assert copy.cli("allow").output == ""
+    assert json.loads(copy.cli("allow", "--json").output) == []
     (copy.root / "howto.md").write_text(f"# Keys, edited\n{PRIVATE_KEY}")
     report = copy.sync(expect=5)
     assert "a private key (line 2)" in report["skipped"]["howto.md"]

@@ -1,6 +1,8 @@
 """`syncd run` under systemd's notification protocol: a real daemon, a fake NOTIFY_SOCKET."""
 from __future__ import annotations
 
+import json
+
 import os
 import shutil
 import socket
@@ -188,6 +190,9 @@ def test_service_install_writes_a_unit_that_verifies_and_enables_the_instance(tm
     verified = analyze("verify", "--user", "syncd@work.service", env=user_manager_env(tmp_path))
     assert (verified.returncode, verified.stdout + verified.stderr) == (0, "")
     assert copy.cli("service", "status").output == "syncd@work: active (running), pid 4242: running\n"
+    assert json.loads(copy.cli("service", "status", "--json").output) == {
+        "unit": "syncd@work.service", "installed": True, "active": "active", "sub": "running", "pid": 4242,
+        "status": "running", "restarts": 0}
     assert "removed syncd@work" in copy.cli("service", "uninstall").output
     assert not (units / "syncd@work.service.d").exists() and not (units / "syncd@.service").exists()
     # no user manager to talk to (an SSH session, a container): the files, and what to do

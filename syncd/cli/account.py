@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import threading
 import webbrowser
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -12,7 +13,7 @@ import httpx
 from supabase import ClientOptions, create_client
 from supabase_auth.errors import AuthError
 
-from syncd.cli.common import Failure, friendly, load_config
+from syncd.cli.common import Failure, load_config
 from syncd.store.credentials import Credentials, credentials_path
 from syncd.store.supabase_project import LOGIN_REDIRECT
 
@@ -61,7 +62,6 @@ class _Callback(HTTPServer):
 @click.option("--no-browser", is_flag=True, help="Only print the URL (over SSH: open it on any machine "
                                                 "that can reach this one's 127.0.0.1, e.g. through `ssh -L`).")
 @click.pass_context
-@friendly
 def login(ctx: click.Context, no_browser: bool) -> None:
     """Sign in with GitHub through the project's Supabase Auth (OAuth PKCE)."""
     cfg, credentials = _project(ctx)
@@ -99,7 +99,6 @@ def _who(user: dict) -> str:
 
 @click.command()
 @click.pass_context
-@friendly
 def logout(ctx: click.Context) -> None:
     """End the Supabase session (revoked on the server) and delete the stored credentials."""
     cfg, credentials = _project(ctx)
@@ -119,13 +118,20 @@ def logout(ctx: click.Context) -> None:
 
 
 @click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-@friendly
-def whoami(ctx: click.Context) -> None:
+def whoami(ctx: click.Context, as_json: bool) -> None:
     """Who this working copy is signed in as."""
     cfg, credentials = _project(ctx)
     session = credentials.session()
     if session is None:
         raise Failure("not signed in; run `syncd login`")
+    if as_json:
+        user, meta = session["user"], session["user"].get("user_metadata") or {}
+        click.echo(json.dumps({
+            "login": meta.get("user_name") or meta.get("preferred_username"), "email": user.get("email"),
+            "user_id": user.get("id"), "supabase_url": cfg.supabase_url, "expires_at": session.get("expires_at"),
+            "credentials": str(credentials.path)}, indent=2))
+        return
     until = datetime.datetime.fromtimestamp(session.get("expires_at") or 0).strftime("%Y-%m-%d %H:%M:%S")
     click.echo(f"{_who(session['user'])} on {cfg.supabase_url} (access token until {until}, refreshed as needed)")

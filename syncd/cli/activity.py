@@ -10,7 +10,7 @@ import click
 import psycopg
 from psycopg import sql
 
-from syncd.cli.common import Failure, friendly, when, workspace_store
+from syncd.cli.common import Failure, when, workspace_store
 from syncd.store.postgres import PostgresStore
 
 _AGO = re.compile(r"^(\d+)\s*([smhd])$")
@@ -49,7 +49,6 @@ def _line(row: dict) -> str:
 @click.option("--follow", is_flag=True, help="Keep printing new activity as it happens (Ctrl-C stops).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.pass_context
-@friendly
 def activity(ctx: click.Context, project: str | None, session: str | None, since_text: str | None,
              limit: int, follow: bool, as_json: bool) -> None:
     """The workspace's activity: versions (edits, merges, restores, imports), conflicts,

@@ -1,29 +1,32 @@
 """`syncd allow`: sync a file whose content looks like a credential, all the same."""
 from __future__ import annotations
 
+import json
 import time
 
 import click
 
-from syncd.cli.common import document_path, friendly, working_copy
+from syncd.cli.common import document_path, working_copy
 from syncd.engine.ignore import IgnoreRules
 
 
 @click.command()
 @click.argument("paths", nargs=-1)
 @click.option("--revoke", is_flag=True, help="Check these paths' content again.")
+@click.option("--json", "as_json", is_flag=True, help="Without PATHS: the paths allowed, as JSON.")
 @click.pass_context
-@friendly
-def allow(ctx: click.Context, paths: tuple[str, ...], revoke: bool) -> None:
+def allow(ctx: click.Context, paths: tuple[str, ...], revoke: bool, as_json: bool) -> None:
     """Push PATHS although their content looks like a private key or a token; without
     PATHS, list the paths allowed. An allowance is the path's, not one content's: the file's
     later edits go out too (a how-to full of example keys is not held at every save), until
     --revoke."""
     with working_copy(ctx) as (cfg, journal):
         if not paths:
-            for path in journal.allowed():
-                click.echo(path)
+            allowed = journal.allowed()
+            click.echo(json.dumps(allowed, indent=2) if as_json else "\n".join(allowed), nl=bool(allowed) or as_json)
             return
+        if as_json:
+            raise click.UsageError("--json lists the paths allowed: give no PATHS with it")
         rules = IgnoreRules.of(cfg)
         for path in (document_path(cfg, given) for given in paths):
             if revoke:

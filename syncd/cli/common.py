@@ -1,8 +1,7 @@
-"""What every command shares: errors fit for a user, the working copy, paths, a pass now."""
+"""What every command shares: the working copy, paths, a pass now."""
 from __future__ import annotations
 
 import datetime
-import functools
 import io
 import os
 import time
@@ -11,12 +10,15 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 import click
+import click.shell_completion
 
 from syncd import config as configuration
+from syncd.cli.errors import Failure
 from syncd.config import Config, ConfigError
 from syncd.content import decode_entry
-from syncd.engine.executor import Executor, Paused, SyncReport
+from syncd.engine.executor import Executor, SyncReport
 from syncd.engine.identity import check_workspace
+from syncd.engine.ignore import IgnoreRules
 from syncd.engine.journal import Journal, JournalLocked, JournalUnwritable
 from syncd.store.blobs import blobs_for
 from syncd.store.connect import agree_layout, connect, open_workspace
@@ -27,21 +29,6 @@ EXIT_CONFLICTS = 3
 EXIT_UNSETTLED = 4
 EXIT_NOT_SYNCED = 5
 DAEMON_WAIT = 30.0  # how long a command waits for the running daemon to carry out a request
-
-
-class Failure(click.ClickException):
-    """A one-line error; click prints it as `Error: ...` and exits 1."""
-
-
-def friendly(fn):
-    """Turn the errors a user can fix into one clear line instead of a traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (ConfigError, StoreError, Paused, JournalLocked, JournalUnwritable) as exc:
-            raise Failure(str(exc)) from exc
-    return wrapper
 
 
 def load_config(ctx: click.Context) -> Config:
@@ -87,6 +74,50 @@ def document_path(cfg: Config, given: str) -> str:
     if not parts or any(p in ("..", "/") for p in parts):
         raise Failure(f"{given}: give a path inside the working copy {cfg.root}")
     return "/".join(p for p in parts if p != ".")
+
+
+def complete_path(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[click.shell_completion.CompletionItem]:
+    """Shell completion of a PATH: what is under the working copy's root (`syncd log sp<TAB>`),
+    one directory at a time, without what never syncs."""
+    cfg = _completing_for(ctx)
+    if cfg is None:
+        return []
+    directory, _, prefix = incomplete.rpartition("/")
+    try:
+        entries = sorted(os.scandir(cfg.root / directory), key=lambda e: e.name)
+    except OSError:
+        return []
+    rules, found = IgnoreRules.of(cfg), []
+    for entry in entries:
+        path = f"{directory}/{entry.name}" if directory else entry.name
+        folder = entry.is_dir(follow_symlinks=False)
+        if entry.name.startswith(prefix) and not rules.ignores(path, is_dir=folder):
+            found.append(click.shell_completion.CompletionItem(path + "/" if folder else path))
+    return found
+
+
+def complete_conflict(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of a PATH held as a conflict (`syncd resolve <TAB>`)."""
+    cfg = _completing_for(ctx)
+    if cfg is None:
+        return []
+    try:
+        journal = Journal(cfg.journal_path)
+    except JournalUnwritable:
+        return []
+    try:
+        return [c.path for c in journal.conflicts() if c.path.startswith(incomplete)]
+    finally:
+        journal.close()
+
+
+def _completing_for(ctx: click.Context) -> Config | None:
+    """The config a shell completion is for (the group's --config: it ran no callback to
+    record it); None when it cannot be read, so nothing is offered."""
+    try:
+        return configuration.load(ctx.find_root().params["config_path"])
+    except ConfigError:
+        return None
 
 
 def run_pass(cfg: Config, journal: Journal, store: RpcStore) -> SyncReport:

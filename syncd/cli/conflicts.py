@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from syncd.cli.common import (EXIT_CONFLICTS, Failure, document_path, friendly, sync_now,
+from syncd.cli.common import (EXIT_CONFLICTS, Failure, complete_conflict, document_path, sync_now,
                               version_bytes, when, who, working_copy)
 from syncd.content import identity, sha256_hex
 from syncd.engine.entries import read_entry
@@ -56,7 +56,6 @@ def _state(c: Conflict) -> str:
 @click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-@friendly
 def conflicts(ctx: click.Context, as_json: bool) -> None:
     """List held conflicts (`conflicts show PATH` for one of them)."""
     if ctx.invoked_subcommand is not None:
@@ -93,10 +92,9 @@ def conflicts(ctx: click.Context, as_json: bool) -> None:
 
 
 @conflicts.command("show")
-@click.argument("path")
+@click.argument("path", shell_complete=complete_conflict)
 @click.option("--json", "as_json", is_flag=True, help="The three contents and the merge as JSON.")
 @click.pass_context
-@friendly
 def conflicts_show(ctx: click.Context, path: str, as_json: bool) -> None:
     """PATH's two sides against their base, as one text with diff3 conflict markers."""
     with working_copy(ctx) as (cfg, journal):
@@ -135,7 +133,7 @@ def conflicts_show(ctx: click.Context, path: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("path")
+@click.argument("path", shell_complete=complete_conflict)
 @click.option("--keep", type=click.Choice(KEEP), required=True,
               help="local: publish this copy's file; remote: take the store's version (this copy's "
                    "is kept as a version); both: store's version at PATH, this copy's beside it; "
@@ -143,7 +141,6 @@ def conflicts_show(ctx: click.Context, path: str, as_json: bool) -> None:
 @click.option("--edit", is_flag=True, help="With --keep merged: open $EDITOR on the file.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-@friendly
 def resolve(ctx: click.Context, path: str, keep: str, edit: bool, as_json: bool) -> None:
     """Settle the conflict held on PATH."""
     if edit and keep != "merged":

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from syncd.cli.common import (Failure, decoded, document_path, friendly, sync_now, version_bytes, when, who,
+from syncd.cli.common import (Failure, complete_path, decoded, document_path, sync_now, version_bytes, when, who,
                               working_copy)
 from syncd.engine.scanner import read_local
 from syncd.store.connect import connect
@@ -35,11 +35,10 @@ def _describe(v: dict) -> str:
 
 
 @click.command("log")
-@click.argument("path", required=False)
+@click.argument("path", required=False, shell_complete=complete_path)
 @click.option("--deleted", is_flag=True, help="List deleted documents instead (to find one to restore).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-@friendly
 def log_command(ctx: click.Context, path: str | None, deleted: bool, as_json: bool) -> None:
     """The versions of PATH, newest first: who, from which device, how, when, size, hash."""
     if bool(path) == deleted:
@@ -72,12 +71,12 @@ def _content(store, path: str, version: int) -> tuple[bytes | None, str]:
 
 
 @click.command()
-@click.argument("path")
+@click.argument("path", shell_complete=complete_path)
 @click.option("--from", "old", type=int, help="Older version (default: the store's head, or M-1 with --to).")
 @click.option("--to", "new", type=int, help="Newer version (default: the file in this working copy).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (the unified diff as one string).")
 @click.pass_context
-@friendly
-def diff(ctx: click.Context, path: str, old: int | None, new: int | None) -> None:
+def diff(ctx: click.Context, path: str, old: int | None, new: int | None, as_json: bool) -> None:
     """What changed in PATH: between two versions, or from a version to the local file."""
     with working_copy(ctx) as (cfg, journal), connect(cfg, journal) as store:
         path = document_path(cfg, path)
@@ -93,25 +92,30 @@ def diff(ctx: click.Context, path: str, old: int | None, new: int | None) -> Non
         if old < 1:
             raise Failure(f"{path}: version {new} is the first; there is nothing before it")
         before, before_label = _content(store, path, old)
-    if before == after:
-        click.echo("no differences")
-        return
     try:
         a = (before or b"").decode("utf-8").splitlines(keepends=True)
         b = (after or b"").decode("utf-8").splitlines(keepends=True)
+        text = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                       for line in difflib.unified_diff(a, b, before_label, after_label))
     except UnicodeDecodeError:
+        text = None
+    if as_json:
+        click.echo(json.dumps({"path": path, "from": old, "to": new if new is not None else "local",
+                               "differs": before != after, "binary": text is None,
+                               "diff": text if before != after else ""}, indent=2))
+    elif before == after:
+        click.echo("no differences")
+    elif text is None:
         click.echo(f"binary contents differ: {before_label} and {after_label}")
-        return
-    for line in difflib.unified_diff(a, b, before_label, after_label):
-        click.echo(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n", nl=False)
+    else:
+        click.echo(text, nl=False)
 
 
 @click.command()
-@click.argument("path")
+@click.argument("path", shell_complete=complete_path)
 @click.option("--version", "version", type=int, help="Which version (default: the store's head).")
 @click.option("--json", "as_json", is_flag=True, help="The version's record and content as JSON.")
 @click.pass_context
-@friendly
 def show(ctx: click.Context, path: str, version: int | None, as_json: bool) -> None:
     """Print a version of PATH exactly as it was written (bytes to stdout)."""
     with working_copy(ctx) as (cfg, journal), connect(cfg, journal) as store:
@@ -129,11 +133,10 @@ def show(ctx: click.Context, path: str, version: int | None, as_json: bool) -> N
 
 
 @click.command()
-@click.argument("path")
+@click.argument("path", shell_complete=complete_path)
 @click.option("--version", "version", type=int, required=True, help="The version whose content comes back.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-@friendly
 def restore(ctx: click.Context, path: str, version: int, as_json: bool) -> None:
     """Make an old version's content the newest one (a new version; history is kept).
 
@@ -144,6 +147,11 @@ def restore(ctx: click.Context, path: str, version: int, as_json: bool) -> None:
             try:
                 old = store.version(path, version)
             except NotFound:
+                try:
+                    store.history(path)
+                except NotFound:
+                    raise Failure(f"{path}: the store has no such path (`syncd log --deleted` lists the deleted "
+                                  "ones, with the command that restores each)") from None
                 raise Failure(f"{path}: there is no version {version}; `syncd log {path}` lists them") from None
             if old["deleted"]:
                 raise Failure(f"{path}: version {version} is a delete; pick a version with content "

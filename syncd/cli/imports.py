@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 import click
 
-from syncd.cli.common import friendly, working_copy
+from syncd.cli.common import working_copy
 from syncd.engine.ignore import IgnoreRules
 from syncd.git.importer import Importer
 from syncd.store.connect import agree_layout, connect
@@ -18,7 +18,6 @@ from syncd.store.connect import agree_layout, connect
 @click.option("--dry-run", is_flag=True, help="Report what would be created; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.pass_context
-@friendly
 def import_command(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     """Import the working copy's legacy workspace: projects, sessions, members and every
     version its Git history holds (authors and dates kept). Safe to run again: a second

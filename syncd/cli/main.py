@@ -1,11 +1,13 @@
 """The `syncd` command line.
 
-Exit codes: 0 done (in sync), 1 error, 2 usage, 3 conflicts or deletes are held, 4 files
-changed during the pass (run again), 5 some paths cannot be synced (each was named on stderr:
-a full disk, a name refused, a file that cannot be read, a change the store refused).
+Exit codes (README, "Exit codes"; `status` ends as `sync` would): 0 done (in sync), 1 error
+(one line), 2 usage, 3 conflicts or deletes are held, 4 files changed during the pass (run
+again), 5 some paths cannot be synced (each was named on stderr: a full disk, a name refused,
+a file that cannot be read, a change the store refused), or the daemon is degraded.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -16,9 +18,10 @@ from pathlib import Path
 import click
 
 from syncd import __version__, config as configuration, logs
-from syncd.cli.common import (EXIT_CONFLICTS, EXIT_NOT_SYNCED, EXIT_UNSETTLED, Failure, friendly, load_config,
-                              run_pass, working_copy)
-from syncd.engine.executor import DRY_RUN_OUTCOMES, Executor, Paused
+from syncd.cli import errors
+from syncd.cli.common import (EXIT_CONFLICTS, EXIT_NOT_SYNCED, EXIT_UNSETTLED, Failure, load_config, run_pass,
+                              working_copy)
+from syncd.engine.executor import DRY_RUN_OUTCOMES, Executor, Paused, SyncReport
 from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Action
 from syncd.store.connect import ENV_SERVICE_KEY, connect, open_workspace
@@ -27,9 +30,52 @@ from syncd.store.postgres import describe_dsn
 from syncd.store.rpc import StoreError
 
 
-class CommandsInModules(click.Group):
+def shared_options() -> list[click.Option]:
+    """`--config`, `-v` and `--log-level` for a subcommand: typed after it, they do what they
+    do before it (and win over the same option given before it)."""
+    return [
+        click.Option(["--config", "config_path"], type=click.Path(path_type=Path), expose_value=False,
+                     callback=_given, help="This working copy's config file (before or after the command; "
+                     "env SYNCD_CONFIG; default: the XDG config dir's syncd/syncd.yaml)."),
+        click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_given,
+                     help="More log output (-v info, -vv debug)."),
+        click.Option(["--log-level"], type=click.Choice(logs.LEVELS), expose_value=False, callback=_given,
+                     help="The log level (default: warning; info for `syncd run`)."),
+    ]
+
+
+def _given(ctx: click.Context, param: click.Parameter, value):
+    obj = ctx.find_root().obj
+    if value and obj is not None:  # None: completing a word in the shell, where the group did not run
+        if param.name == "config_path":
+            obj["config_path"] = Path(value).expanduser().absolute()
+        elif param.name == "verbose":
+            obj["verbose"] += value
+        else:
+            obj["log_level_option"] = value
+        _set_up_logging(obj)
+    return value
+
+
+def _set_up_logging(obj: dict) -> None:
+    verbose = obj["verbose"]
+    obj["log_level"] = obj["log_level_option"] or (["warning", "info", "debug"][min(verbose, 2)] if verbose else None)
+    logs.setup(obj["log_level"] or "warning")
+
+
+def _sharing(command: click.Command) -> click.Command:
+    """`command` (and its subcommands) with the shared options."""
+    if not any(p.name == "config_path" for p in command.params):
+        command.params.extend(shared_options())
+    for sub in getattr(command, "commands", {}).values():
+        _sharing(sub)
+    return command
+
+
+class Syncd(click.Group):
     """Commands kept in their own modules are imported when they run: a command pays only
-    for what it uses (the Supabase client, Git, the report) at start-up."""
+    for what it uses (the Supabase client, Git, the report) at start-up. Every command
+    takes the shared options, and any error it raises ends as one line (syncd.cli.errors)."""
 
     MODULES = {
         "conflicts": "conflicts", "resolve": "conflicts", "log": "history:log_command",
@@ -44,25 +90,35 @@ class CommandsInModules(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.MODULES:
-            return super().get_command(ctx, name)
-        module, _, attribute = self.MODULES[name].partition(":")
-        return getattr(importlib.import_module(f"syncd.cli.{module}"), attribute or name)
+            command = super().get_command(ctx, name)
+        else:
+            module, _, attribute = self.MODULES[name].partition(":")
+            command = getattr(importlib.import_module(f"syncd.cli.{module}"), attribute or name)
+        return command and _sharing(command)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one place every error becomes a line
+            raise errors.said(exc, (ctx.obj or {}).get("config_path")) from None
 
 
-@click.group(cls=CommandsInModules, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Syncd, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="syncd")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), envvar=configuration.ENV_CONFIG,
               default=configuration.default_config_path, show_default="the XDG config dir's syncd/syncd.yaml",
-              help="This working copy's config file (env SYNCD_CONFIG).")
+              help="This working copy's config file (env SYNCD_CONFIG); also after the command.")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.option("--log-level", type=click.Choice(logs.LEVELS), help="The log level (default: warning; "
               "info for `syncd run`).")
 @click.pass_context
 def main(ctx: click.Context, config_path: Path, verbose: int, log_level: str | None) -> None:
     """Sync IDSE session directories with versioned documents in PostgreSQL/Supabase."""
-    level = log_level or (["warning", "info", "debug"][min(verbose, 2)] if verbose else None)
-    logs.setup(level or "warning")
-    ctx.obj = {"config_path": Path(config_path).expanduser().absolute(), "log_level": level}
+    ctx.obj = {"config_path": Path(config_path).expanduser().absolute(), "verbose": verbose,
+               "log_level_option": log_level}
+    _set_up_logging(ctx.obj)
 
 
 @main.command()
@@ -72,7 +128,6 @@ def main(ctx: click.Context, config_path: Path, verbose: int, log_level: str | N
 @click.option("--supabase-url", help="The Supabase project's URL (instead of --database-url).")
 @click.option("--anon-key", help="With --supabase-url: the project's public anon key, to sign in with GitHub.")
 @click.pass_context
-@friendly
 def init(ctx: click.Context, root: Path, workspace: str, database_url: str | None,
          supabase_url: str | None, anon_key: str | None) -> None:
     """Create a working copy's config for ROOT and register it with the store."""
@@ -114,7 +169,6 @@ def db() -> None:
 @db.command("migrate")
 @click.option("--database-url", help="Defaults to the config's database_url.")
 @click.pass_context
-@friendly
 def db_migrate(ctx: click.Context, database_url: str | None) -> None:
     """Apply the SQL contract's migrations (idempotent)."""
     if database_url:  # the config's own is checked as it loads
@@ -142,7 +196,6 @@ def db_migrate(ctx: click.Context, database_url: str | None) -> None:
 
 @db.command("supabase")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@friendly
 def db_supabase(directory: Path) -> None:
     """Write the contract for `supabase db push` into DIRECTORY.
 
@@ -182,14 +235,17 @@ def db_supabase(directory: Path) -> None:
                "`supabase config push` (or set GitHub up in the dashboard, as README's Supabase section says)")
 
 
+SETTLE_PASSES = 5  # `sync` without --once: passes while files change during one, at most this many
+
+
 @main.command()
-@click.option("--once", is_flag=True, default=True, help="One pass, then exit (`syncd run` keeps going).")
+@click.option("--once", is_flag=True, help="Exactly one pass, even if files changed during it (exit 4 then).")
 @click.option("--dry-run", is_flag=True, help="Say what a pass would do (ask the store, change nothing).")
-@click.option("--json", "as_json", is_flag=True, help="Print the pass's report as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-@friendly
 def sync(ctx: click.Context, once: bool, dry_run: bool, as_json: bool) -> None:
-    """Sync this working copy with the store, once."""
+    """Sync this working copy with the store, then exit: another pass right away while files
+    changed during one (at most 5 in all), so that it ends settled; --once: one pass."""
     if dry_run:
         print_preview(dry_run_of(ctx), as_json)
         return
@@ -200,16 +256,19 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, as_json: bool) -> None:
             raise Failure("this working copy is paused (`syncd pause`); `syncd resume` first")
         journal.lock()
         with connect(cfg, journal) as store:
-            report = run_pass(cfg, journal, store)
+            reports = [run_pass(cfg, journal, store)]
+            while reports[-1].deferred and not once and len(reports) < SETTLE_PASSES:
+                reports.append(run_pass(cfg, journal, store))
         journal.set_meta("last_sync", str(time.time()))
     finally:
         journal.close()
+    report = together(reports)
     summary = {
         "pushed": len(report.pushed), "pulled": len(report.pulled),
         "deleted_local": len(report.deleted_local), "deleted_remote": len(report.deleted_remote),
         "moved": report.moved, "merged": report.merged, "resolved": report.resolved, "conflicts": report.conflicts,
         "skipped": report.skipped, "ignored": report.ignored, "failed": report.failed, "deferred": report.deferred,
-        "held_deletes": report.held_deletes,
+        "held_deletes": report.held_deletes, "passes": len(reports),
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -239,6 +298,16 @@ def sync(ctx: click.Context, once: bool, dry_run: bool, as_json: bool) -> None:
         ctx.exit(EXIT_UNSETTLED)
 
 
+def together(reports: list[SyncReport]) -> SyncReport:
+    """What the passes did, added up; what is held, skipped or deferred as the last one left it."""
+    last = reports[-1]
+    return dataclasses.replace(
+        last, **{name: [p for r in reports for p in getattr(r, name)]
+                 for name in ("pushed", "pulled", "deleted_local", "deleted_remote", "adopted", "merged", "resolved")},
+        moved={new: old for r in reports for new, old in r.moved.items()},
+        conflict_copies={path: copy for r in reports for path, copy in r.conflict_copies.items()})
+
+
 def dry_run_of(ctx: click.Context) -> dict[str, list[str]]:
     """What a pass would do now (see `Executor.dry_run`)."""
     with working_copy(ctx) as (cfg, journal), connect(cfg, journal) as store:
@@ -259,13 +328,12 @@ def print_preview(outcomes: dict[str, list[str]], as_json: bool) -> None:
 
 @main.command()
 @click.pass_context
-@friendly
 def run(ctx: click.Context) -> None:
     """Keep this working copy in sync until stopped (SIGTERM/SIGINT; SIGHUP reloads)."""
     from syncd.daemon.service import Daemon
     cfg = load_config(ctx)
-    logs.setup(ctx.obj["log_level"] or "info", cfg.state_directory / "syncd.log")
-    journal = Journal(cfg.journal_path)
+    journal = Journal(cfg.journal_path)  # first: it says a state directory that cannot be made
+    logs.setup(ctx.obj["log_level"] or "info", cfg.state_directory / logs.FILE_NAME)
     try:
         journal.lock()
         with connect(cfg, journal) as store:
@@ -277,7 +345,6 @@ def run(ctx: click.Context) -> None:
 
 @main.command()
 @click.pass_context
-@friendly
 def pause(ctx: click.Context) -> None:
     """Stop syncing this working copy until `syncd resume` (the daemon keeps running)."""
     with working_copy(ctx) as (_, journal):
@@ -290,7 +357,6 @@ def pause(ctx: click.Context) -> None:
 @main.command()
 @click.option("--allow-deletes", is_flag=True, help="Let held-back deletes through, once.")
 @click.pass_context
-@friendly
 def resume(ctx: click.Context, allow_deletes: bool) -> None:
     """Undo `syncd pause` and ask for a pass now; with --allow-deletes, let a held mass delete through."""
     with working_copy(ctx) as (_, journal):
@@ -313,7 +379,6 @@ def resume(ctx: click.Context, allow_deletes: bool) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-@friendly
 def status(ctx: click.Context, as_json: bool) -> None:
     """The daemon's state, pending changes, conflicts and held deletes (no network, but
     before the first pass: then it asks the store what that pass would do)."""
@@ -365,8 +430,25 @@ def status(ctx: click.Context, as_json: bool) -> None:
         journal.close()
     if as_json:
         click.echo(json.dumps(state, indent=2))
-        return
-    d = state["daemon"]
+    else:
+        _print_status(state, cfg)
+    ctx.exit(status_code(state))
+
+
+def status_code(state: dict) -> int:
+    """`status` ends as a pass would: 3 while conflicts or deletes are held, 5 while the
+    daemon cannot sync (degraded, or paused by a safety valve), else 0 (also when paused by
+    `syncd pause`, which was asked for, or offline, where changes wait safely on disk)."""
+    if state["conflicts"] or state["held_deletes"]:
+        return EXIT_CONFLICTS
+    daemon = state["daemon"]["state"]
+    if daemon == "degraded" or (daemon == "paused" and not state["paused"]):
+        return EXIT_NOT_SYNCED
+    return 0
+
+
+def _print_status(state: dict, cfg) -> None:
+    d, pending, first_pass, last_sync = state["daemon"], state["pending"], state["first_pass"], state["last_sync"]
     click.echo(f"{state['root']} ⇄ workspace {state['workspace']} at {state['store']} (change {state['cursor']})")
     click.echo(f"daemon: {d['state']}" + (f" (pid {d['pid']})" if d["pid"] else "")
                + (f": {d['reason']}" if d["reason"] else ""))

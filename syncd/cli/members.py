@@ -5,7 +5,7 @@ import json
 
 import click
 
-from syncd.cli.common import friendly, working_copy
+from syncd.cli.common import working_copy
 from syncd.store.connect import connect
 
 ROLES = click.Choice(["owner", "collaborator", "reader"])
@@ -29,7 +29,6 @@ def _call(ctx: click.Context, payload: dict) -> dict:
 @click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-@friendly
 def members(ctx: click.Context, as_json: bool) -> None:
     """List the workspace's members and pending invitations (owners manage them)."""
     if ctx.invoked_subcommand is not None:
@@ -49,7 +48,6 @@ def _change(action: str):
     @click.argument("login")
     @click.option("--session", help="PROJECT/SESSION: a session membership instead of the workspace's.")
     @click.pass_context
-    @friendly
     def command(ctx: click.Context, login: str, session: str | None, role: str | None = None) -> None:
         out = _call(ctx, {"action": action, "login": login, **({"role": role} if role else {}), **_where(session)})
         if "invited" in out:

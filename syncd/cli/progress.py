@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from syncd.cli.common import friendly, workspace_store
+from syncd.cli.common import workspace_store
 from syncd.report.page import STAGES
 
 MARK = {"started": ("●", "green"), "pending": ("·", None)}
@@ -16,7 +16,6 @@ MARK = {"started": ("●", "green"), "pending": ("·", None)}
 @click.argument("project", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-@friendly
 def progress(ctx: click.Context, project: str | None, as_json: bool) -> None:
     """Sessions × stages: ● started (a document with more than a template), · pending.
     Where a project's session_state.json disagrees with the documents, both are shown."""

@@ -7,6 +7,7 @@ state the hardened unit may write.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 import click
 import platformdirs
 
-from syncd.cli.common import Failure, friendly, load_config
+from syncd.cli.common import Failure, load_config
 from syncd.git.recorder import mirror_repository
 
 TEMPLATE = "syncd@.service"
@@ -78,7 +79,6 @@ def service() -> None:
 
 @service.command()
 @click.pass_context
-@friendly
 def install(ctx: click.Context) -> None:
     """Write the unit and its drop-in, then enable and start syncd@NAME."""
     cfg = load_config(ctx)
@@ -102,7 +102,6 @@ def install(ctx: click.Context) -> None:
 
 @service.command()
 @click.pass_context
-@friendly
 def uninstall(ctx: click.Context) -> None:
     """Stop and disable syncd@NAME and remove its drop-in (the template stays while others use it)."""
     name = instance_of(load_config(ctx).path)
@@ -116,9 +115,9 @@ def uninstall(ctx: click.Context) -> None:
 
 
 @service.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-@friendly
-def service_status(ctx: click.Context) -> None:
+def service_status(ctx: click.Context, as_json: bool) -> None:
     """The service as systemd sees it: active or not, its pid and its STATUS= line."""
     name = instance_of(load_config(ctx).path)
     result = systemctl("show", "--property=LoadState,ActiveState,SubState,MainPID,StatusText,NRestarts",
@@ -127,11 +126,18 @@ def service_status(ctx: click.Context) -> None:
     if error:
         raise Failure(f"cannot ask the user service manager: {error}")
     props = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-    if props.get("LoadState") == "not-found":
+    installed = props.get("LoadState") != "not-found"
+    pid, restarts = int(props.get("MainPID") or 0), int(props.get("NRestarts") or 0)
+    if as_json:
+        click.echo(json.dumps({"unit": f"syncd@{name}.service", "installed": installed,
+                               "active": props.get("ActiveState") if installed else None,
+                               "sub": props.get("SubState") if installed else None, "pid": pid or None,
+                               "status": props.get("StatusText") or None, "restarts": restarts}, indent=2))
+        return
+    if not installed:
         click.echo(f"syncd@{name} is not installed: syncd service install")
         return
-    pid = props.get("MainPID", "0")
     click.echo(f"syncd@{name}: {props.get('ActiveState')} ({props.get('SubState')})"
-               + (f", pid {pid}" if pid != "0" else "")
+               + (f", pid {pid}" if pid else "")
                + (f": {props['StatusText']}" if props.get("StatusText") else "")
-               + (f"; restarted {props['NRestarts']} times" if props.get("NRestarts", "0") != "0" else ""))
+               + (f"; restarted {restarts} times" if restarts else ""))

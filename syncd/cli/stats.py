@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from syncd.cli.common import Failure, friendly, when, workspace_store
+from syncd.cli.common import Failure, when, workspace_store
 from syncd.report.page import STAGES, render
 from syncd.report.units import count, duration, percent
 
@@ -18,7 +18,6 @@ from syncd.report.units import count, duration, percent
 @click.option("--project", help="Only this project.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-@friendly
 def stats(ctx: click.Context, project: str | None, as_json: bool) -> None:
     """Stage completion, time per stage, lead times, edits, concurrent edits and devices."""
     with workspace_store(ctx) as (_, store, _):
@@ -76,7 +75,6 @@ def _device(d: dict) -> str:
               help="Where to write the page.")
 @click.option("--project", help="Only this project.")
 @click.pass_context
-@friendly
 def report(ctx: click.Context, target: Path, project: str | None) -> None:
     """Write the analytics as one self-contained HTML page with charts."""
     with workspace_store(ctx) as (cfg, store, _):

@@ -67,7 +67,8 @@ class JournalLocked(RuntimeError):
 
 
 class JournalUnwritable(RuntimeError):
-    """The journal's disk is full or failing: nothing syncs until it can be written."""
+    """The journal's disk is full or failing, or its directory cannot be made: nothing syncs until it can be
+    written."""
 
 
 _CANNOT_WRITE = (8, 10, 13)  # SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL (primary codes)
@@ -112,7 +113,11 @@ class Conflict:
 class Journal:
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise JournalUnwritable(f"the state directory {self.path.parent} cannot be made ({exc.strerror}): make "
+                                    "its parent writable, or set state_dir in the config") from exc
         try:
             self.db = self._open()
         except sqlite3.DatabaseError as exc:

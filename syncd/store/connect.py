@@ -82,11 +82,15 @@ def connect(cfg: Config, journal: Journal) -> Iterator[RpcStore]:
     embedded = None
     dsn = cfg.database_url
     if not dsn:
-        embedded = EmbeddedStore()
         try:
+            embedded = EmbeddedStore()
             dsn = embedded.start()
         except ServerError as exc:
             raise StoreUnavailable(f"the embedded PostgreSQL did not start: {exc}") from exc
+        except OSError as exc:  # its data directory cannot be made or locked
+            raise StoreError(f"the embedded PostgreSQL cannot use {exc.filename or 'its data directory'} "
+                             f"({exc.strerror}): make it writable, set XDG_DATA_HOME elsewhere, or set "
+                             "database_url in the config") from exc
     store = PostgresStore(dsn, cfg.workspace, journal.device_id)
     try:
         yield store
