@@ -578,7 +578,7 @@ class Executor:
         inode), and decide again at the new path (a local edit goes on top of the move)."""
         lf, remote, base = local[old], self._remotes[old], self._bases[old]
         try:
-            written = move_checked(self.root, old, new, lf.sha256)
+            written = move_checked(self.root, old, new, lf.sha256, self._synced_directory)
         except UnsafePath as exc:
             self._skip(report, new, str(exc), _cause(exc))
             return
