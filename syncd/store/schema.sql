@@ -2167,6 +2167,12 @@ begin
                               'head', case when head.id is not null then syncd.head_json(head, true) end);
   end if;
 
+  if head.content ->> 'encoding' = 'link' and syncd.link_problem(new_path, head.content ->> 'target') is not null then
+    -- a link's target is relative to where it is: at new_path it must still stay inside the root
+    return jsonb_build_object('path', new_path, 'status', 'invalid', 'message',
+      format('a link moved to %s: %s', new_path, syncd.link_problem(new_path, head.content ->> 'target')));
+  end if;
+
   new_version := head.version + 1;
   select * into new_l from syncd.ensure_layout(ws, new_path);
   select * into old_l from syncd.ensure_layout(ws, old_path);
