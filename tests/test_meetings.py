@@ -4,6 +4,7 @@ through the CLI, real PostgreSQL, over each transport."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 
 from syncd.content import FilePolicy, encode_entry, link_entry
@@ -63,3 +64,45 @@ def test_a_copy_never_renames_a_link_to_where_it_leaves_the_root(tmp_path):
     with pytest.raises(UnsafePath, match="outside the sync root"):
         move_checked(tmp_path, "a/b/l", "l", link_entry("../../x").identity)
     assert os.readlink(tmp_path / "a/b/l") == "../../x" and not os.path.lexists(tmp_path / "l")
+
+
+@pytest.mark.parametrize("keep", ["local", "remote", "both"])
+def test_a_directory_against_a_file_settles_by_resolve(copies, keep):
+    """An empty directory here, a file there on the same path: each resolution settles it
+    and the copies agree afterwards."""
+    a, b = copies
+    (a.root / "notes").mkdir()
+    (b.root / "notes").write_text("b's notes\n")
+    a.sync()
+    b.sync(expect=3)
+    out = b.cli("resolve", "notes", "--keep", keep, "--json", expect=None)
+    assert out.exit_code == 0, out.output
+    b.sync()
+    a.sync()
+    b.sync()
+    assert b.status()["conflicts"] == [] and a.status()["conflicts"] == []
+    assert a.files() == b.files() and dirs(a.root) == dirs(b.root)
+    if keep == "remote":
+        assert (b.root / "notes").is_dir()
+    elif keep == "local":
+        assert (a.root / "notes").read_text() == "b's notes\n"
+    else:
+        assert (b.root / "notes").is_dir() and "b's notes\n" in [v.decode() for v in b.files().values()]
+
+
+def test_a_file_replaced_by_a_folder_and_back_arrives_in_one_pass(copies):
+    a, b = copies
+    write(a.root, "notes", b"v1\n")
+    a.sync()
+    b.sync()
+    os.unlink(a.root / "notes")
+    write(a.root, "notes/a.md", b"inside\n")
+    a.sync()
+    b.sync()
+    assert b.files() == {"notes/a.md": b"inside\n"}
+    shutil.rmtree(a.root / "notes")
+    write(a.root, "notes", b"a file again\n")
+    a.sync()
+    got = b.sync()  # the folder's file goes first, then the file takes the folder's name
+    assert (got["deleted_local"], got["pulled"], got["failed"]) == (1, 1, {})
+    assert b.files() == a.files() == {"notes": b"a file again\n"}

@@ -443,7 +443,8 @@ class Executor:
         pushes: list[str] = []
         both_changed: list[str] = []
         requested = {c.path for c in self.journal.conflicts() if c.request}
-        for path, action in plan.items():
+        # local deletes first: a directory whose files went gives way to a file of its name
+        for path, action in sorted(plan.items(), key=lambda item: item[1] is not Action.DELETE_LOCAL):
             remote = self._remotes.get(path)
             match action:
                 case Action.PUSH | Action.DELETE_REMOTE | Action.MOVE_REMOTE:
