@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+
+import psycopg
 import uuid
 
 from syncd.content import FilePolicy, encode_entry, link_entry
@@ -106,3 +108,43 @@ def test_a_file_replaced_by_a_folder_and_back_arrives_in_one_pass(copies):
     got = b.sync()  # the folder's file goes first, then the file takes the folder's name
     assert (got["deleted_local"], got["pulled"], got["failed"]) == (1, 1, {})
     assert b.files() == a.files() == {"notes": b"a file again\n"}
+
+
+def test_a_folder_of_every_kind_moves_as_a_rename(copies):
+    """An executable, a link, a blob and an empty directory in a folder that moves: the
+    other copy renames the files (inodes kept) with their modes and targets."""
+    from test_kinds import PNG, link, put, tree
+
+    a, b = copies
+    put(a.root, "s1/run.sh", b"#!/bin/sh\necho ok\n", 0o755)
+    put(a.root, "s1/img.png", PNG)
+    put(a.root, "s1/plan.md", b"# Plan\n")
+    link(a.root, "s1/current/plan.md", "../plan.md")
+    (a.root / "s1/empty").mkdir()
+    a.sync()
+    b.sync()
+    inodes = {rel: os.lstat(b.root / "s1" / rel).st_ino for rel in ("run.sh", "img.png", "current/plan.md")}
+    os.rename(a.root / "s1", a.root / "s2")
+    sent = a.sync()
+    assert set(sent["moved"]) == {f"s2/{rel}" for rel in ("run.sh", "img.png", "plan.md", "current/plan.md")}
+    got = b.sync()
+    assert got["moved"] == sent["moved"] and got["failed"] == {}
+    assert {rel: os.lstat(b.root / "s2" / rel).st_ino for rel in inodes} == inodes
+    assert tree(b.root) == tree(a.root) and dirs(b.root) == dirs(a.root) == {"s2", "s2/current", "s2/empty"}
+    assert a.sync()["moved"] == {} and b.sync()["moved"] == {}
+
+
+def test_the_copy_that_moved_does_not_take_its_own_move_for_a_rewound_store(copies):
+    """The change a move's commit answers with is the change at the seq it names: the
+    journal's mark of the newest change is checked against the store on the next pass."""
+    a, b = copies
+    write(a.root, "s1/spec.md", b"# Spec\n")
+    a.sync()
+    os.rename(a.root / "s1", a.root / "s2")
+    assert a.sync()["moved"] == {"s2/spec.md": "s1/spec.md"}
+    out = a.cli("sync", "--once").output
+    assert "rewound" not in out and "rebuilt" not in out, out
+    mark = a.journal().mark
+    with psycopg.connect(a.dsn) as conn:  # the store's own record of that change
+        assert conn.execute("select path, version, deleted from document_versions where seq = %s",
+                            (mark.seq,)).fetchone() == (mark.path, mark.version, mark.sha256 is None)
