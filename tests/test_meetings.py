@@ -148,3 +148,24 @@ def test_the_copy_that_moved_does_not_take_its_own_move_for_a_rewound_store(copi
     with psycopg.connect(a.dsn) as conn:  # the store's own record of that change
         assert conn.execute("select path, version, deleted from document_versions where seq = %s",
                             (mark.seq,)).fetchone() == (mark.path, mark.version, mark.sha256 is None)
+
+
+@pytest.mark.parametrize("how", ["moved", "written"])
+def test_an_empty_folder_that_gets_a_file_is_its_parent_on_the_other_copy_not_a_delete(copies, how):
+    """A synced empty folder gets a file (moved in or new) on one copy; on the other, which
+    keeps a Finder's .DS_Store in it, the folder is the file's parent: no delete to refuse."""
+    a, b = copies
+    write(a.root, "x.md", b"# x\n")
+    (a.root / "e").mkdir()
+    a.sync()
+    b.sync()
+    write(b.root, "e/.DS_Store", b"\0\0\0\1Bud1")
+    if how == "moved":
+        os.rename(a.root / "x.md", a.root / "e/x.md")
+    else:
+        write(a.root, "e/x.md", b"# x\n")
+    a.sync()
+    got = b.sync()
+    assert (got["skipped"], got["failed"]) == ({}, {})
+    assert (b.root / "e/x.md").read_bytes() == b"# x\n" and (b.root / "e/.DS_Store").exists()
+    assert a.files() == {k: v for k, v in b.files().items() if not k.endswith(".DS_Store")}
