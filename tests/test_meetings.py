@@ -169,3 +169,29 @@ def test_an_empty_folder_that_gets_a_file_is_its_parent_on_the_other_copy_not_a_
     assert (got["skipped"], got["failed"]) == ({}, {})
     assert (b.root / "e/x.md").read_bytes() == b"# x\n" and (b.root / "e/.DS_Store").exists()
     assert a.files() == {k: v for k, v in b.files().items() if not k.endswith(".DS_Store")}
+
+
+def test_a_blob_begun_with_a_wrong_size_does_not_keep_its_file_from_syncing(tmp_path, dsn):
+    """Anyone who may write somewhere in the workspace may begin a blob: one begun under a
+    file's digest with another size (and never finished) gives way to the real upload."""
+    import io
+
+    from syncd.content import sha256_hex
+    from syncd.store.blobs import BlobMismatch, TableBlobStore
+
+    data = b"\x89PNG\r\n\x1a\n\x00" * 1000
+    squatter = PostgresStore(dsn, "ws")
+    squatter.open(create=True)
+    with pytest.raises(BlobMismatch):  # one part stored under the digest, with size 1
+        TableBlobStore(squatter).put(sha256_hex(data), 1, io.BytesIO(data))
+    store = PostgresStore(dsn, "ws", str(uuid.uuid4()))
+    store.open(device_name="b")
+    root = tmp_path / "tree"
+    write(root, "img.png", data)
+    report = Executor(root, Journal(tmp_path / "journal.sqlite3"), store).sync_once()
+    assert (report.pushed, report.failed) == (["img.png"], {})
+    out = io.BytesIO()
+    TableBlobStore(squatter).get(sha256_hex(data), len(data), out)
+    assert out.getvalue() == data
+    for s in (squatter, store):
+        s.close()
