@@ -3,6 +3,7 @@ directories): each test here failed on the integrated branch before its fix. Rea
 through the CLI, real PostgreSQL, over each transport."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -195,3 +196,26 @@ def test_a_blob_begun_with_a_wrong_size_does_not_keep_its_file_from_syncing(tmp_
     assert out.getvalue() == data
     for s in (squatter, store):
         s.close()
+
+
+def test_a_dry_run_says_an_emptied_folder_that_gets_a_file_stays(copies):
+    a, b = copies
+    (a.root / "e").mkdir(parents=True)
+    a.sync()
+    b.sync()
+    write(b.root, "e/.DS_Store", b"\0\0\0\1Bud1")
+    write(a.root, "e/x.md", b"# x\n")
+    a.sync()
+    preview = json.loads(b.cli("sync", "--dry-run", "--json").stdout)
+    assert (preview["pulled"], preview["deleted_upstream"], preview["in_sync"]) == (["e/x.md"], [], ["e"])
+
+
+def test_keep_parents_keeps_only_an_empty_directory_above_what_arrives():
+    from syncd.content import DIRECTORY
+    from syncd.engine.reconcile import Action, Base, Facts, Remote, keep_parents
+
+    gone = Facts(DIRECTORY, Base(1, DIRECTORY), Remote(2, None))
+    plan = {"e": Action.DELETE_LOCAL, "e/x.md": Action.PULL, "f": Action.DELETE_LOCAL, "g": Action.DELETE_LOCAL,
+            "g/y.md": Action.PULL, "ex": Action.DELETE_LOCAL}
+    facts = {"e": gone, "f": gone, "g": Facts("ab" * 32, Base(1, "ab" * 32), Remote(2, None)), "ex": gone}
+    assert keep_parents(plan, facts) == {**plan, "e": Action.ADOPT}  # f: nothing under it; g: a file; ex: a sibling

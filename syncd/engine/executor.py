@@ -33,7 +33,7 @@ from syncd.engine.journal import Conflict, Journal
 from syncd.engine.merge import has_markers, merge_entries
 from syncd.engine.moves import find_moves
 from syncd.engine.policy import MergePolicies, Policy, keep_local
-from syncd.engine.reconcile import Action, Base, Facts, Remote, moved_version, reconcile
+from syncd.engine.reconcile import Action, Base, Facts, Remote, keep_parents, moved_version, reconcile
 from syncd.engine.resolution import conflict_copy_name
 from syncd.engine.scanner import LocalFile, remember, scan
 from syncd.engine.writer import (HoldsUnsynced, LocalChanged, UnsafePath, delete_checked, make_directory, move_checked,
@@ -296,7 +296,7 @@ class Executor:
         for new, old in self._moves.items():
             del plan[old]
             plan[new] = Action.MOVE_REMOTE if facts[new].local is not None else Action.MOVE_LOCAL
-        return plan
+        return keep_parents(plan, facts)
 
     # the three inputs
 
@@ -443,7 +443,6 @@ class Executor:
         pushes: list[str] = []
         both_changed: list[str] = []
         requested = {c.path for c in self.journal.conflicts() if c.request}
-        parents = self._parents_of_arrivals(plan)
         # local deletes first: a directory whose files went gives way to a file of its name
         for path, action in sorted(plan.items(), key=lambda item: item[1] is not Action.DELETE_LOCAL):
             remote = self._remotes.get(path)
@@ -452,10 +451,6 @@ class Executor:
                     pushes.append(path)
                 case Action.MOVE_LOCAL:
                     self._move_here(self._moves[path], path, local, report)
-                case Action.DELETE_LOCAL if path in parents and local[path].sha256 == DIRECTORY:
-                    # an empty directory that got a file there: the parent of what arrives, not a delete
-                    self._synced(path, remote)
-                    report.adopted.append(path)
                 case Action.PULL | Action.DELETE_LOCAL:
                     self._apply_remote(path, local.get(path), remote, report)
                 case Action.ADOPT:
@@ -468,16 +463,6 @@ class Executor:
                 case Action.CONFLICT:
                     self._hold(path, local.get(path), report)
         return pushes, both_changed
-
-    @staticmethod
-    def _parents_of_arrivals(plan: dict[str, Action]) -> set[str]:
-        """The directories above every path this plan writes here (pulled or moved to)."""
-        parents: set[str] = set()
-        for path, action in plan.items():
-            if action in (Action.PULL, Action.MOVE_LOCAL):
-                parts = path.split("/")[:-1]
-                parents.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
-        return parents
 
     def _push(self, paths: list[str], local: dict[str, LocalFile], report: SyncReport) -> None:
         """A commit call's worth at a time: each lands in the journal before the next is read."""
