@@ -219,3 +219,23 @@ def test_keep_parents_keeps_only_an_empty_directory_above_what_arrives():
             "g/y.md": Action.PULL, "ex": Action.DELETE_LOCAL}
     facts = {"e": gone, "f": gone, "g": Facts("ab" * 32, Base(1, "ab" * 32), Remote(2, None)), "ex": gone}
     assert keep_parents(plan, facts) == {**plan, "e": Action.ADOPT}  # f: nothing under it; g: a file; ex: a sibling
+
+
+def test_a_project_moved_with_its_sessions_empty_stage_folders_is_no_mass_delete(copies):
+    """Empty directories are never moves (deletes and creates): fifty-six of them, gone from
+    their paths, are no mass delete to hold back: they hold nothing to lose."""
+    a, b = copies
+    stages = ["intents", "contexts", "specs", "plans", "tasks", "implementation", "feedback"]
+    for s in range(8):
+        write(a.root, f"projects/P/sessions/s{s}/README.md", f"# s{s}\n".encode())
+        for stage in stages:
+            (a.root / f"projects/P/sessions/s{s}/{stage}").mkdir()
+    a.sync()
+    b.sync()
+    os.rename(a.root / "projects/P", a.root / "projects/Q")
+    sent = a.sync()
+    assert (len(sent["moved"]), sent["held_deletes"]) == (8, [])
+    got = b.sync()
+    assert (len(got["moved"]), got["held_deletes"]) == (8, [])
+    assert os.listdir(b.root / "projects") == ["Q"] and dirs(a.root) == dirs(b.root)
+    assert a.files() == b.files()

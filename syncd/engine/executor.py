@@ -241,7 +241,9 @@ class Executor:
         deletes, local_deletes = acting(Action.DELETE_REMOTE, False), acting(Action.DELETE_LOCAL, True)
         revived = [p for p in acting(Action.PUSH, True) if p in self._remotes and self._remotes[p].sha256 is None]
         held = {}
-        if self.limits.exceeded(len(deletes), tree):
+        # an empty directory holds nothing to lose: only files count (a moved folder's empty
+        # stage folders are deletes and creates); past the limits, the directories wait too
+        if self.limits.exceeded(sum(1 for p in deletes if not self._synced_directory(p)), tree):
             held["deletes"] = deletes
         if self.limits.exceeded(len(local_deletes), tree):
             held["local deletes"] = local_deletes
@@ -273,7 +275,7 @@ class Executor:
 
     def _synced_files(self) -> int:
         """Files the journal records as synced (the mass-delete limits' measure of the tree)."""
-        return sum(1 for b in self._bases.values() if b.sha256 is not None and b.source == "journal")
+        return sum(1 for b in self._bases.values() if b.sha256 not in (None, DIRECTORY) and b.source == "journal")
 
     def _unknown_here(self, path: str) -> bool:
         """The journal has no record of this path's last sync (its base, if any, is inferred)."""
