@@ -239,3 +239,23 @@ def test_a_project_moved_with_its_sessions_empty_stage_folders_is_no_mass_delete
     assert (len(got["moved"]), got["held_deletes"]) == (8, [])
     assert os.listdir(b.root / "projects") == ["Q"] and dirs(a.root) == dirs(b.root)
     assert a.files() == b.files()
+
+
+def test_a_project_of_sessions_made_from_one_template_moves_file_by_file(copies):
+    """Every session holds the same template files: each one moves to its own new path (as
+    Git pairs identical files by name), and fifty-six of them are no mass delete."""
+    a, b = copies
+    stages = ["intents/intent.md", "contexts/context.md", "specs/spec.md", "plans/plan.md", "tasks/tasks.md",
+              "implementation/README.md", "feedback/feedback.md"]
+    for s in range(8):
+        for stage in stages:
+            write(a.root, f"projects/P/sessions/s{s}/{stage}", b"# TODO\n")
+    a.sync()
+    b.sync()
+    os.rename(a.root / "projects/P", a.root / "projects/Q")
+    sent = a.sync()
+    assert sent["moved"] == {f"projects/Q/sessions/s{s}/{st}": f"projects/P/sessions/s{s}/{st}"
+                             for s in range(8) for st in stages}
+    got = b.sync()
+    assert (got["moved"], got["held_deletes"], got["pulled"]) == (sent["moved"], [], 0)
+    assert a.files() == b.files()
