@@ -556,16 +556,18 @@ class SyncMachine(RuleBasedStateMachine):
                     continue
                 stored = self._stored() if stored is None else stored
                 assert data in stored, f"{copy.name}:{path} holds content nobody wrote: {data[:80]!r}"
-        # the feed: each document's versions numbered 1..n, in the order of their sequence
+        # the feed: each document's versions numbered 1..n (from the moved version's successor
+        # for the tombstone a move leaves at the old path), in the order of their sequence
         with psycopg.connect(self.dsn) as conn:
-            rows = conn.execute("select document_id, version, seq from document_versions "
+            rows = conn.execute("select document_id, version, seq, moved_to is not null from document_versions "
                                 "order by document_id, version").fetchall()
         by_doc: dict = {}
-        for doc, version, seq in rows:
-            by_doc.setdefault(doc, []).append((version, seq))
+        for doc, version, seq, moved in rows:
+            by_doc.setdefault(doc, []).append((version, seq, moved))
         for versions in by_doc.values():
-            assert [v for v, _ in versions] == list(range(1, len(versions) + 1)), versions
-            assert [s for _, s in versions] == sorted(s for _, s in versions), versions
+            first = versions[0][0] if versions[0][2] else 1
+            assert [v for v, _, _ in versions] == list(range(first, first + len(versions))), versions
+            assert [s for _, s, _ in versions] == sorted(s for _, s, _ in versions), versions
 
     def teardown(self):
         try:

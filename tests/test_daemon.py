@@ -86,7 +86,11 @@ def test_edits_new_files_and_deletes_reach_the_other_daemon(pair, dsn):
     (b.root / "new from b.md").write_text("new\n")
     wait_for(lambda: (a.root / "new from b.md").exists())
     (a.root / "projects/P/sessions/s1/specs/spec.md").unlink()
-    wait_for(lambda: not (b.root / "projects/P/sessions/s1").exists())  # emptied dirs go too
+    specs = b.root / "projects/P/sessions/s1/specs"
+    wait_for(lambda: not (specs / "spec.md").exists())
+    assert specs.is_dir()  # the folder stays on a, empty: an empty directory syncs as one
+    shutil.rmtree(a.root / "projects")
+    wait_for(lambda: not (b.root / "projects").exists())  # removed there: removed here
 
     # nothing echoes: the spec went out once per edit and was deleted once, no more
     time.sleep(1)
