@@ -259,3 +259,13 @@ def test_a_project_of_sessions_made_from_one_template_moves_file_by_file(copies)
     got = b.sync()
     assert (got["moved"], got["held_deletes"], got["pulled"]) == (sent["moved"], [], 0)
     assert a.files() == b.files()
+
+
+def test_a_move_to_an_empty_path_is_refused_alone_not_the_whole_commit(dsn):
+    writer = PostgresStore(dsn, "ws")
+    writer.open(create=True)
+    writer.commit([Change("a.md", None, encode_entry("a.md", link_entry("b.md"), FilePolicy()))])
+    moved, other = writer.commit([Change("", 1, None, moved_from="a.md"),
+                                  Change("c.md", None, encode_entry("c.md", link_entry("b.md"), FilePolicy()))])
+    assert (moved.status, other.status) == ("invalid", "accepted")
+    writer.close()

@@ -31,7 +31,7 @@ declare
   new_version integer;
 begin
   if old_path is null or old_path = '' or old_path ~ '(^/|/$|//|(^|/)\.\.?(/|$))'
-     or new_path ~ '(^/|/$|//|(^|/)\.\.?(/|$))' or old_path = new_path then
+     or new_path is null or new_path = '' or new_path ~ '(^/|/$|//|(^|/)\.\.?(/|$))' or old_path = new_path then
     return jsonb_build_object('path', new_path, 'status', 'invalid',
                               'message', 'a move names two different relative paths, without "." or ".." parts');
   end if;
