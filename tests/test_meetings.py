@@ -269,3 +269,33 @@ def test_a_move_to_an_empty_path_is_refused_alone_not_the_whole_commit(dsn):
                                   Change("c.md", None, encode_entry("c.md", link_entry("b.md"), FilePolicy()))])
     assert (moved.status, other.status) == ("invalid", "accepted")
     writer.close()
+
+
+def test_a_store_from_before_issue_18_moves_its_old_documents_and_takes_directories_and_blobs(empty_dsn):
+    """Rows written under 0017, migrated: an old document moves with its history, and an
+    empty directory and a blob commit beside it (held when tried on the integrated branch)."""
+    import io
+
+    from syncd.content import directory_entry, file_entry
+    from syncd.store.blobs import TableBlobStore
+    from syncd.store.migrate import migrate
+    from test_upgrades import SPEC, populate
+
+    migrate(empty_dsn, upto=17)
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        populate(conn, 17)
+    migrate(empty_dsn)
+    store = PostgresStore(empty_dsn, "ws", str(uuid.uuid4()))
+    store.open(device_name="new")
+    head = store.version(SPEC)["version"]
+    moved = SPEC.replace("/s1/", "/s2/")
+    png = file_entry(b"\x89PNG\r\n\x1a\n\x00" * 10)
+    TableBlobStore(store).put(png.digest, png.size, io.BytesIO(png.data))
+    results = store.commit([Change(moved, head, None, moved_from=SPEC),
+                            Change("projects/P/sessions/s2/plans", None, encode_entry("d", directory_entry(), FilePolicy())),
+                            Change("projects/P/img.png", None, encode_entry("projects/P/img.png", png, FilePolicy()))])
+    assert [r.status for r in results] == ["accepted"] * 3
+    assert [v["version"] for v in store.history(moved)] == list(range(head + 1, 0, -1))
+    [s2] = [s for s in store.progress() if s["session"] == "s2"]
+    assert s2["stages"]["spec"]["documents"] == 1
+    store.close()
