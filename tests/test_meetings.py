@@ -299,3 +299,18 @@ def test_a_store_from_before_issue_18_moves_its_old_documents_and_takes_director
     [s2] = [s for s in store.progress() if s["session"] == "s2"]
     assert s2["stages"]["spec"]["documents"] == 1
     store.close()
+
+
+def test_a_folder_emptied_on_the_other_copy_is_never_removed_and_made_again(copies):
+    """Local deletes go first in a pass; the folder the store now holds as an empty
+    directory stays through the delete of its last file (same inode: never removed)."""
+    a, b = copies
+    write(a.root, "s/specs/spec.md", b"# Spec\n")
+    a.sync()
+    b.sync()
+    inode = os.stat(b.root / "s/specs").st_ino
+    os.unlink(a.root / "s/specs/spec.md")
+    a.sync()
+    got = b.sync()
+    assert (got["deleted_local"], got["pulled"]) == (1, 1)
+    assert os.stat(b.root / "s/specs").st_ino == inode

@@ -581,7 +581,7 @@ class Executor:
         inode), and decide again at the new path (a local edit goes on top of the move)."""
         lf, remote, base = local[old], self._remotes[old], self._bases[old]
         try:
-            written = move_checked(self.root, old, new, lf.sha256, self._synced_directory)
+            written = move_checked(self.root, old, new, lf.sha256, self._stays)
         except UnsafePath as exc:
             self._skip(report, new, str(exc), _cause(exc))
             return
@@ -621,9 +621,15 @@ class Executor:
             self._remotes[path] = head
 
     def _synced_directory(self, path: str) -> bool:
-        """An empty directory this copy synced: emptied by a delete, it stays (it is an entry)."""
+        """An empty directory this copy synced."""
         base = self._bases.get(path)
         return base is not None and base.sha256 == DIRECTORY
+
+    def _stays(self, path: str) -> bool:
+        """A directory emptied by a delete or a move that stays: an empty directory synced,
+        or one the store holds (pulled later in the pass: local deletes go first)."""
+        remote = self._remotes.get(path)
+        return self._synced_directory(path) or (remote is not None and remote.sha256 == DIRECTORY)
 
     def _learn_head(self, head: Head) -> None:
         remote = Remote(head.version, head.sha256)
@@ -672,7 +678,7 @@ class Executor:
         """Make the local file what the store's head says: its content, or gone."""
         try:
             if remote.sha256 is None:
-                delete_checked(self.root, path, lf.sha256, self._synced_directory, self.rules.ignores)
+                delete_checked(self.root, path, lf.sha256, self._stays, self.rules.ignores)
                 self.journal.drop(path)
             else:
                 written = self._write(path, self._content_of(path, remote), lf.sha256 if lf else None)
@@ -853,7 +859,7 @@ class Executor:
         try:
             if head.sha256 != ours:
                 if result is None:
-                    delete_checked(self.root, path, ours, self._synced_directory, self.rules.ignores)
+                    delete_checked(self.root, path, ours, self._stays, self.rules.ignores)
                     self.journal.drop(path)
                 else:
                     written = self._write(path, result, ours)
