@@ -58,14 +58,17 @@ def test_the_moved_version_holds_the_base_content_at_the_tombstone_number():
     assert moved_version(A1, Remote(2, None, "new")) == Remote(2, "A")
 
 
-def test_moves_are_found_by_content_one_to_one_and_duplicates_stay_deletes_and_creates():
+def test_moves_are_found_by_content_duplicates_by_name_and_ambiguous_ones_stay_deletes_and_creates():
     facts = {"a/x.md": GONE, "b/x.md": ARRIVED,
              "a/dup1": Facts(None, Base(1, "D"), Remote(1, "D")), "a/dup2": Facts(None, Base(1, "D"), Remote(1, "D")),
              "b/dup1": Facts("D", None, None), "b/dup2": Facts("D", None, None),
              "a/one": Facts(None, Base(1, "E"), Remote(1, "E")), "b/one": Facts("E", None, None),
              "b/two": Facts("E", None, None),
+             "p/s1/t.md": Facts(None, Base(1, "F"), Remote(1, "F")), "p/s2/t.md": Facts(None, Base(1, "F"), Remote(1, "F")),
+             "q/s3/t.md": Facts("F", None, None), "q/s4/t.md": Facts("F", None, None),  # which went where? unknown
              "old": MOVED_THERE, "new": FREE}
-    assert find_moves(facts) == {"b/x.md": "a/x.md", "new": "old"}
+    assert find_moves(facts) == {"b/x.md": "a/x.md", "new": "old", "b/dup1": "a/dup1", "b/dup2": "a/dup2",
+                                 "b/one": "a/one"}
 
 
 CONTENTS = st.sampled_from(["A", "B", "C"])

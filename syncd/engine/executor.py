@@ -33,7 +33,7 @@ from syncd.engine.journal import Conflict, Journal
 from syncd.engine.merge import has_markers, merge_entries
 from syncd.engine.moves import find_moves
 from syncd.engine.policy import MergePolicies, Policy, keep_local
-from syncd.engine.reconcile import Action, Base, Facts, Remote, moved_version, reconcile
+from syncd.engine.reconcile import Action, Base, Facts, Remote, keep_parents, moved_version, reconcile
 from syncd.engine.resolution import conflict_copy_name
 from syncd.engine.scanner import LocalFile, remember, scan
 from syncd.engine.writer import (HoldsUnsynced, LocalChanged, UnsafePath, delete_checked, make_directory, move_checked,
@@ -241,7 +241,9 @@ class Executor:
         deletes, local_deletes = acting(Action.DELETE_REMOTE, False), acting(Action.DELETE_LOCAL, True)
         revived = [p for p in acting(Action.PUSH, True) if p in self._remotes and self._remotes[p].sha256 is None]
         held = {}
-        if self.limits.exceeded(len(deletes), tree):
+        # an empty directory holds nothing to lose: only files count (a moved folder's empty
+        # stage folders are deletes and creates); past the limits, the directories wait too
+        if self.limits.exceeded(sum(1 for p in deletes if not self._synced_directory(p)), tree):
             held["deletes"] = deletes
         if self.limits.exceeded(len(local_deletes), tree):
             held["local deletes"] = local_deletes
@@ -273,7 +275,7 @@ class Executor:
 
     def _synced_files(self) -> int:
         """Files the journal records as synced (the mass-delete limits' measure of the tree)."""
-        return sum(1 for b in self._bases.values() if b.sha256 is not None and b.source == "journal")
+        return sum(1 for b in self._bases.values() if b.sha256 not in (None, DIRECTORY) and b.source == "journal")
 
     def _unknown_here(self, path: str) -> bool:
         """The journal has no record of this path's last sync (its base, if any, is inferred)."""
@@ -296,7 +298,7 @@ class Executor:
         for new, old in self._moves.items():
             del plan[old]
             plan[new] = Action.MOVE_REMOTE if facts[new].local is not None else Action.MOVE_LOCAL
-        return plan
+        return keep_parents(plan, facts)
 
     # the three inputs
 
@@ -443,7 +445,8 @@ class Executor:
         pushes: list[str] = []
         both_changed: list[str] = []
         requested = {c.path for c in self.journal.conflicts() if c.request}
-        for path, action in plan.items():
+        # local deletes first: a directory whose files went gives way to a file of its name
+        for path, action in sorted(plan.items(), key=lambda item: item[1] is not Action.DELETE_LOCAL):
             remote = self._remotes.get(path)
             match action:
                 case Action.PUSH | Action.DELETE_REMOTE | Action.MOVE_REMOTE:
@@ -578,7 +581,7 @@ class Executor:
         inode), and decide again at the new path (a local edit goes on top of the move)."""
         lf, remote, base = local[old], self._remotes[old], self._bases[old]
         try:
-            written = move_checked(self.root, old, new, lf.sha256)
+            written = move_checked(self.root, old, new, lf.sha256, self._stays)
         except UnsafePath as exc:
             self._skip(report, new, str(exc), _cause(exc))
             return
@@ -618,9 +621,15 @@ class Executor:
             self._remotes[path] = head
 
     def _synced_directory(self, path: str) -> bool:
-        """An empty directory this copy synced: emptied by a delete, it stays (it is an entry)."""
+        """An empty directory this copy synced."""
         base = self._bases.get(path)
         return base is not None and base.sha256 == DIRECTORY
+
+    def _stays(self, path: str) -> bool:
+        """A directory emptied by a delete or a move that stays: an empty directory synced,
+        or one the store holds (pulled later in the pass: local deletes go first)."""
+        remote = self._remotes.get(path)
+        return self._synced_directory(path) or (remote is not None and remote.sha256 == DIRECTORY)
 
     def _learn_head(self, head: Head) -> None:
         remote = Remote(head.version, head.sha256)
@@ -669,7 +678,7 @@ class Executor:
         """Make the local file what the store's head says: its content, or gone."""
         try:
             if remote.sha256 is None:
-                delete_checked(self.root, path, lf.sha256, self._synced_directory, self.rules.ignores)
+                delete_checked(self.root, path, lf.sha256, self._stays, self.rules.ignores)
                 self.journal.drop(path)
             else:
                 written = self._write(path, self._content_of(path, remote), lf.sha256 if lf else None)
@@ -850,7 +859,7 @@ class Executor:
         try:
             if head.sha256 != ours:
                 if result is None:
-                    delete_checked(self.root, path, ours, self._synced_directory, self.rules.ignores)
+                    delete_checked(self.root, path, ours, self._stays, self.rules.ignores)
                     self.journal.drop(path)
                 else:
                     written = self._write(path, result, ours)

@@ -125,3 +125,18 @@ def moved_version(old_base: Base, old_remote: Remote) -> Remote:
     """The store's move version at new_path, for a MOVE_LOCAL: old's base content, numbered
     as old's tombstone (the new path's base once the file is renamed)."""
     return Remote(old_remote.version, old_base.sha256)
+
+
+def keep_parents(plan: dict[str, Action], facts: dict[str, Facts]) -> dict[str, Action]:
+    """The plan, but an empty directory deleted in the store because it got a file there (a
+    tombstone of its entry) is kept here as the parent of what this plan writes under it:
+    its tombstone is recorded (ADOPT), nothing is removed."""
+    parents: set[str] = set()
+    for path, action in plan.items():
+        if action in (Action.PULL, Action.MOVE_LOCAL):
+            parts = path.split("/")[:-1]
+            parents.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    for path in parents & plan.keys():
+        if plan[path] is Action.DELETE_LOCAL and facts[path].local == DIRECTORY:
+            plan[path] = Action.ADOPT
+    return plan

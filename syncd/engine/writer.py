@@ -230,10 +230,13 @@ def _remove_emptied(root: Path, parent: Path, keep: Callable[[str], bool] = lamb
         parent = parent.parent
 
 
-def move_checked(root: Path, old: str, new: str, expect_sha256: str) -> Stat:
+def move_checked(root: Path, old: str, new: str, expect_sha256: str,
+                 keep: Callable[[str], bool] = lambda path: False) -> Stat:
     """Rename the file at `old` to `new`, keeping its inode, if `old` still has that content
-    and nothing is at `new`; then remove directories the move emptied. Returns the stat of
-    the file at `new`.
+    and nothing is at `new`; then remove directories the move emptied, except those `keep`
+    names (synced empty directories). A link is moved only where its target still stays
+    inside the root (it is relative to where the link is). Returns the stat of the file at
+    `new`.
 
     A hard link then an unlink: the link never replaces anything at `new` (it fails if
     something appeared there), and a crash in between leaves the same file at both paths,
@@ -242,6 +245,10 @@ def move_checked(root: Path, old: str, new: str, expect_sha256: str) -> Stat:
     before = os.lstat(source)
     if identity_now(source) != expect_sha256:
         raise LocalChanged(f"{old}: changed since it was scanned; not moved")
+    if statmod.S_ISLNK(before.st_mode):
+        problem = link_problem(new, os.fsdecode(os.readlink(source)))
+        if problem is not None:
+            raise UnsafePath(f"{new}: {problem}; {old} not moved there")
     _make_parents(root, target)
     try:
         os.link(source, target, follow_symlinks=False)
@@ -253,5 +260,5 @@ def move_checked(root: Path, old: str, new: str, expect_sha256: str) -> Stat:
         raise LocalChanged(f"{old}: replaced since it was scanned; not moved")
     os.unlink(source)
     _fsync_dir(target.parent)
-    _remove_emptied(root, source.parent)
+    _remove_emptied(root, source.parent, keep)
     return stat_of(os.lstat(target))

@@ -434,9 +434,15 @@ begin
   end if;
   insert into public.blobs (workspace_id, sha256, size, created_by) values (ws, digest, blob_size, auth.uid())
     on conflict (workspace_id, sha256) do nothing;
-  select * into known from public.blobs b where b.workspace_id = ws and b.sha256 = digest;
-  if known.size <> blob_size then
-    raise exception 'blob % is being uploaded with another size (% bytes)', digest, known.size using errcode = '22023';
+  select * into known from public.blobs b where b.workspace_id = ws and b.sha256 = digest for update;
+  if known.size <> blob_size and known.complete then
+    raise exception 'blob % is stored, with % bytes', digest, known.size using errcode = '22023';
+  elsif known.size <> blob_size then
+    -- begun with another size, by anyone who may write somewhere (a digest has one size, so
+    -- it can never finish): it would keep the real bytes out for good; begun again here
+    delete from public.blob_chunks c where c.workspace_id = ws and c.sha256 = digest;
+    update public.blobs b set size = blob_size, created_by = auth.uid() where b.workspace_id = ws and b.sha256 = digest;
+    known.complete := false;
   end if;
   if not known.complete then
     insert into public.blob_chunks (workspace_id, sha256, part, data) values (ws, digest, piece, bytes_in)

@@ -31,7 +31,7 @@ declare
   new_version integer;
 begin
   if old_path is null or old_path = '' or old_path ~ '(^/|/$|//|(^|/)\.\.?(/|$))'
-     or new_path ~ '(^/|/$|//|(^|/)\.\.?(/|$))' or old_path = new_path then
+     or new_path is null or new_path = '' or new_path ~ '(^/|/$|//|(^|/)\.\.?(/|$))' or old_path = new_path then
     return jsonb_build_object('path', new_path, 'status', 'invalid',
                               'message', 'a move names two different relative paths, without "." or ".." parts');
   end if;
@@ -71,27 +71,35 @@ begin
                               'head', case when head.id is not null then syncd.head_json(head, true) end);
   end if;
 
+  if head.content ->> 'encoding' = 'link' and syncd.link_problem(new_path, head.content ->> 'target') is not null then
+    -- a link's target is relative to where it is: at new_path it must still stay inside the root
+    return jsonb_build_object('path', new_path, 'status', 'invalid', 'message',
+      format('a link moved to %s: %s', new_path, syncd.link_problem(new_path, head.content ->> 'target')));
+  end if;
+
+  -- the tombstone takes the first seq, the version at new_path the second: the one this
+  -- answer names, as every commit's answer names the change at its seq
   new_version := head.version + 1;
   select * into new_l from syncd.ensure_layout(ws, new_path);
   select * into old_l from syncd.ensure_layout(ws, old_path);
   update public.documents d
-     set path = new_path, version = new_version, seq = last_seq + 1,
+     set path = new_path, version = new_version, seq = last_seq + 2,
          project_id = new_l.project_id, session_id = new_l.session_id, stage = new_l.stage,
          updated_by = auth.uid(), device_id = dev, updated_at = now()
    where d.id = head.id;
   insert into public.document_versions (document_id, workspace_id, path, version, parent_version, content,
                                         sha256, size, deleted, origin, author_id, device_id, seq, moved_from)
     values (head.id, ws, new_path, new_version, head.version, head.content, head.sha256, head.size, false,
-            'move', auth.uid(), dev, last_seq + 1, old_path);
+            'move', auth.uid(), dev, last_seq + 2, old_path);
   insert into public.documents (workspace_id, path, project_id, session_id, stage, version, content, sha256,
                                 size, deleted, seq, updated_by, device_id)
     values (ws, old_path, old_l.project_id, old_l.session_id, old_l.stage, new_version, null, null,
-            null, true, last_seq + 2, auth.uid(), dev)
+            null, true, last_seq + 1, auth.uid(), dev)
     returning id into tomb;
   insert into public.document_versions (document_id, workspace_id, path, version, parent_version, content,
                                         sha256, size, deleted, origin, author_id, device_id, seq, moved_to)
     values (tomb, ws, old_path, new_version, head.version, null, null, null, true,
-            'move', auth.uid(), dev, last_seq + 2, new_path);
+            'move', auth.uid(), dev, last_seq + 1, new_path);
   perform syncd.record_activity(ws, dev, 'move', new_path,
     jsonb_build_object('moved_from', old_path, 'version', new_version, 'parent_version', head.version));
   return jsonb_build_object('path', new_path, 'status', 'accepted', 'version', new_version,
