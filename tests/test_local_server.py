@@ -1,8 +1,6 @@
 """The private server starts from each source of binaries and runs the contract."""
 from __future__ import annotations
 
-import glob
-import importlib.util
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from syncd.store.local_server import LocalServer, find_bindir
+from syncd.store.local_server import LocalServer, bindirs, find_bindir, major_version
 from syncd.store.migrate import bundled, migrate
 from syncd.store.schema import dump
 
@@ -18,14 +16,9 @@ from test_schema_file import shipped
 
 
 def _sources() -> list:
-    sources = [pytest.param(None, id="found")]
-    spec = importlib.util.find_spec("pgserver")
-    if spec and spec.submodule_search_locations:
-        wheel = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-        sources.append(pytest.param(wheel, id="pgserver-wheel"))
-    for system in glob.glob("/usr/lib/postgresql/*/bin"):
-        sources.append(pytest.param(Path(system), id=f"system-{Path(system).parent.name}"))
-    return sources
+    """Every set of binaries found (the wheel's, the system's), and the one preferred."""
+    return [pytest.param(None, id="found"),
+            *(pytest.param(b, id=f"{b.parts[-3]}-{major_version(b)}") for b in bindirs())]
 
 
 @pytest.mark.parametrize("bindir", _sources())

@@ -82,8 +82,8 @@ def connect(cfg: Config, journal: Journal) -> Iterator[RpcStore]:
     embedded = None
     dsn = cfg.database_url
     if not dsn:
-        embedded = EmbeddedStore()
         try:
+            embedded = EmbeddedStore()
             dsn = embedded.start()
         except ServerError as exc:
             raise StoreUnavailable(f"the embedded PostgreSQL did not start: {exc}") from exc
