@@ -1,4 +1,4 @@
--- syncd's objects as migrations up to 0022_empty_directories leave them. GENERATED: do not edit.
+-- syncd's objects as migrations up to 0023_blob_names_on_postgresql_18 leave them. GENERATED: do not edit.
 -- Regenerate after adding a migration: python -m syncd.store.schema > syncd/store/schema.sql
 -- For reading: databases get the migrations (syncd db migrate), not this file. Owners are left out;
 -- grants are every grantee's but the owner's. Objects in public are the ones the migrations name.
@@ -1027,7 +1027,9 @@ CREATE OR REPLACE FUNCTION syncd.blob_object(object_name text)
  IMMUTABLE
  SET search_path TO ''
 AS $function$
-  select split_part(object_name, '/', 1)::uuid, split_part(object_name, '/', 2)
+  select case when object_name ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[0-9a-f]{64}$'
+              then split_part(object_name, '/', 1)::uuid end,
+         split_part(object_name, '/', 2)
    where object_name ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[0-9a-f]{64}$'
 $function$;
 
