@@ -87,8 +87,10 @@ def _pg_upgrade(server: LocalServer, old: LocalServer) -> None:
         "pg_upgrade", "-b", str(old.bindir), "-B", str(server.bindir), "-d", str(old.datadir),
         "-D", str(server.datadir), "-U", server.superuser, "--socketdir", str(server.socket_dir),
     )
-    if out.returncode != 0:
-        raise _failed("pg_upgrade", server, old, out.stdout + out.stderr)
+    if out.returncode != 0:  # its logs go with the new directory: the error they hold is said here
+        logs = sorted((server.datadir / "pg_upgrade_output.d").rglob("*.log"))
+        errors = [line for path in logs for line in path.read_text(errors="replace").splitlines() if "ERROR" in line]
+        raise _failed("pg_upgrade", server, old, "\n".join([*out.stdout.splitlines()[-1:], *errors[:2]]))
 
 
 def _dump_and_restore(server: LocalServer, old: LocalServer) -> None:
