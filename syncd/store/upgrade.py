@@ -4,7 +4,7 @@ A server refuses a data directory another major version made ("initialized by Po
 version 15, which is not compatible with this version 18"), so before the embedded default
 starts its server, an older directory is upgraded and a newer one refused in one line.
 The old directory is renamed aside first and left as it was (pg_upgrade copies, it does
-not link), so it is the backup: a failed upgrade puts it back.
+not link), so it is the backup: a failed or interrupted upgrade puts it back.
 """
 from __future__ import annotations
 
@@ -21,8 +21,25 @@ def backup_path(datadir: Path, version: int) -> Path:
     return datadir.with_name(f"{datadir.name}-pg{version}-backup")
 
 
+def marker_path(datadir: Path) -> Path:
+    """Where an upgrade under way names its backup: an upgrade cut short (a kill, a power cut)
+    leaves it, and the next start puts the backup back before anything opens the half-made one."""
+    return datadir.with_name(f"{datadir.name}.upgrading")
+
+
+def _undo(datadir: Path, backup: Path) -> None:
+    if backup.exists():
+        shutil.rmtree(datadir, ignore_errors=True)
+        backup.rename(datadir)
+    marker_path(datadir).unlink(missing_ok=True)
+
+
 def match_version(server: LocalServer) -> None:
     """Make server's data directory one its binaries run: upgrade an older one, refuse a newer."""
+    marker = marker_path(server.datadir)
+    if marker.exists():
+        log.warning("an upgrade of %s was cut short; its backup is put back first", server.datadir)
+        _undo(server.datadir, Path(marker.read_text().strip()))
     made = data_version(server.datadir)
     if made is None or made == server.version or server.running():
         return  # new, current, or served by the binaries that made it (another syncd started it)
@@ -43,13 +60,14 @@ def match_version(server: LocalServer) -> None:
 
 def upgrade(server: LocalServer, old: LocalServer) -> None:
     """Move server's data directory to old.datadir, then make it anew from there: with
-    pg_upgrade where the new binaries have it, else a dump of the old server restored into
-    the new."""
+    pg_upgrade, or where the new binaries lack it or it fails, a dump of the old server
+    restored into the new."""
     if old.datadir.exists():
         raise ServerError(f"cannot upgrade {server.datadir} from PostgreSQL {old.version} to {server.version}: "
                           f"{old.datadir} (a backup from an earlier attempt) is in the way; move it elsewhere")
     log.warning("upgrading the embedded data directory %s from PostgreSQL %d (%s) to %d (%s); the old one is "
                 "kept as %s", server.datadir, old.version, old.bindir, server.version, server.bindir, old.datadir)
+    marker_path(server.datadir).write_text(f"{old.datadir}\n")
     server.datadir.rename(old.datadir)
     try:
         # initdb of 18 on checksums by default; pg_upgrade needs the old cluster's setting (syncd never set it)
@@ -67,11 +85,11 @@ def upgrade(server: LocalServer, old: LocalServer) -> None:
                 _dump_and_restore(server, old)
     except BaseException as exc:
         server.stop()
-        shutil.rmtree(server.datadir, ignore_errors=True)
-        old.datadir.rename(server.datadir)
+        _undo(server.datadir, old.datadir)
         if isinstance(exc, ServerError):
             raise ServerError(f"{exc}; {server.datadir} is left as it was") from exc
         raise
+    marker_path(server.datadir).unlink()
     log.warning("upgraded %s to PostgreSQL %d; remove %s once syncd works", server.datadir, server.version,
                 old.datadir)
 
