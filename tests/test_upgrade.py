@@ -16,7 +16,7 @@ from syncd.store.migrate import migrate
 from syncd.store.upgrade import backup_path, marker_path, match_version, upgrade
 
 ROWS = 2000
-VERSIONS = {major_version(b): b for b in reversed(bindirs())}  # the preferred binaries of each version
+VERSIONS = {major_version(b): b for b in reversed(list(bindirs()))}  # the preferred binaries of each version
 pytestmark = pytest.mark.skipif(len(VERSIONS) < 2, reason="needs the binaries of two major versions")
 OLDEST, NEWEST = min(VERSIONS), max(VERSIONS)
 

