@@ -30,7 +30,7 @@ _PG_VARS = ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE")
 LONGEST_FIRST = ("test_random_sync.py::test_random_operations", "test_timeouts.py::test_a_first_sync", "test_scale.py",
                  "test_login.py",
                  "test_realtime.py", "test_daemon.py", "test_stats.py", "test_logs.py", "test_joining.py",
-                 "test_systemd.py", "test_activity.py")
+                 "test_systemd.py", "test_activity.py", "test_embedded_default.py", "test_upgrade.py")
 
 
 _harness_figures: list[str] = []

