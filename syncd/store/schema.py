@@ -78,7 +78,9 @@ _SECTIONS = {
       select format('%%s %%s', c.conrelid::regclass, c.conname),
              format('alter table %%s add constraint %%I %%s;', c.conrelid::regclass, c.conname,
                     pg_get_constraintdef(c.oid))
-        from pg_constraint c where c.conrelid = any(%(relations)s)""",
+        from pg_constraint c
+       where c.conrelid = any(%(relations)s)
+         and c.contype <> 'n'  -- a column's not null, in its table's text (PostgreSQL 18 lists it here too)""",
 
     "Indexes": """
       select i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) || ';'

@@ -1027,7 +1027,9 @@ CREATE OR REPLACE FUNCTION syncd.blob_object(object_name text)
  IMMUTABLE
  SET search_path TO ''
 AS $function$
-  select split_part(object_name, '/', 1)::uuid, split_part(object_name, '/', 2)
+  select case when object_name ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[0-9a-f]{64}$'
+              then split_part(object_name, '/', 1)::uuid end,
+         split_part(object_name, '/', 2)
    where object_name ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[0-9a-f]{64}$'
 $function$;
 

@@ -22,10 +22,16 @@
 -- contract's own table there. A project that gets Storage later runs
 -- `select syncd.install_storage_policies()` as postgres (SQL editor), which is safe to re-run.
 
--- The workspace and digest an object name stands for; no row for any other name.
+-- The workspace and digest an object name stands for; no row for any other name. The cast
+-- stands behind the same test in a `case`: PostgreSQL 18 plans a SQL function's statement
+-- with its arguments as constants and folds the cast while planning, before the `where`
+-- could drop a malformed name ('aaaa' failed "invalid input syntax for type uuid", a 500
+-- instead of a refusal).
 create function syncd.blob_object(object_name text) returns table (ws uuid, digest text)
   language sql immutable set search_path = '' as $$
-  select split_part(object_name, '/', 1)::uuid, split_part(object_name, '/', 2)
+  select case when object_name ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[0-9a-f]{64}$'
+              then split_part(object_name, '/', 1)::uuid end,
+         split_part(object_name, '/', 2)
    where object_name ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[0-9a-f]{64}$'
 $$;
 
