@@ -95,7 +95,7 @@ def data_version(datadir: Path) -> int | None:
     """The major version that made a data directory (its PG_VERSION: "15", or "9.6" of old)."""
     try:
         return int((Path(datadir) / "PG_VERSION").read_text().strip().split(".")[0])
-    except FileNotFoundError:
+    except (OSError, ValueError):  # none (or a file where its directory would be), or unreadable
         return None
 
 
@@ -160,9 +160,9 @@ class LocalServer:
 
     def _check_reachable(self, account: pwd.struct_passwd) -> None:
         """As root, both the data directory and the binaries (a venv under /root, say) must be
-        reachable by the account PostgreSQL runs as."""
-        for path, fix in ((self.datadir, "Set XDG_DATA_HOME to a directory it can reach"),
-                          (self.bindir, "Install syncd (its venv) where it can reach")):
+        reachable by the account PostgreSQL runs as (binaries first: none at all says so)."""
+        for path, fix in ((self.bindir, "Install syncd (its venv) where it can reach"),
+                          (self.datadir, "Set XDG_DATA_HOME to a directory it can reach")):
             closed = _closed_ancestor(path, account)
             if closed:
                 raise ServerError(
