@@ -11,6 +11,7 @@ import dataclasses
 import importlib
 import json
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -135,30 +136,47 @@ def init(ctx: click.Context, root: Path, workspace: str, database_url: str | Non
     path = ctx.obj["config_path"]
     if database_url:  # said before anything is made
         configuration.check_database_url(database_url, "--database-url")
-    if not root.exists():
-        root.mkdir(parents=True)
-        click.echo(f"created {root}")
     if database_url and supabase_url:
         raise click.UsageError("--database-url or --supabase-url, not both")
-    configuration.write_new(path, root, workspace, database_url, supabase_url, anon_key)
-    cfg = configuration.load(path)
+    made_root = [p for p in (root, *root.parents) if not p.exists()]  # deepest first
+    made_state: list[Path] = []
+    try:
+        with configuration.new_config(path, root, workspace, database_url, supabase_url, anon_key) as cfg:
+            made_state = [p for p in (cfg.state_directory, *cfg.state_directory.parents) if not p.exists()]
+            root.mkdir(parents=True, exist_ok=True)
+            ws, where = _register(cfg)
+    except BaseException:
+        # nothing half-made: fix what was said and run init again
+        if made_state:  # the journal init began, in directories of its own making
+            shutil.rmtree(made_state[-1], ignore_errors=True)
+        for directory in made_root:
+            try:
+                directory.rmdir()
+            except OSError:
+                break  # something is in it now: not ours to remove
+        raise
+    if made_root:
+        click.echo(f"created {root}")
+    if ws is None:
+        click.echo(f"wrote {path}; next: syncd --config {path} login, then sync --once (or run)")
+        return
+    click.echo(f"workspace {ws.slug} at {where} (change {ws.last_seq})")
+    click.echo(f"wrote {path}; next: syncd --config {path} sync --once (or run)")
+
+
+def _register(cfg) -> tuple[object | None, str | None]:
+    """The workspace, opened (made) in the store, and where; (None, None) for a Supabase copy
+    that signs in first (its first pass after that makes the workspace)."""
     journal = Journal(cfg.journal_path)
     try:
         if cfg.supabase_url and cfg.supabase_anon_key and not os.environ.get(ENV_SERVICE_KEY):
-            # signing in comes next; the first pass after it creates the workspace if needed
             journal.set_meta("create_workspace", "1")
-            click.echo(f"wrote {path}; next: syncd --config {path} login, then sync --once (or run)")
-            return
+            return None, None
         with connect(cfg, journal) as store:
             ws = store.open(create=True, device_name=cfg.device_name, hostname=socket.gethostname())
-            where = store.describe() if cfg.database_url or cfg.supabase_url else "the embedded PostgreSQL"
-    except BaseException:
-        path.unlink(missing_ok=True)  # nothing half-made: fix what was said and run init again
-        raise
+            return ws, store.describe() if cfg.database_url or cfg.supabase_url else "the embedded PostgreSQL"
     finally:
         journal.close()
-    click.echo(f"workspace {ws.slug} at {where} (change {ws.last_seq})")
-    click.echo(f"wrote {path}; next: syncd --config {path} sync --once (or run)")
 
 
 @main.group()
