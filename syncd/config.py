@@ -22,8 +22,7 @@ import platformdirs
 import yaml
 
 from syncd.content import FilePolicy
-from syncd.engine.executor import DeleteLimits
-from syncd.engine.policy import Policy
+from syncd.engine.policy import DeleteLimits, Policy
 
 ENV_CONFIG = "SYNCD_CONFIG"
 ENV_DATABASE_URL = "SYNCD_DATABASE_URL"
