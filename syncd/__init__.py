@@ -1,4 +1,3 @@
 """syncd: legacy IDSE session directories, synced both ways with versioned documents."""
-from importlib.metadata import version
 
-__version__ = version("syncd")
+__version__ = "0.1.0"  # setup.cfg reads it from here

@@ -6,20 +6,23 @@ so it is never inside the synced tree.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import re
 import socket
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import platformdirs
 import yaml
 
 from syncd.content import FilePolicy
-from syncd.engine.executor import DeleteLimits
-from syncd.engine.policy import Policy
+from syncd.engine.policy import DeleteLimits, Policy
 
 ENV_CONFIG = "SYNCD_CONFIG"
 ENV_DATABASE_URL = "SYNCD_DATABASE_URL"
@@ -320,6 +323,16 @@ def check_database_url(url: str, where: str) -> str:
 
 def write_new(path: Path, root: Path, workspace: str, database_url: str | None,
               supabase_url: str | None = None, anon_key: str | None = None) -> None:
+    with new_config(path, root, workspace, database_url, supabase_url, anon_key):
+        pass
+
+
+@contextmanager
+def new_config(path: Path, root: Path, workspace: str, database_url: str | None,
+               supabase_url: str | None = None, anon_key: str | None = None) -> Iterator[Config]:
+    """A new config, in force only once the body has succeeded (`init`: the store answered
+    and the workspace is registered): written to a temporary file beside `path`, then linked
+    into place, never over a config that appeared meanwhile. A failure leaves no file."""
     if path.exists():
         raise ConfigError(f"{path}: already exists; pick another --config or edit it")
     check_workspace(workspace, str(path))
@@ -329,6 +342,15 @@ def write_new(path: Path, root: Path, workspace: str, database_url: str | None,
                      else f"supabase_url: {json.dumps(supabase_url)}"
                      + (f"\nsupabase_anon_key: {json.dumps(anon_key)}" if anon_key else "") if supabase_url
                      else "# database_url: (none: the embedded default)")
-    path.write_text(TEMPLATE.format(root=json.dumps(str(root)), workspace=json.dumps(workspace),
-                                    database_line=database_line), encoding="utf-8")
-    path.chmod(0o600)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(TEMPLATE.format(root=json.dumps(str(root)), workspace=json.dumps(workspace),
+                                    database_line=database_line))
+        yield dataclasses.replace(load(Path(tmp)), path=path)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise ConfigError(f"{path}: appeared while init ran; pick another --config or edit it") from None
+    finally:
+        os.unlink(tmp)

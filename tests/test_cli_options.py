@@ -45,3 +45,23 @@ def test_every_command_shows_them_in_its_help(private_xdg):
     for words, _ in commands():
         shown = run(*words, "--help").stdout
         assert all(option in shown for option in ("--config PATH", "-v, --verbose", "--log-level")), words
+
+
+def test_the_help_lists_every_command_with_its_own_summary_without_importing_one():
+    """`syncd --help` reads the summaries from syncd.cli.main's table (so it imports no
+    command): each must be what the command's own help says."""
+    import subprocess
+    import sys
+
+    import click
+
+    from syncd.cli.main import Syncd, main
+    ctx = click.Context(main)
+    for name, (_, summary) in Syncd.COMMANDS.items():
+        assert main.get_command(ctx, name).get_short_help_str(limit=10**6) == summary, name
+    probe = ("import sys, syncd.cli.main as m; from click.testing import CliRunner; "
+             "CliRunner().invoke(m.main, ['--help']); "
+             "print(sorted(n for n in sys.modules if n.startswith('syncd.') and n not in "
+             "('syncd.cli', 'syncd.cli.main', 'syncd.cli.errors', 'syncd.logs')))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

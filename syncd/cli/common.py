@@ -25,9 +25,6 @@ from syncd.store.connect import agree_layout, connect, open_workspace
 from syncd.git.recorder import Recorder
 from syncd.store.rpc import RpcStore, StoreError, Workspace
 
-EXIT_CONFLICTS = 3
-EXIT_UNSETTLED = 4
-EXIT_NOT_SYNCED = 5
 DAEMON_WAIT = 30.0  # how long a command waits for the running daemon to carry out a request
 
 

@@ -7,8 +7,9 @@ import sys
 
 import click
 
-from syncd.cli.common import (EXIT_CONFLICTS, Failure, complete_conflict, document_path, sync_now,
-                              version_bytes, when, who, working_copy)
+from syncd.cli.common import (Failure, complete_conflict, document_path, sync_now, version_bytes, when, who,
+                              working_copy)
+from syncd.cli.errors import EXIT_CONFLICTS
 from syncd.content import identity, sha256_hex
 from syncd.engine.entries import read_entry
 from syncd.engine.journal import Conflict, Journal

@@ -30,6 +30,12 @@ EXPECTED = (
 )
 
 
+# exit codes beside 0, 1 (an error, one line) and 2 (usage): the README's table
+EXIT_CONFLICTS = 3
+EXIT_UNSETTLED = 4
+EXIT_NOT_SYNCED = 5
+
+
 class Failure(click.ClickException):
     """A one-line error; click prints it as `Error: ...` and exits 1."""
 

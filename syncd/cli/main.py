@@ -7,27 +7,22 @@ a file that cannot be read, a change the store refused), or the daemon is degrad
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import json
-import os
-import socket
-import time
 from pathlib import Path
 
 import click
+from click.utils import make_default_short_help
 
-from syncd import __version__, config as configuration, logs
+from syncd import __version__, logs
 from syncd.cli import errors
-from syncd.cli.common import (EXIT_CONFLICTS, EXIT_NOT_SYNCED, EXIT_UNSETTLED, Failure, load_config, run_pass,
-                              working_copy)
-from syncd.engine.executor import DRY_RUN_OUTCOMES, Executor, Paused, SyncReport
-from syncd.engine.journal import Journal
-from syncd.engine.reconcile import Action
-from syncd.store.connect import ENV_SERVICE_KEY, connect, open_workspace
-from syncd.store.migrate import MigrationError, migrate
-from syncd.store.postgres import describe_dsn
-from syncd.store.rpc import StoreError
+from syncd.cli.errors import EXIT_CONFLICTS, EXIT_NOT_SYNCED, EXIT_UNSETTLED  # noqa: F401 (the codes, named here)
+
+ENV_CONFIG = "SYNCD_CONFIG"
+
+
+def _default_config() -> Path:
+    from syncd.config import default_config_path  # only when a command runs (not for --version, --help)
+    return default_config_path()
 
 
 def shared_options() -> list[click.Option]:
@@ -73,28 +68,92 @@ def _sharing(command: click.Command) -> click.Command:
 
 
 class Syncd(click.Group):
-    """Commands kept in their own modules are imported when they run: a command pays only
-    for what it uses (the Supabase client, Git, the report) at start-up. Every command
-    takes the shared options, and any error it raises ends as one line (syncd.cli.errors)."""
+    """Every command is kept in a module of its own and imported when it runs: a command pays
+    only for what it uses (the engine, the Supabase client, Git, the report) at start-up, and
+    `syncd --version` and `syncd --help` for none of them (the list below carries each
+    command's summary, its docstring's first sentence: tests/test_cli_options.py keeps them
+    equal). Every command takes the shared options, and any error it raises ends as one line
+    (syncd.cli.errors)."""
 
-    MODULES = {
-        "conflicts": "conflicts", "resolve": "conflicts", "log": "history:log_command",
-        "diff": "history", "show": "history", "restore": "history", "import": "imports:import_command",
-        "members": "members", "login": "account", "logout": "account", "whoami": "account",
-        "activity": "activity", "progress": "progress", "stats": "stats", "report": "stats",
-        "service": "service", "doctor": "doctor", "allow": "allow",
+    COMMANDS = {  # name → (module[:attribute], summary)
+        "activity": ("activity",
+                     "The workspace's activity: versions (edits, merges, restores, imports), "
+                     "conflicts, resolutions, daemon starts and stops."),
+        "allow": ("allow",
+                  "Push PATHS although their content looks like a private key or a token; without "
+                  "PATHS, list the paths allowed."),
+        "conflicts": ("conflicts",
+                      "List held conflicts (`conflicts show PATH` for one of them)."),
+        "db": ("database",
+               "Database administration."),
+        "diff": ("history",
+                 "What changed in PATH: between two versions, or from a version to the local file."),
+        "doctor": ("doctor",
+                   "Check the config, root, watch limits, disk, credentials, store, schema, clock "
+                   "and Git mirror; say what is wrong and how to fix it."),
+        "import": ("imports:import_command",
+                   "Import the working copy's legacy workspace: projects, sessions, members and "
+                   "every version its Git history holds (authors and dates kept)."),
+        "init": ("working_copy",
+                 "Create a working copy's config for ROOT and register it with the store."),
+        "log": ("history:log_command",
+                "The versions of PATH, newest first: who, from which device, how, when, size, "
+                "hash."),
+        "login": ("account",
+                  "Sign in with GitHub through the project's Supabase Auth (OAuth PKCE)."),
+        "logout": ("account",
+                   "End the Supabase session (revoked on the server) and delete the stored "
+                   "credentials."),
+        "members": ("members",
+                    "List the workspace's members and pending invitations (owners manage them)."),
+        "pause": ("working_copy",
+                  "Stop syncing this working copy until `syncd resume` (the daemon keeps running)."),
+        "progress": ("progress",
+                     "Sessions × stages: ● started (a document with more than a template), · pending."),
+        "report": ("stats",
+                   "Write the analytics as one self-contained HTML page with charts."),
+        "resolve": ("conflicts",
+                    "Settle the conflict held on PATH."),
+        "restore": ("history",
+                    "Make an old version's content the newest one (a new version; history is kept)."),
+        "resume": ("working_copy",
+                   "Undo `syncd pause` and ask for a pass now; with --allow-deletes, let a held mass "
+                   "delete through."),
+        "run": ("working_copy",
+                "Keep this working copy in sync until stopped (SIGTERM/SIGINT; SIGHUP reloads)."),
+        "service": ("service",
+                    "Run this working copy as a systemd user service."),
+        "show": ("history",
+                 "Print a version of PATH exactly as it was written (bytes to stdout)."),
+        "stats": ("stats",
+                  "Stage completion, time per stage, lead times, edits, concurrent edits and "
+                  "devices."),
+        "status": ("working_copy",
+                   "The daemon's state, pending changes, conflicts and held deletes (no network, but "
+                   "before the first pass: then it asks the store what that pass would do)."),
+        "sync": ("working_copy",
+                 "Sync this working copy with the store, then exit: another pass right away while "
+                 "files changed during one (at most 5 in all), so that it ends settled; --once: "
+                 "one pass."),
+        "whoami": ("account",
+                   "Who this working copy is signed in as."),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *self.MODULES])
+        return sorted(self.COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in self.MODULES:
-            command = super().get_command(ctx, name)
-        else:
-            module, _, attribute = self.MODULES[name].partition(":")
-            command = getattr(importlib.import_module(f"syncd.cli.{module}"), attribute or name)
-        return command and _sharing(command)
+        if name not in self.COMMANDS:
+            return None
+        module, _, attribute = self.COMMANDS[name][0].partition(":")
+        return _sharing(getattr(importlib.import_module(f"syncd.cli.{module}"), attribute or name))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """As click lists them, from the summaries: no command is imported to say what it does."""
+        limit = formatter.width - 6 - max(map(len, self.COMMANDS))
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, make_default_short_help(summary, limit))
+                                for name, (_, summary) in sorted(self.COMMANDS.items())])
 
     def invoke(self, ctx: click.Context):
         try:
@@ -107,8 +166,8 @@ class Syncd(click.Group):
 
 @click.group(cls=Syncd, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="syncd")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), envvar=configuration.ENV_CONFIG,
-              default=configuration.default_config_path, show_default="the XDG config dir's syncd/syncd.yaml",
+@click.option("--config", "config_path", type=click.Path(path_type=Path), envvar=ENV_CONFIG,
+              default=_default_config, show_default="the XDG config dir's syncd/syncd.yaml",
               help="This working copy's config file (env SYNCD_CONFIG); also after the command.")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.option("--log-level", type=click.Choice(logs.LEVELS), help="The log level (default: warning; "
@@ -119,359 +178,3 @@ def main(ctx: click.Context, config_path: Path, verbose: int, log_level: str | N
     ctx.obj = {"config_path": Path(config_path).expanduser().absolute(), "verbose": verbose,
                "log_level_option": log_level}
     _set_up_logging(ctx.obj)
-
-
-@main.command()
-@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--workspace", required=True, help="The workspace slug shared by the team's working copies.")
-@click.option("--database-url", help="PostgreSQL URL of the store.")
-@click.option("--supabase-url", help="The Supabase project's URL (instead of --database-url).")
-@click.option("--anon-key", help="With --supabase-url: the project's public anon key, to sign in with GitHub.")
-@click.pass_context
-def init(ctx: click.Context, root: Path, workspace: str, database_url: str | None,
-         supabase_url: str | None, anon_key: str | None) -> None:
-    """Create a working copy's config for ROOT and register it with the store."""
-    root = root.expanduser().resolve()
-    path = ctx.obj["config_path"]
-    if database_url:  # said before anything is made
-        configuration.check_database_url(database_url, "--database-url")
-    if not root.exists():
-        root.mkdir(parents=True)
-        click.echo(f"created {root}")
-    if database_url and supabase_url:
-        raise click.UsageError("--database-url or --supabase-url, not both")
-    configuration.write_new(path, root, workspace, database_url, supabase_url, anon_key)
-    cfg = configuration.load(path)
-    journal = Journal(cfg.journal_path)
-    try:
-        if cfg.supabase_url and cfg.supabase_anon_key and not os.environ.get(ENV_SERVICE_KEY):
-            # signing in comes next; the first pass after it creates the workspace if needed
-            journal.set_meta("create_workspace", "1")
-            click.echo(f"wrote {path}; next: syncd --config {path} login, then sync --once (or run)")
-            return
-        with connect(cfg, journal) as store:
-            ws = store.open(create=True, device_name=cfg.device_name, hostname=socket.gethostname())
-            where = store.describe() if cfg.database_url or cfg.supabase_url else "the embedded PostgreSQL"
-    except BaseException:
-        path.unlink(missing_ok=True)  # nothing half-made: fix what was said and run init again
-        raise
-    finally:
-        journal.close()
-    click.echo(f"workspace {ws.slug} at {where} (change {ws.last_seq})")
-    click.echo(f"wrote {path}; next: syncd --config {path} sync --once (or run)")
-
-
-@main.group()
-def db() -> None:
-    """Database administration."""
-
-
-@db.command("migrate")
-@click.option("--database-url", help="Defaults to the config's database_url.")
-@click.pass_context
-def db_migrate(ctx: click.Context, database_url: str | None) -> None:
-    """Apply the SQL contract's migrations (idempotent)."""
-    if database_url:  # the config's own is checked as it loads
-        configuration.check_database_url(database_url, "--database-url")
-    cfg = None if database_url else load_config(ctx)
-    url = database_url or cfg.database_url
-    if not url and cfg.supabase_url:
-        raise Failure(f"{cfg.path} syncs over Supabase: pass the project's database URL (Project settings → "
-                      "Database), syncd db migrate --database-url URL")
-    if not url:
-        click.echo(f"{cfg.path} uses the embedded PostgreSQL, which syncd migrates itself each time it starts it: "
-                   "nothing to do (for another database: --database-url URL)")
-        return
-    import psycopg
-    try:
-        done = migrate(url)
-    except psycopg.OperationalError as exc:
-        raise Failure(f"cannot reach the database {describe_dsn(url)}: {str(exc).strip().splitlines()[0]}") from exc
-    except MigrationError as exc:
-        raise Failure(f"{describe_dsn(url)}: {exc}") from exc
-    for m in done:
-        click.echo(f"applied {m.version:04d}_{m.name}")
-    click.echo("schema up to date" if not done else f"{len(done)} migration(s) applied")
-
-
-@db.command("supabase")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def db_supabase(directory: Path) -> None:
-    """Write the contract for `supabase db push` into DIRECTORY.
-
-    DIRECTORY is a Supabase project repository: one file per migration in its
-    supabase/migrations (a re-run adds only new ones), one adding documents to Realtime, and
-    GitHub sign-in in supabase/config.toml."""
-    import datetime
-
-    from syncd.store import supabase_project as project
-    from syncd.store.migrate import bundled
-
-    migrations = directory / "supabase" / "migrations"
-    migrations.mkdir(parents=True, exist_ok=True)
-    existing = sorted(p.name for p in migrations.iterdir())
-    written = project.new_files(existing, bundled(), datetime.datetime.now(datetime.timezone.utc))
-    for name, text in written:
-        (migrations / name).write_text(text, encoding="utf-8")
-        click.echo(f"wrote {migrations / name}")
-    if not written:
-        click.echo(f"{migrations}: nothing new")
-    config = directory / "supabase" / "config.toml"
-    if config.is_file():
-        original = config.read_text(encoding="utf-8")
-        try:
-            text, notes = project.add_sign_in(original)
-        except ValueError as exc:  # not TOML
-            raise Failure(f"{config} is not valid TOML ({exc}); fix it and run this again") from exc
-        if text != original:
-            config.write_text(text, encoding="utf-8")
-            click.echo(f"wrote {config}")
-        for note in notes:
-            click.echo(f"{config}: {note}")
-    else:
-        click.echo(f"no {config} (run `supabase init` in {directory} first, or add this to it):\n\n{project.SIGN_IN}")
-    click.echo(f"next: cd {directory} && supabase link --project-ref <ref> && supabase db push; give the\n"
-               "GitHub OAuth app's id and secret as SUPABASE_AUTH_EXTERNAL_GITHUB_CLIENT_ID and _SECRET, then\n"
-               "`supabase config push` (or set GitHub up in the dashboard, as README's Supabase section says)")
-
-
-SETTLE_PASSES = 5  # `sync` without --once: passes while files change during one, at most this many
-
-
-@main.command()
-@click.option("--once", is_flag=True, help="Exactly one pass, even if files changed during it (exit 4 then).")
-@click.option("--dry-run", is_flag=True, help="Say what a pass would do (ask the store, change nothing).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.pass_context
-def sync(ctx: click.Context, once: bool, dry_run: bool, as_json: bool) -> None:
-    """Sync this working copy with the store, then exit: another pass right away while files
-    changed during one (at most 5 in all), so that it ends settled; --once: one pass."""
-    if dry_run:
-        print_preview(dry_run_of(ctx), as_json)
-        return
-    cfg = load_config(ctx)
-    journal = Journal(cfg.journal_path)
-    try:
-        if journal.get_meta("paused") == "1":
-            raise Failure("this working copy is paused (`syncd pause`); `syncd resume` first")
-        journal.lock()
-        with connect(cfg, journal) as store:
-            reports = [run_pass(cfg, journal, store)]
-            while reports[-1].deferred and not once and len(reports) < SETTLE_PASSES:
-                reports.append(run_pass(cfg, journal, store))
-        journal.set_meta("last_sync", str(time.time()))
-    finally:
-        journal.close()
-    report = together(reports)
-    summary = {
-        "pushed": len(report.pushed), "pulled": len(report.pulled),
-        "deleted_local": len(report.deleted_local), "deleted_remote": len(report.deleted_remote),
-        "moved": report.moved, "merged": report.merged, "resolved": report.resolved, "conflicts": report.conflicts,
-        "skipped": report.skipped, "ignored": report.ignored, "failed": report.failed, "deferred": report.deferred,
-        "held_deletes": report.held_deletes, "passes": len(reports),
-    }
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-    else:
-        click.echo(f"pushed {summary['pushed']}, pulled {summary['pulled']}, deleted "
-                   f"{summary['deleted_local']} here and {summary['deleted_remote']} in the store")
-        for new, old in report.moved.items():
-            click.echo(f"moved: {old} -> {new}")
-        for path in report.merged:
-            click.echo(f"merged: {path}")
-        for path in report.resolved:
-            click.echo(f"resolved: {path}")
-        for path in report.conflicts:
-            click.echo(f"conflict (held): {path}")
-        if report.conflicts:
-            click.echo("see them with `syncd conflicts`; settle with `syncd resolve PATH --keep ...`")
-        if report.held_deletes:
-            click.echo(f"{len(report.held_deletes)} deletes held back; to let them through: "
-                       "syncd resume --allow-deletes")
-        if report.failed:
-            click.echo(f"{report.trouble()}: each is named above")
-    if report.conflicts or report.held_deletes:
-        ctx.exit(EXIT_CONFLICTS)
-    if report.failed:
-        ctx.exit(EXIT_NOT_SYNCED)
-    if report.deferred:
-        ctx.exit(EXIT_UNSETTLED)
-
-
-def together(reports: list[SyncReport]) -> SyncReport:
-    """What the passes did, added up; what is held, skipped or deferred as the last one left it."""
-    last = reports[-1]
-    return dataclasses.replace(
-        last, **{name: [p for r in reports for p in getattr(r, name)]
-                 for name in ("pushed", "pulled", "deleted_local", "deleted_remote", "adopted", "merged", "resolved")},
-        moved={new: old for r in reports for new, old in r.moved.items()},
-        conflict_copies={path: copy for r in reports for path, copy in r.conflict_copies.items()})
-
-
-def dry_run_of(ctx: click.Context) -> dict[str, list[str]]:
-    """What a pass would do now (see `Executor.dry_run`)."""
-    with working_copy(ctx) as (cfg, journal), connect(cfg, journal) as store:
-        open_workspace(store, cfg, journal)
-        return Executor.from_config(cfg, journal, store).dry_run()
-
-
-def print_preview(outcomes: dict[str, list[str]], as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps({"dry_run": True, **outcomes}, indent=2))
-        return
-    click.echo("dry run: nothing was changed; a pass now would leave")
-    for outcome, paths in outcomes.items():
-        click.echo(f"  {len(paths):6d} {DRY_RUN_OUTCOMES[outcome]}")
-    for path in outcomes["held"]:
-        click.echo(f"conflict (would be held): {path}")
-
-
-@main.command()
-@click.pass_context
-def run(ctx: click.Context) -> None:
-    """Keep this working copy in sync until stopped (SIGTERM/SIGINT; SIGHUP reloads)."""
-    from syncd.daemon.service import Daemon
-    cfg = load_config(ctx)
-    journal = Journal(cfg.journal_path)  # first: it says a state directory that cannot be made
-    logs.setup(ctx.obj["log_level"] or "info", cfg.state_directory / logs.FILE_NAME)
-    try:
-        journal.lock()
-        with connect(cfg, journal) as store:
-            code = Daemon(cfg, journal, store).run()
-    finally:
-        journal.close()
-    ctx.exit(code)
-
-
-@main.command()
-@click.pass_context
-def pause(ctx: click.Context) -> None:
-    """Stop syncing this working copy until `syncd resume` (the daemon keeps running)."""
-    with working_copy(ctx) as (_, journal):
-        journal.set_meta("paused", "1")
-        running = journal.locked_by()
-    click.echo("paused; local and remote changes wait until `syncd resume`"
-               + (f" (the running syncd, pid {running}, stops syncing within a second)" if running else ""))
-
-
-@main.command()
-@click.option("--allow-deletes", is_flag=True, help="Let held-back deletes through, once.")
-@click.pass_context
-def resume(ctx: click.Context, allow_deletes: bool) -> None:
-    """Undo `syncd pause` and ask for a pass now; with --allow-deletes, let a held mass delete through."""
-    with working_copy(ctx) as (_, journal):
-        held = json.loads(journal.get_meta("held_deletes") or "[]")
-        was_paused = journal.get_meta("paused") == "1"
-        journal.set_meta("paused", "0")
-        if allow_deletes:
-            journal.set_meta("allow_deletes", "1")
-        journal.set_meta("resume", str(time.time()))
-        running = journal.locked_by()
-    if was_paused:
-        click.echo("resumed")
-    if allow_deletes:
-        click.echo(f"{len(held)} held deletes will go through on the next pass" if held
-                   else "deletes are allowed for the next pass")
-    click.echo(f"the running syncd (pid {running}) will sync within a second" if running
-               else "no syncd runs for this working copy: `syncd sync --once` or `syncd run`")
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
-    """The daemon's state, pending changes, conflicts and held deletes (no network, but
-    before the first pass: then it asks the store what that pass would do)."""
-    cfg = load_config(ctx)
-    journal = Journal(cfg.journal_path)
-    try:
-        pid = journal.locked_by()
-        daemon = json.loads(journal.get_meta("daemon") or "{}")
-        last = journal.get_meta("last_sync")
-        last_sync = max(filter(None, [float(last) if last else None, daemon.get("last_success")]), default=None)
-        first_pass = None
-        if journal.cursor == 0 and not journal.bases():  # never synced: what the first pass would do
-            try:
-                first_pass = dry_run_of(ctx)
-            except (StoreError, Paused) as exc:
-                first_pass = {"unknown": str(exc)}
-        try:
-            plan = Executor.from_config(cfg, journal, None).preview()
-            pending = {
-                "local": sorted(plan.get(Action.PUSH, []) + plan.get(Action.DELETE_REMOTE, [])
-                                + plan.get(Action.MOVE_REMOTE, [])),
-                "remote": sorted(plan.get(Action.PULL, []) + plan.get(Action.DELETE_LOCAL, [])
-                                 + plan.get(Action.MOVE_LOCAL, [])),
-            }
-        except Paused as exc:
-            pending = {"local": None, "remote": None, "unknown": str(exc)}
-        from syncd.store.embedded import describe as describe_embedded  # which binaries, which data
-        state = {
-            "config": str(cfg.path),
-            "root": str(cfg.root),
-            "workspace": cfg.workspace,
-            "store": (describe_dsn(cfg.database_url) if cfg.database_url
-                      else f"Supabase {cfg.supabase_url}" if cfg.supabase_url else "embedded"),
-            "embedded": None if cfg.database_url or cfg.supabase_url else describe_embedded(),
-            "daemon": {"running": pid is not None, "pid": pid,
-                       "state": daemon.get("state") if pid else "not running",
-                       "reason": daemon.get("reason") if pid else None},
-            "paused": journal.get_meta("paused") == "1",
-            "cursor": journal.cursor,
-            "last_sync": last_sync,
-            "pending": pending,
-            "held_deletes": json.loads(journal.get_meta("held_deletes") or "[]"),
-            "first_pass": first_pass,
-            "conflicts": [
-                {"path": c.path, "base_version": c.base_version, "remote_version": c.remote_version,
-                 "detected_at": c.detected_at}
-                for c in journal.conflicts()
-            ],
-        }
-    finally:
-        journal.close()
-    if as_json:
-        click.echo(json.dumps(state, indent=2))
-    else:
-        _print_status(state, cfg)
-    ctx.exit(status_code(state))
-
-
-def status_code(state: dict) -> int:
-    """`status` ends as a pass would: 3 while conflicts or deletes are held, 5 while the
-    daemon cannot sync (degraded, or paused by a safety valve), else 0 (also when paused by
-    `syncd pause`, which was asked for, or offline, where changes wait safely on disk)."""
-    if state["conflicts"] or state["held_deletes"]:
-        return EXIT_CONFLICTS
-    daemon = state["daemon"]["state"]
-    if daemon == "degraded" or (daemon == "paused" and not state["paused"]):
-        return EXIT_NOT_SYNCED
-    return 0
-
-
-def _print_status(state: dict, cfg) -> None:
-    d, pending, first_pass, last_sync = state["daemon"], state["pending"], state["first_pass"], state["last_sync"]
-    click.echo(f"{state['root']} ⇄ workspace {state['workspace']} at {state['store']} (change {state['cursor']})")
-    click.echo(f"daemon: {d['state']}" + (f" (pid {d['pid']})" if d["pid"] else "")
-               + (f": {d['reason']}" if d["reason"] else ""))
-    if state["paused"] and not d["running"]:
-        click.echo("paused (`syncd pause`): `syncd resume` continues")
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last_sync)) if last_sync else "never"
-    click.echo(f"last sync: {when}")
-    if first_pass and "unknown" in first_pass:
-        click.echo(f"never synced; what the first pass would do is unknown ({first_pass['unknown']})")
-    elif first_pass:
-        click.echo("never synced; the first pass would leave: " + ", ".join(
-            f"{len(paths)} {DRY_RUN_OUTCOMES[outcome]}" for outcome, paths in first_pass.items() if paths))
-    elif pending.get("unknown"):
-        click.echo(f"pending: unknown ({pending['unknown']})")
-    else:
-        click.echo(f"pending: {len(pending['local'])} local, {len(pending['remote'])} remote")
-    if state["held_deletes"]:
-        click.echo(f"held deletes: {len(state['held_deletes'])} (over the limits: more than "
-                   f"{cfg.deletes.max_count} files and {round(cfg.deletes.max_share * 100)}% of the tree); "
-                   "syncd resume --allow-deletes to let them through")
-    if not state["conflicts"]:
-        click.echo("no conflicts")
-    for c in state["conflicts"]:
-        click.echo(f"conflict (held): {c['path']} (base v{c['base_version']}, store v{c['remote_version']})")

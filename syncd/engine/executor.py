@@ -32,7 +32,7 @@ from syncd.engine.inference import Inference
 from syncd.engine.journal import Conflict, Journal
 from syncd.engine.merge import has_markers, merge_entries
 from syncd.engine.moves import find_moves
-from syncd.engine.policy import MergePolicies, Policy, keep_local
+from syncd.engine.policy import DeleteLimits, MergePolicies, Policy, keep_local
 from syncd.engine.reconcile import Action, Base, Facts, Remote, keep_parents, moved_version, reconcile
 from syncd.engine.resolution import conflict_copy_name
 from syncd.engine.scanner import LocalFile, remember, scan
@@ -64,16 +64,6 @@ class Paused(RuntimeError):
 
 class RootMissing(Paused):
     pass
-
-
-@dataclass(frozen=True)
-class DeleteLimits:
-    """Deletes in one pass beyond both limits wait for `syncd resume --allow-deletes`."""
-    max_count: int = 50
-    max_share: float = 0.25
-
-    def exceeded(self, deletes: int, tree: int) -> bool:
-        return deletes > self.max_count and deletes > self.max_share * tree
 
 
 # A dry run's outcomes, as people read them.

@@ -1,10 +1,12 @@
-"""What to do with a path both sides changed, by glob: the config's `merge` section.
+"""What to do with a path both sides changed, by glob: the config's `merge` section; and
+how many deletes one pass may carry out (the config's `deletes` section).
 
 The first pattern that matches a path wins (gitignore syntax); a path no pattern matches is
 merged. The choice between two whole versions (`prefer-*`, `newest`) is made here, purely.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from typing import Mapping
 
@@ -41,3 +43,13 @@ def keep_local(policy: Policy, local_mtime: float, remote_time: float) -> bool |
     if policy is Policy.NEWEST:
         return local_mtime >= remote_time
     return None
+
+
+@dataclass(frozen=True)
+class DeleteLimits:
+    """Deletes in one pass beyond both limits wait for `syncd resume --allow-deletes`."""
+    max_count: int = 50
+    max_share: float = 0.25
+
+    def exceeded(self, deletes: int, tree: int) -> bool:
+        return deletes > self.max_count and deletes > self.max_share * tree
