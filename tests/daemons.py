@@ -12,7 +12,7 @@ from typing import Callable
 
 from click.testing import CliRunner
 
-from syncd.cli.common import EXIT_CONFLICTS, EXIT_NOT_SYNCED
+from syncd.cli.errors import EXIT_CONFLICTS, EXIT_NOT_SYNCED
 from syncd.cli.main import main
 
 

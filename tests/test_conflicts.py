@@ -11,7 +11,8 @@ import sys
 import psycopg
 import pytest
 
-from syncd.cli.common import EXIT_CONFLICTS, EXIT_UNSETTLED, Failure, document_path
+from syncd.cli.common import Failure, document_path
+from syncd.cli.errors import EXIT_CONFLICTS, EXIT_UNSETTLED
 from syncd.config import load
 from syncd.content import decode
 from syncd.engine import executor as executor_module

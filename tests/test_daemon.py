@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from daemons import WorkingCopy, isolated_env, wait_for
-from syncd.cli.common import EXIT_NOT_SYNCED
+from syncd.cli.errors import EXIT_NOT_SYNCED
 from syncd.daemon.watcher import ChangeQueue
 
 FAST = ("daemon: {debounce: 0.1, poll_interval: 5}",)

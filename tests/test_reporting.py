@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from syncd.cli.common import EXIT_NOT_SYNCED
+from syncd.cli.errors import EXIT_NOT_SYNCED
 from syncd.cli.main import main
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import Change
