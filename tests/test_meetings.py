@@ -221,6 +221,22 @@ def test_keep_parents_keeps_only_an_empty_directory_above_what_arrives():
     assert keep_parents(plan, facts) == {**plan, "e": Action.ADOPT}  # f: nothing under it; g: a file; ex: a sibling
 
 
+def test_an_empty_directory_over_what_the_store_holds_is_a_parent_not_an_entry():
+    """Found by the randomized harness: a version under `d` that one copy cannot write (a
+    damaged one) left `d` empty there, while another copy had files in it. The first pushed
+    `d` as an empty directory, the second deleted it again, for ever."""
+    from syncd.content import DIRECTORY
+    from syncd.engine.reconcile import Action, Base, Facts, Remote, keep_parents
+
+    damaged = Facts(None, None, Remote(2, "cd" * 32))  # the store's d/a.md, never written here
+    plan = {"d": Action.PUSH, "d/a.md": Action.PULL, "e": Action.DELETE_LOCAL, "e/b.md": Action.NOTHING,
+            "f": Action.PUSH}
+    facts = {"d": Facts(DIRECTORY, None, None), "d/a.md": damaged,
+             "e": Facts(DIRECTORY, Base(1, DIRECTORY), Remote(2, None)), "e/b.md": damaged,
+             "f": Facts(DIRECTORY, None, None)}
+    assert keep_parents(dict(plan), facts) == {**plan, "d": Action.NOTHING, "e": Action.ADOPT}  # f: nothing under it
+
+
 def test_a_project_moved_with_its_sessions_empty_stage_folders_is_no_mass_delete(copies):
     """Empty directories are never moves (deletes and creates): fifty-six of them, gone from
     their paths, are no mass delete to hold back: they hold nothing to lose."""

@@ -128,15 +128,24 @@ def moved_version(old_base: Base, old_remote: Remote) -> Remote:
 
 
 def keep_parents(plan: dict[str, Action], facts: dict[str, Facts]) -> dict[str, Action]:
-    """The plan, but an empty directory deleted in the store because it got a file there (a
-    tombstone of its entry) is kept here as the parent of what this plan writes under it:
-    its tombstone is recorded (ADOPT), nothing is removed."""
+    """The plan, but a directory empty here that is the parent of what this plan writes
+    under it, or of anything the store holds under it (a version this copy cannot write:
+    damaged, refused here), is a parent, not an empty-directory entry: deleted in the store
+    (because it got a file there), its tombstone is recorded (ADOPT), nothing is removed;
+    never known to the store as an entry, it is not pushed as one (another copy holds
+    files in it, and would delete it again: the two would take turns for ever)."""
     parents: set[str] = set()
-    for path, action in plan.items():
-        if action in (Action.PULL, Action.MOVE_LOCAL):
-            parts = path.split("/")[:-1]
-            parents.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    # what the store goes on holding after this plan (not what it deletes, nor a move's old path)
+    live = [p for p, f in facts.items() if f.remote is not None and f.remote.sha256 is not None
+            and plan.get(p, Action.DELETE_REMOTE) is not Action.DELETE_REMOTE]
+    for path in [*live, *(p for p, a in plan.items() if a in (Action.PULL, Action.MOVE_LOCAL))]:
+        parts = path.split("/")[:-1]
+        parents.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
     for path in parents & plan.keys():
-        if plan[path] is Action.DELETE_LOCAL and facts[path].local == DIRECTORY:
+        if facts[path].local != DIRECTORY:
+            continue
+        if plan[path] is Action.DELETE_LOCAL:
             plan[path] = Action.ADOPT
+        elif plan[path] is Action.PUSH:
+            plan[path] = Action.NOTHING
     return plan
