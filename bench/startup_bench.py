@@ -65,6 +65,8 @@ def main() -> None:
             subprocess.run([*copy, "sync", "--once"], check=True, capture_output=True, env=env)
             rows = [
                 ("python -c pass", timed([sys.executable, "-c", "pass"], args.runs, env)),
+                # the floor for any click CLI: the import alone, before syncd runs a line
+                ("python -c 'import click'", timed([sys.executable, "-c", "import click"], args.runs, env)),
                 ("syncd --version", timed([*SYNCD, "--version"], args.runs, env)),
                 ("syncd --help", timed([*SYNCD, "--help"], args.runs, env)),
                 (f"syncd status ({args.files:,} files)", timed([*copy, "status"], args.runs, env)),

@@ -10,7 +10,6 @@ keys the process registered, anything shaped like a JWT, and passwords in URLs a
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import re
 import sys
@@ -87,9 +86,9 @@ def setup(level: str, log_file: Path | None = None) -> None:
         stderr.setFormatter(logging.Formatter("syncd: %(levelname)s: %(message)s"))
     handlers.append(stderr)
     if log_file is not None:
+        from logging.handlers import RotatingFileHandler  # its sockets and queues only for a log file
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        rotating = logging.handlers.RotatingFileHandler(log_file, maxBytes=FILE_BYTES, backupCount=FILE_BACKUPS,
-                                                        encoding="utf-8")
+        rotating = RotatingFileHandler(log_file, maxBytes=FILE_BYTES, backupCount=FILE_BACKUPS, encoding="utf-8")
         rotating.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handlers.append(rotating)
     for handler in handlers:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
-import tempfile
 import time
-import traceback
 from pathlib import Path
 
 import click
@@ -52,6 +50,7 @@ def said(exc: Exception, config_path: Path | None) -> Failure:
             return Failure(first)
         return Failure(f"{first} (the rest is {_written(config_path, str(exc))})")
     message = logs.mask(str(exc)).strip().partition("\n")[0]
+    import traceback  # the error path only: a command does not pay for it at start-up
     details = "".join(traceback.format_exception(exc))
     return Failure(f"unexpected {type(exc).__name__}{': ' + message if message else ''} "
                    f"(the full traceback is {_written(config_path, details)})")
@@ -67,6 +66,7 @@ def _written(config_path: Path | None, text: str) -> str:
             f.write(entry)
         return f"in {directory / logs.FILE_NAME}"
     except OSError as exc:
+        import tempfile
         fd, spare = tempfile.mkstemp(prefix="syncd-error-", suffix=".log")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(entry)
