@@ -596,8 +596,9 @@ class SyncMachine(RuleBasedStateMachine):
                     moved = True
                     continue
                 self._check_conflicts(copy, report)
+                # anything this pass put in the store (a settled path, a move) is news to the others
                 moved |= bool(report.pushed or report.pulled or report.deleted_local or report.deleted_remote
-                              or report.merged or report.deferred)
+                              or report.moved or report.merged or report.resolved or report.deferred)
             if not moved:
                 break
         else:

@@ -121,3 +121,17 @@ def test_found_a_replaced_store_repeating_a_change_at_the_seq_a_copy_saw_went_un
     state.rewind_store(how='replace')
     state.sync(i=0)
     state.teardown()
+
+
+def test_found_the_settling_rounds_ended_before_a_copy_saw_an_edit_put_on_a_damaged_version(machine):
+    """c1's edit went on top of a damaged version (reported as settled, not pushed): the
+    final rounds took that for a quiet round and stopped before c0 pulled it, and c0's file
+    then "differed from the store" (about one fresh-clone run in five)."""
+    state = machine()
+    state.start(n=2)
+    state.write(atomic=False, i=0, lines=[], path='b.md')
+    state.sync(i=0)
+    state.sync(i=1)
+    state.append(i=1, path='b.md', line='beta\n')
+    state.plant_damaged_version(n=0, how='int')
+    state.teardown()
