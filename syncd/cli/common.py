@@ -22,7 +22,6 @@ from syncd.engine.ignore import IgnoreRules
 from syncd.engine.journal import Journal, JournalLocked, JournalUnwritable
 from syncd.store.blobs import blobs_for
 from syncd.store.connect import agree_layout, connect, open_workspace
-from syncd.git.recorder import Recorder
 from syncd.store.rpc import RpcStore, StoreError, Workspace
 
 DAEMON_WAIT = 30.0  # how long a command waits for the running daemon to carry out a request
@@ -122,6 +121,7 @@ def run_pass(cfg: Config, journal: Journal, store: RpcStore) -> SyncReport:
     check_workspace(journal, store, open_workspace(store, cfg, journal))
     agree_layout(store, cfg)
     report = Executor.from_config(cfg, journal, store).sync_once()
+    from syncd.git.recorder import Recorder  # GitPython only for a pass: `status` and the rest never load it
     recorder = Recorder.for_config(cfg, journal, store)
     if recorder is not None:
         recorder.after_pass(report)
