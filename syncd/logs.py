@@ -15,7 +15,6 @@ import re
 import sys
 from pathlib import Path
 
-LEVELS = ["debug", "info", "warning", "error"]
 FILE_NAME = "syncd.log"  # in the working copy's state directory
 FILE_BYTES = 5 * 1024 * 1024
 FILE_BACKUPS = 4

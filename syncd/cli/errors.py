@@ -15,8 +15,6 @@ from pathlib import Path
 
 import click
 
-from syncd import logs
-
 # the errors whose message names the fix (module, class)
 EXPECTED = (
     ("syncd.config", "ConfigError"),
@@ -44,6 +42,7 @@ def expected(exc: BaseException) -> bool:
 
 def said(exc: Exception, config_path: Path | None) -> Failure:
     """The one line for `exc`, secrets masked as in the log; what does not fit on it goes to the log."""
+    from syncd import logs
     if expected(exc):
         first, _, rest = logs.mask(str(exc)).strip().partition("\n")
         if not rest.strip():
@@ -58,6 +57,7 @@ def said(exc: Exception, config_path: Path | None) -> Failure:
 
 def _written(config_path: Path | None, text: str) -> str:
     """Append `text` to the working copy's log; says where it went ("in PATH")."""
+    from syncd import logs
     entry = f"{time.strftime('%Y-%m-%d %H:%M:%S')} ERROR syncd.cli: {logs.mask(text).rstrip()}\n"
     directory = _state_directory(config_path)
     try:

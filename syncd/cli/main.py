@@ -13,11 +13,12 @@ from pathlib import Path
 import click
 from click.utils import make_default_short_help
 
-from syncd import __version__, logs
+from syncd import __version__
 from syncd.cli import errors
 from syncd.cli.errors import EXIT_CONFLICTS, EXIT_NOT_SYNCED, EXIT_UNSETTLED  # noqa: F401 (the codes, named here)
 
 ENV_CONFIG = "SYNCD_CONFIG"
+LOG_LEVELS = ["debug", "info", "warning", "error"]  # (syncd.logs, and logging, load when a command runs)
 
 
 def _default_config() -> Path:
@@ -34,7 +35,7 @@ def shared_options() -> list[click.Option]:
                      "env SYNCD_CONFIG; default: the XDG config dir's syncd/syncd.yaml)."),
         click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_given,
                      help="More log output (-v info, -vv debug)."),
-        click.Option(["--log-level"], type=click.Choice(logs.LEVELS), expose_value=False, callback=_given,
+        click.Option(["--log-level"], type=click.Choice(LOG_LEVELS), expose_value=False, callback=_given,
                      help="The log level (default: warning; info for `syncd run`)."),
     ]
 
@@ -55,6 +56,7 @@ def _given(ctx: click.Context, param: click.Parameter, value):
 def _set_up_logging(obj: dict) -> None:
     verbose = obj["verbose"]
     obj["log_level"] = obj["log_level_option"] or (["warning", "info", "debug"][min(verbose, 2)] if verbose else None)
+    from syncd import logs
     logs.setup(obj["log_level"] or "warning")
 
 
@@ -170,7 +172,7 @@ class Syncd(click.Group):
               default=_default_config, show_default="the XDG config dir's syncd/syncd.yaml",
               help="This working copy's config file (env SYNCD_CONFIG); also after the command.")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
-@click.option("--log-level", type=click.Choice(logs.LEVELS), help="The log level (default: warning; "
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), help="The log level (default: warning; "
               "info for `syncd run`).")
 @click.pass_context
 def main(ctx: click.Context, config_path: Path, verbose: int, log_level: str | None) -> None:
