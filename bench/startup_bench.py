@@ -1,7 +1,11 @@
 """How long the CLI takes to answer, whole command, process start included, beside `python
 -c pass` and `git status` on the same tree. Prints numbers, times nothing against a limit.
 
-    python bench/startup_bench.py [--files 10000] [--runs 5] [--database-url URL]
+    python bench/startup_bench.py [--files 10000] [--runs 5] [--database-url URL] [--instructions]
+
+--instructions also counts the instructions of the start-up commands under valgrind's
+callgrind (Debian's `valgrind`): the same count whatever else the machine is doing, so the
+ratios hold on a loaded machine where the medians wander.
 
 Makes a working copy of that many files in a Git repository, syncs it once (a private
 PostgreSQL unless --database-url names a server to make a scratch database on), then takes
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -34,6 +39,13 @@ def timed(argv: list[str], runs: int, env: dict, cwd: Path | None = None) -> flo
     return statistics.median(times)
 
 
+def instructions(argv: list[str], env: dict) -> int:
+    with tempfile.NamedTemporaryFile() as out:
+        run = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out.name}", *argv],
+                             check=True, capture_output=True, text=True, env=env)
+    return int(re.search(r"Collected : (\d+)", run.stderr).group(1))
+
+
 def make_tree(root: Path, files: int) -> None:
     for d in range(files // 10):
         specs = root / f"projects/P{d % 20}/sessions/s{d}/specs"
@@ -48,6 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--instructions", action="store_true", help="also count instructions (valgrind)")
     parser.add_argument("--database-url", help="a server to make a scratch database on (default: a private one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,6 +90,14 @@ def main() -> None:
     print(f"median of {args.runs} runs, whole command:")
     for name, seconds in rows:
         print(f"  {name:<32} {seconds:6.3f} s  {seconds / base:5.1f}x python -c pass")
+    if args.instructions:
+        counted = [(name, instructions(argv, os.environ)) for name, argv in (
+            ("python -c pass", [sys.executable, "-c", "pass"]),
+            ("python -c 'import click'", [sys.executable, "-c", "import click"]),
+            ("syncd --version", [*SYNCD, "--version"]), ("syncd --help", [*SYNCD, "--help"]))]
+        print("instructions (callgrind):")
+        for name, count in counted:
+            print(f"  {name:<32} {count / 1e6:6.0f} M  {count / counted[0][1]:5.2f}x python -c pass")
 
 
 if __name__ == "__main__":
