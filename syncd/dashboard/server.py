@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import secrets
+import signal
 import socket
 import threading
 
@@ -39,6 +40,23 @@ def bind(port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a SIGINT or SIGTERM ends `serve()` and no more: uvicorn raises
+    the signal again once stopped, which would end `syncd dashboard` as killed (or "Aborted!")."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 class Dashboard:
     """`with Dashboard(cfg, port) as board: board.serve()`: the page until stopped."""
 
@@ -60,7 +78,7 @@ class Dashboard:
             wakeups.start()
             self._stack.callback(wakeups.stop)
             app = create_app(Reader(self.cfg, store), wakeups, self.token, self.port)
-            self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+            self.server = _Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                                         timeout_graceful_shutdown=2))
             self._write_url()
         except BaseException:

@@ -9,7 +9,7 @@ from syncd.dashboard.snapshot import Filters, who
 from syncd.report.page import STAGES, charts
 from syncd.report.units import count, duration
 
-SECTIONS = ("state", "conflicts", "pipeline", "activity", "devices", "charts")
+SECTIONS = ("state", "devices", "conflicts", "pipeline", "activity", "charts")
 TITLES = {"state": "This copy", "conflicts": "Held conflicts", "pipeline": "Pipeline", "activity": "Activity",
           "devices": "Devices", "charts": "Analytics"}
 KEEPS = [  # the buttons: `syncd resolve --keep` values and what each does
@@ -19,6 +19,7 @@ KEEPS = [  # the buttons: `syncd resolve --keep` values and what each does
     ("merged", "Merge by hand", "write the file with conflict markers to edit; published once they are gone"),
 ]
 SHOWN_BYTES = 20000  # of each side in the three-way view
+SHOWN_ROWS = 40  # of the activity stream; the filters reach further back
 
 
 def when(iso: str | float | None) -> str:
@@ -168,7 +169,7 @@ def activity(snap: dict, filters: Filters) -> str:
     if not rows:
         return form + _empty("no activity" + (" with these filters" if filters.query() else " yet"))
     lines = []
-    for r in rows:
+    for r in rows[:SHOWN_ROWS]:
         details = r.get("details") or {}
         version = f" v{details['version']}" if "version" in details else ""
         extra = "".join(f" {k}={details[k]}" for k in ("keep", "policy", "restored_version") if k in details)
@@ -177,7 +178,9 @@ def activity(snap: dict, filters: Filters) -> str:
                      f'<td><code>{escape(r.get("path") or "-")}</code>{version}'
                      f'{" (deleted)" if details.get("deleted") else ""}{escape(extra)}</td></tr>')
     return (form + '<table class="activity"><tr><th>when</th><th>who</th><th>device</th><th>kind</th><th>what</th></tr>'
-            + "".join(lines) + "</table>")
+            + "".join(lines) + "</table>"
+            + (f'<p class="meta">the latest {SHOWN_ROWS} of {len(rows)}: filter to see others</p>'
+               if len(rows) > SHOWN_ROWS else ""))
 
 
 def devices(rows: list[dict]) -> str:
