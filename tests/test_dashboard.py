@@ -289,3 +289,30 @@ def test_syncd_run_serves_the_dashboard_when_the_config_asks(tmp_path, dsn):
     finally:
         assert copy.stop() == 0
     assert not url_file.exists()
+
+
+def test_the_page_is_woken_by_a_commit_elsewhere_and_by_this_copys_journal(copies):
+    """The wake-ups the event stream waits on: the store's (NOTIFY, or Realtime over the
+    Supabase transport) for another copy's sync, the journal's for `syncd pause` here."""
+    from syncd.dashboard.wakeups import Wakeups
+    a, b = copies
+    a.sync()
+    b.sync()
+    cfg = configuration.load(b.config)
+    journal = Journal(cfg.journal_path)
+    with connect(cfg, journal) as store:
+        wakeups = Wakeups(cfg, store, open_workspace(store, cfg, journal).id)
+        wakeups.start()
+        try:
+            wait_for(lambda: all(listener.connected.is_set() for listener in wakeups.listeners))
+            seen = wakeups.generation
+            write(a, "notes.md", "from a\n")
+            a.sync()
+            assert wakeups.wait(seen, 10.0) != seen
+            wait_for(lambda: wakeups.wait(wakeups.generation, 0.3) == wakeups.generation)  # quiet again
+            seen = wakeups.generation
+            b.cli("pause")
+            assert wakeups.wait(seen, 10.0) != seen
+        finally:
+            wakeups.stop()
+    journal.close()
