@@ -316,3 +316,12 @@ def test_the_page_is_woken_by_a_commit_elsewhere_and_by_this_copys_journal(copie
         finally:
             wakeups.stop()
     journal.close()
+
+
+def test_a_copy_never_synced_says_what_its_first_pass_would_do_as_status_does(copies):
+    a, _ = copies
+    write(a, "notes.md", "not pushed yet\n")
+    with dashboard(a) as client:
+        state = text_of(signed_in(client).get("/sections").json()["sections"]["state"])
+    assert "never synced the first pass would leave: 1 pushed" in state
+    assert "not running" in state

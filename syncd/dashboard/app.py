@@ -67,8 +67,9 @@ class Guard:
         else:
             ok = hmac.compare_digest(request.cookies.get(self.cookie, "").encode(), self.token.encode())
         if not ok:
-            return PlainTextResponse("open the dashboard with the URL `syncd dashboard` printed (it has the "
-                                     "token)\n", status_code=403)
+            return PlainTextResponse("open the dashboard with its URL and token: as `syncd dashboard` printed "
+                                     "it, or from dashboard.url in the state directory when `syncd run` "
+                                     "serves it\n", status_code=403)
         if request.method not in ("GET", "HEAD"):
             origin = request.headers.get("origin")
             if origin not in {f"http://{h}" for h in self.hosts}:

@@ -6,6 +6,7 @@ import datetime
 from html import escape
 
 from syncd.dashboard.snapshot import Filters, who
+from syncd.engine.executor import DRY_RUN_OUTCOMES
 from syncd.report.page import STAGES, charts
 from syncd.report.units import count, duration
 
@@ -67,9 +68,12 @@ def state(s: dict) -> str:
     facts.append(("pending", escape(f"unknown ({pending['unknown']})") if pending.get("unknown")
                   else f"{len(pending['local'])} local, {len(pending['remote'])} remote"))
     facts.append(("conflicts", str(len(s["conflicts"]))))
-    if s["first_pass"]:
-        facts.append(("first pass", escape(", ".join(f"{len(v)} {k}" for k, v in s["first_pass"].items()
-                                                     if isinstance(v, list) and v) or str(s["first_pass"]))))
+    first = s["first_pass"]
+    if first:  # never synced: as `syncd status` says it
+        facts.append(("never synced", escape(f"what the first pass would do is unknown ({first['unknown']})"
+                                             if "unknown" in first else "the first pass would leave: " + ", ".join(
+                                                 f"{len(paths)} {DRY_RUN_OUTCOMES[outcome]}"
+                                                 for outcome, paths in first.items() if paths))))
     lines.append("<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>")
     held = s["held_deletes"]
     if held:
