@@ -44,6 +44,8 @@ class DaemonSettings:
     max_delay: float = 5.0  # a pass happens this long after a change even if changes keep coming
     rescan_interval: float = 300.0  # full rescan when the watcher reported nothing
     poll_interval: float = 30.0  # pull the feed even without a notification
+    dashboard: bool = False  # serve `syncd dashboard` from inside `syncd run`
+    dashboard_port: int = 0  # its port on 127.0.0.1; 0: a free one
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,8 @@ def load(path: Path) -> Config:
         raise ConfigError(f"{where}: key 'files.binary' must be 'sync' or 'skip', not {binary!r}")
 
     daemon = DaemonSettings(**_numbers(raw, "daemon", DaemonSettings(), where))
+    if daemon.dashboard_port > 65535:
+        raise ConfigError(f"{where}: key 'daemon.dashboard_port' is a TCP port, up to 65535 (0: a free one)")
     deletes = DeleteLimits(**_numbers(raw, "deletes", DeleteLimits(), where))
     if deletes.max_share > 1:
         raise ConfigError(f"{where}: key 'deletes.max_share' is a fraction of the tree, from 0 to 1")
@@ -276,7 +280,7 @@ def _git_mirror(raw: object, path: Path, where: str) -> GitMirror:
 
 
 def _numbers(raw: dict, section: str, defaults, where: str) -> dict:
-    """A section of non-negative numbers, checked against the defaults' fields."""
+    """A section of non-negative numbers (and true/false switches), checked against the defaults' fields."""
     given = raw.get(section) or {}
     if not isinstance(given, dict):
         raise ConfigError(f"{where}: key '{section}' must be a mapping")
@@ -285,6 +289,11 @@ def _numbers(raw: dict, section: str, defaults, where: str) -> dict:
         if not hasattr(defaults, key):
             raise ConfigError(f"{where}: unknown key '{section}.{key}' (known: {', '.join(vars(defaults))})")
         kind = type(getattr(defaults, key))
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: key '{section}.{key}' must be true or false")
+            out[key] = value
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
                 or (kind is int and not isinstance(value, int)):
             raise ConfigError(f"{where}: key '{section}.{key}' must be a non-negative {kind.__name__}")

@@ -46,7 +46,17 @@ def _labels(c: Conflict, remote: dict) -> tuple[str, str, str]:
             f"remote (v{c.remote_version} by {who(remote)})")
 
 
-def _state(c: Conflict) -> str:
+def three_way(cfg, store: RpcStore, c: Conflict):
+    """(the store's version, (base, local, remote) contents, their labels, the diff3 merge or
+    None where a side is deleted): what `conflicts show` prints and the dashboard shows."""
+    remote = _remote_version(store, c)
+    base, local, theirs = _sides(cfg, store, c)
+    labels = _labels(c, remote)
+    merged = None if local is None or theirs is None else merge3(c.path, base, local, theirs, labels, diff3=True)
+    return remote, (base, local, theirs), labels, merged
+
+
+def state_of(c: Conflict) -> str:
     if c.request == "merged":
         return "waiting for the conflict markers to be removed"
     if c.request:
@@ -74,7 +84,7 @@ def conflicts(ctx: click.Context, as_json: bool) -> None:
                     "path": c.path, "detected_at": c.detected_at, "base_version": c.base_version,
                     "local_sha256": c.local_sha256, "remote_version": c.remote_version,
                     "remote_author": remote.get("author"), "remote_device": remote.get("device"),
-                    "remote_at": remote.get("created_at"), "state": _state(c),
+                    "remote_at": remote.get("created_at"), "state": state_of(c),
                 })
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -102,13 +112,7 @@ def conflicts_show(ctx: click.Context, path: str, as_json: bool) -> None:
         path = document_path(cfg, path)
         c = _held(journal, path)
         with connect(cfg, journal) as store:
-            remote = _remote_version(store, c)
-            base, local, theirs = _sides(cfg, store, c)
-    labels = _labels(c, remote)
-    if local is None or theirs is None:
-        merged = None
-    else:
-        merged = merge3(path, base, local, theirs, labels, diff3=True)
+            remote, (base, local, theirs), labels, merged = three_way(cfg, store, c)
     if as_json:
         def text(data: bytes | None):
             if data is None:
@@ -119,7 +123,7 @@ def conflicts_show(ctx: click.Context, path: str, as_json: bool) -> None:
                 return {"base64": base64.b64encode(data).decode("ascii")}
         click.echo(json.dumps({
             "path": path, "base_version": c.base_version, "remote_version": c.remote_version,
-            "remote_author": who(remote), "state": _state(c), "base": text(base), "local": text(local),
+            "remote_author": who(remote), "state": state_of(c), "base": text(base), "local": text(local),
             "remote": text(theirs), "merged": text(merged.marked) if merged else None,
             "clean": bool(merged and merged.clean)}, indent=2))
         return
@@ -147,37 +151,44 @@ def resolve(ctx: click.Context, path: str, keep: str, edit: bool, as_json: bool)
     if edit and keep != "merged":
         raise click.UsageError("--edit goes with --keep merged")
     with working_copy(ctx) as (cfg, journal):
-        path = document_path(cfg, path)
-        c = _held(journal, path)
-        out = {"path": path, "keep": keep}
-        if keep == "merged":
-            target = _write_marked(cfg, journal, c)
-            journal.request(path, keep)  # from now on, a pass publishes the file once it is clean
-            if edit:
-                click.edit(filename=str(target))
-            found = read_local(cfg.root, path, cfg.files)
-            if found is not None and has_markers(found[0]):
-                out.update(resolved=False, file=str(target))
-                _print(out, as_json, f"wrote {target} with conflict markers: edit it and remove them; "
-                       "a running syncd publishes it when you save, else run `syncd sync`")
-                ctx.exit(EXIT_CONFLICTS)
-        else:
-            journal.request(path, keep)
-        report = sync_now(cfg, journal, lambda: journal.conflict(path) is None)
-        settled = journal.conflict(path) is None
-        out.update(resolved=settled)
-        if settled:
-            copy = report.conflict_copies.get(path) if report else None
-            out.update(copy=copy)
-            message = f"resolved {path}: kept {keep}" + (f"; this copy's content is in {copy}" if keep == "both" and copy else "")
-        elif report is None:
-            message = f"asked the running syncd to settle {path}; it has not yet (see `syncd conflicts`)"
-        else:
-            message = (f"{path} is not settled yet: {report.skipped.get(path) or 'it changed during the pass'}; "
-                       "run the command again")
-        _print(out, as_json, message)
-        if not settled:
-            ctx.exit(EXIT_CONFLICTS)
+        out, message = settle(cfg, journal, document_path(cfg, path), keep,
+                              edit=(lambda target: click.edit(filename=str(target))) if edit else None)
+    _print(out, as_json, message)
+    if not out["resolved"]:
+        ctx.exit(EXIT_CONFLICTS)
+
+
+def settle(cfg, journal: Journal, path: str, keep: str, edit=None) -> tuple[dict, str]:
+    """What `syncd resolve PATH --keep KEEP` does, for the CLI and the dashboard's buttons:
+    (what happened, said as JSON, and in a line); out["resolved"] says if it is settled.
+    `edit(target)`, for --keep merged, is given the file with the markers before it is read."""
+    c = _held(journal, path)
+    out = {"path": path, "keep": keep}
+    if keep == "merged":
+        target = _write_marked(cfg, journal, c)
+        journal.request(path, keep)  # from now on, a pass publishes the file once it is clean
+        if edit:
+            edit(target)
+        found = read_local(cfg.root, path, cfg.files)
+        if found is not None and has_markers(found[0]):
+            out.update(resolved=False, file=str(target))
+            return out, (f"wrote {target} with conflict markers: edit it and remove them; "
+                         "a running syncd publishes it when you save, else run `syncd sync`")
+    else:
+        journal.request(path, keep)
+    report = sync_now(cfg, journal, lambda: journal.conflict(path) is None)
+    settled = journal.conflict(path) is None
+    out.update(resolved=settled)
+    if settled:
+        copy = report.conflict_copies.get(path) if report else None
+        out.update(copy=copy)
+        message = f"resolved {path}: kept {keep}" + (f"; this copy's content is in {copy}" if keep == "both" and copy else "")
+    elif report is None:
+        message = f"asked the running syncd to settle {path}; it has not yet (see `syncd conflicts`)"
+    else:
+        message = (f"{path} is not settled yet: {report.skipped.get(path) or 'it changed during the pass'}; "
+                   "run the command again")
+    return out, message
 
 
 def _print(out: dict, as_json: bool, message: str) -> None:

@@ -86,6 +86,9 @@ class Syncd(click.Group):
                   "PATHS, list the paths allowed."),
         "conflicts": ("conflicts",
                       "List held conflicts (`conflicts show PATH` for one of them)."),
+        "dashboard": ("dashboard",
+                      "A live page in the browser: pipeline, activity, this copy's state, devices, "
+                      "conflicts to resolve and the report's charts."),
         "db": ("database",
                "Database administration."),
         "diff": ("history",

@@ -230,49 +230,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     cfg = load_config(ctx)
     journal = Journal(cfg.journal_path)
     try:
-        pid = journal.locked_by()
-        daemon = json.loads(journal.get_meta("daemon") or "{}")
-        last = journal.get_meta("last_sync")
-        last_sync = max(filter(None, [float(last) if last else None, daemon.get("last_success")]), default=None)
-        first_pass = None
-        if journal.cursor == 0 and not journal.bases():  # never synced: what the first pass would do
-            try:
-                first_pass = dry_run_of(ctx)
-            except (StoreError, Paused) as exc:
-                first_pass = {"unknown": str(exc)}
-        try:
-            plan = Executor.from_config(cfg, journal, None).preview()
-            pending = {
-                "local": sorted(plan.get(Action.PUSH, []) + plan.get(Action.DELETE_REMOTE, [])
-                                + plan.get(Action.MOVE_REMOTE, [])),
-                "remote": sorted(plan.get(Action.PULL, []) + plan.get(Action.DELETE_LOCAL, [])
-                                 + plan.get(Action.MOVE_LOCAL, [])),
-            }
-        except Paused as exc:
-            pending = {"local": None, "remote": None, "unknown": str(exc)}
-        from syncd.store.embedded import describe as describe_embedded  # which binaries, which data
-        state = {
-            "config": str(cfg.path),
-            "root": str(cfg.root),
-            "workspace": cfg.workspace,
-            "store": (describe_dsn(cfg.database_url) if cfg.database_url
-                      else f"Supabase {cfg.supabase_url}" if cfg.supabase_url else "embedded"),
-            "embedded": None if cfg.database_url or cfg.supabase_url else describe_embedded(),
-            "daemon": {"running": pid is not None, "pid": pid,
-                       "state": daemon.get("state") if pid else "not running",
-                       "reason": daemon.get("reason") if pid else None},
-            "paused": journal.get_meta("paused") == "1",
-            "cursor": journal.cursor,
-            "last_sync": last_sync,
-            "pending": pending,
-            "held_deletes": json.loads(journal.get_meta("held_deletes") or "[]"),
-            "first_pass": first_pass,
-            "conflicts": [
-                {"path": c.path, "base_version": c.base_version, "remote_version": c.remote_version,
-                 "detected_at": c.detected_at}
-                for c in journal.conflicts()
-            ],
-        }
+        state = copy_state(cfg, journal, lambda: dry_run_of(ctx))
     finally:
         journal.close()
     if as_json:
@@ -280,6 +238,55 @@ def status(ctx: click.Context, as_json: bool) -> None:
     else:
         _print_status(state, cfg)
     ctx.exit(status_code(state))
+
+
+def copy_state(cfg, journal: Journal, first_pass_of) -> dict:
+    """What `syncd status --json` reports (and the dashboard shows): the daemon's state from the
+    journal, pending changes from a scan, and, before the first pass, what `first_pass_of()`
+    says that pass would do."""
+    pid = journal.locked_by()
+    daemon = json.loads(journal.get_meta("daemon") or "{}")
+    last = journal.get_meta("last_sync")
+    last_sync = max(filter(None, [float(last) if last else None, daemon.get("last_success")]), default=None)
+    first_pass = None
+    if journal.cursor == 0 and not journal.bases():  # never synced: what the first pass would do
+        try:
+            first_pass = first_pass_of()
+        except (StoreError, Paused) as exc:
+            first_pass = {"unknown": str(exc)}
+    try:
+        plan = Executor.from_config(cfg, journal, None).preview()
+        pending = {
+            "local": sorted(plan.get(Action.PUSH, []) + plan.get(Action.DELETE_REMOTE, [])
+                            + plan.get(Action.MOVE_REMOTE, [])),
+            "remote": sorted(plan.get(Action.PULL, []) + plan.get(Action.DELETE_LOCAL, [])
+                             + plan.get(Action.MOVE_LOCAL, [])),
+        }
+    except Paused as exc:
+        pending = {"local": None, "remote": None, "unknown": str(exc)}
+    from syncd.store.embedded import describe as describe_embedded  # which binaries, which data
+    return {
+        "config": str(cfg.path),
+        "root": str(cfg.root),
+        "workspace": cfg.workspace,
+        "store": (describe_dsn(cfg.database_url) if cfg.database_url
+                  else f"Supabase {cfg.supabase_url}" if cfg.supabase_url else "embedded"),
+        "embedded": None if cfg.database_url or cfg.supabase_url else describe_embedded(),
+        "daemon": {"running": pid is not None, "pid": pid,
+                   "state": daemon.get("state") if pid else "not running",
+                   "reason": daemon.get("reason") if pid else None},
+        "paused": journal.get_meta("paused") == "1",
+        "cursor": journal.cursor,
+        "last_sync": last_sync,
+        "pending": pending,
+        "held_deletes": json.loads(journal.get_meta("held_deletes") or "[]"),
+        "first_pass": first_pass,
+        "conflicts": [
+            {"path": c.path, "base_version": c.base_version, "remote_version": c.remote_version,
+             "detected_at": c.detected_at}
+            for c in journal.conflicts()
+        ],
+    }
 
 
 def status_code(state: dict) -> int:

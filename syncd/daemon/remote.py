@@ -18,10 +18,11 @@ MAX_BACKOFF = 30.0
 
 
 class NotifyListener(threading.Thread):
-    def __init__(self, dsn: str, workspace_id: str, wake: Callable[[], None]):
+    def __init__(self, dsn: str, workspace_id: str, wake: Callable[[], None], prefix: str = "syncd:"):
+        """`prefix`: the channel's, "syncd:" for new versions, "syncd-activity:" for activity rows."""
         super().__init__(name="syncd-listen", daemon=True)
         self.dsn = dsn
-        self.channel = f"syncd:{workspace_id}"
+        self.channel = f"{prefix}{workspace_id}"
         self.wake = wake
         self.connected = threading.Event()
         self._halt = threading.Event()

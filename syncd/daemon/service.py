@@ -140,10 +140,17 @@ class Daemon:
         self._event("daemon_started", {"root": str(self.cfg.root)})
         self.recorder = Recorder.for_config(self.cfg, self.journal, self.store)
         self._watch()
+        dashboard = None
+        if self.cfg.daemon.dashboard:
+            from syncd.dashboard.server import InDaemon  # Starlette and uvicorn only when asked for
+            dashboard = InDaemon(self.cfg)
+            dashboard.start()
         try:
             self._loop()
         finally:
             self.notifier.stopping()
+            if dashboard:
+                dashboard.stop()
             listener.stop()
             if self.watcher:
                 self.watcher.close()

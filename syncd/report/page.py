@@ -21,16 +21,20 @@ th { border-bottom: 1px solid #bbb; } td.n { text-align: right; } .started { col
 """
 
 
-def render(workspace: str, stats: dict, sessions: list[dict], generated: datetime.datetime) -> str:
-    sections = [
+def charts(stats: dict) -> list[tuple[str, str]]:
+    """The analytics as (title, HTML): the report's, and the dashboard's kept current."""
+    return [
         ("Stage completion per project", _completion(stats["stage_completion"])),
-        ("Sessions", _sessions(sessions)),
         ("Activity over time", _activity(stats["edits_per_day"])),
         ("Lead time, intent to feedback", _lead_times(stats["lead_times"])),
         ("Time per stage (median)", _stage_times(stats["stage_times"])),
         ("Concurrent edits", _conflicts(stats["conflict_rates"])),
-        ("Devices", _devices(stats["devices"])),
     ]
+
+
+def render(workspace: str, stats: dict, sessions: list[dict], generated: datetime.datetime) -> str:
+    [completion, *others] = charts(stats)
+    sections = [completion, ("Sessions", _sessions(sessions)), *others, ("Devices", _devices(stats["devices"]))]
     body = "".join(f"<section><h2>{escape(title)}</h2>{html}</section>" for title, html in sections)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<title>syncd report: {escape(workspace)}</title><style>{STYLE}</style></head><body>'
