@@ -1236,7 +1236,6 @@ declare
   results jsonb[] := '{}';
   head_size bigint;
   inline_bytes bigint := 0;
-  touched record;
   owner boolean := syncd.is_owner(ws);  -- the loop asks for each import; the answer is the call's
 begin
   -- Every check before the head is read, in the order the loop and commit_one make them.
@@ -1246,11 +1245,11 @@ begin
            coalesce(e.change ->> 'origin', call_origin) as origin, e.change -> 'provenance' as prov
       from jsonb_array_elements(changes) with ordinality e(change, ord)
   ), checked as materialized (
-    select c.*,
+    select c.*, l.project, l.session, l.stage,
            case
              when octet_length(c.path) > 4096 then
                jsonb_build_object('path', c.path, 'status', 'invalid', 'message', 'a path takes at most 4096 bytes')
-             when not syncd.can_write(ws, l.session_id) then jsonb_build_object(
+             when not syncd.can_write(ws, s.id) then jsonb_build_object(
                'path', c.path, 'status', 'forbidden',
                'message', 'you may read but not write this document (a workspace owner can grant it: syncd members)')
              when (c.change ? 'provenance' or c.origin = 'import') and not owner then
@@ -1260,7 +1259,10 @@ begin
                jsonb_build_object('path', c.path, 'status', 'invalid',
                                   'message', 'activity: the details of an event are an object')
            end as refused
-      from c left join lateral syncd.layout_ids(ws, c.path) l on true  -- session_of, for the set
+      from c  -- session_of (layout_ids), for the set
+      left join lateral syncd.layout(ws, c.path) l on true
+      left join public.projects p on p.workspace_id = ws and p.name = l.project
+      left join public.sessions s on s.project_id = p.id and s.slug = l.session
   ), valid as materialized (
     select ch.*,
            ch.refused is null as locks,  -- the loop takes the lock at the first change past these
@@ -1294,8 +1296,8 @@ begin
                             then (v.change -> 'activity') - array['version', 'parent_version', 'merge_parent', 'deleted']
                        end,
                        case when v.prov is not null then coalesce((v.prov ->> 'at')::timestamptz, now()) else now() end,
-                       e.identity, e.size, v.round,
-                       null, null, null, null, null, null)::syncd.pending_change order by v.ord)
+                       e.identity, e.size, v.round, null, null, null, v.project, v.session, v.stage,
+                       null, null)::syncd.pending_change order by v.ord)
            filter (where v.verdict is null),
          array_agg(row(v.ord, v.verdict)::syncd.change_result) filter (where v.verdict is not null),
          coalesce(bool_or(v.locks), false)
@@ -1344,7 +1346,7 @@ begin
                  coalesce((s.d).version, 0) + 1, (s.d).version,
                  case when s.status = 'accepted'
                       then last_seq + count(*) filter (where s.status = 'accepted') over (order by (s.p).ord) end,
-                 null, null, null)::syncd.pending_change as change,
+                 (s.p).project, (s.p).session, (s.p).stage, null, null)::syncd.pending_change as change,
              case s.status
                when 'imported' then jsonb_build_object('path', (s.p).path, 'status', 'duplicate', 'version', s.imported,
                                       'sha256', (s.p).digest, 'deleted', (s.p).is_delete,
@@ -1376,11 +1378,22 @@ begin
       continue;
     end if;
 
+    -- ensure_layout for the round: its projects and sessions made, then found
+    insert into public.projects (workspace_id, name)
+      select distinct ws, x.project from unnest(accepted) x where x.project is not null
+      on conflict (workspace_id, name) do nothing;
+    insert into public.sessions (workspace_id, project_id, slug)
+      select distinct ws, p.id, x.session from unnest(accepted) x
+        join public.projects p on p.workspace_id = ws and p.name = x.project
+       where x.session is not null
+      on conflict on constraint sessions_project_id_slug_key do nothing;
     select array_agg(row(x.ord, x.path, x.base, x.is_delete, x.content, x.origin, x.prov, x.activity, x.stamp,
-                         x.digest, x.size, x.round, x.version, x.parent, x.seq,
-                         l.project_id, l.session_id, l.stage)::syncd.pending_change order by x.seq)
+                         x.digest, x.size, x.round, x.version, x.parent, x.seq, x.project, x.session, x.stage,
+                         p.id, s.id)::syncd.pending_change order by x.seq)
       into accepted
-      from unnest(accepted) x cross join lateral syncd.ensure_layout(ws, x.path) l;
+      from unnest(accepted) x
+      left join public.projects p on p.workspace_id = ws and p.name = x.project
+      left join public.sessions s on s.project_id = p.id and s.slug = x.session;
     -- one upsert of the heads, one insert of the versions
     with heads as (
       insert into public.documents as d (workspace_id, path, project_id, session_id, stage, version, content,
@@ -1432,10 +1445,18 @@ begin
   perform set_config('syncd.pipeline', '', true);
   if last_seq > first_seq then
     perform syncd.set_last_seq(ws, last_seq);
-    for touched in select distinct d.session_id, d.stage from public.documents d
-                    where d.workspace_id = ws and d.seq > first_seq and d.session_id is not null loop
-      perform syncd.refresh_stage(touched.session_id, touched.stage);
-    end loop;
+    -- refresh_stage for each stage touched, one update per session: a new session's whole
+    -- pipeline, or the touched stages merged into it
+    with touched as (
+      select distinct d.session_id, d.stage from public.documents d
+       where d.workspace_id = ws and d.seq > first_seq and d.session_id is not null
+    )
+    update public.sessions s
+       set pipeline = case when s.pipeline = '{}'::jsonb then syncd.pipeline_of(s.id)
+                           else s.pipeline || (select jsonb_object_agg(t.stage, syncd.stage_of_session(s.id, t.stage))
+                                                 from touched t where t.session_id = s.id and t.stage is not null) end
+     where s.id in (select t.session_id from touched t)
+       and (s.pipeline = '{}'::jsonb or exists (select 1 from touched t where t.session_id = s.id and t.stage is not null));
   end if;
   if dev is not null then
     perform syncd.touch_device(dev);
