@@ -83,10 +83,14 @@ def _make_parents(root: Path, target: Path) -> None:
     for part in target.relative_to(root).parts[:-1]:
         here = here / part
         try:
-            os.mkdir(here)
-        except FileExistsError:
-            pass
-        if not statmod.S_ISDIR(os.lstat(here).st_mode):  # raced with a symlink or a file
+            st = os.lstat(here)  # most parents are there: a mkdir that fails costs ten lstats
+        except FileNotFoundError:
+            try:
+                os.mkdir(here)
+            except FileExistsError:
+                pass
+            st = os.lstat(here)
+        if not statmod.S_ISDIR(st.st_mode):  # raced with a symlink or a file
             raise UnsafePath(f"{target.relative_to(root)}: {here} is not a plain directory")
 
 
