@@ -1,13 +1,18 @@
 """Scan, rescan and sync costs on a generated IDSE-like tree. Prints numbers; asserts nothing.
 
-    python bench/sync_bench.py --files 10000 [--dsn URL]
+    python bench/sync_bench.py [--files 10000 | --large] [--dsn URL]
+
+(`--large`: 100,000 files.)
 
 * first scan: every file read and hashed (cold stat cache);
 * quiet rescan: nothing changed, so nothing is read; compared with `git status` on the
   same tree (after `git add -A && git commit`, so git's index is warm too);
 * rescan after touching 1% of the files;
 * first push of the whole tree, and the pull of it into an empty second copy, through
-  the real PostgreSQL transport (a private server is started unless --dsn is given).
+  the real PostgreSQL transport (a private server is started unless --dsn is given);
+* when `unison` is installed (`apt-get install unison`), Unison's initial sync of the
+  same tree into an empty directory in the same run, and syncd's push and pull files/s
+  as a ratio of Unison's.
 """
 from __future__ import annotations
 
@@ -54,6 +59,20 @@ def timed(fn):
     return time.perf_counter() - start, result
 
 
+def unison_files_per_second(tree: Path, work: Path, files: int) -> float | None:
+    """Unison's initial sync of `tree` into an empty directory, files/s; None without Unison."""
+    if shutil.which("unison") is None:
+        return None
+    target = work / "unison-copy"
+    target.mkdir()
+    env = {**os.environ, "UNISON": str(work / "unison-state")}
+    start = time.perf_counter()
+    subprocess.run(["unison", str(tree), str(target), "-batch", "-auto", "-silent", "-confirmbigdeletes=false",
+                    "-ignore", "Name .git", "-ignore", "Name .syncd*"], env=env, check=True, capture_output=True)
+    t = time.perf_counter() - start
+    return files / t
+
+
 def git(root: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
 
@@ -61,9 +80,12 @@ def git(root: Path, *args: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--large", action="store_true", help="100,000 files")
     parser.add_argument("--dsn", help="a server to create a scratch database on")
     parser.add_argument("--skip-sync", action="store_true", help="scan figures only")
     args = parser.parse_args()
+    if args.large:
+        args.files = 100_000
 
     work = Path(tempfile.mkdtemp(prefix="syncd-bench-"))
     work.chmod(0o711)
@@ -96,6 +118,7 @@ def main() -> None:
 
         if args.skip_sync:
             return
+        rates = {}
         with scratch_database(work, args.dsn) as dsn:
             PostgresStore(dsn, "bench").open(create=True)
             for label, tree in (("push all (copy a)", root), ("pull all (copy b)", work / "b")):
@@ -106,8 +129,16 @@ def main() -> None:
                 t, report = timed(lambda: Executor(tree, journal, store, rules, policy).sync_once())
                 moved = len(report.pushed) + len(report.pulled)
                 print(f"{label}: {t:.2f} s, {moved} files, {moved / t:.0f} files/s")
+                rates[label] = moved / t
                 store.close()
                 journal.close()
+        unison = unison_files_per_second(root, work, len(first.files))
+        if unison is None:
+            print("unison: not installed (apt-get install unison)")
+        else:
+            print(f"unison, initial sync into an empty directory: {unison:.0f} files/s")
+            for label, rate in rates.items():
+                print(f"{label}: {rate / unison:.2f}x unison")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

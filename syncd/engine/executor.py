@@ -25,6 +25,7 @@ from typing import Callable
 
 from syncd.content import DIRECTORY, Entry, FilePolicy, Unsupported, decode_entry, encode_entry, file_entry
 from syncd.engine import credentials
+from syncd.engine.durability import Durability
 from syncd.engine.entries import Stat, read_entry
 from syncd.engine.identity import Mark, check_history
 from syncd.engine.ignore import IgnoreRules, has_git_name
@@ -147,6 +148,7 @@ class Executor:
         self.rules = rules or IgnoreRules()
         self.policy = policy or FilePolicy()
         self._contents: dict[tuple[str, int], dict] = {}
+        self.durability = Durability(self.root)  # new files pulled, made durable before the journal commits
         # this pass's view of the journal, kept in step with every write to it
         self._bases: dict[str, Base] = {}
         self._remotes: dict[str, Remote] = {}
@@ -435,6 +437,7 @@ class Executor:
         pushes: list[str] = []
         both_changed: list[str] = []
         requested = {c.path for c in self.journal.conflicts() if c.request}
+        self._fetch([path for path, action in plan.items() if action is Action.PULL])
         # local deletes first: a directory whose files went gives way to a file of its name
         for path, action in sorted(plan.items(), key=lambda item: item[1] is not Action.DELETE_LOCAL):
             remote = self._remotes.get(path)
@@ -444,7 +447,7 @@ class Executor:
                 case Action.MOVE_LOCAL:
                     self._move_here(self._moves[path], path, local, report)
                 case Action.PULL | Action.DELETE_LOCAL:
-                    self._apply_remote(path, local.get(path), remote, report)
+                    self._apply_remote(path, local.get(path), remote, report, self.durability)
                 case Action.ADOPT:
                     self._synced(path, remote)
                     report.adopted.append(path)
@@ -454,7 +457,19 @@ class Executor:
                     both_changed.append(path)
                 case Action.CONFLICT:
                     self._hold(path, local.get(path), report)
+        self.durability.flush()  # still inside the journal's transaction: no base before its file is durable
         return pushes, both_changed
+
+    def _fetch(self, paths: list[str], page: int = 500) -> None:
+        """The contents of the heads to pull that the feed did not bring, a call per page
+        rather than one per path."""
+        wanted = [(path, self._remotes[path].version) for path in paths
+                  if self._remotes.get(path) is not None and self._remotes[path].sha256 is not None
+                  and (path, self._remotes[path].version) not in self._contents]
+        for start in range(0, len(wanted), page):
+            for v in self.store.versions(wanted[start:start + page]):
+                if not v["deleted"]:
+                    self._contents[(v["path"], v["version"])] = v["content"]
 
     def _push(self, paths: list[str], local: dict[str, LocalFile], report: SyncReport) -> None:
         """A commit call's worth at a time: each lands in the journal before the next is read."""
@@ -645,9 +660,10 @@ class Executor:
             raise DamagedVersion(f"{path}: version {remote.version} in the store does not match its hash; not written")
         return entry
 
-    def _write(self, path: str, entry: Entry, expect: str | None) -> Stat:
+    def _write(self, path: str, entry: Entry, expect: str | None, durability: Durability | None = None) -> Stat:
         """Make the path hold the entry, if it still holds `expect` (see syncd.engine.writer);
-        a blob streams from the store into the temporary file, checked before the rename."""
+        a blob streams from the store into the temporary file, checked before the rename.
+        With `durability`, a new file waits for its batch's flush to reach the disk."""
         prefix = self.journal.temp_prefix
         if entry.directory:
             return make_directory(self.root, path, expect)
@@ -662,16 +678,20 @@ class Executor:
                     raise DamagedVersion(f"{path}: the store's bytes for this version cannot be had ({exc}); "
                                          "not written") from None
         return write_atomic(self.root, path, data, expect, temp_prefix=prefix, executable=entry.executable,
-                            ignored=self.rules.ignores)
+                            ignored=self.rules.ignores, durability=durability)
 
-    def _apply_remote(self, path: str, lf: LocalFile | None, remote: Remote, report: SyncReport) -> None:
-        """Make the local file what the store's head says: its content, or gone."""
+    def _apply_remote(self, path: str, lf: LocalFile | None, remote: Remote, report: SyncReport,
+                      durability: Durability | None = None) -> None:
+        """Make the local file what the store's head says: its content, or gone. With
+        `durability` (inside the journal's transaction, flushed before it commits), a new
+        file is written without its own fsync."""
         try:
             if remote.sha256 is None:
                 delete_checked(self.root, path, lf.sha256, self._stays, self.rules.ignores)
                 self.journal.drop(path)
             else:
-                written = self._write(path, self._content_of(path, remote), lf.sha256 if lf else None)
+                written = self._write(path, self._content_of(path, remote), lf.sha256 if lf else None,
+                                      durability)
                 remember(self.journal, path, written, remote.sha256)
         except (UnsafePath, DamagedVersion, HoldsUnsynced) as exc:
             self._skip(report, path, str(exc), _cause(exc))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from syncd.content import DIRECTORY, link_problem
+from syncd.engine.durability import Durability
 from syncd.engine.entries import Ignored, Stat, holds_nothing_synced, identity_now, stat_of
 from syncd.engine.ignore import is_git_name
 
@@ -82,10 +83,14 @@ def _make_parents(root: Path, target: Path) -> None:
     for part in target.relative_to(root).parts[:-1]:
         here = here / part
         try:
-            os.mkdir(here)
-        except FileExistsError:
-            pass
-        if not statmod.S_ISDIR(os.lstat(here).st_mode):  # raced with a symlink or a file
+            st = os.lstat(here)  # most parents are there: a mkdir that fails costs ten lstats
+        except FileNotFoundError:
+            try:
+                os.mkdir(here)
+            except FileExistsError:
+                pass
+            st = os.lstat(here)
+        if not statmod.S_ISDIR(st.st_mode):  # raced with a symlink or a file
             raise UnsafePath(f"{target.relative_to(root)}: {here} is not a plain directory")
 
 
@@ -120,7 +125,8 @@ def _replace(root: Path, tmp: Path, target: Path, relpath: str, expect: str | No
 
 
 def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], None], expect_sha256: str | None, *,
-                 temp_prefix: str, executable: bool = False, ignored: Ignored | None = None) -> Stat:
+                 temp_prefix: str, executable: bool = False, ignored: Ignored | None = None,
+                 durability: Durability | None = None) -> Stat:
     """Replace what is at the path with a file of `data` (or what `data` writes into the
     file it is given, such as a blob streamed from the store, which raises when the bytes
     are wrong) and that mode, if it still has the entry identity `expect_sha256` (None:
@@ -132,7 +138,12 @@ def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], No
     the old mode.
 
     Returns the stat of the bytes written, taken from the temporary file before the rename:
-    a stat of the target afterwards could already be of the user's next save."""
+    a stat of the target afterwards could already be of the user's next save.
+
+    With `durability`, a new file (`expect_sha256` None: nothing there to protect) is not
+    fsynced here but added to it, to be made durable with the rest of its batch; a file that
+    replaces another always is, before the rename."""
+    deferred = durability is not None and expect_sha256 is None
     target = safe_target(root, relpath, directory_ok=expect_sha256 == DIRECTORY)
     _make_parents(root, target)
     tmp = target.parent / f"{temp_prefix}{secrets.token_hex(8)}"
@@ -147,7 +158,8 @@ def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], No
                 while view:
                     view = view[os.write(fd, view):]
             os.fchmod(fd, _mode(fd, target, executable))
-            os.fsync(fd)
+            if not deferred:
+                os.fsync(fd)
             written = stat_of(os.fstat(fd))
         finally:
             os.close(fd)
@@ -155,7 +167,10 @@ def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], No
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    if deferred:
+        durability.add(target)
+    else:
+        _fsync_dir(target.parent)
     return written
 
 

@@ -1,0 +1,85 @@
+"""Pulled files that are new at their path are made durable together, once per pass, and
+the journal records no base before that: a pass stopped between the writes and the
+durability round leaves files without bases, which the next pass adopts or writes again."""
+from __future__ import annotations
+
+import os
+import traceback
+import uuid
+
+from syncd.engine.durability import Durability
+from syncd.engine.executor import Executor
+from syncd.engine.journal import Journal
+from syncd.store.postgres import PostgresStore
+from syncd.store.rpc import Change
+
+FILES = {f"projects/P/sessions/s{i}/specs/spec.md": f"spec {i}\n" for i in range(20)}
+
+
+class StopsAtFlush(Durability):
+    """The process ends where a crash would hurt: files written, not yet made durable."""
+
+    def flush(self) -> None:
+        os._exit(9)
+
+
+def pull_in_child(root, journal_path, dsn, stop: bool) -> int:
+    """A pass of a copy that pulls everything, in a process of its own; its exit status."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            journal = Journal(journal_path)
+            store = PostgresStore(dsn, "ws", journal.device_id)
+            store.open(device_name="b")
+            executor = Executor(root, journal, store)
+            if stop:
+                executor.durability = StopsAtFlush(root)
+            executor.sync_once()
+            os._exit(0)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_no_base_is_recorded_for_a_new_file_before_the_durability_round(tmp_path, store, dsn):
+    assert [r.status for r in store.commit([Change(p, None, {"encoding": "utf-8", "format": "markdown", "text": t})
+                                            for p, t in FILES.items()])] == ["accepted"] * len(FILES)
+    root = tmp_path / "b"
+    root.mkdir()
+    journal_path = tmp_path / "b.journal"
+
+    assert pull_in_child(root, journal_path, dsn, stop=True) == 9
+    journal = Journal(journal_path)
+    assert journal.bases() == {}  # the files may be on disk; their bases are not in the journal
+    journal.close()
+
+    assert pull_in_child(root, journal_path, dsn, stop=False) == 0
+    journal = Journal(journal_path)
+    assert set(journal.bases()) == set(FILES)
+    assert journal.conflicts() == []
+    journal.close()
+    assert {p: (root / p).read_text() for p in FILES} == FILES
+
+
+def test_a_pass_makes_its_new_files_durable_before_recording_them(tmp_path, store):
+    """One flush for the pass's new files, and after it nothing waits."""
+    store.commit([Change(p, None, {"encoding": "utf-8", "format": "markdown", "text": t}) for p, t in FILES.items()])
+    seen: list[int] = []
+
+    class Counting(Durability):
+        def flush(self) -> None:
+            seen.append(len(self.files))
+            super().flush()
+
+    journal = Journal(tmp_path / "j")
+    other = PostgresStore(store.dsn, "ws", str(uuid.uuid4()))
+    other.open(device_name="c")
+    executor = Executor(tmp_path / "c", journal, other)
+    (tmp_path / "c").mkdir()
+    executor.durability = Counting(tmp_path / "c")
+    report = executor.sync_once()
+    assert len(report.pulled) == len(FILES) and seen and seen[0] == len(FILES)
+    assert executor.durability.files == []
+    journal.close()
+    other.close()
