@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from syncd.content import DIRECTORY
 from syncd.engine.identity import Mark
 from syncd.engine.ignore import TEMP_PREFIX
 from syncd.engine.reconcile import Base, Remote
@@ -271,6 +272,38 @@ class Journal:
 
     def remotes(self) -> dict[str, Remote]:
         return {p: Remote(v, s, m) for p, v, s, m in self.db.execute("select path, version, sha256, moved_to from remote")}
+
+    def remote(self, path: str) -> Remote | None:
+        row = self.db.execute("select version, sha256, moved_to from remote where path = ?", (path,)).fetchone()
+        return Remote(*row) if row else None
+
+    def bases_of(self, paths) -> dict[str, Base]:
+        """The bases of these paths only (a pass on what events named: no load of the tree's)."""
+        return {p: Base(v, s) for p, v, s in self._of("select path, version, sha256 from base", paths)}
+
+    def remotes_of(self, paths) -> dict[str, Remote]:
+        return {p: Remote(v, s, m) for p, v, s, m in self._of("select path, version, sha256, moved_to from remote",
+                                                            paths)}
+
+    def _of(self, query: str, paths):
+        paths = list(paths)
+        for i in range(0, len(paths), 500):
+            chunk = paths[i:i + 500]
+            yield from self.db.execute(f"{query} where path in ({','.join('?' * len(chunk))})", chunk)
+
+    def known_under(self, directory: str) -> set[str]:
+        """Every path with a base or a known head under the directory (by the primary keys'
+        order: '/' + 1 is '0')."""
+        low, high = directory + "/", directory + "0"
+        return {p for (p,) in self.db.execute(
+            "select path from base where path > ? and path < ? union select path from remote where path > ? and "
+            "path < ?", (low, high, low, high))}
+
+    def synced_files(self) -> int:
+        """Files (not tombstones nor empty directories) with a base: the tree the mass-delete
+        limits measure."""
+        return self.db.execute("select count(*) from base where sha256 is not null and sha256 <> ?",
+                               (DIRECTORY,)).fetchone()[0]
 
     @property
     def mark(self) -> Mark | None:
