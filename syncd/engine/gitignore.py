@@ -10,6 +10,7 @@ scan) starts over, re-parsing only the files whose bytes changed.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -36,26 +37,38 @@ class Patterns:
         active = [p for p in Spec.from_lines(lines).patterns if p.include is not None]
         self.empty = not active
         self._dirs = Spec(active)
+        self._any_dir = _any_of(active)
         files = [p for p in active if not p.pattern.rstrip(" ").endswith("/")]
         self._files = Spec(files) if files else None
+        self._any_file = _any_of(files)
         self._by_name = all("/" not in p.pattern.removeprefix("!") for p in files)
         self._names: dict[str, bool | None] = {}
 
     def decide(self, path: str, is_dir: bool) -> bool | None:
         """True: ignored; False: re-included (a `!` line); None: no line matches."""
         if is_dir:
-            return self._dirs.check_file(path + "/").include
+            path += "/"
+            return self._dirs.check_file(path).include if self._any_dir.match(path) else None
         if self._files is None:
             return None
         if not self._by_name:
-            return self._files.check_file(path).include
+            return self._files.check_file(path).include if self._any_file.match(path) else None
         name = path.rpartition("/")[2]
         decided = self._names.get(name, _UNKNOWN)
         if decided is _UNKNOWN:
-            decided = self._files.check_file(name).include
+            decided = self._files.check_file(name).include if self._any_file.match(name) else None
             if len(self._names) < _NAMES_KEPT:
                 self._names[name] = decided
         return decided
+
+
+def _any_of(patterns) -> re.Pattern:
+    """One regex that matches where any of the patterns does: most names match none, and
+    are then answered in one match instead of one per line (which line wins, when one
+    does, is still the spec's to say)."""
+    if not patterns:
+        return re.compile(r"(?!)")
+    return re.compile("|".join(f"(?:{p.regex.pattern.replace('(?P<ps_d>', '(?:')})" for p in patterns))
 
 
 _Levels = tuple[tuple[str, Patterns], ...]  # (directory, relative to the top, with "/"; its rules)
