@@ -171,18 +171,19 @@ class Executor:
         held = self.journal.held()
         if touched is not None and fed is not None and self.journal.get_meta("root_id") == root_id:
             local, unlisted, scope = self._scan_touched(touched, fed | held, report)
-            self._bases, self._remotes = self.journal.bases_of(scope), self.journal.remotes_of(scope)
-            synced_files = self.journal.synced_files()
+            clean, looked_at = set(), scope
         else:
-            local, unlisted = self._scan(report)
-            self._bases, self._remotes = self.journal.bases(), self.journal.remotes()
-            synced_files = self._synced_files()
-            scope = None
+            local, unlisted, clean = self._scan(report, held)
+            # a file unchanged since it last synced decides nothing: the pass is on the rest
+            scope = set(local) | (self.journal.known_paths() - clean) | held
+            looked_at = None  # (every path)
+        self._bases, self._remotes = self.journal.bases_of(scope), self.journal.remotes_of(scope)
+        synced_files = self.journal.synced_files()
         allow_deletes = self.journal.get_meta("allow_deletes") == "1"
         replaced = self.journal.get_meta("root_id") not in (None, root_id)
         # Also when nothing synced is known (a journal rebuilt while a volume was away): files
         # pulled onto an empty mount point are hidden by the volume's return, and then deleted.
-        if not local and not report.skipped and replaced and not allow_deletes:
+        if not local and not clean and not report.skipped and replaced and not allow_deletes:
             known = f", while {synced_files} synced files are known" if synced_files else ""
             raise Paused(
                 f"the sync root {self.root} is empty and is not the directory it was (unmounted?){known}; "
@@ -193,7 +194,7 @@ class Executor:
         paths = self._paths(local, report.skipped, unlisted)
         self._infer_bases(paths, local, held)
         plan = self._plan(paths, local, held)
-        self._hold_mass_delete(plan, max(synced_files, len(local)), allow_deletes, report)
+        self._hold_mass_delete(plan, max(synced_files, len(local) + len(clean)), allow_deletes, report)
         if self._root_identity() != root_id:  # vanished or swapped while we scanned (rm -rf, umount)
             raise Paused(f"the sync root {self.root} changed during the scan; syncing is paused "
                          "and nothing was deleted in the store")
@@ -202,7 +203,7 @@ class Executor:
         retry, report.deferred = report.deferred, []
         self._apply(self._plan(retry, local, self.journal.held()), local, report)
         report.conflicts = sorted(self.journal.held())
-        self.notices.keep_only(report.skipped.keys() | report.ignored.keys(), scope)
+        self.notices.keep_only(report.skipped.keys() | report.ignored.keys(), looked_at)
         self._record_conflicts(report)
         self.journal.flush_stats()
         self._contents.clear()
@@ -409,13 +410,17 @@ class Executor:
     def _under(path: str, directories: list[str]) -> bool:
         return any(path.startswith(d + "/") for d in directories)
 
-    def _scan(self, report: SyncReport) -> tuple[dict[str, LocalFile], list[str]]:
-        result = scan(self.root, self.rules, self.journal, self.policy, temp_prefix=self.journal.temp_prefix)
+    def _scan(self, report: SyncReport, held: set[str]) -> tuple[dict[str, LocalFile], list[str], set[str]]:
+        """The whole tree: what changed, the directories that could not be read, and the
+        files found unchanged since they last synced (`Journal.clean_paths`; a held path is
+        decided whatever it holds)."""
+        result = scan(self.root, self.rules, self.journal, self.policy, temp_prefix=self.journal.temp_prefix,
+                      clean=self.journal.clean_paths() - held)
         self._take_scan(result, report)
-        for path in self.journal.cached_paths() - set(result.files) - set(result.unsupported):
+        for path in self.journal.cached_paths() - set(result.files) - set(result.unsupported) - result.clean:
             if not self._under(path, result.unlisted):
                 self.journal.drop(path)
-        return result.files, result.unlisted
+        return result.files, result.unlisted, result.clean
 
     def _take_scan(self, result, report: SyncReport) -> None:
         """What a scan found besides files: this copy's leftovers removed, what is left

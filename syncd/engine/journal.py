@@ -299,6 +299,19 @@ class Journal:
             "select path from base where path > ? and path < ? union select path from remote where path > ? and "
             "path < ?", (low, high, low, high))}
 
+    def clean_paths(self) -> set[str]:
+        """Paths whose cached content is their base and their known head: unchanged since
+        they last synced, if their stat is still the cached one (what the stat cache holds
+        in memory is written first)."""
+        self.flush_stats()
+        return {p for (p,) in self.db.execute(
+            "select s.path from stat_cache s join base b on b.path = s.path join remote r on r.path = s.path "
+            "where b.sha256 = s.sha256 and r.version = b.version and r.sha256 = b.sha256")}
+
+    def known_paths(self) -> set[str]:
+        """Every path with a base or a known head."""
+        return {p for (p,) in self.db.execute("select path from base union select path from remote")}
+
     def synced_files(self) -> int:
         """Files (not tombstones nor empty directories) with a base: the tree the mass-delete
         limits measure."""

@@ -55,6 +55,7 @@ class ScanResult:
     temp_files: list[str] = field(default_factory=list)  # this copy's, left by an interrupted write
     unlisted: list[str] = field(default_factory=list)  # directories that could not be read ("" = root)
     ignored: dict[str, str] = field(default_factory=dict)  # never synced, and why (a directory once)
+    clean: set[str] = field(default_factory=set)  # found as the stat cache has them, and named in `clean`
     hashed: int = 0
 
 
@@ -81,13 +82,16 @@ def read_local(root: Path, relpath: str, policy: FilePolicy) -> tuple[bytes, Loc
 
 
 def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
-         now_ns: int | None = None, temp_prefix: str | None = None) -> ScanResult:
+         now_ns: int | None = None, temp_prefix: str | None = None,
+         clean: set[str] | frozenset[str] = frozenset()) -> ScanResult:
     """`temp_prefix`: how this copy names its temporary files (handed back in `temp_files`,
-    never synced); None when the caller writes none."""
+    never synced); None when the caller writes none. `clean`: paths whose cached content
+    is known to be in sync; one found as the cache has it goes in `result.clean`, not in
+    `files` (a quiet rescan makes no object per unchanged file)."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     rules.refresh()  # .gitignore files may have changed since the last walk
     result = ScanResult()
-    _Walk(root, rules, cache, policy, now_ns, temp_prefix, result).tree("", os.fspath(root))
+    _Walk(root, rules, cache, policy, now_ns, temp_prefix, result, clean).tree("", os.fspath(root))
     return result
 
 
@@ -125,9 +129,9 @@ class _Walk:
     """One scan's reading of the tree, into `result`."""
 
     def __init__(self, root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy, now_ns: int,
-                 temp_prefix: str | None, result: ScanResult):
+                 temp_prefix: str | None, result: ScanResult, clean: set[str] | frozenset[str] = frozenset()):
         self.root, self.rules, self.cache, self.policy = root, rules, cache, policy
-        self.now_ns, self.temp_prefix, self.result = now_ns, temp_prefix, result
+        self.now_ns, self.temp_prefix, self.result, self.clean = now_ns, temp_prefix, result, clean
 
     def tree(self, prefix: str, top: str) -> None:
         """Everything under the directory `top` (its path relative to the root: `prefix`)."""
@@ -166,6 +170,9 @@ class _Walk:
                     continue
                 except FileNotFoundError:
                     continue  # gone since the directory was listed
+                if rel in self.clean and _unchanged(self.cache.get(rel), st):
+                    result.clean.add(rel)
+                    continue
                 self._file(rel, st)
             if prefix and ignored == len(entries):  # holds nothing that syncs: an entry of its own
                 try:
@@ -239,6 +246,15 @@ class _Walk:
             return  # gone since the directory was listed
         if local is not None:
             self.result.files[rel] = local
+
+
+def _unchanged(cached: tuple[Stat, str] | None, st: os.stat_result) -> bool:
+    """The cache's stat is the file's (compared field by field: no object made)."""
+    if cached is None:
+        return False
+    c = cached[0]
+    return (c.size == st.st_size and c.mtime_ns == st.st_mtime_ns and c.ino == st.st_ino
+            and c.ctime_ns == st.st_ctime_ns)
 
 
 def _scan_file(root: Path, rel: str, st: Stat, cache: StatCache, policy: FilePolicy,
