@@ -417,6 +417,12 @@ class SyncMachine(RuleBasedStateMachine):
                   for p in plan.get(a, []) if p not in left}
         assert not missed, f"{copy.name}: a pass on its events left these for a full pass: {sorted(missed)}"
 
+    @rule(data=st.data())
+    def event_sync_everyone(self, data):
+        """An event pass on every copy in turn, as running daemons make them after a change."""
+        for i in range(len(self.copies)):
+            self.event_sync(i, data)
+
     def _pass(self, copy: Copy, touched: Touched | None):
         """A pass on the copy (on what `touched` names, None: a full one); its report, None
         when it did not finish."""

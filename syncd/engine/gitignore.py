@@ -40,8 +40,8 @@ class Patterns:
         self._any_dir = _any_of(active)
         files = [p for p in active if not p.pattern.rstrip(" ").endswith("/")]
         self._files = Spec(files) if files else None
-        self._any_file = _any_of(files)
         self._by_name = all("/" not in p.pattern.removeprefix("!") for p in files)
+        self._any_file = _any_of(files, self._by_name)
         self._names: dict[str, bool | None] = {}
 
     def decide(self, path: str, is_dir: bool) -> bool | None:
@@ -62,13 +62,18 @@ class Patterns:
         return decided
 
 
-def _any_of(patterns) -> re.Pattern:
+def _any_of(patterns, names: bool = False) -> re.Pattern:
     """One regex that matches where any of the patterns does: most names match none, and
     are then answered in one match instead of one per line (which line wins, when one
-    does, is still the spec's to say)."""
+    does, is still the spec's to say). `names`: it is only given a bare name, which has no
+    directories in front for a pattern's "any directories" part to try (trying it costs
+    four times the rest)."""
     if not patterns:
         return re.compile(r"(?!)")
-    return re.compile("|".join(f"(?:{p.regex.pattern.replace('(?P<ps_d>', '(?:')})" for p in patterns))
+    regexes = [p.regex.pattern.replace("(?P<ps_d>", "(?:") for p in patterns]
+    if names:
+        regexes = [r.replace("^(?:.+/)?", "^", 1) for r in regexes]
+    return re.compile("|".join(f"(?:{r})" for r in regexes))
 
 
 _Levels = tuple[tuple[str, Patterns], ...]  # (directory, relative to the top, with "/"; its rules)
