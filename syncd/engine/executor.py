@@ -412,10 +412,13 @@ class Executor:
 
     def _scan(self, report: SyncReport, held: set[str]) -> tuple[dict[str, LocalFile], list[str], set[str]]:
         """The whole tree: what changed, the directories that could not be read, and the
-        files found unchanged since they last synced (`Journal.clean_paths`; a held path is
+        files found unchanged since they last synced (`Journal.clean_stats`; a held path is
         decided whatever it holds)."""
+        clean = self.journal.clean_stats()
+        for path in held:
+            clean.pop(path, None)
         result = scan(self.root, self.rules, self.journal, self.policy, temp_prefix=self.journal.temp_prefix,
-                      clean=self.journal.clean_paths() - held)
+                      clean=clean)
         self._take_scan(result, report)
         for path in self.journal.cached_paths() - set(result.files) - set(result.unsupported) - result.clean:
             if not self._under(path, result.unlisted):

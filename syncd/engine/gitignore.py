@@ -37,11 +37,11 @@ class Patterns:
         active = [p for p in Spec.from_lines(lines).patterns if p.include is not None]
         self.empty = not active
         self._dirs = Spec(active)
-        self._any_dir = _any_of(active)
+        self._any_dir = _AnyOf(active)
         files = [p for p in active if not p.pattern.rstrip(" ").endswith("/")]
         self._files = Spec(files) if files else None
         self._by_name = all("/" not in p.pattern.removeprefix("!") for p in files)
-        self._any_file = _any_of(files, self._by_name)
+        self._any_file = _AnyOf(files)
         self._names: dict[str, bool | None] = {}
 
     def decide(self, path: str, is_dir: bool) -> bool | None:
@@ -62,18 +62,31 @@ class Patterns:
         return decided
 
 
-def _any_of(patterns, names: bool = False) -> re.Pattern:
-    """One regex that matches where any of the patterns does: most names match none, and
-    are then answered in one match instead of one per line (which line wins, when one
-    does, is still the spec's to say). `names`: it is only given a bare name, which has no
-    directories in front for a pattern's "any directories" part to try (trying it costs
-    four times the rest)."""
-    if not patterns:
-        return re.compile(r"(?!)")
-    regexes = [p.regex.pattern.replace("(?P<ps_d>", "(?:") for p in patterns]
-    if names:
-        regexes = [r.replace("^(?:.+/)?", "^", 1) for r in regexes]
-    return re.compile("|".join(f"(?:{r})" for r in regexes))
+class _AnyOf:
+    """Whether any of the patterns matches a path: most paths match none, and are then
+    answered in one or two regex matches instead of one per line (which line wins, when one
+    does, is still the spec's to say). A line with no slash but a trailing one matches by
+    name at any depth: it is tried on the last component alone, without its "any
+    directories" part (trying that on a long path costs four times the rest)."""
+
+    def __init__(self, patterns):
+        by_name, by_path = [], []
+        for p in patterns:
+            regex = p.regex.pattern.replace("(?P<ps_d>", "(?:")
+            if "/" not in p.pattern.removeprefix("!").rstrip(" ").rstrip("/") and regex.startswith("^(?:.+/)?"):
+                by_name.append("^" + regex.removeprefix("^(?:.+/)?"))
+            else:
+                by_path.append(regex)
+        self._name = re.compile("|".join(f"(?:{r})" for r in by_name)) if by_name else None
+        self._path = re.compile("|".join(f"(?:{r})" for r in by_path)) if by_path else None
+
+    def match(self, path: str) -> bool:
+        """`path` as pathspec is given it (a directory's with its trailing slash)."""
+        if self._name is not None:
+            name = path[path.rstrip("/").rfind("/") + 1:]
+            if self._name.match(name):
+                return True
+        return self._path is not None and self._path.match(path) is not None
 
 
 _Levels = tuple[tuple[str, Patterns], ...]  # (directory, relative to the top, with "/"; its rules)

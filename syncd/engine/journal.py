@@ -126,7 +126,6 @@ class Journal:
                 raise
             self.db = self._open_afresh(exc)
         self._lock_fd: int | None = None
-        self._stats: dict[str, tuple[Stat, str]] | None = None
         self._stats_dirty: dict[str, tuple[Stat, str] | None] = {}
 
     def _open(self) -> sqlite3.Connection:
@@ -299,14 +298,15 @@ class Journal:
             "select path from base where path > ? and path < ? union select path from remote where path > ? and "
             "path < ?", (low, high, low, high))}
 
-    def clean_paths(self) -> set[str]:
-        """Paths whose cached content is their base and their known head: unchanged since
-        they last synced, if their stat is still the cached one (what the stat cache holds
-        in memory is written first)."""
+    def clean_stats(self) -> dict[str, tuple[int, int, int, int]]:
+        """Paths whose cached content is their base and their known head, with their cached
+        stat (size, mtime_ns, ino, ctime_ns): unchanged since they last synced while their
+        stat is still that one (what the stat cache holds in memory is written first)."""
         self.flush_stats()
-        return {p for (p,) in self.db.execute(
-            "select s.path from stat_cache s join base b on b.path = s.path join remote r on r.path = s.path "
-            "where b.sha256 = s.sha256 and r.version = b.version and r.sha256 = b.sha256")}
+        return {p: (size, mtime, ino, ctime) for p, size, mtime, ino, ctime in self.db.execute(
+            "select s.path, s.size, s.mtime_ns, s.ino, s.ctime_ns from stat_cache s join base b on b.path = s.path "
+            "join remote r on r.path = s.path where b.sha256 = s.sha256 and r.version = b.version "
+            "and r.sha256 = b.sha256")}
 
     def known_paths(self) -> set[str]:
         """Every path with a base or a known head."""
@@ -427,29 +427,25 @@ class Journal:
     def is_allowed(self, path: str) -> bool:
         return self.db.execute("select 1 from allowed where path = ?", (path,)).fetchone() is not None
 
-    # the stat cache (loaded once, written back in one transaction)
-
-    def _stat_map(self) -> dict[str, tuple[Stat, str]]:
-        if self._stats is None:
-            self._stats = {
-                path: (Stat(size, mtime, ino, ctime), sha)
-                for path, size, mtime, ino, ctime, sha in self.db.execute("select * from stat_cache")
-            }
-        return self._stats
+    # the stat cache: read from SQLite path by path (never loaded whole: memory stays flat
+    # in the tree), what a pass changed kept in memory and written back in one transaction
 
     def get(self, path: str) -> tuple[Stat, str] | None:
-        return self._stat_map().get(path)
+        if path in self._stats_dirty:
+            return self._stats_dirty[path]
+        row = self.db.execute("select size, mtime_ns, ino, ctime_ns, sha256 from stat_cache where path = ?",
+                              (path,)).fetchone()
+        return (Stat(*row[:4]), row[4]) if row else None
 
     def put(self, path: str, stat: Stat, sha256: str) -> None:
-        self._stat_map()[path] = (stat, sha256)
         self._stats_dirty[path] = (stat, sha256)
 
     def drop(self, path: str) -> None:
-        if self._stat_map().pop(path, None) is not None:
-            self._stats_dirty[path] = None
+        self._stats_dirty[path] = None
 
     def cached_paths(self) -> set[str]:
-        return set(self._stat_map())
+        self.flush_stats()
+        return {p for (p,) in self.db.execute("select path from stat_cache")}
 
     def flush_stats(self) -> None:
         if not self._stats_dirty:

@@ -83,11 +83,11 @@ def read_local(root: Path, relpath: str, policy: FilePolicy) -> tuple[bytes, Loc
 
 def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
          now_ns: int | None = None, temp_prefix: str | None = None,
-         clean: set[str] | frozenset[str] = frozenset()) -> ScanResult:
+         clean: dict[str, tuple[int, int, int, int]] | None = None) -> ScanResult:
     """`temp_prefix`: how this copy names its temporary files (handed back in `temp_files`,
-    never synced); None when the caller writes none. `clean`: paths whose cached content
-    is known to be in sync; one found as the cache has it goes in `result.clean`, not in
-    `files` (a quiet rescan makes no object per unchanged file)."""
+    never synced); None when the caller writes none. `clean`: paths known to be in sync
+    while their stat is this one (size, mtime_ns, ino, ctime_ns); one found so goes in
+    `result.clean`, not in `files`, and its stat is compared without an object made."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     rules.refresh()  # .gitignore files may have changed since the last walk
     result = ScanResult()
@@ -129,9 +129,9 @@ class _Walk:
     """One scan's reading of the tree, into `result`."""
 
     def __init__(self, root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy, now_ns: int,
-                 temp_prefix: str | None, result: ScanResult, clean: set[str] | frozenset[str] = frozenset()):
+                 temp_prefix: str | None, result: ScanResult, clean: dict | None = None):
         self.root, self.rules, self.cache, self.policy = root, rules, cache, policy
-        self.now_ns, self.temp_prefix, self.result, self.clean = now_ns, temp_prefix, result, clean
+        self.now_ns, self.temp_prefix, self.result, self.clean = now_ns, temp_prefix, result, clean or {}
 
     def tree(self, prefix: str, top: str) -> None:
         """Everything under the directory `top` (its path relative to the root: `prefix`)."""
@@ -170,7 +170,7 @@ class _Walk:
                     continue
                 except FileNotFoundError:
                     continue  # gone since the directory was listed
-                if rel in self.clean and _unchanged(self.cache.get(rel), st):
+                if self.clean.get(rel) == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns):
                     result.clean.add(rel)
                     continue
                 self._file(rel, st)
@@ -246,15 +246,6 @@ class _Walk:
             return  # gone since the directory was listed
         if local is not None:
             self.result.files[rel] = local
-
-
-def _unchanged(cached: tuple[Stat, str] | None, st: os.stat_result) -> bool:
-    """The cache's stat is the file's (compared field by field: no object made)."""
-    if cached is None:
-        return False
-    c = cached[0]
-    return (c.size == st.st_size and c.mtime_ns == st.st_mtime_ns and c.ino == st.st_ino
-            and c.ctime_ns == st.st_ctime_ns)
 
 
 def _scan_file(root: Path, rel: str, st: Stat, cache: StatCache, policy: FilePolicy,
