@@ -171,11 +171,11 @@ class Executor:
         held = self.journal.held()
         if touched is not None and fed is not None and self.journal.get_meta("root_id") == root_id:
             local, unlisted, scope = self._scan_touched(touched, fed | held, report)
-            clean, looked_at = set(), scope
+            clean, looked_at = 0, scope
         else:
-            local, unlisted, clean = self._scan(report, held)
+            local, unlisted, clean, unclean = self._scan(report, held)
             # a file unchanged since it last synced decides nothing: the pass is on the rest
-            scope = set(local) | (self.journal.known_paths() - clean) | held
+            scope = set(local) | unclean | held
             looked_at = None  # (every path)
         self._bases, self._remotes = self.journal.bases_of(scope), self.journal.remotes_of(scope)
         synced_files = self.journal.synced_files()
@@ -194,7 +194,7 @@ class Executor:
         paths = self._paths(local, report.skipped, unlisted)
         self._infer_bases(paths, local, held)
         plan = self._plan(paths, local, held)
-        self._hold_mass_delete(plan, max(synced_files, len(local) + len(clean)), allow_deletes, report)
+        self._hold_mass_delete(plan, max(synced_files, len(local) + clean), allow_deletes, report)
         if self._root_identity() != root_id:  # vanished or swapped while we scanned (rm -rf, umount)
             raise Paused(f"the sync root {self.root} changed during the scan; syncing is paused "
                          "and nothing was deleted in the store")
@@ -410,20 +410,22 @@ class Executor:
     def _under(path: str, directories: list[str]) -> bool:
         return any(path.startswith(d + "/") for d in directories)
 
-    def _scan(self, report: SyncReport, held: set[str]) -> tuple[dict[str, LocalFile], list[str], set[str]]:
-        """The whole tree: what changed, the directories that could not be read, and the
-        files found unchanged since they last synced (`Journal.clean_stats`; a held path is
-        decided whatever it holds)."""
-        clean = self.journal.clean_stats()
+    def _scan(self, report: SyncReport, held: set[str]
+              ) -> tuple[dict[str, LocalFile], list[str], int, set[str]]:
+        """The whole tree: what changed, the directories that could not be read, how many
+        files were found unchanged since they last synced (`Journal.stat_rows`; a held
+        path is decided whatever it holds), and every other path the journal knows."""
+        clean, other = self.journal.stat_rows()
         for path in held:
             clean.pop(path, None)
         result = scan(self.root, self.rules, self.journal, self.policy, temp_prefix=self.journal.temp_prefix,
                       clean=clean)
         self._take_scan(result, report)
-        for path in self.journal.cached_paths() - set(result.files) - set(result.unsupported) - result.clean:
+        other |= clean.keys()  # (what is left of it: not found unchanged)
+        for path in other - set(result.files) - set(result.unsupported):
             if not self._under(path, result.unlisted):
                 self.journal.drop(path)
-        return result.files, result.unlisted, result.clean
+        return result.files, result.unlisted, result.clean, other
 
     def _take_scan(self, result, report: SyncReport) -> None:
         """What a scan found besides files: this copy's leftovers removed, what is left

@@ -298,19 +298,27 @@ class Journal:
             "select path from base where path > ? and path < ? union select path from remote where path > ? and "
             "path < ?", (low, high, low, high))}
 
-    def clean_stats(self) -> dict[str, tuple[int, int, int, int]]:
-        """Paths whose cached content is their base and their known head, with their cached
-        stat (size, mtime_ns, ino, ctime_ns): unchanged since they last synced while their
-        stat is still that one (what the stat cache holds in memory is written first)."""
+    def stat_rows(self) -> tuple[dict[str, tuple[int, int, int, int]], set[str]]:
+        """The stat cache in two: the paths whose cached content is their base and their
+        known head, with their cached stat (size, mtime_ns, ino, ctime_ns): unchanged since
+        they last synced while their stat is still that one; and the other paths, with
+        those that have a base or a head and no cached stat (one pass over each table;
+        what the stat cache holds in memory is written first)."""
         self.flush_stats()
-        return {p: (size, mtime, ino, ctime) for p, size, mtime, ino, ctime in self.db.execute(
-            "select s.path, s.size, s.mtime_ns, s.ino, s.ctime_ns from stat_cache s join base b on b.path = s.path "
-            "join remote r on r.path = s.path where b.sha256 = s.sha256 and r.version = b.version "
-            "and r.sha256 = b.sha256")}
-
-    def known_paths(self) -> set[str]:
-        """Every path with a base or a known head."""
-        return {p for (p,) in self.db.execute("select path from base union select path from remote")}
+        clean, other = {}, set()
+        for p, size, mtime, ino, ctime, is_clean in self.db.execute(
+                "select s.path, s.size, s.mtime_ns, s.ino, s.ctime_ns, b.sha256 = s.sha256 and r.version = b.version "
+                "and r.sha256 = b.sha256 from stat_cache s left join base b on b.path = s.path "
+                "left join remote r on r.path = s.path"):
+            if is_clean:
+                clean[p] = (size, mtime, ino, ctime)
+            else:
+                other.add(p)
+        other.update(p for (p,) in self.db.execute(
+            "select path from base b where not exists (select 1 from stat_cache where path = b.path) "
+            "union all select path from remote r where not exists (select 1 from base where path = r.path) "
+            "and not exists (select 1 from stat_cache where path = r.path)"))
+        return clean, other
 
     def synced_files(self) -> int:
         """Files (not tombstones nor empty directories) with a base: the tree the mass-delete
@@ -442,10 +450,6 @@ class Journal:
 
     def drop(self, path: str) -> None:
         self._stats_dirty[path] = None
-
-    def cached_paths(self) -> set[str]:
-        self.flush_stats()
-        return {p for (p,) in self.db.execute("select path from stat_cache")}
 
     def flush_stats(self) -> None:
         if not self._stats_dirty:

@@ -55,7 +55,7 @@ class ScanResult:
     temp_files: list[str] = field(default_factory=list)  # this copy's, left by an interrupted write
     unlisted: list[str] = field(default_factory=list)  # directories that could not be read ("" = root)
     ignored: dict[str, str] = field(default_factory=dict)  # never synced, and why (a directory once)
-    clean: set[str] = field(default_factory=set)  # found as the stat cache has them, and named in `clean`
+    clean: int = 0  # files found as `clean` has them (taken out of it)
     hashed: int = 0
 
 
@@ -86,8 +86,9 @@ def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
          clean: dict[str, tuple[int, int, int, int]] | None = None) -> ScanResult:
     """`temp_prefix`: how this copy names its temporary files (handed back in `temp_files`,
     never synced); None when the caller writes none. `clean`: paths known to be in sync
-    while their stat is this one (size, mtime_ns, ino, ctime_ns); one found so goes in
-    `result.clean`, not in `files`, and its stat is compared without an object made."""
+    while their stat is this one (size, mtime_ns, ino, ctime_ns), each taken out of it when
+    found (what is left was not found so): one found so is counted in `result.clean`, not
+    put in `files`, and its stat is compared without an object made."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     rules.refresh()  # .gitignore files may have changed since the last walk
     result = ScanResult()
@@ -131,7 +132,8 @@ class _Walk:
     def __init__(self, root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy, now_ns: int,
                  temp_prefix: str | None, result: ScanResult, clean: dict | None = None):
         self.root, self.rules, self.cache, self.policy = root, rules, cache, policy
-        self.now_ns, self.temp_prefix, self.result, self.clean = now_ns, temp_prefix, result, clean or {}
+        self.now_ns, self.temp_prefix, self.result = now_ns, temp_prefix, result
+        self.clean = {} if clean is None else clean
 
     def tree(self, prefix: str, top: str) -> None:
         """Everything under the directory `top` (its path relative to the root: `prefix`)."""
@@ -171,7 +173,8 @@ class _Walk:
                 except FileNotFoundError:
                     continue  # gone since the directory was listed
                 if self.clean.get(rel) == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns):
-                    result.clean.add(rel)
+                    del self.clean[rel]
+                    result.clean += 1
                     continue
                 self._file(rel, st)
             if prefix and ignored == len(entries):  # holds nothing that syncs: an entry of its own
