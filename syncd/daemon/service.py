@@ -306,7 +306,7 @@ class Daemon:
             log.info("merged %s: both sides' edits kept", path)
         for path in report.resolved:
             log.info("resolved %s", path)
-        self.pending = Touched(set(report.deferred))
+        self.pending = Touched(set(report.deferred) | set(report.failed))  # (a failed path is tried every pass)
         self._set_state(state, reason, last_success=time.time())
         self._mirror(report)
         return True, bool(report.deferred)

@@ -178,12 +178,12 @@ class Executor:
             scope = set(local) | unclean | held
             looked_at = None  # (every path)
         self._bases, self._remotes = self.journal.bases_of(scope), self.journal.remotes_of(scope)
-        synced_files = self.journal.synced_files()
         allow_deletes = self.journal.get_meta("allow_deletes") == "1"
         replaced = self.journal.get_meta("root_id") not in (None, root_id)
         # Also when nothing synced is known (a journal rebuilt while a volume was away): files
         # pulled onto an empty mount point are hidden by the volume's return, and then deleted.
         if not local and not clean and not report.skipped and replaced and not allow_deletes:
+            synced_files = self.journal.synced_files()
             known = f", while {synced_files} synced files are known" if synced_files else ""
             raise Paused(
                 f"the sync root {self.root} is empty and is not the directory it was (unmounted?){known}; "
@@ -194,7 +194,10 @@ class Executor:
         paths = self._paths(local, report.skipped, unlisted)
         self._infer_bases(paths, local, held)
         plan = self._plan(paths, local, held)
-        self._hold_mass_delete(plan, max(synced_files, len(local) + clean), allow_deletes, report)
+        deletes = any(a in (Action.DELETE_REMOTE, Action.DELETE_LOCAL) for a in plan.values())
+        # (the tree's measure is only asked for when there are deletes: a count over every base)
+        self._hold_mass_delete(plan, max(self.journal.synced_files(), len(local) + clean) if deletes else 0,
+                               allow_deletes, report)
         if self._root_identity() != root_id:  # vanished or swapped while we scanned (rm -rf, umount)
             raise Paused(f"the sync root {self.root} changed during the scan; syncing is paused "
                          "and nothing was deleted in the store")
