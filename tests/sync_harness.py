@@ -35,7 +35,7 @@ from syncd.daemon.watcher import touched_by
 from syncd.engine.executor import Executor, Paused
 from syncd.engine.ignore import TEMP_PREFIX, IgnoreRules
 from syncd.engine.reconcile import Action
-from syncd.engine.touched import Touched
+from syncd.engine.touched import Touched, ancestors
 from syncd.engine.journal import Journal
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import StoreUnavailable
@@ -410,8 +410,11 @@ class SyncMachine(RuleBasedStateMachine):
         report = self._pass(copy, touched)
         if report is None or touched is None or copy.missed or faulty:
             return
+        # the directories above what the pass wrote here changed by its writes (a folder a pull
+        # filled is no empty-directory entry any more): a full pass, too, leaves them for the next
+        written = [*report.pulled, *report.deleted_local, *report.moved, *report.moved.values()]
         left = (set(report.deferred) | set(report.skipped) | set(report.held_deletes) | copy.journal.held()
-                | set(copy.pending))
+                | set(copy.pending) | {a for p in written for a in ancestors(p)})
         plan = Executor(copy.root, copy.journal, copy.store, who=copy.name).preview()
         missed = {p for a in (Action.PUSH, Action.DELETE_REMOTE, Action.MOVE_REMOTE, Action.MERGE)
                   for p in plan.get(a, []) if p not in left}
@@ -452,6 +455,11 @@ class SyncMachine(RuleBasedStateMachine):
                 assert self._tombstones(copy) == tombstones, "an unmounted root's files were deleted in the store"
         copy.full_next = False
         copy.pending = set(report.deferred) | set(report.failed)  # a daemon's next pass looks at them again
+        # its own writes, as the watcher reports them (the next pass looks at their directories)
+        copy.events += [FileModifiedEvent(os.fspath(copy.root / p)) for p in report.pulled]
+        copy.events += [FileDeletedEvent(os.fspath(copy.root / p)) for p in report.deleted_local]
+        copy.events += [FileMovedEvent(os.fspath(copy.root / old), os.fspath(copy.root / new))
+                        for new, old in report.moved.items()]
         self._check_conflicts(copy, report, saved, touched)
         if copy.disk_fault is None:  # a held path's file stays the user's to change: not a sync point,
             left = copy.journal.held() | set(report.skipped)  # nor one the pass said it could not sync
