@@ -40,7 +40,7 @@ def default_config_path() -> Path:
 
 @dataclass(frozen=True)
 class DaemonSettings:
-    debounce: float = 0.3  # quiet period after the last local change before a pass
+    debounce: float = 0.03  # quiet period after the last local change before a pass (an editor's save dance takes less)
     max_delay: float = 5.0  # a pass happens this long after a change even if changes keep coming
     rescan_interval: float = 300.0  # full rescan when the watcher reported nothing
     poll_interval: float = 30.0  # pull the feed even without a notification

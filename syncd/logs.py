@@ -112,6 +112,7 @@ class OncePerChange:
             self._said[path] = message
             self.logger.log(level, "%s", message)
 
-    def keep_only(self, paths) -> None:
-        """Forget what was said of paths that no longer have a problem."""
-        self._said = {p: m for p, m in self._said.items() if p in paths}
+    def keep_only(self, paths, scope=None) -> None:
+        """Forget what was said of paths that no longer have a problem (of those in `scope`,
+        the paths a partial pass looked at; None: every path)."""
+        self._said = {p: m for p, m in self._said.items() if p in paths or (scope is not None and p not in scope)}

@@ -26,11 +26,16 @@ from pathlib import Path
 import psycopg
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, FileCreatedEvent, FileDeletedEvent,
+                             FileModifiedEvent, FileMovedEvent)
 
 from syncd.content import decode, sha256_hex
 from syncd.engine import executor as executor_module, writer as writer_module
+from syncd.daemon.watcher import touched_by
 from syncd.engine.executor import Executor, Paused
-from syncd.engine.ignore import TEMP_PREFIX
+from syncd.engine.ignore import TEMP_PREFIX, IgnoreRules
+from syncd.engine.reconcile import Action
+from syncd.engine.touched import Touched, ancestors
 from syncd.engine.journal import Journal
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import StoreUnavailable
@@ -86,9 +91,14 @@ class Copy:
         self.disk_fault: tuple[int, int] | None = None  # (errno, writes before it fires)
         self.write_kill: tuple[int, bool] | None = None  # (writes before it, after the write?)
         self.racing_save: tuple[int, bool, bytes] | None = None  # (µs after a pull's rename, in place?, data)
+        self.events: list = []  # what a watcher would have reported since this copy's last pass
+        self.missed = False  # a change no event pass has seen (an event lost): until a full pass
+        self.full_next = True  # a daemon's first pass looks at the whole tree
+        self.pending: set[str] = set()  # what the last pass left for the next (deferred, failed)
 
     def restart(self) -> None:
         """A new process: nothing in memory survives, the journal is whatever is on disk."""
+        self.full_next = True
         self.journal.db.close()  # no flush: a killed process flushes nothing
         self.store.close()
         self.journal = Journal(self.journal_path)
@@ -177,6 +187,15 @@ def faulty_writes(copy: Copy):
         executor_module.write_atomic = real
 
 
+def _looked_at(path: str, touched: Touched | None) -> bool:
+    """Whether a pass on what `touched` names answers for the path (None: a full pass),
+    counted generously: a path under any named one (it may have been a folder)."""
+    if touched is None:
+        return True
+    named = touched.paths | touched.trees
+    return path in named or any(path.startswith(p + "/") for p in named)
+
+
 def _readable(content, sha256: str) -> bytes | None:
     """A version's bytes, or None for a damaged one (planted by plant_damaged_version)."""
     try:
@@ -241,15 +260,28 @@ class SyncMachine(RuleBasedStateMachine):
         if copy is None or not self._can_hold_file(copy.root, path):
             return
         target = copy.root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._make_parents(copy, path)
         data = self._content(lines, copy)
         if atomic:
             temp = target.with_name(f".{target.name}.save~")
             temp.write_bytes(data)
             os.replace(temp, target)
+            copy.events += [FileCreatedEvent(os.fspath(temp)), FileMovedEvent(os.fspath(temp), os.fspath(target))]
         else:
             target.write_bytes(data)
+            copy.events.append(FileModifiedEvent(os.fspath(target)))
         copy.edited.add(path)
+
+    @staticmethod
+    def _make_parents(copy: Copy, path: str) -> None:
+        """The path's directories, each new one reported as the watcher reports it."""
+        made = None
+        for parent in reversed(Path(path).parents[:-1]):
+            if not (copy.root / parent).exists():
+                made = made or parent
+        (copy.root / path).parent.mkdir(parents=True, exist_ok=True)
+        if made is not None:
+            copy.events.append(DirCreatedEvent(os.fspath(copy.root / made)))
 
     @rule(i=st.integers(0, 2), path=st.sampled_from(PATHS), line=st.sampled_from(LINES))
     def append(self, i, path, line):
@@ -260,6 +292,7 @@ class SyncMachine(RuleBasedStateMachine):
         data = (copy.root / path).read_bytes() + line.encode()
         self.written.add(data)
         (copy.root / path).write_bytes(data)
+        copy.events.append(FileModifiedEvent(os.fspath(copy.root / path)))
         copy.edited.add(path)
 
     @rule(i=st.integers(0, 2), path=st.sampled_from(PATHS), times=st.integers(2, 5))
@@ -268,9 +301,10 @@ class SyncMachine(RuleBasedStateMachine):
         copy = self._usable(i)
         if copy is None or not self._can_hold_file(copy.root, path):
             return
-        (copy.root / path).parent.mkdir(parents=True, exist_ok=True)
+        self._make_parents(copy, path)
         for _ in range(times):
             (copy.root / path).write_bytes(self._content(["rapid\n"], copy))
+            copy.events.append(FileModifiedEvent(os.fspath(copy.root / path)))
         copy.edited.add(path)
 
     @rule(i=st.integers(0, 2), path=st.sampled_from(PATHS))
@@ -279,6 +313,7 @@ class SyncMachine(RuleBasedStateMachine):
         copy = self._usable(i)
         if copy is not None and (copy.root / path).is_file():
             (copy.root / path).unlink()
+            copy.events.append(FileDeletedEvent(os.fspath(copy.root / path)))
             copy.edited.add(path)
 
     @rule(i=st.integers(0, 2), j=st.integers(0, 2), path=st.sampled_from(PATHS),
@@ -317,9 +352,11 @@ class SyncMachine(RuleBasedStateMachine):
             return
         if dest.startswith(source + "/") or not self._can_hold_file(copy.root, dest):
             return
-        (copy.root / dest).parent.mkdir(parents=True, exist_ok=True)
+        self._make_parents(copy, dest)
         moved = [p for p in copy.files() if p == source or p.startswith(source + "/")]
+        kind = DirMovedEvent if (copy.root / source).is_dir() else FileMovedEvent
         os.rename(copy.root / source, copy.root / dest)
+        copy.events.append(kind(os.fspath(copy.root / source), os.fspath(copy.root / dest)))
         copy.edited.update(moved, (dest + p[len(source):] for p in moved))
 
     @rule(i=st.integers(0, 2), path=st.sampled_from(PATHS), seconds=st.sampled_from([-86400 * 400, -5, 3600 * 48]))
@@ -330,6 +367,7 @@ class SyncMachine(RuleBasedStateMachine):
         if copy is not None and (copy.root / path).is_file():
             st_ = os.stat(copy.root / path)
             os.utime(copy.root / path, ns=(st_.st_atime_ns, st_.st_mtime_ns + seconds * 10**9))
+            copy.events.append(FileModifiedEvent(os.fspath(copy.root / path)))  # (IN_ATTRIB)
 
     @rule(i=st.integers(0, 2), path=st.sampled_from(PATHS), delay_us=st.integers(0, 400), in_place=st.booleans())
     def save_racing_a_pull(self, i, path, delay_us, in_place):
@@ -344,33 +382,93 @@ class SyncMachine(RuleBasedStateMachine):
 
     @rule(i=st.integers(0, 2))
     def sync(self, i):
-        type(self).tally["syncs"] += 1
+        self._pass(self.copies[i % len(self.copies)], None)
+
+    @rule(i=st.integers(0, 2), data=st.data())
+    def event_sync(self, i, data):
+        """The pass a daemon makes on what its watcher reported since its last pass, with
+        those events lost, duplicated or reordered: a lost one delays a change until a full
+        pass (never anything else); with none lost, the pass leaves nothing a full pass would
+        do on this copy's side (what `preview` plans from the tree and the journal)."""
+        type(self).tally["event passes"] += 1
         copy = self.copies[i % len(self.copies)]
+        events = list(copy.events)
+        kept = data.draw(st.lists(st.booleans(), min_size=len(events), max_size=len(events)), label="kept")
+        delivered = [e for e, keep in zip(events, kept) if keep]
+        delivered += data.draw(st.lists(st.sampled_from(events), max_size=3), label="duplicated") if events else []
+        delivered = data.draw(st.permutations(delivered), label="order")
+        lost = len(set(map(id, delivered))) < len(events)
+        touched = Touched(set(copy.pending))
+        said = [touched_by(event, os.fspath(copy.root), IgnoreRules()) for event in delivered]
+        for one in said:
+            if one is not None:
+                touched.update(one)
+        if copy.full_next or None in said:  # a first pass after a start or a failed pass is a full one
+            touched = None
+        copy.missed |= lost
+        faulty = bool(copy.store.fault or copy.disk_fault or copy.write_kill or copy.racing_save or copy.unmounted)
+        report = self._pass(copy, touched)
+        if report is None or touched is None or copy.missed or faulty:
+            return
+        # the directories above what the pass wrote here changed by its writes (a folder a pull
+        # filled is no empty-directory entry any more): a full pass, too, leaves them for the next
+        written = [*report.pulled, *report.deleted_local, *report.moved, *report.moved.values()]
+        left = (set(report.deferred) | set(report.skipped) | set(report.held_deletes) | copy.journal.held()
+                | set(copy.pending) | {a for p in written for a in ancestors(p)})
+        plan = Executor(copy.root, copy.journal, copy.store, who=copy.name).preview()
+        missed = {p for a in (Action.PUSH, Action.DELETE_REMOTE, Action.MOVE_REMOTE, Action.MERGE)
+                  for p in plan.get(a, []) if p not in left}
+        assert not missed, f"{copy.name}: a pass on its events left these for a full pass: {sorted(missed)}"
+
+    @rule(data=st.data())
+    def event_sync_everyone(self, data):
+        """An event pass on every copy in turn, as running daemons make them after a change."""
+        for i in range(len(self.copies)):
+            self.event_sync(i, data)
+
+    def _pass(self, copy: Copy, touched: Touched | None):
+        """A pass on the copy (on what `touched` names, None: a full one); its report, None
+        when it did not finish."""
+        type(self).tally["syncs"] += 1
         before = copy.files()
         tombstones = self._tombstones(copy)
         saved: list[str] = []
+        copy.events = []
+        if touched is None:
+            copy.missed = False
+        copy.full_next = True  # unless it finishes
         try:
             with faulty_writes(copy), racing_save(copy, saved):
-                report = Executor(copy.root, copy.journal, copy.store, who=copy.name).sync_once()
+                report = Executor(copy.root, copy.journal, copy.store, who=copy.name).sync_once(touched)
         except Crash:
             copy.restart()
-            return
+            return None
         except StoreUnavailable:
-            return  # the next pass retries; the daemon would back off
+            return None  # the next pass retries; the daemon would back off
         except Paused:
             assert copy.unmounted is not None or not copy.root.is_dir(), "paused with its root in place"
-            return
+            return None
         finally:
             copy.edited.update(saved)  # the user's, saved after the pass looked: not yet synced
+            copy.events += [FileModifiedEvent(os.fspath(copy.root / p)) for p in saved]
             if copy.unmounted is not None:  # the guard: a faulted root never becomes remote deletes
                 assert self._tombstones(copy) == tombstones, "an unmounted root's files were deleted in the store"
-        self._check_conflicts(copy, report, saved)
+        copy.full_next = False
+        copy.pending = set(report.deferred) | set(report.failed)  # a daemon's next pass looks at them again
+        # its own writes, as the watcher reports them (the next pass looks at their directories)
+        copy.events += [FileModifiedEvent(os.fspath(copy.root / p)) for p in report.pulled]
+        copy.events += [FileDeletedEvent(os.fspath(copy.root / p)) for p in report.deleted_local]
+        copy.events += [FileMovedEvent(os.fspath(copy.root / old), os.fspath(copy.root / new))
+                        for new, old in report.moved.items()]
+        self._check_conflicts(copy, report, saved, touched)
         if copy.disk_fault is None:  # a held path's file stays the user's to change: not a sync point,
             left = copy.journal.held() | set(report.skipped)  # nor one the pass said it could not sync
-            self.sync_points.append((copy.name, {p: d for p, d in before.items() if p not in left}))
+            self.sync_points.append((copy.name, {p: d for p, d in before.items()
+                                                 if p not in left and _looked_at(p, touched)}))
+        return report
 
     @staticmethod
-    def _check_conflicts(copy: Copy, report, saved: list[str] = ()) -> None:
+    def _check_conflicts(copy: Copy, report, saved: list[str] = (), touched: Touched | None = None) -> None:
         """A conflict is held only where a person changed the file here since it last synced:
         a file that holds what a pass wrote, or what the store has, is never one (not after a
         crash, nor with its journal lost). Then what the pass settled is synced."""
@@ -378,7 +476,8 @@ class SyncMachine(RuleBasedStateMachine):
         false = sorted(held - copy.edited)
         assert not false, f"{copy.name} holds conflicts on files nobody changed there: {false}"
         if copy.unmounted is None:  # (a pass on an empty mount point leaves the volume's edits edits)
-            copy.edited &= held | set(report.skipped) | set(report.deferred) | set(saved)
+            copy.edited &= (held | set(report.skipped) | set(report.deferred) | set(saved)
+                            | {p for p in copy.edited if not _looked_at(p, touched)})
 
     @rule()
     def sync_everyone(self):
@@ -426,6 +525,7 @@ class SyncMachine(RuleBasedStateMachine):
             with open(copy.journal_path, "r+b") as f:
                 f.truncate(os.path.getsize(copy.journal_path) // 2)
         copy.journal = Journal(copy.journal_path)
+        copy.full_next = True
 
     def _databases(self):
         """Every connection to the store closed (the copies reconnect at their next call), and
@@ -510,6 +610,7 @@ class SyncMachine(RuleBasedStateMachine):
         copy.unmounted = copy.root.with_name("tree.away")
         copy.root.rename(copy.unmounted)
         copy.root.mkdir()
+        copy.events.append(DirDeletedEvent(os.fspath(copy.root)))
 
     @rule(i=st.integers(0, 2))
     def remount(self, i):
@@ -525,6 +626,7 @@ class SyncMachine(RuleBasedStateMachine):
         shutil.rmtree(copy.root)
         copy.unmounted.rename(copy.root)
         copy.unmounted = None
+        copy.events.append(DirDeletedEvent(os.fspath(copy.root)))
 
     # ----- invariants
 

@@ -5,8 +5,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, strategies as st
 
-from syncd.engine.ignore import IgnoreRules
+from syncd.engine.gitignore import Patterns
+from syncd.engine.ignore import DEFAULT_IGNORES, IgnoreRules
 
 
 @pytest.mark.parametrize("path", [
@@ -44,3 +46,22 @@ def test_the_config_can_re_include_a_default_and_ignore_more():
     assert not rules.ignores("certs/public.pem")
     assert rules.ignores("scratch.tmp") and rules.ignores(".env")
 
+
+
+@given(st.lists(st.sampled_from(["a", ".", "~", "#", "env", "git", "sw", "p", "id_rsa", "/", "x.md", "!", "*"]),
+                min_size=1, max_size=6), st.booleans())
+def test_the_one_regex_in_front_answers_as_every_line_would(parts, is_dir):
+    """Patterns answers "no line matches" from one combined regex before asking each line:
+    whatever the name or path, the answer is pathspec's own."""
+    import pathspec
+    path = "".join(parts).strip("/") or "a"
+    for lines in (DEFAULT_IGNORES, ["docs/*.md", "!keep.md", "build/", "*.log"]):
+        active = [p for p in pathspec.GitIgnoreSpec.from_lines(lines).patterns if p.include is not None]
+        files = [p for p in active if not p.pattern.rstrip(" ").endswith("/")]
+        if is_dir:
+            expected = pathspec.GitIgnoreSpec(active).check_file(path + "/").include
+        elif all("/" not in p.pattern.removeprefix("!") for p in files):
+            expected = pathspec.GitIgnoreSpec(files).check_file(path.rpartition("/")[2]).include
+        else:
+            expected = pathspec.GitIgnoreSpec(files).check_file(path).include
+        assert Patterns(lines).decide(path, is_dir) == expected

@@ -58,7 +58,8 @@ def test_random_operations_and_faults_lose_nothing(pg_server_dsn, template_db, r
         tally = SyncMachine.tally
         # printed at the end of every run (conftest.py), from parallel workers too
         record_property("harness", f"harness: {tally['examples']} examples, {tally['steps'] - tally['examples']} steps "
-                        f"({tally['operations']} operations, {tally['faults']} faults, {tally['syncs']} passes, "
+                        f"({tally['operations']} operations, {tally['faults']} faults, {tally['syncs']} passes "
+                        f"({tally['event passes']} on events), "
                         f"{tally['races']} races) in {time.monotonic() - started:.0f} s, up to {STEPS} steps each")
 
 

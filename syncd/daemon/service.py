@@ -25,6 +25,7 @@ from syncd.engine.executor import Executor, Paused
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.identity import check_workspace
 from syncd.engine.journal import Journal, JournalUnwritable
+from syncd.engine.touched import Touched
 from syncd.git.recorder import Recorder
 from syncd.logs import OncePerChange
 from syncd.store.connect import agree_layout, open_workspace
@@ -50,6 +51,8 @@ class Daemon:
         self.stopping = False
         self.reload_requested = False
         self.pass_requested = True  # the first pass
+        self.full_requested = True  # a pass over the whole tree, not only what events named
+        self.pending = Touched()  # what the last pass left for the next (paths changed during it)
         self.queue = ChangeQueue(cfg.daemon.debounce, cfg.daemon.max_delay)
         self.watcher: Watcher | None = None
         self.recorder: Recorder | None = None
@@ -63,6 +66,11 @@ class Daemon:
     def request_pass(self) -> None:
         self.pass_requested = True
         self.wake_event.set()
+
+    def request_full_pass(self) -> None:
+        """Events were lost (an overflow, a watch that failed): look at the whole tree."""
+        self.full_requested = True
+        self.request_pass()
 
     def _on_stop_signal(self, signum, frame) -> None:
         if self.stopping:
@@ -181,7 +189,7 @@ class Daemon:
     def _watch(self) -> None:
         if self.watcher is None:
             self.watcher = Watcher(self.cfg.root, IgnoreRules.of(self.cfg), self.queue,
-                                   self.wake_event.set, self.request_pass)
+                                   self.wake_event.set, self.request_full_pass)
         if self.cfg.root.is_dir():
             self.watcher.start()
         else:
@@ -191,7 +199,7 @@ class Daemon:
 
     def _loop(self) -> None:
         settings = self.cfg.daemon
-        last_pass = last_watch_attempt = time.monotonic()
+        last_pass = last_full = last_watch_attempt = time.monotonic()
         retry_at, backoff = 0.0, 1.0
         asked_seen = self._asked()
         while not self.stopping:
@@ -202,7 +210,7 @@ class Daemon:
                 settings = self.cfg.daemon
             if self.journal.get_meta("paused") == "1":  # `syncd pause`: alive, beating, not syncing
                 self._set_state("paused", USER_PAUSE)
-                self.pass_requested = True  # the first thing after `syncd resume`
+                self.pass_requested = self.full_requested = True  # the first thing after `syncd resume`
                 self._heartbeat()
                 self.wake_event.wait(min(1.0, self.notifier.watchdog_interval or 1.0))
                 self.wake_event.clear()
@@ -210,7 +218,7 @@ class Daemon:
             if self.watcher.watching and not self.watcher.healthy():
                 log.warning("the watcher stopped; rescanning and watching again")
                 self._watch()
-                self.pass_requested = True
+                self.pass_requested = self.full_requested = True
             elif not self.watcher.watching and now - last_watch_attempt >= settings.rescan_interval:
                 last_watch_attempt = now
                 self._watch()
@@ -220,21 +228,27 @@ class Daemon:
             asked = self._asked()
             if asked != asked_seen:  # `syncd resume` from another process: now, not after a backoff
                 asked_seen, retry_at = asked, 0.0
-                self.pass_requested = True
+                self.pass_requested = self.full_requested = True
             due = self.queue.due_in(now)
             if due == 0 or now - last_pass >= interval:
                 self.pass_requested = True
             if self.pass_requested and now >= retry_at:
-                self.queue.take()
-                self.pass_requested = False
-                ok, again = self._pass()
+                touched = self.queue.take()
+                full = (self.full_requested or touched is None or not self.watcher.watching
+                        or now - last_full >= settings.rescan_interval)
+                if not full:
+                    touched.update(self.pending)
+                self.pass_requested = self.full_requested = False
+                ok, again = self._pass(None if full else touched)
                 last_pass = now = time.monotonic()
+                if full:
+                    last_full = now
                 asked_seen = self._asked()
                 if ok:
                     backoff = 1.0
                     self.pass_requested = again
                 else:
-                    self.pass_requested = True
+                    self.pass_requested = self.full_requested = True
                     retry_at = now + (backoff if self.state["state"] == "offline" else PAUSED_RETRY)
                     backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
@@ -258,12 +272,13 @@ class Daemon:
     def _asked(self) -> tuple[str | None, str | None]:
         return self.journal.get_meta("resume"), self.journal.get_meta("allow_deletes")
 
-    def _pass(self) -> tuple[bool, bool]:
-        """One executor pass; (succeeded, should run again soon)."""
+    def _pass(self, touched: Touched | None) -> tuple[bool, bool]:
+        """One executor pass, on what `touched` names and what the feed brings (None: the
+        whole tree); (succeeded, should run again soon)."""
         executor = Executor.from_config(self.cfg, self.journal, self.store, progress=self.notifier.watchdog,
                                         notices=self.notices)
         try:
-            report = executor.sync_once()
+            report = executor.sync_once(touched)
         except Paused as exc:
             self._flush_stats()
             self._set_state("paused", str(exc))
@@ -282,6 +297,7 @@ class Daemon:
             return False, False
         if not self.watcher.watching:
             self._watch()  # the root is back
+            self.full_requested = True  # what changed before the watch began made no events
         state, reason = "running", None
         if report.held_deletes:
             state, reason = "held", f"{len(report.held_deletes)} deletes held back: syncd resume --allow-deletes"
@@ -297,6 +313,7 @@ class Daemon:
             log.info("merged %s: both sides' edits kept", path)
         for path in report.resolved:
             log.info("resolved %s", path)
+        self.pending = Touched(set(report.deferred) | set(report.failed))  # (a failed path is tried every pass)
         self._set_state(state, reason, last_success=time.time())
         self._mirror(report)
         return True, bool(report.deferred)
@@ -329,4 +346,4 @@ class Daemon:
         self.watcher.close()
         self.watcher = None  # new ignore rules
         self._watch()
-        self.pass_requested = True
+        self.pass_requested = self.full_requested = True

@@ -1,9 +1,10 @@
 """Filesystem events as hints: a debounced queue fed by the watchdog observer.
 
-Events only say "look again soon"; the scan decides what changed. So an editor's
-write-temp-then-rename dance or a `git checkout` of thousands of files is one pass after
-the tree has been quiet for `debounce` seconds (or `max_delay` after the first event, so a
-tree that never goes quiet still syncs).
+Events say where to look again soon (`syncd.engine.touched`); the scan decides what
+changed. So an editor's write-temp-then-rename dance or a `git checkout` of thousands of
+files is one pass after the tree has been quiet for `debounce` seconds (or `max_delay`
+after the first event, so a tree that never goes quiet still syncs), over the paths they
+named.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirModifiedEvent,
 from watchdog.observers import Observer
 
 from syncd.engine.ignore import IgnoreRules
+from syncd.engine.touched import Touched
 
 log = logging.getLogger("syncd.watch")
 
@@ -43,20 +45,28 @@ LIMITS_HINT = {
 
 
 class ChangeQueue:
-    """When to start a pass, given when changes were seen. No I/O: the clock is passed in."""
+    """When to start a pass, given when changes were seen, and what they touched (None once
+    something said "look at everything": an overflow, an event not understood). No I/O:
+    the clock is passed in."""
 
     def __init__(self, debounce: float, max_delay: float):
         self.debounce = debounce
         self.max_delay = max_delay
         self._first: float | None = None
         self._last: float | None = None
+        self._touched: Touched | None = Touched()
         self._lock = threading.Lock()
 
-    def add(self, now: float) -> None:
+    def add(self, now: float, touched: Touched | None = None) -> None:
+        """A change seen at `now`, at what `touched` names (None: not said where)."""
         with self._lock:
             if self._first is None:
                 self._first = now
             self._last = now
+            if touched is None or self._touched is None:
+                self._touched = None
+            else:
+                self._touched.update(touched)
 
     def due_in(self, now: float) -> float | None:
         """Seconds until a pass is due (0: now), None when nothing is waiting."""
@@ -65,32 +75,58 @@ class ChangeQueue:
                 return None
             return max(0.0, min(self._last + self.debounce, self._first + self.max_delay) - now)
 
-    def take(self) -> None:
+    def take(self) -> Touched | None:
+        """What the events since the last take touched; None: everything may have changed."""
         with self._lock:
+            touched, self._touched = self._touched, Touched()
             self._first = self._last = None
+            return touched
+
+
+def touched_by(event: FileSystemEvent, root: str, rules: IgnoreRules) -> Touched | None:
+    """What one event says to look at (nothing, for what never syncs); None: everything
+    (the root itself went, a `.gitignore` at the top changed what is ignored anywhere)."""
+    touched = Touched()
+    moved = isinstance(event, (FileMovedEvent, DirMovedEvent))
+    for path, arrived in ((event.src_path, event.event_type == "created"), (getattr(event, "dest_path", ""), True)):
+        if not path:
+            continue
+        rel = os.path.relpath(os.fsdecode(path), root).replace(os.sep, "/")
+        if rel == ".":
+            if event.event_type in ("deleted", "moved"):
+                return None
+            continue  # (the root's own modification: what changed in it has its own event)
+        if rel.startswith("../"):
+            continue
+        if os.path.basename(rel) == ".gitignore":
+            rules.refresh()  # (and the file itself syncs)
+            top = rel.rpartition("/")[0]
+            if not top:
+                return None
+            touched.trees.add(top)  # what it ignores or brings back is under it
+        if rules.ignores(rel, event.is_directory):
+            continue
+        if event.is_directory and arrived and (moved or event.event_type == "created"):
+            touched.trees.add(rel)  # what came with it made no events of its own
+        else:
+            touched.paths.add(rel)
+    return touched
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, root: Path, rules: IgnoreRules, notice: Callable[[], None]):
+    def __init__(self, root: Path, rules: IgnoreRules, notice: Callable[[Touched | None], None]):
         self.root = os.fspath(root)
         self.rules = rules  # (which ignore syncd's own temporary files: their rename is the event)
         self.notice = notice
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         try:
-            wanted = any(self._wanted(path, event.is_directory)
-                         for path in (event.src_path, getattr(event, "dest_path", "")) if path)
+            touched = touched_by(event, self.root, self.rules)
         except Exception:  # this thread is the daemon's eyes: an odd event means "look again"
             log.debug("event %r not understood; rescanning", event, exc_info=True)
-            wanted = True
-        if wanted:
-            self.notice()
-
-    def _wanted(self, path: str | bytes, is_directory: bool) -> bool:
-        rel = os.path.relpath(os.fsdecode(path), self.root)
-        if os.path.basename(rel) == ".gitignore":
-            self.rules.refresh()  # (and the event is wanted: the file itself syncs)
-        return rel == "." or not self.rules.ignores(rel.replace(os.sep, "/"), is_directory)
+            touched = None
+        if touched is None or touched:
+            self.notice(touched)
 
 
 class _TroubleHandler(logging.Handler):
@@ -119,8 +155,8 @@ class Watcher:
         self._trouble = _TroubleHandler(rescan)
         logging.getLogger("watchdog").addHandler(self._trouble)
 
-    def _notice(self) -> None:
-        self.queue.add(time.monotonic())
+    def _notice(self, touched: Touched | None) -> None:
+        self.queue.add(time.monotonic(), touched)
         self.wake()
 
     def start(self) -> bool:

@@ -76,6 +76,20 @@ def _parent(root: Path, relpath: str) -> int | None:
     return dir_fd
 
 
+def lstat_at(root: Path, relpath: str) -> os.stat_result | None:
+    """The path's own stat, reached as `read_entry` reaches it (no link followed on the
+    way), or None when nothing is there; Unsupported inside a link."""
+    dir_fd = _parent(root, relpath)
+    if dir_fd is None:
+        return None
+    try:
+        return os.stat(relpath.rsplit("/", 1)[-1], dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    finally:
+        os.close(dir_fd)
+
+
 Ignored = Callable[[str, bool], bool]  # IgnoreRules.ignores: (path, is_dir) → never synced
 
 

@@ -36,7 +36,8 @@ from syncd.engine.moves import find_moves
 from syncd.engine.policy import DeleteLimits, MergePolicies, Policy, keep_local
 from syncd.engine.reconcile import Action, Base, Facts, Remote, keep_parents, moved_version, reconcile
 from syncd.engine.resolution import conflict_copy_name
-from syncd.engine.scanner import LocalFile, remember, scan
+from syncd.engine.scanner import LocalFile, remember, scan, scan_touched
+from syncd.engine.touched import Touched
 from syncd.engine.writer import (HoldsUnsynced, LocalChanged, UnsafePath, delete_checked, make_directory, move_checked,
                                  write_atomic, write_link)
 from syncd.logs import OncePerChange
@@ -162,30 +163,43 @@ class Executor:
         return cls(cfg.root, journal, store, IgnoreRules.of(cfg), cfg.files, cfg.deletes,
                    MergePolicies(dict(cfg.merge)), cfg.device_name, progress, notices)
 
-    def sync_once(self) -> SyncReport:
+    def sync_once(self, touched: Touched | None = None) -> SyncReport:
+        """A full pass, or, given what events named (`touched`), a pass on those paths and
+        the ones the feed brings: nothing else is stat'ed, read or reconciled (a root that is
+        not the one last synced gets a full pass whatever the events say)."""
         report = SyncReport()
         root_id = self._root_identity()
-        self._pull_feed()
-        local, unlisted = self._scan(report)
-        self._bases, self._remotes = self.journal.bases(), self.journal.remotes()
+        fed = self._pull_feed()
+        held = self.journal.held()
+        if touched is not None and fed is not None and self.journal.get_meta("root_id") == root_id:
+            local, unlisted, scope = self._scan_touched(touched, fed | held, report)
+            clean, looked_at = 0, scope
+        else:
+            local, unlisted, clean, unclean = self._scan(report, held)
+            # a file unchanged since it last synced decides nothing: the pass is on the rest
+            scope = set(local) | unclean | held
+            looked_at = None  # (every path)
+        self._bases, self._remotes = self.journal.bases_of(scope), self.journal.remotes_of(scope)
         allow_deletes = self.journal.get_meta("allow_deletes") == "1"
-        synced_files = self._synced_files()
         replaced = self.journal.get_meta("root_id") not in (None, root_id)
         # Also when nothing synced is known (a journal rebuilt while a volume was away): files
         # pulled onto an empty mount point are hidden by the volume's return, and then deleted.
-        if not local and not report.skipped and replaced and not allow_deletes:
+        if not local and not clean and not report.skipped and replaced and not allow_deletes:
+            synced_files = self.journal.synced_files()
             known = f", while {synced_files} synced files are known" if synced_files else ""
             raise Paused(
                 f"the sync root {self.root} is empty and is not the directory it was (unmounted?){known}; "
                 "syncing is paused and nothing was deleted in the store or written here. If this is "
                 "the directory to sync: syncd resume --allow-deletes")
         self.journal.set_meta("root_id", root_id)
-        held = self.journal.held()
         self._refuse_git_names(report)
         paths = self._paths(local, report.skipped, unlisted)
         self._infer_bases(paths, local, held)
         plan = self._plan(paths, local, held)
-        self._hold_mass_delete(plan, max(synced_files, len(local)), allow_deletes, report)
+        deletes = any(a in (Action.DELETE_REMOTE, Action.DELETE_LOCAL) for a in plan.values())
+        # (the tree's measure is only asked for when there are deletes: a count over every base)
+        self._hold_mass_delete(plan, max(self.journal.synced_files(), len(local) + clean) if deletes else 0,
+                               allow_deletes, report)
         if self._root_identity() != root_id:  # vanished or swapped while we scanned (rm -rf, umount)
             raise Paused(f"the sync root {self.root} changed during the scan; syncing is paused "
                          "and nothing was deleted in the store")
@@ -194,7 +208,7 @@ class Executor:
         retry, report.deferred = report.deferred, []
         self._apply(self._plan(retry, local, self.journal.held()), local, report)
         report.conflicts = sorted(self.journal.held())
-        self.notices.keep_only(report.skipped.keys() | report.ignored.keys())
+        self.notices.keep_only(report.skipped.keys() | report.ignored.keys(), looked_at)
         self._record_conflicts(report)
         self.journal.flush_stats()
         self._contents.clear()
@@ -294,9 +308,13 @@ class Executor:
 
     # the three inputs
 
-    def _pull_feed(self) -> None:
-        check_history(self.journal, self.store)
+    def _pull_feed(self) -> set[str] | None:
+        """The paths the feed brought new heads for, recorded in the journal; None when the
+        store is not the one the journal knew (every path is to be looked at again)."""
+        rebuilt = check_history(self.journal, self.store)
+        fed: set[str] = set()
         for entries, cursor in self.store.feed(self.journal.cursor):
+            fed.update(e.path for e in entries)
             heads: dict[str, Remote] = {}
             for e in entries:
                 heads[e.path] = Remote(e.version, e.sha256, e.moved_to)
@@ -306,6 +324,7 @@ class Executor:
             self.journal.record_feed(heads, cursor, last and Mark(last.seq, last.path, last.version, last.sha256,
                                                                   last.created_at))
             self.progress()
+        return None if rebuilt else fed
 
     def preview(self) -> dict[Action, list[str]]:
         """What a pass would do now, from what the journal knows of the store; changes
@@ -396,8 +415,26 @@ class Executor:
     def _under(path: str, directories: list[str]) -> bool:
         return any(path.startswith(d + "/") for d in directories)
 
-    def _scan(self, report: SyncReport) -> tuple[dict[str, LocalFile], list[str]]:
-        result = scan(self.root, self.rules, self.journal, self.policy, temp_prefix=self.journal.temp_prefix)
+    def _scan(self, report: SyncReport, held: set[str]
+              ) -> tuple[dict[str, LocalFile], list[str], int, set[str]]:
+        """The whole tree: what changed, the directories that could not be read, how many
+        files were found unchanged since they last synced (`Journal.stat_rows`; a held
+        path is decided whatever it holds), and every other path the journal knows."""
+        clean, other = self.journal.stat_rows()
+        for path in held:
+            clean.pop(path, None)
+        result = scan(self.root, self.rules, self.journal, self.policy, temp_prefix=self.journal.temp_prefix,
+                      clean=clean)
+        self._take_scan(result, report)
+        other |= clean.keys()  # (what is left of it: not found unchanged)
+        for path in other - set(result.files) - set(result.unsupported):
+            if not self._under(path, result.unlisted):
+                self.journal.drop(path)
+        return result.files, result.unlisted, result.clean, other
+
+    def _take_scan(self, result, report: SyncReport) -> None:
+        """What a scan found besides files: this copy's leftovers removed, what is left
+        alone said."""
         if "" in result.unlisted:
             raise RootMissing(f"the sync root {self.root} cannot be read; syncing is paused and "
                               "nothing was deleted in the store")
@@ -409,10 +446,19 @@ class Executor:
         report.ignored = result.ignored
         for path, why in result.ignored.items():
             self.notices.say(logging.INFO, path, why)
-        for path in self.journal.cached_paths() - set(result.files) - set(result.unsupported):
+
+    def _scan_touched(self, touched: Touched, also: set[str], report: SyncReport
+                      ) -> tuple[dict[str, LocalFile], list[str], set[str]]:
+        """`_scan` for the paths events named and `also` (the feed's, the held ones): what
+        was found, the directories that could not be read, and the scope looked at."""
+        wanted = Touched(touched.paths | also, touched.trees)
+        result, scope = scan_touched(self.root, self.rules, self.journal, self.policy, wanted,
+                                     self.journal.known_under, temp_prefix=self.journal.temp_prefix)
+        self._take_scan(result, report)
+        for path in scope - set(result.files) - set(result.unsupported):
             if not self._under(path, result.unlisted):
                 self.journal.drop(path)
-        return result.files, result.unlisted
+        return result.files, result.unlisted, scope
 
     # applying actions
 
@@ -806,7 +852,7 @@ class Executor:
                           "resolve", activity, report)
         else:
             copy = conflict_copy_name(path, self.who, datetime.date.today(),
-                                      lambda p: (self.root / p).exists() or p in self._remotes)
+                                      lambda p: (self.root / p).exists() or self.journal.remote(p) is not None)
             self._publish(copy, None, ours, None, None, "resolve",
                           {**activity, "conflict_path": path}, report)
             if copy in report.deferred:

@@ -10,6 +10,7 @@ scan) starts over, re-parsing only the files whose bytes changed.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -36,26 +37,56 @@ class Patterns:
         active = [p for p in Spec.from_lines(lines).patterns if p.include is not None]
         self.empty = not active
         self._dirs = Spec(active)
+        self._any_dir = _AnyOf(active)
         files = [p for p in active if not p.pattern.rstrip(" ").endswith("/")]
         self._files = Spec(files) if files else None
         self._by_name = all("/" not in p.pattern.removeprefix("!") for p in files)
+        self._any_file = _AnyOf(files)
         self._names: dict[str, bool | None] = {}
 
     def decide(self, path: str, is_dir: bool) -> bool | None:
         """True: ignored; False: re-included (a `!` line); None: no line matches."""
         if is_dir:
-            return self._dirs.check_file(path + "/").include
+            path += "/"
+            return self._dirs.check_file(path).include if self._any_dir.match(path) else None
         if self._files is None:
             return None
         if not self._by_name:
-            return self._files.check_file(path).include
+            return self._files.check_file(path).include if self._any_file.match(path) else None
         name = path.rpartition("/")[2]
         decided = self._names.get(name, _UNKNOWN)
         if decided is _UNKNOWN:
-            decided = self._files.check_file(name).include
+            decided = self._files.check_file(name).include if self._any_file.match(name) else None
             if len(self._names) < _NAMES_KEPT:
                 self._names[name] = decided
         return decided
+
+
+class _AnyOf:
+    """Whether any of the patterns matches a path: most paths match none, and are then
+    answered in one or two regex matches instead of one per line (which line wins, when one
+    does, is still the spec's to say). A line with no slash but a trailing one matches by
+    name at any depth: it is tried on the last component alone, without its "any
+    directories" part (trying that on a long path costs four times the rest)."""
+
+    def __init__(self, patterns):
+        by_name, by_path = [], []
+        for p in patterns:
+            regex = p.regex.pattern.replace("(?P<ps_d>", "(?:")
+            if "/" not in p.pattern.removeprefix("!").rstrip(" ").rstrip("/") and regex.startswith("^(?:.+/)?"):
+                by_name.append("^" + regex.removeprefix("^(?:.+/)?"))
+            else:
+                by_path.append(regex)
+        self._name = re.compile("|".join(f"(?:{r})" for r in by_name)) if by_name else None
+        self._path = re.compile("|".join(f"(?:{r})" for r in by_path)) if by_path else None
+
+    def match(self, path: str) -> bool:
+        """`path` as pathspec is given it (a directory's with its trailing slash)."""
+        if self._name is not None:
+            name = path[path.rstrip("/").rfind("/") + 1:]
+            if self._name.match(name):
+                return True
+        return self._path is not None and self._path.match(path) is not None
 
 
 _Levels = tuple[tuple[str, Patterns], ...]  # (directory, relative to the top, with "/"; its rules)

@@ -76,13 +76,16 @@ def check_workspace(journal, store: RpcStore, workspace: Workspace) -> None:
         journal.set_meta("workspace_id", workspace.id)
 
 
-def check_history(journal, store: RpcStore) -> None:
-    """Before a pass: the newest change the journal knows is still the store's."""
+def check_history(journal, store: RpcStore) -> bool:
+    """Before a pass: the newest change the journal knows is still the store's; True when
+    it was not, and the journal's knowledge of the store was forgotten."""
     mark = journal.mark
     if mark is not None:
         why = rewound(mark, store.change_at(mark.seq))
         if why:
             _rebuild(journal, store, why)
+            return True
+    return False
 
 
 def _rebuild(journal, store: RpcStore, why: str) -> None:

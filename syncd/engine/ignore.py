@@ -45,6 +45,8 @@ def is_git_name(name: str) -> bool:
     dots and spaces that Windows drops, the NTFS short name, HFS+ ignored characters): a
     `.git` file written into a tree points Git at a directory of somebody else's choosing,
     and its config can name commands Git runs."""
+    if name.isascii() and "git" not in name.lower():  # (both spellings hold it; most names do not)
+        return False
     bare = name.translate(_HFS_IGNORED).rstrip(". ").lower()
     return bare in (".git", "git~1")
 
@@ -94,7 +96,7 @@ class IgnoreRules:
     def _own(self, relpath: str, is_dir: bool) -> bool:
         """The path's own rules, its directories' already counted."""
         name = relpath.rpartition("/")[2]
-        if is_git_name(name) or _TEMP_NAME.fullmatch(name):
+        if is_git_name(name) or (name.startswith(TEMP_PREFIX) and _TEMP_NAME.fullmatch(name)):
             return True
         shown = matchable(relpath)
         chosen = self._config.decide(shown, is_dir) if self._config is not None else None

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from syncd.content import DIRECTORY
 from syncd.engine.identity import Mark
 from syncd.engine.ignore import TEMP_PREFIX
 from syncd.engine.reconcile import Base, Remote
@@ -125,7 +126,6 @@ class Journal:
                 raise
             self.db = self._open_afresh(exc)
         self._lock_fd: int | None = None
-        self._stats: dict[str, tuple[Stat, str]] | None = None
         self._stats_dirty: dict[str, tuple[Stat, str] | None] = {}
 
     def _open(self) -> sqlite3.Connection:
@@ -272,6 +272,60 @@ class Journal:
     def remotes(self) -> dict[str, Remote]:
         return {p: Remote(v, s, m) for p, v, s, m in self.db.execute("select path, version, sha256, moved_to from remote")}
 
+    def remote(self, path: str) -> Remote | None:
+        row = self.db.execute("select version, sha256, moved_to from remote where path = ?", (path,)).fetchone()
+        return Remote(*row) if row else None
+
+    def bases_of(self, paths) -> dict[str, Base]:
+        """The bases of these paths only (a pass on what events named: no load of the tree's)."""
+        return {p: Base(v, s) for p, v, s in self._of("select path, version, sha256 from base", paths)}
+
+    def remotes_of(self, paths) -> dict[str, Remote]:
+        return {p: Remote(v, s, m) for p, v, s, m in self._of("select path, version, sha256, moved_to from remote",
+                                                            paths)}
+
+    def _of(self, query: str, paths):
+        paths = list(paths)
+        for i in range(0, len(paths), 500):
+            chunk = paths[i:i + 500]
+            yield from self.db.execute(f"{query} where path in ({','.join('?' * len(chunk))})", chunk)
+
+    def known_under(self, directory: str) -> set[str]:
+        """Every path with a base or a known head under the directory (by the primary keys'
+        order: '/' + 1 is '0')."""
+        low, high = directory + "/", directory + "0"
+        return {p for (p,) in self.db.execute(
+            "select path from base where path > ? and path < ? union select path from remote where path > ? and "
+            "path < ?", (low, high, low, high))}
+
+    def stat_rows(self) -> tuple[dict[str, tuple[int, int, int, int]], set[str]]:
+        """The stat cache in two: the paths whose cached content is their base and their
+        known head, with their cached stat (size, mtime_ns, ino, ctime_ns): unchanged since
+        they last synced while their stat is still that one; and the other paths, with
+        those that have a base or a head and no cached stat (one pass over each table;
+        what the stat cache holds in memory is written first)."""
+        self.flush_stats()
+        clean, other = {}, set()
+        for p, size, mtime, ino, ctime, is_clean in self.db.execute(
+                "select s.path, s.size, s.mtime_ns, s.ino, s.ctime_ns, b.sha256 = s.sha256 and r.version = b.version "
+                "and r.sha256 = b.sha256 from stat_cache s left join base b on b.path = s.path "
+                "left join remote r on r.path = s.path"):
+            if is_clean:
+                clean[p] = (size, mtime, ino, ctime)
+            else:
+                other.add(p)
+        other.update(p for (p,) in self.db.execute(
+            "select path from base b where not exists (select 1 from stat_cache where path = b.path) "
+            "union all select path from remote r where not exists (select 1 from base where path = r.path) "
+            "and not exists (select 1 from stat_cache where path = r.path)"))
+        return clean, other
+
+    def synced_files(self) -> int:
+        """Files (not tombstones nor empty directories) with a base: the tree the mass-delete
+        limits measure."""
+        return self.db.execute("select count(*) from base where sha256 is not null and sha256 <> ?",
+                               (DIRECTORY,)).fetchone()[0]
+
     @property
     def mark(self) -> Mark | None:
         """The newest change this copy knows the store has (see syncd.engine.identity)."""
@@ -381,29 +435,21 @@ class Journal:
     def is_allowed(self, path: str) -> bool:
         return self.db.execute("select 1 from allowed where path = ?", (path,)).fetchone() is not None
 
-    # the stat cache (loaded once, written back in one transaction)
-
-    def _stat_map(self) -> dict[str, tuple[Stat, str]]:
-        if self._stats is None:
-            self._stats = {
-                path: (Stat(size, mtime, ino, ctime), sha)
-                for path, size, mtime, ino, ctime, sha in self.db.execute("select * from stat_cache")
-            }
-        return self._stats
+    # the stat cache: read from SQLite path by path (never loaded whole: memory stays flat
+    # in the tree), what a pass changed kept in memory and written back in one transaction
 
     def get(self, path: str) -> tuple[Stat, str] | None:
-        return self._stat_map().get(path)
+        if path in self._stats_dirty:
+            return self._stats_dirty[path]
+        row = self.db.execute("select size, mtime_ns, ino, ctime_ns, sha256 from stat_cache where path = ?",
+                              (path,)).fetchone()
+        return (Stat(*row[:4]), row[4]) if row else None
 
     def put(self, path: str, stat: Stat, sha256: str) -> None:
-        self._stat_map()[path] = (stat, sha256)
         self._stats_dirty[path] = (stat, sha256)
 
     def drop(self, path: str) -> None:
-        if self._stat_map().pop(path, None) is not None:
-            self._stats_dirty[path] = None
-
-    def cached_paths(self) -> set[str]:
-        return set(self._stat_map())
+        self._stats_dirty[path] = None
 
     def flush_stats(self) -> None:
         if not self._stats_dirty:

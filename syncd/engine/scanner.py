@@ -6,14 +6,17 @@ without being read, which is what makes a quiet rescan cost about what `git stat
 from __future__ import annotations
 
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Iterable, Protocol
 
 from syncd.content import DIRECTORY, FilePolicy, Unsupported, check_size
-from syncd.engine.entries import LocalFile, Stat, denied, open_source, read_entry, stat_of
+from syncd.engine.entries import (LocalFile, Stat, denied, lstat_at, open_source, read_entry,
+                                  stat_of)
 from syncd.engine.ignore import IgnoreRules
+from syncd.engine.touched import Touched, ancestors
 
 # Like git's "racily clean" entries: a file modified within this long before it was hashed
 # may be modified again within the same timestamp tick without its stat changing, so such
@@ -52,6 +55,7 @@ class ScanResult:
     temp_files: list[str] = field(default_factory=list)  # this copy's, left by an interrupted write
     unlisted: list[str] = field(default_factory=list)  # directories that could not be read ("" = root)
     ignored: dict[str, str] = field(default_factory=dict)  # never synced, and why (a directory once)
+    clean: int = 0  # files found as `clean` has them (taken out of it)
     hashed: int = 0
 
 
@@ -78,73 +82,179 @@ def read_local(root: Path, relpath: str, policy: FilePolicy) -> tuple[bytes, Loc
 
 
 def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
-         now_ns: int | None = None, temp_prefix: str | None = None) -> ScanResult:
+         now_ns: int | None = None, temp_prefix: str | None = None,
+         clean: dict[str, tuple[int, int, int, int]] | None = None) -> ScanResult:
     """`temp_prefix`: how this copy names its temporary files (handed back in `temp_files`,
-    never synced); None when the caller writes none."""
+    never synced); None when the caller writes none. `clean`: paths known to be in sync
+    while their stat is this one (size, mtime_ns, ino, ctime_ns), each taken out of it when
+    found (what is left was not found so): one found so is counted in `result.clean`, not
+    put in `files`, and its stat is compared without an object made."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     rules.refresh()  # .gitignore files may have changed since the last walk
     result = ScanResult()
-    pending = [("", os.fspath(root))]
-    while pending:
-        prefix, directory = pending.pop()
-        try:
-            entries = list(os.scandir(directory))
-        except (PermissionError, FileNotFoundError, NotADirectoryError) as exc:
-            # what is under it is unknown, not deleted
-            result.unlisted.append(prefix.rstrip("/"))
-            result.unsupported[prefix or "./"] = f"{prefix or './'}: cannot list the directory: {exc.strerror}"
-            result.problems[prefix or "./"] = "a directory cannot be listed"
-            continue
-        ignored = 0
-        for entry in entries:
-            rel = prefix + entry.name
-            try:
-                rel.encode("utf-8")
-            except UnicodeEncodeError:
-                shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                result.unsupported[rel] = f"{shown}: file name is not valid UTF-8; rename it to sync it"
-                result.problems[rel] = "a file name is not UTF-8"
-                continue
-            if temp_prefix and entry.name.startswith(temp_prefix) and entry.is_file(follow_symlinks=False):
-                result.temp_files.append(rel)
-                continue
-            is_dir = entry.is_dir(follow_symlinks=False)
-            if rules.ignores(rel, is_dir):
-                ignored += 1
-                if (why := rules.why(rel, is_dir)) is not None:
-                    result.ignored[rel] = why
-                continue
-            if is_dir:
-                pending.append((rel + "/", entry.path))
-                continue
-            if not (entry.is_file(follow_symlinks=False) or entry.is_symlink()):
-                continue  # fifos, sockets, devices
-            try:
-                local = _scan_file(root, entry, rel, cache, policy, now_ns, result)
-            except Unsupported as exc:
-                result.unsupported[rel] = str(exc)
-                if exc.cause:
-                    result.problems[rel] = exc.cause
-                continue
-            except FileNotFoundError:
-                continue  # gone since the directory was listed
-            if local is not None:
-                result.files[rel] = local
-        if prefix and ignored == len(entries):  # holds nothing that syncs: an entry of its own
-            try:
-                result.files[prefix[:-1]] = LocalFile(prefix[:-1], DIRECTORY, stat_of(os.lstat(directory)))
-            except FileNotFoundError:
-                pass
+    _Walk(root, rules, cache, policy, now_ns, temp_prefix, result, clean).tree("", os.fspath(root))
     return result
 
 
-def _scan_file(root: Path, entry: os.DirEntry, rel: str, cache: StatCache, policy: FilePolicy,
-               now_ns: int, result: ScanResult) -> LocalFile | None:
-    try:
-        st = stat_of(entry.stat(follow_symlinks=False))  # a link's own (lstat): its changes are seen
-    except PermissionError:  # a directory we may list but not enter
-        raise denied(rel) from None
-    if not entry.is_symlink():
+def scan_touched(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy, touched: Touched,
+                 known_under: Callable[[str], Iterable[str]], now_ns: int | None = None,
+                 temp_prefix: str | None = None) -> tuple[ScanResult, set[str]]:
+    """What a full scan would find at the paths `touched` names, and the scope: every path
+    it answers for (one in the scope and not in `files` is absent here). Besides the named
+    paths and the trees walked, the scope holds each path's directories (whether they are
+    empty-directory entries or parents) and, under a path that is no directory with
+    anything in it now, every path the journal knows there (`known_under`): those are gone."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    rules.refresh()
+    result = ScanResult()
+    walk = _Walk(root, rules, cache, policy, now_ns, temp_prefix, result)
+    scope: set[str] = set()
+    for tree in sorted(touched.trees):
+        scope.update(known_under(tree))
+        st = lstat_at(root, tree)
+        if st is not None and stat.S_ISDIR(st.st_mode) and not rules.ignores(tree, True):
+            before = set(result.files) | set(result.unsupported)
+            walk.tree(tree + "/", os.path.join(root, tree))
+            scope.update(set(result.files) | set(result.unsupported) - before)
+    walked = set(scope)
+    named = set(touched.paths) | touched.trees | walked
+    named |= {a for path in list(named) for a in ancestors(path)}
+    for path in sorted(named - walked):
+        if walk.path(path):
+            scope.update(known_under(path))
+        scope.add(path)
+    return result, scope
+
+
+class _Walk:
+    """One scan's reading of the tree, into `result`."""
+
+    def __init__(self, root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy, now_ns: int,
+                 temp_prefix: str | None, result: ScanResult, clean: dict | None = None):
+        self.root, self.rules, self.cache, self.policy = root, rules, cache, policy
+        self.now_ns, self.temp_prefix, self.result = now_ns, temp_prefix, result
+        self.clean = {} if clean is None else clean
+
+    def tree(self, prefix: str, top: str) -> None:
+        """Everything under the directory `top` (its path relative to the root: `prefix`)."""
+        result, rules = self.result, self.rules
+        pending = [(prefix, top)]
+        while pending:
+            prefix, directory = pending.pop()
+            try:
+                entries = list(os.scandir(directory))
+            except (PermissionError, FileNotFoundError, NotADirectoryError) as exc:
+                self._unlisted(prefix, exc)
+                continue
+            ignored = 0
+            for entry in entries:
+                rel = prefix + entry.name
+                if not self._named_well(rel):
+                    continue
+                if self.temp_prefix and entry.name.startswith(self.temp_prefix) and entry.is_file(follow_symlinks=False):
+                    result.temp_files.append(rel)
+                    continue
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if rules.ignores(rel, is_dir):
+                    ignored += 1
+                    if (why := rules.why(rel, is_dir)) is not None:
+                        result.ignored[rel] = why
+                    continue
+                if is_dir:
+                    pending.append((rel + "/", entry.path))
+                    continue
+                if not (entry.is_file(follow_symlinks=False) or entry.is_symlink()):
+                    continue  # fifos, sockets, devices
+                try:
+                    st = entry.stat(follow_symlinks=False)  # a link's own (lstat): its changes are seen
+                except PermissionError:  # a directory we may list but not enter
+                    self._unsupported(rel, denied(rel))
+                    continue
+                except FileNotFoundError:
+                    continue  # gone since the directory was listed
+                if self.clean.get(rel) == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns):
+                    del self.clean[rel]
+                    result.clean += 1
+                    continue
+                self._file(rel, st)
+            if prefix and ignored == len(entries):  # holds nothing that syncs: an entry of its own
+                try:
+                    result.files[prefix[:-1]] = LocalFile(prefix[:-1], DIRECTORY, stat_of(os.lstat(directory)))
+                except FileNotFoundError:
+                    pass
+
+    def path(self, rel: str) -> bool:
+        """The path on its own, as the walk of its directory would see it; True when what
+        the journal knows under it is gone (nothing there, no directory, or an empty one)."""
+        if not self._named_well(rel):
+            return False
+        try:
+            st = lstat_at(self.root, rel)
+        except Unsupported:  # inside a link: the walk never goes there
+            return True
+        except PermissionError as exc:
+            self._unlisted(rel.rpartition("/")[0] + "/", exc)
+            return False
+        if st is None:
+            return True
+        is_dir = stat.S_ISDIR(st.st_mode)
+        name = rel.rpartition("/")[2]
+        if self.temp_prefix and name.startswith(self.temp_prefix) and stat.S_ISREG(st.st_mode):
+            self.result.temp_files.append(rel)
+            return True
+        if self.rules.ignores(rel, is_dir):
+            return False  # (said by the full walks)
+        if is_dir:
+            try:
+                found = read_entry(self.root, rel, self.policy, self.rules.ignores)  # an entry while empty
+            except PermissionError as exc:
+                self._unlisted(rel + "/", exc)
+                return False
+            if found is not None:
+                self.result.files[rel] = found[1]
+            return found is not None
+        if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+            self._file(rel, st)
+        return True
+
+    def _named_well(self, rel: str) -> bool:
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            self.result.unsupported[rel] = f"{shown}: file name is not valid UTF-8; rename it to sync it"
+            self.result.problems[rel] = "a file name is not UTF-8"
+            return False
+        return True
+
+    def _unlisted(self, prefix: str, exc: OSError) -> None:
+        """What is under a directory that cannot be read is unknown, not deleted."""
+        self.result.unlisted.append(prefix.rstrip("/"))
+        self.result.unsupported[prefix or "./"] = f"{prefix or './'}: cannot list the directory: {exc.strerror}"
+        self.result.problems[prefix or "./"] = "a directory cannot be listed"
+
+    def _unsupported(self, rel: str, exc: Unsupported) -> None:
+        self.result.unsupported[rel] = str(exc)
+        if exc.cause:
+            self.result.problems[rel] = exc.cause
+
+    def _file(self, rel: str, st: os.stat_result) -> None:
+        try:
+            local = _scan_file(self.root, rel, stat_of(st), self.cache, self.policy, self.now_ns, self.result,
+                               check=not stat.S_ISLNK(st.st_mode))
+        except Unsupported as exc:
+            self._unsupported(rel, exc)
+            return
+        except FileNotFoundError:
+            return  # gone since the directory was listed
+        if local is not None:
+            self.result.files[rel] = local
+
+
+def _scan_file(root: Path, rel: str, st: Stat, cache: StatCache, policy: FilePolicy,
+               now_ns: int, result: ScanResult, check: bool) -> LocalFile | None:
+    """`check`: the size limit applies (not to a link)."""
+    if check:
         check_size(rel, st.size, policy)
     cached = cache.get(rel)
     if cached is not None and cached[0] == st:
