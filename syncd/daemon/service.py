@@ -232,7 +232,7 @@ class Daemon:
                 asked_seen = self._asked()
                 if ok:
                     backoff = 1.0
-                    self.pass_requested = again
+                    self.pass_requested = self.pass_requested or again  # (a NOTIFY during the pass asked)
                 else:
                     self.pass_requested = True
                     retry_at = now + (backoff if self.state["state"] == "offline" else PAUSED_RETRY)
