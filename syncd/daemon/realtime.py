@@ -3,7 +3,8 @@
 supabase-py has Realtime only in its async client, so it runs on an asyncio loop in a
 thread of its own. Like NOTIFY, a change message is only a hint: the feed cursor stays
 the truth and the poll interval the safety net, so a lost connection costs latency only;
-after every (re)connect the daemon is asked for a pass.
+after every (re)connect the daemon is asked for a pass. While connected it looks at the
+connection once a second, and `stop` wakes it at once.
 """
 from __future__ import annotations
 
@@ -35,11 +36,24 @@ class RealtimeListener(threading.Thread):
         self.wake = wake
         self.connected = threading.Event()
         self._halt = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Event | None = None  # _halt, for the loop's own waits
 
     def run(self) -> None:
         asyncio.run(self._main())
 
+    async def _rest(self, seconds: float) -> None:
+        """Sleep up to `seconds`, less if `stop` is called."""
+        try:
+            await asyncio.wait_for(self._stopped.wait(), seconds)
+        except TimeoutError:
+            pass
+
     async def _main(self) -> None:
+        self._stopped = asyncio.Event()
+        self._loop = asyncio.get_running_loop()  # (after _stopped: `stop` reads them in this order)
+        if self._halt.is_set():
+            return
         backoff = 1.0
         while not self._halt.is_set():
             client = AsyncRealtimeClient(self.url, token=self.apikey, auto_reconnect=False, max_retries=1)
@@ -58,10 +72,7 @@ class RealtimeListener(threading.Thread):
                     await client.close()
                 except Exception:
                     pass
-            for _ in range(int(backoff * 10)):
-                if self._halt.is_set():
-                    return
-                await asyncio.sleep(0.1)
+            await self._rest(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
 
     async def _listen(self, client: AsyncRealtimeClient) -> None:
@@ -85,7 +96,7 @@ class RealtimeListener(threading.Thread):
         self.wake()  # whatever happened while we were not listening
         refreshed = time.monotonic()
         while client.is_connected and not self._halt.is_set():
-            await asyncio.sleep(0.2)
+            await self._rest(1.0)
             if time.monotonic() - refreshed > REAUTH_EVERY:
                 await client.set_auth(self.token())
                 refreshed = time.monotonic()
@@ -99,4 +110,9 @@ class RealtimeListener(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
+        if self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._stopped.set)
+            except RuntimeError:  # the loop has ended already
+                pass
         self.join(timeout=5)

@@ -2,10 +2,15 @@
 
 A lost notification costs only latency: the daemon also polls the feed, and after every
 reconnect it asks for a pass, since whatever was committed meanwhile went unannounced.
+The thread sleeps in select() on the connection's socket and a pipe that `stop` writes to:
+psycopg's own `notifies(timeout=...)` wakes every 0.1 s to look for Ctrl-C, which an idle
+daemon would pay for all day.
 """
 from __future__ import annotations
 
 import logging
+import os
+import select
 import threading
 from typing import Callable
 
@@ -26,6 +31,7 @@ class NotifyListener(threading.Thread):
         self.wake = wake
         self.connected = threading.Event()
         self._halt = threading.Event()
+        self._stop_r, self._stop_w = os.pipe()
 
     def run(self) -> None:
         backoff = 1.0
@@ -37,8 +43,10 @@ class NotifyListener(threading.Thread):
                     backoff = 1.0
                     self.wake()  # whatever happened while we were not listening
                     while not self._halt.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            self.wake()
+                        ready, _, _ = select.select([conn.fileno(), self._stop_r], [], [])
+                        if conn.fileno() in ready:  # a notification, or the connection closing: raises
+                            if list(conn.notifies(timeout=0)):
+                                self.wake()
             except psycopg.Error as exc:
                 self.connected.clear()
                 if self._halt.is_set():
@@ -50,4 +58,8 @@ class NotifyListener(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
+        os.write(self._stop_w, b"x")
         self.join(timeout=5)
+        if not self.is_alive():
+            os.close(self._stop_r)
+            os.close(self._stop_w)

@@ -2,7 +2,9 @@
 
 Triggers: the watcher's debounced queue, a NOTIFY from the store, the poll interval (the
 safety net for lost notifications), the rescan interval (the safety net for lost events),
-and `syncd resume`. Failures never end the daemon: a missing root pauses it, a lost store
+and `syncd resume`. The poll asks the store whether anything is new before it costs a pass,
+which scans the whole tree: an idle daemon wakes at most once a second, and does almost
+nothing when it does. Failures never end the daemon: a missing root pauses it, a lost store
 sends it into backoff; local changes wait on disk, found again by the next scan.
 """
 from __future__ import annotations
@@ -23,7 +25,7 @@ from syncd.daemon.systemd import Notifier
 from syncd.daemon.watcher import ChangeQueue, Watcher
 from syncd.engine.executor import Executor, Paused
 from syncd.engine.ignore import IgnoreRules
-from syncd.engine.identity import check_workspace
+from syncd.engine.identity import check_workspace, rewound
 from syncd.engine.journal import Journal, JournalUnwritable
 from syncd.engine.touched import Touched
 from syncd.git.recorder import Recorder
@@ -199,7 +201,7 @@ class Daemon:
 
     def _loop(self) -> None:
         settings = self.cfg.daemon
-        last_pass = last_full = last_watch_attempt = time.monotonic()
+        last_full = last_poll = last_watch_attempt = time.monotonic()
         retry_at, backoff = 0.0, 1.0
         asked_seen = self._asked()
         while not self.stopping:
@@ -223,37 +225,43 @@ class Daemon:
                 last_watch_attempt = now
                 self._watch()
             # without a watcher, rescans are the only way to see local changes
-            interval = min(settings.rescan_interval if self.watcher.watching else FALLBACK_RESCAN,
-                           settings.poll_interval)
+            rescan = settings.rescan_interval if self.watcher.watching else FALLBACK_RESCAN
             asked = self._asked()
             if asked != asked_seen:  # `syncd resume` from another process: now, not after a backoff
                 asked_seen, retry_at = asked, 0.0
                 self.pass_requested = self.full_requested = True
             due = self.queue.due_in(now)
-            if due == 0 or now - last_pass >= interval:
+            if due == 0 or now - last_full >= rescan:
                 self.pass_requested = True
+            elif not self.pass_requested and now - last_poll >= settings.poll_interval:
+                last_poll = now
+                if self._store_moved():
+                    self.pass_requested = True
+                elif self.recorder is not None:
+                    self._push_mirror()  # a push due or retried keeps its interval without passes
             if self.pass_requested and now >= retry_at:
                 touched = self.queue.take()
                 full = (self.full_requested or touched is None or not self.watcher.watching
-                        or now - last_full >= settings.rescan_interval)
+                        or now - last_full >= rescan)
                 if not full:
                     touched.update(self.pending)
                 self.pass_requested = self.full_requested = False
                 ok, again = self._pass(None if full else touched)
-                last_pass = now = time.monotonic()
+                last_poll = now = time.monotonic()
                 if full:
                     last_full = now
                 asked_seen = self._asked()
                 if ok:
                     backoff = 1.0
-                    self.pass_requested = again
+                    self.pass_requested = self.pass_requested or again  # (a NOTIFY during the pass asked)
                 else:
                     self.pass_requested = self.full_requested = True
                     retry_at = now + (backoff if self.state["state"] == "offline" else PAUSED_RETRY)
                     backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
             self._heartbeat()
-            waits = [last_pass + interval - now, 1.0]  # 1 s: notice `syncd resume` soon
+            waits = [last_full + rescan - now, last_poll + settings.poll_interval - now,
+                     1.0]  # 1 s: notice `syncd resume` soon
             if self.notifier.watchdog_interval:
                 waits.append(self.notifier.watchdog_interval)
             if due is not None:
@@ -262,6 +270,18 @@ class Daemon:
                 waits.append(retry_at - now)
             self.wake_event.wait(max(0.0, min(waits)))
             self.wake_event.clear()
+
+    def _store_moved(self) -> bool:
+        """The poll's question, in two small calls: has the feed anything past the cursor,
+        or is the newest change this copy saw no longer the store's (a restored backup)?"""
+        try:
+            mark = self.journal.mark
+            if mark is not None and rewound(mark, self.store.change_at(mark.seq)):
+                return True
+            entries, cursor, _ = self.store.changes(self.journal.cursor, limit=1)
+        except StoreError:
+            return True  # the pass says what is wrong, and backs off
+        return bool(entries) or cursor != self.journal.cursor
 
     def _flush_stats(self) -> None:
         try:
@@ -323,9 +343,16 @@ class Daemon:
             return
         try:
             self.recorder.after_pass(report)
-            self.recorder.push_if_due()
         except Exception:  # the mirror is a record: whatever happens to it, syncing goes on
             log.exception("git mirror failed; its versions wait for the next pass")
+            return
+        self._push_mirror()
+
+    def _push_mirror(self) -> None:
+        try:
+            self.recorder.push_if_due()
+        except Exception:
+            log.exception("git mirror push failed; tried again when due")
 
     def _reload(self) -> None:
         self.reload_requested = False
