@@ -31,6 +31,7 @@ SYNCD = [sys.executable, "-m", "syncd"]
 
 
 def timed(argv: list[str], runs: int, env: dict, cwd: Path | None = None) -> float:
+    subprocess.run(argv, check=True, capture_output=True, env=env, cwd=cwd)  # bytecode written, caches warm
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -39,10 +40,10 @@ def timed(argv: list[str], runs: int, env: dict, cwd: Path | None = None) -> flo
     return statistics.median(times)
 
 
-def instructions(argv: list[str], env: dict) -> int:
+def instructions(argv: list[str], env: dict, cwd: Path | None = None) -> int:
     with tempfile.NamedTemporaryFile() as out:
         run = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out.name}", *argv],
-                             check=True, capture_output=True, text=True, env=env)
+                             check=True, capture_output=True, text=True, env=env, cwd=cwd)
     return int(re.search(r"Collected : (\d+)", run.stderr).group(1))
 
 
@@ -68,6 +69,9 @@ def main() -> None:
         env = {**os.environ, "XDG_CONFIG_HOME": str(work / "config"), "XDG_STATE_HOME": str(work / "state"),
                "XDG_DATA_HOME": str(work / "data")}
         env.pop("SYNCD_CONFIG", None)
+        # as an installed syncd runs: its bytecode cached (some CI images set this, and then
+        # every command compiles syncd's sources again, about 0.2 s)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         root = work / "tree"
         make_tree(root, args.files)
         with scratch_database(work, args.database_url) as dsn:
@@ -76,25 +80,22 @@ def main() -> None:
             subprocess.run([*copy, "init", str(root), "--workspace", "bench", "--database-url", dsn],
                            check=True, capture_output=True, env=env)
             subprocess.run([*copy, "sync", "--once"], check=True, capture_output=True, env=env)
-            rows = [
-                ("python -c pass", timed([sys.executable, "-c", "pass"], args.runs, env)),
+            commands = [
+                ("python -c pass", [sys.executable, "-c", "pass"], None),
                 # the floor for any click CLI: the import alone, before syncd runs a line
-                ("python -c 'import click'", timed([sys.executable, "-c", "import click"], args.runs, env)),
-                ("syncd --version", timed([*SYNCD, "--version"], args.runs, env)),
-                ("syncd --help", timed([*SYNCD, "--help"], args.runs, env)),
-                (f"syncd status ({args.files:,} files)", timed([*copy, "status"], args.runs, env)),
-                (f"git status ({args.files:,} files)", timed([shutil.which("git"), "status", "--short"], args.runs,
-                                                             env, cwd=root)),
+                ("python -c 'import click'", [sys.executable, "-c", "import click"], None),
+                ("syncd --version", [*SYNCD, "--version"], None),
+                ("syncd --help", [*SYNCD, "--help"], None),
+                (f"syncd status ({args.files:,} files)", [*copy, "status"], None),
+                (f"git status ({args.files:,} files)", [shutil.which("git"), "status", "--short"], root),
             ]
+            rows = [(name, timed(argv, args.runs, env, cwd)) for name, argv, cwd in commands]
+            counted = [(name, instructions(argv, env, cwd)) for name, argv, cwd in commands] if args.instructions else []
     base = rows[0][1]
     print(f"median of {args.runs} runs, whole command:")
     for name, seconds in rows:
         print(f"  {name:<32} {seconds:6.3f} s  {seconds / base:5.1f}x python -c pass")
-    if args.instructions:
-        counted = [(name, instructions(argv, os.environ)) for name, argv in (
-            ("python -c pass", [sys.executable, "-c", "pass"]),
-            ("python -c 'import click'", [sys.executable, "-c", "import click"]),
-            ("syncd --version", [*SYNCD, "--version"]), ("syncd --help", [*SYNCD, "--help"]))]
+    if counted:
         print("instructions (callgrind):")
         for name, count in counted:
             print(f"  {name:<32} {count / 1e6:6.0f} M  {count / counted[0][1]:5.2f}x python -c pass")

@@ -279,10 +279,6 @@ class Executor:
         report.held_deletes = sorted(p for paths in held.values() for p in paths)
         self.journal.set_meta("held_deletes", json.dumps(report.held_deletes))
 
-    def _synced_files(self) -> int:
-        """Files the journal records as synced (the mass-delete limits' measure of the tree)."""
-        return sum(1 for b in self._bases.values() if b.sha256 not in (None, DIRECTORY) and b.source == "journal")
-
     def _unknown_here(self, path: str) -> bool:
         """The journal has no record of this path's last sync (its base, if any, is inferred)."""
         base = self._bases.get(path)
@@ -345,7 +341,7 @@ class Executor:
                     self._contents[(e.path, e.version)] = e.content
         plan, local = self._preview_plan(feed)
         allowed = self.journal.get_meta("allow_deletes") == "1"
-        held_back = {} if allowed else self._held_back(plan, max(self._synced_files(), len(local)))
+        held_back = {} if allowed else self._held_back(plan, max(self.journal.synced_files(), len(local)))
         out: dict[str, list[str]] = {k: [] for k in DRY_RUN_OUTCOMES}
         held_paths = {p for paths in held_back.values() for p in paths}
         for path, action in plan.items():
@@ -377,11 +373,16 @@ class Executor:
         """The plan from the journal alone, or, given the store's feed, with bases inferred
         as a pass would."""
         self._root_identity()
-        result = scan(self.root, self.rules, _ReadOnlyCache(self.journal), self.policy,
-                      temp_prefix=self.journal.temp_prefix)
-        self._bases, self._remotes = self.journal.bases(), self.journal.remotes() | (feed or {})
-        paths = self._paths(result.files, result.unsupported, result.unlisted)
         held = self.journal.held()
+        clean, unclean = self.journal.stat_rows()  # as a pass does: an unchanged synced file decides nothing
+        for path in held | (feed or {}).keys():
+            clean.pop(path, None)
+        result = scan(self.root, self.rules, _ReadOnlyCache(self.journal), self.policy,
+                      temp_prefix=self.journal.temp_prefix, clean=clean)
+        scope = set(result.files) | unclean | clean.keys() | held
+        self._bases = self.journal.bases_of(scope)
+        self._remotes = self.journal.remotes_of(scope) | (feed or {})
+        paths = self._paths(result.files, result.unsupported, result.unlisted)
         if feed is not None:
             self._infer_bases(paths, result.files, held)
         return self._plan(paths, result.files, held), result.files
