@@ -182,7 +182,8 @@ def attempt(results: dict, figure: str, measure: Callable[[], dict]) -> None:
 
 def run_syncd(seed: Path, work: Path, args) -> dict:
     results: dict = {}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCD_", "XDG_"))}
+    # (and with its bytecode cached, as an installed syncd runs: some CI images turn that off)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCD_", "XDG_")) and k != "PYTHONDONTWRITEBYTECODE"}
     env.update(XDG_CONFIG_HOME=str(work / "config"), XDG_STATE_HOME=str(work / "state"),
                XDG_DATA_HOME=str(work / "data"))
     a, b = work / "a", work / "b"
