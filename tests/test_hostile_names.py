@@ -68,7 +68,7 @@ def test_a_git_file_planted_by_a_teammate_never_reaches_a_tree_nor_runs(pair, ds
 
 def test_a_name_that_is_not_utf8_leaves_the_watcher_running(tmp_path):
     queue = ChangeQueue(debounce=0.05, max_delay=0.5)
-    watcher = Watcher(tmp_path, IgnoreRules(["*.log"]), queue, wake=lambda: None, rescan=lambda: None)
+    watcher = Watcher(tmp_path, IgnoreRules(["*.log"]), queue, wake=lambda: None)
     assert watcher.start()
     try:
         with open(os.path.join(os.fsencode(tmp_path), b"caf\xe9.md"), "wb") as f:

@@ -412,7 +412,7 @@ def test_the_watcher_sees_a_mode_change_and_a_link_retargeted(tmp_path):
         os.replace(tmp_path / "next.tmp", tmp_path / "current.md")
 
     queue = ChangeQueue(debounce=0.05, max_delay=0.5)
-    watcher = Watcher(tmp_path, IgnoreRules(), queue, wake=lambda: None, rescan=lambda: None)
+    watcher = Watcher(tmp_path, IgnoreRules(), queue, wake=lambda: None)
     assert watcher.start()
     try:
         for change in (lambda: (tmp_path / "run.sh").chmod(0o755), retarget):

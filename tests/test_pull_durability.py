@@ -7,8 +7,10 @@ import os
 import traceback
 import uuid
 
+import pytest
+
 from syncd.engine.durability import Durability
-from syncd.engine.executor import Executor
+from syncd.engine.executor import Executor, Paused
 from syncd.engine.journal import Journal
 from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import Change
@@ -81,5 +83,27 @@ def test_a_pass_makes_its_new_files_durable_before_recording_them(tmp_path, stor
     report = executor.sync_once()
     assert len(report.pulled) == len(FILES) and seen and seen[0] == len(FILES)
     assert executor.durability.files == []
+    journal.close()
+    other.close()
+
+
+def test_a_root_gone_before_the_durability_round_pauses_and_records_no_base(tmp_path, store):
+    """The sync root unmounted or moved away while a pass pulls: its new files cannot be made
+    durable, so none of their bases is recorded and the pass pauses (as a root that vanished
+    during the scan does), rather than failing with the OSError of the round."""
+    store.commit([Change(p, None, {"encoding": "utf-8", "format": "markdown", "text": t}) for p, t in FILES.items()])
+    root = tmp_path / "c"
+    root.mkdir()
+    journal = Journal(tmp_path / "j")
+    other = PostgresStore(store.dsn, "ws", str(uuid.uuid4()))
+    other.open(device_name="c")
+
+    def unmounted() -> None:  # (progress is called as each pull lands)
+        if root.exists() and any(root.rglob("spec.md")):
+            os.rename(root, tmp_path / "away")
+
+    with pytest.raises(Paused):
+        Executor(root, journal, other, progress=unmounted).sync_once()
+    assert journal.bases() == {}
     journal.close()
     other.close()

@@ -69,10 +69,6 @@ class Daemon:
         self.pass_requested = True
         self.wake_event.set()
 
-    def request_full_pass(self) -> None:
-        """Events were lost (an overflow, a watch that failed): look at the whole tree."""
-        self.full_requested = True
-        self.request_pass()
 
     def _on_stop_signal(self, signum, frame) -> None:
         if self.stopping:
@@ -190,8 +186,7 @@ class Daemon:
 
     def _watch(self) -> None:
         if self.watcher is None:
-            self.watcher = Watcher(self.cfg.root, IgnoreRules.of(self.cfg), self.queue,
-                                   self.wake_event.set, self.request_full_pass)
+            self.watcher = Watcher(self.cfg.root, IgnoreRules.of(self.cfg), self.queue, self.wake_event.set)
         if self.cfg.root.is_dir():
             self.watcher.start()
         else:

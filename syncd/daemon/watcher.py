@@ -130,7 +130,8 @@ class _Handler(FileSystemEventHandler):
 
 
 class _TroubleHandler(logging.Handler):
-    """watchdog reports a queue overflow or a failing watch only in its log: rescan then."""
+    """watchdog reports a queue overflow or a failing watch only in its log: rescan then
+    (said through the queue, so the pass that takes the events before it learns it too)."""
 
     def __init__(self, on_trouble: Callable[[], None]):
         super().__init__(logging.WARNING)
@@ -143,16 +144,14 @@ class _TroubleHandler(logging.Handler):
 class Watcher:
     """Watches the root; `watching` is False when it fell back to polling by rescans."""
 
-    def __init__(self, root: Path, rules: IgnoreRules, queue: ChangeQueue,
-                 wake: Callable[[], None], rescan: Callable[[], None]):
+    def __init__(self, root: Path, rules: IgnoreRules, queue: ChangeQueue, wake: Callable[[], None]):
         self.root = Path(root)
         self.rules = rules
         self.queue = queue
         self.wake = wake
-        self.rescan = rescan
         self.observer: Observer | None = None
         self.watching = False
-        self._trouble = _TroubleHandler(rescan)
+        self._trouble = _TroubleHandler(lambda: self._notice(None))
         logging.getLogger("watchdog").addHandler(self._trouble)
 
     def _notice(self, touched: Touched | None) -> None:

@@ -504,7 +504,12 @@ class Executor:
                     both_changed.append(path)
                 case Action.CONFLICT:
                     self._hold(path, local.get(path), report)
-        self.durability.flush()  # still inside the journal's transaction: no base before its file is durable
+        try:
+            self.durability.flush()  # still inside the journal's transaction: no base before its file is durable
+        except OSError as exc:  # the journal's records of the pass are rolled back with this
+            raise Paused(f"the files pulled into {self.root} cannot be made durable ({exc.strerror or exc}): "
+                         "root unmounted or the disk failing? Syncing is paused, nothing was recorded as "
+                         "synced, and the next pass looks at those files again") from exc
         return pushes, both_changed
 
     def _fetch(self, paths: list[str], page: int = 500) -> None:
