@@ -5,6 +5,7 @@ reader may. The page in a real browser is tests/test_dashboard_browser.py."""
 from __future__ import annotations
 
 import json
+from html import escape
 import re
 import subprocess
 import sys
@@ -325,3 +326,25 @@ def test_a_copy_never_synced_says_what_its_first_pass_would_do_as_status_does(co
         state = text_of(signed_in(client).get("/sections").json()["sections"]["state"])
     assert "never synced the first pass would leave: 1 pushed" in state
     assert "not running" in state
+
+
+HOSTILE = '"><img src=x onerror=alert(1)>'
+
+
+def test_hostile_names_and_activity_details_are_text_on_the_page(copies):
+    """A file name, and an activity row's details, written by another member of the
+    workspace, are shown as text: no element of theirs reaches the page."""
+    a, b = copies
+    write(a, f"notes/{HOSTILE}.md", "hostile name\n")
+    a.sync()
+    cfg = configuration.load(a.config)
+    journal = Journal(cfg.journal_path)
+    with connect(cfg, journal) as store:
+        open_workspace(store, cfg, journal)
+        store.record([{"kind": "daemon_started", "path": "notes/x.md", "details": {"version": HOSTILE, "keep": HOSTILE}}])
+    journal.close()
+    b.sync()
+    with dashboard(b) as client:
+        page = signed_in(client).get("/").text
+    assert "<img" not in page
+    assert escape(HOSTILE) in page

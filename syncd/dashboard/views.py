@@ -175,7 +175,7 @@ def activity(snap: dict, filters: Filters) -> str:
     lines = []
     for r in rows[:SHOWN_ROWS]:
         details = r.get("details") or {}
-        version = f" v{details['version']}" if "version" in details else ""
+        version = escape(f" v{details['version']}") if "version" in details else ""
         extra = "".join(f" {k}={details[k]}" for k in ("keep", "policy", "restored_version") if k in details)
         lines.append(f'<tr class="kind-{escape(r["kind"])}" data-id="{r["id"]}"><td>{when(r["at"])}</td>'
                      f'<td>{escape(who(r))}</td><td>{escape(r.get("device") or "-")}</td><td>{escape(r["kind"])}</td>'
