@@ -348,3 +348,18 @@ def test_hostile_names_and_activity_details_are_text_on_the_page(copies):
         page = signed_in(client).get("/").text
     assert "<img" not in page
     assert escape(HOSTILE) in page
+
+
+def test_no_other_page_may_frame_the_dashboard_or_run_script_in_it(copies):
+    """Another local user's page on 127.0.0.1 is the same site as the dashboard (cookies
+    ignore ports): framed under a decoy, a click would reach a resolve button. Every answer,
+    refusals included, forbids frames, foreign scripts and forms, and sends no Referer to another site."""
+    a, _ = copies
+    a.sync()
+    with dashboard(a) as client:
+        answers = [client.get("/"), signed_in(client).get("/"), client.get("/sections"),
+                   client.get("/static/dashboard.js"), client.get(f"/?token={TOKEN}", follow_redirects=False)]
+    for answer in answers:
+        policy = answer.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy and "form-action 'self'" in policy
+        assert answer.headers["x-frame-options"] == "DENY" and answer.headers["referrer-policy"] == "same-origin"

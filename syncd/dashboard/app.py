@@ -25,6 +25,14 @@ from syncd.dashboard.snapshot import Filters, Reader
 from syncd.dashboard.wakeups import Wakeups
 
 KEEP_ALIVE = 15.0  # seconds between comments on a quiet event stream
+HARDENING = [  # on every response: no frame of it on another page (a click on a resolve button
+    # under a decoy), no script, style or form target but the page's own, no Referer sent off the page
+    (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+                                 b"base-uri 'none'; object-src 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),  # no-referrer would make a form's Origin "null"
+    (b"x-content-type-options", b"nosniff"),
+]
 
 
 def csrf_of(token: str) -> str:
@@ -47,6 +55,14 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+
+        async def hardened(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *HARDENING]}
+            await send(message)
+        await self._guarded(scope, receive, hardened)
+
+    async def _guarded(self, scope, receive, send):
         request = Request(scope)
         response = self._refusal(request)
         if response is None:
