@@ -2,7 +2,7 @@
 resolve buttons, the static files; all of it behind a token, as Jupyter's.
 
 The URL carries the token once (`?token=`): it becomes an HttpOnly, SameSite=Strict cookie
-and the browser is sent on without it. Anything without the cookie is refused (403), as is
+and a page of its own sends the browser on without it (see signing_in). Anything without the cookie is refused (403), as is
 a Host other than the loopback address (DNS rebinding), and a POST whose Origin is not the
 page's or whose form lacks the page's CSRF token (cross-site requests).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from html import escape
 from urllib.parse import parse_qs, urlencode
 
 import anyio
@@ -43,6 +44,18 @@ def cookie_name(port: int) -> str:
     return f"syncd-dashboard-{port}"  # cookies ignore ports: one per dashboard on this host
 
 
+def signing_in(request: Request) -> HTMLResponse:
+    """The answer to the URL with the token: a page that sends itself on without it. Not a
+    redirect: when the URL was followed from another page (a chat, a file, the browser's
+    opener), the redirected request is still that page's, and a SameSite=Strict cookie is not
+    sent with it (403); a navigation this page starts is the dashboard's own."""
+    rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+    target = escape("./" + (f"?{rest}" if rest else ""))
+    return HTMLResponse(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" '
+                        f'content="0;url={target}"><title>syncd</title></head><body><p><a href="{target}">the '
+                        f'dashboard</a></p></body></html>\n', headers={"Cache-Control": "no-store"})
+
+
 class Guard:
     """The token, the Host and, for writes, the Origin, checked before any route runs."""
 
@@ -69,8 +82,7 @@ class Guard:
             given = request.query_params.get("token")
             if given is None:
                 return await self.app(scope, receive, send)
-            rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
-            response = RedirectResponse(request.url.path + (f"?{rest}" if rest else ""), status_code=303)
+            response = signing_in(request)
             response.set_cookie(self.cookie, self.token, httponly=True, samesite="strict", path="/")
         await response(scope, receive, send)
 
