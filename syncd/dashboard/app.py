@@ -2,9 +2,10 @@
 resolve buttons, the static files; all of it behind a token, as Jupyter's.
 
 The URL carries the token once (`?token=`): it becomes an HttpOnly, SameSite=Strict cookie
-and a page of its own sends the browser on without it (see signing_in). Anything without the cookie is refused (403), as is
-a Host other than the loopback address (DNS rebinding), and a POST whose Origin is not the
-page's or whose form lacks the page's CSRF token (cross-site requests).
+and a page of its own sends the browser on without it (signing_in). Anything without the
+cookie is refused (403), as is a Host other than the loopback address (DNS rebinding), and
+a POST whose Origin is not the page's or whose form lacks the page's CSRF token (cross-site
+requests). No answer may be framed by another page (HARDENING).
 """
 from __future__ import annotations
 
