@@ -5,7 +5,9 @@ reader may. The page in a real browser is tests/test_dashboard_browser.py."""
 from __future__ import annotations
 
 import json
-from html import escape
+import os
+from html import escape, unescape
+from pathlib import Path
 import re
 import subprocess
 import sys
@@ -364,3 +366,31 @@ def test_no_other_page_may_frame_the_dashboard_or_run_script_in_it(copies):
         policy = answer.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy and "form-action 'self'" in policy
         assert answer.headers["x-frame-options"] == "DENY" and answer.headers["referrer-policy"] == "same-origin"
+
+
+def test_the_browser_is_opened_without_the_token_on_its_command_line(copies, tmp_path):
+    """Any local user reads a process's command line (ps): the browser is given a file
+    only its owner may read, which sends it on to the URL with the token."""
+    import httpx
+    _, b = copies
+    b.sync()
+    argv = tmp_path / "browser-argv"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {argv}\n')
+    browser.chmod(0o755)
+    process = subprocess.Popen([sys.executable, "-m", "syncd", "--config", str(b.config), "dashboard"],
+                               stdout=subprocess.PIPE, text=True, env={**os.environ, "BROWSER": f"{browser} %s"})
+    try:
+        url = re.search(r"at (http://\S+)", process.stdout.readline())[1]
+        given = wait_for(lambda: argv.exists() and argv.read_text().strip())
+        token_of = url.split("token=")[1]
+        assert token_of not in given and given.startswith("file://")
+        opener = Path(given.removeprefix("file://"))
+        assert opener.stat().st_mode & 0o777 == 0o600
+        target = re.search(r'content="0;url=([^"]+)"', opener.read_text())[1]
+        with httpx.Client() as client:
+            assert client.get(unescape(target)).status_code == 200 and client.get(url.split("?")[0]).status_code == 200
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+    assert not opener.exists()

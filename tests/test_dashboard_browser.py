@@ -89,6 +89,17 @@ def test_the_url_followed_from_another_page_opens_the_dashboard(served, browser)
     assert page.title() == "syncd: team"
 
 
+def test_the_opener_file_given_to_the_browser_opens_the_dashboard(two_copies, served, browser):
+    """What `syncd dashboard` hands the browser instead of the URL (no token in its command line)."""
+    _, b = two_copies
+    opener = configuration.load(b.config).state_directory / "dashboard.html"
+    page = browser.new_page()
+    page.goto(opener.as_uri())
+    page.wait_for_url(re.compile(r"^http://127\.0\.0\.1:\d+/$"))
+    page.wait_for_selector("#s-pipeline")
+    assert page.title() == "syncd: team"
+
+
 def test_the_page_is_live_and_its_buttons_resolve(two_copies, served, browser, record_property):
     a, b = two_copies
     url, _ = served
