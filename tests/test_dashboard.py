@@ -27,7 +27,8 @@ from syncd.dashboard.snapshot import Reader
 from syncd.engine.journal import Journal
 from syncd.store.connect import connect, open_workspace
 from syncd.store.credentials import Credentials, credentials_path
-from test_conflicts import DOC, hold_conflict
+from syncd.cli.errors import EXIT_CONFLICTS
+from test_conflicts import DOC, diverge, hold_conflict
 
 pytestmark = pytest.mark.usefixtures("private_xdg")
 
@@ -394,3 +395,15 @@ def test_the_browser_is_opened_without_the_token_on_its_command_line(copies, tmp
         process.terminate()
         assert process.wait(timeout=30) == 0
     assert not opener.exists()
+
+
+def test_a_long_text_cut_in_the_middle_of_a_character_is_shown_as_text(copies):
+    """The three-way view shows the first bytes of each side: a cut that splits a UTF-8
+    character must not make a text file "binary"."""
+    a, b = copies
+    long = "aé" * 8000 + "\n"  # 3 bytes a pair: the view's cut falls inside an é
+    diverge(a, b, "long.md", long + "Goal.\n", long + "Goal, says b.\n", long + "Goal, says a.\n")
+    assert b.sync(expect=EXIT_CONFLICTS)["conflicts"] == ["long.md"]
+    with dashboard(b) as client:
+        part = signed_in(client).get("/sections").json()["sections"]["conflicts"]
+    assert "binary" not in part and part.count("<pre>aéaé") == 3 and "more bytes" in part

@@ -2,6 +2,7 @@
 that reads without JavaScript; the script only swaps sections for fresh ones when told to."""
 from __future__ import annotations
 
+import codecs
 import datetime
 from html import escape
 
@@ -87,8 +88,8 @@ def state(s: dict) -> str:
 def _side(data: bytes | None) -> str:
     if data is None:
         return '<p class="empty">absent (deleted)</p>'
-    try:
-        text = data[:SHOWN_BYTES].decode("utf-8")
+    try:  # incremental: a character the cut splits is left out, not taken for a binary file
+        text = codecs.getincrementaldecoder("utf-8")().decode(data[:SHOWN_BYTES])
     except UnicodeDecodeError:
         return f'<p class="empty">binary, {count(len(data), "byte")}</p>'
     more = f'<p class="meta">… {len(data) - SHOWN_BYTES} more bytes</p>' if len(data) > SHOWN_BYTES else ""
