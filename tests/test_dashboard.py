@@ -190,7 +190,8 @@ def test_a_resolve_button_does_what_syncd_resolve_does(copies, keep):
         for side, label in (("base", "base (v1)"), ("local", "local (this working copy)"), ("remote", "remote (v2 by a)")):
             assert f'<div class="side {side}"><h4>{label}</h4>' in page
         assert all(f'name="keep" value="{k}"' in page for k in ("local", "remote", "both", "merged"))
-        done = client.post("/resolve", data={"path": "specs/spec.md", "keep": keep, "csrf": csrf_of(TOKEN)},
+        assert '<input type="hidden" name="shown" value="2">' in page  # the store's side it shows
+        done = client.post("/resolve", data={"path": "specs/spec.md", "keep": keep, "csrf": csrf_of(TOKEN), "shown": "2"},
                            headers={"Origin": BASE})
         assert done.status_code == 200 and done.url.path == "/"
         said = text_of(done.text)
@@ -407,3 +408,18 @@ def test_a_long_text_cut_in_the_middle_of_a_character_is_shown_as_text(copies):
     with dashboard(b) as client:
         part = signed_in(client).get("/sections").json()["sections"]["conflicts"]
     assert "binary" not in part and part.count("<pre>aéaé") == 3 and "more bytes" in part
+
+
+def test_a_button_of_a_page_that_showed_another_store_version_does_nothing(copies):
+    """The page showed the store's v1 (rendered before a newer version was held): keeping
+    a side chosen against it settles nothing, and says to look again."""
+    a, b = copies
+    hold_conflict(a, b)
+    mine = (b.root / "specs/spec.md").read_bytes()
+    with dashboard(b) as client:
+        signed_in(client)
+        done = client.post("/resolve", data={"path": "specs/spec.md", "keep": "local", "csrf": csrf_of(TOKEN),
+                                             "shown": "1"}, headers={"Origin": BASE})
+    assert "the store's side is v2 now, not the v1 the page showed; nothing was done" in unescape(text_of(done.text))
+    assert (b.root / "specs/spec.md").read_bytes() == mine
+    assert [c["path"] for c in b.status()["conflicts"]] == ["specs/spec.md"]

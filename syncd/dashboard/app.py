@@ -157,7 +157,8 @@ def create_app(reader: Reader, wakeups: Wakeups | None, token: str, port: int):
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
         if not hmac.compare_digest(str(form.get("csrf", "")).encode(), csrf.encode()):
             return PlainTextResponse("refused: the form is not this page's (CSRF token)\n", status_code=403)
-        _, message = await run_in_threadpool(reader.resolve, str(form.get("path", "")), str(form.get("keep", "")))
+        _, message = await run_in_threadpool(reader.resolve, str(form.get("path", "")), str(form.get("keep", "")),
+                                            str(form.get("shown", "")))
         if wakeups:
             wakeups.bump()
         return RedirectResponse(f"./?{urlencode({'said': message})}#s-conflicts", status_code=303)

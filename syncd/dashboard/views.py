@@ -114,7 +114,8 @@ def conflicts(rows: list[dict], csrf: str) -> str:
         buttons = "".join(f'<button type="submit" name="keep" value="{keep}" title="{escape(tip)}">{label}</button>'
                           for keep, label, tip in KEEPS)
         form = (f'<form method="post" action="resolve" class="resolve"><input type="hidden" name="csrf" '
-                f'value="{escape(csrf)}"><input type="hidden" name="path" value="{escape(c["path"])}">{buttons}</form>')
+                f'value="{escape(csrf)}"><input type="hidden" name="path" value="{escape(c["path"])}"><input type="hidden" '
+                f'name="shown" value="{c["remote_version"]}">{buttons}</form>')
         out.append(f'<article class="conflict" data-path="{escape(c["path"])}">{head}{views}{form}</article>')
     return "".join(out)
 
