@@ -5,6 +5,9 @@ reader may. The page in a real browser is tests/test_dashboard_browser.py."""
 from __future__ import annotations
 
 import json
+import os
+from html import escape, unescape
+from pathlib import Path
 import re
 import subprocess
 import sys
@@ -24,7 +27,8 @@ from syncd.dashboard.snapshot import Reader
 from syncd.engine.journal import Journal
 from syncd.store.connect import connect, open_workspace
 from syncd.store.credentials import Credentials, credentials_path
-from test_conflicts import DOC, hold_conflict
+from syncd.cli.errors import EXIT_CONFLICTS
+from test_conflicts import DOC, diverge, hold_conflict
 
 pytestmark = pytest.mark.usefixtures("private_xdg")
 
@@ -50,7 +54,7 @@ def dashboard(copy: Copy):
 
 def signed_in(client: TestClient) -> TestClient:
     response = client.get(f"/?token={TOKEN}", follow_redirects=False)
-    assert response.status_code == 303 and response.headers["location"] == "/"
+    assert response.status_code == 200 and '<meta http-equiv="refresh" content="0;url=./">' in response.text
     cookie = response.headers["set-cookie"]
     assert cookie.startswith(f"{cookie_name(PORT)}={TOKEN};")
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
@@ -82,9 +86,9 @@ def test_without_the_token_everything_is_refused_and_with_it_the_cookie_is_set(c
         assert page.status_code == 200 and "<h2>Pipeline</h2>" in page.text
         assert client.get("/static/dashboard.js").status_code == 200
         assert client.get("/static/dashboard.css").status_code == 200
-        # the token's redirect keeps the rest of the query
-        kept = client.get(f"/?kind=sync&token={TOKEN}", follow_redirects=False)
-        assert kept.headers["location"] == "/?kind=sync"
+        # the token's page sends the browser on with the rest of the query
+        kept = client.get(f"/?kind=sync&project=P&token={TOKEN}", follow_redirects=False)
+        assert 'content="0;url=./?kind=sync&amp;project=P"' in kept.text
         # another name for the machine (DNS rebinding) is refused even with the cookie
         assert client.get("/", headers={"Host": "evil.example:8765"}).status_code == 403
         client.cookies.clear()
@@ -186,7 +190,8 @@ def test_a_resolve_button_does_what_syncd_resolve_does(copies, keep):
         for side, label in (("base", "base (v1)"), ("local", "local (this working copy)"), ("remote", "remote (v2 by a)")):
             assert f'<div class="side {side}"><h4>{label}</h4>' in page
         assert all(f'name="keep" value="{k}"' in page for k in ("local", "remote", "both", "merged"))
-        done = client.post("/resolve", data={"path": "specs/spec.md", "keep": keep, "csrf": csrf_of(TOKEN)},
+        assert '<input type="hidden" name="shown" value="2">' in page  # the store's side it shows
+        done = client.post("/resolve", data={"path": "specs/spec.md", "keep": keep, "csrf": csrf_of(TOKEN), "shown": "2"},
                            headers={"Origin": BASE})
         assert done.status_code == 200 and done.url.path == "/"
         said = text_of(done.text)
@@ -283,7 +288,8 @@ def test_syncd_run_serves_the_dashboard_when_the_config_asks(tmp_path, dsn):
         assert url_file.stat().st_mode & 0o777 == 0o600
         with httpx.Client() as client:
             assert client.get(url.split("?")[0]).status_code == 403
-            page = wait_for(lambda: (r := client.get(url, follow_redirects=True)).status_code == 200
+            assert client.get(url).status_code == 200  # the cookie
+            page = wait_for(lambda: (r := client.get(url.split("?")[0])).status_code == 200
                             and f"{S1}/intents/intent.md" in r.text and r.text)
             assert re.search(r'<p class="state running"><strong>running</strong> \(pid \d+\)', page)
     finally:
@@ -325,3 +331,95 @@ def test_a_copy_never_synced_says_what_its_first_pass_would_do_as_status_does(co
         state = text_of(signed_in(client).get("/sections").json()["sections"]["state"])
     assert "never synced the first pass would leave: 1 pushed" in state
     assert "not running" in state
+
+
+HOSTILE = '"><img src=x onerror=alert(1)>'
+
+
+def test_hostile_names_and_activity_details_are_text_on_the_page(copies):
+    """A file name, and an activity row's details, written by another member of the
+    workspace, are shown as text: no element of theirs reaches the page."""
+    a, b = copies
+    write(a, f"notes/{HOSTILE}.md", "hostile name\n")
+    a.sync()
+    cfg = configuration.load(a.config)
+    journal = Journal(cfg.journal_path)
+    with connect(cfg, journal) as store:
+        open_workspace(store, cfg, journal)
+        store.record([{"kind": "daemon_started", "path": "notes/x.md", "details": {"version": HOSTILE, "keep": HOSTILE}}])
+    journal.close()
+    b.sync()
+    with dashboard(b) as client:
+        page = signed_in(client).get("/").text
+    assert "<img" not in page
+    assert escape(HOSTILE) in page
+
+
+def test_no_other_page_may_frame_the_dashboard_or_run_script_in_it(copies):
+    """Another local user's page on 127.0.0.1 is the same site as the dashboard (cookies
+    ignore ports): framed under a decoy, a click would reach a resolve button. Every answer,
+    refusals included, forbids frames, foreign scripts and forms, and sends no Referer to another site."""
+    a, _ = copies
+    a.sync()
+    with dashboard(a) as client:
+        answers = [client.get("/"), signed_in(client).get("/"), client.get("/sections"),
+                   client.get("/static/dashboard.js"), client.get(f"/?token={TOKEN}", follow_redirects=False)]
+    for answer in answers:
+        policy = answer.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy and "form-action 'self'" in policy
+        assert answer.headers["x-frame-options"] == "DENY" and answer.headers["referrer-policy"] == "same-origin"
+
+
+def test_the_browser_is_opened_without_the_token_on_its_command_line(copies, tmp_path):
+    """Any local user reads a process's command line (ps): the browser is given a file
+    only its owner may read, which sends it on to the URL with the token."""
+    import httpx
+    _, b = copies
+    b.sync()
+    argv = tmp_path / "browser-argv"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {argv}\n')
+    browser.chmod(0o755)
+    process = subprocess.Popen([sys.executable, "-m", "syncd", "--config", str(b.config), "dashboard"],
+                               stdout=subprocess.PIPE, text=True, env={**os.environ, "BROWSER": f"{browser} %s"})
+    try:
+        url = re.search(r"at (http://\S+)", process.stdout.readline())[1]
+        given = wait_for(lambda: argv.exists() and argv.read_text().strip())
+        token_of = url.split("token=")[1]
+        assert token_of not in given and given.startswith("file://")
+        opener = Path(given.removeprefix("file://"))
+        assert opener.stat().st_mode & 0o777 == 0o600
+        target = re.search(r'content="0;url=([^"]+)"', opener.read_text())[1]
+        with httpx.Client() as client:
+            assert client.get(unescape(target)).status_code == 200 and client.get(url.split("?")[0]).status_code == 200
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+    assert not opener.exists()
+
+
+def test_a_long_text_cut_in_the_middle_of_a_character_is_shown_as_text(copies):
+    """The three-way view shows the first bytes of each side: a cut that splits a UTF-8
+    character must not make a text file "binary"."""
+    a, b = copies
+    long = "aé" * 8000 + "\n"  # 3 bytes a pair: the view's cut falls inside an é
+    diverge(a, b, "long.md", long + "Goal.\n", long + "Goal, says b.\n", long + "Goal, says a.\n")
+    assert b.sync(expect=EXIT_CONFLICTS)["conflicts"] == ["long.md"]
+    with dashboard(b) as client:
+        part = signed_in(client).get("/sections").json()["sections"]["conflicts"]
+    assert "binary" not in part and part.count("<pre>aéaé") == 3 and "more bytes" in part
+
+
+def test_a_button_of_a_page_that_showed_another_store_version_does_nothing(copies):
+    """The page showed the store's v1 (rendered before a newer version was held): keeping
+    a side chosen against it settles nothing, and says to look again."""
+    a, b = copies
+    hold_conflict(a, b)
+    mine = (b.root / "specs/spec.md").read_bytes()
+    with dashboard(b) as client:
+        signed_in(client)
+        done = client.post("/resolve", data={"path": "specs/spec.md", "keep": "local", "csrf": csrf_of(TOKEN),
+                                             "shown": "1"}, headers={"Origin": BASE})
+    assert "the store's side is v2 now, not the v1 the page showed; nothing was done" in unescape(text_of(done.text))
+    assert (b.root / "specs/spec.md").read_bytes() == mine
+    assert [c["path"] for c in b.status()["conflicts"]] == ["specs/spec.md"]

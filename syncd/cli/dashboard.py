@@ -22,6 +22,6 @@ def dashboard(ctx: click.Context, port: int | None, no_browser: bool) -> None:
     cfg = load_config(ctx)
     with Dashboard(cfg, cfg.daemon.dashboard_port if port is None else port) as board:
         click.echo(f"dashboard of {cfg.root} at {board.url} (Ctrl-C stops it)")
-        if not no_browser:
-            webbrowser.open(board.url)
+        if not no_browser:  # the opener file, not the URL: a browser's command line is any local user's to read
+            webbrowser.open(board.opener.as_uri())
         board.serve()

@@ -2,14 +2,16 @@
 resolve buttons, the static files; all of it behind a token, as Jupyter's.
 
 The URL carries the token once (`?token=`): it becomes an HttpOnly, SameSite=Strict cookie
-and the browser is sent on without it. Anything without the cookie is refused (403), as is
-a Host other than the loopback address (DNS rebinding), and a POST whose Origin is not the
-page's or whose form lacks the page's CSRF token (cross-site requests).
+and a page of its own sends the browser on without it (signing_in). Anything without the
+cookie is refused (403), as is a Host other than the loopback address (DNS rebinding), and
+a POST whose Origin is not the page's or whose form lacks the page's CSRF token (cross-site
+requests). No answer may be framed by another page (HARDENING).
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+from html import escape
 from urllib.parse import parse_qs, urlencode
 
 import anyio
@@ -25,6 +27,14 @@ from syncd.dashboard.snapshot import Filters, Reader
 from syncd.dashboard.wakeups import Wakeups
 
 KEEP_ALIVE = 15.0  # seconds between comments on a quiet event stream
+HARDENING = [  # on every response: no frame of it on another page (a click on a resolve button
+    # under a decoy), no script, style or form target but the page's own, no Referer sent off the page
+    (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+                                 b"base-uri 'none'; object-src 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),  # no-referrer would make a form's Origin "null"
+    (b"x-content-type-options", b"nosniff"),
+]
 
 
 def csrf_of(token: str) -> str:
@@ -33,6 +43,18 @@ def csrf_of(token: str) -> str:
 
 def cookie_name(port: int) -> str:
     return f"syncd-dashboard-{port}"  # cookies ignore ports: one per dashboard on this host
+
+
+def signing_in(request: Request) -> HTMLResponse:
+    """The answer to the URL with the token: a page that sends itself on without it. Not a
+    redirect: when the URL was followed from another page (a chat, a file, the browser's
+    opener), the redirected request is still that page's, and a SameSite=Strict cookie is not
+    sent with it (403); a navigation this page starts is the dashboard's own."""
+    rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+    target = escape("./" + (f"?{rest}" if rest else ""))
+    return HTMLResponse(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" '
+                        f'content="0;url={target}"><title>syncd</title></head><body><p><a href="{target}">the '
+                        f'dashboard</a></p></body></html>\n', headers={"Cache-Control": "no-store"})
 
 
 class Guard:
@@ -47,14 +69,21 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+
+        async def hardened(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *HARDENING]}
+            await send(message)
+        await self._guarded(scope, receive, hardened)
+
+    async def _guarded(self, scope, receive, send):
         request = Request(scope)
         response = self._refusal(request)
         if response is None:
             given = request.query_params.get("token")
             if given is None:
                 return await self.app(scope, receive, send)
-            rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
-            response = RedirectResponse(request.url.path + (f"?{rest}" if rest else ""), status_code=303)
+            response = signing_in(request)
             response.set_cookie(self.cookie, self.token, httponly=True, samesite="strict", path="/")
         await response(scope, receive, send)
 
@@ -128,7 +157,8 @@ def create_app(reader: Reader, wakeups: Wakeups | None, token: str, port: int):
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
         if not hmac.compare_digest(str(form.get("csrf", "")).encode(), csrf.encode()):
             return PlainTextResponse("refused: the form is not this page's (CSRF token)\n", status_code=403)
-        _, message = await run_in_threadpool(reader.resolve, str(form.get("path", "")), str(form.get("keep", "")))
+        _, message = await run_in_threadpool(reader.resolve, str(form.get("path", "")), str(form.get("keep", "")),
+                                            str(form.get("shown", "")))
         if wakeups:
             wakeups.bump()
         return RedirectResponse(f"./?{urlencode({'said': message})}#s-conflicts", status_code=303)

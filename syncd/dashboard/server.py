@@ -11,6 +11,8 @@ import secrets
 import signal
 import socket
 import threading
+from html import escape
+from pathlib import Path
 
 import uvicorn
 
@@ -25,6 +27,7 @@ from syncd.store.connect import connect, open_workspace
 log = logging.getLogger("syncd.dashboard")
 
 URL_FILE = "dashboard.url"  # in the state directory, readable by its owner only: the URL with its token
+OPENER_FILE = "dashboard.html"  # beside it: what the browser is given, so the token is in no command line
 
 
 def bind(port: int) -> socket.socket:
@@ -68,6 +71,7 @@ class Dashboard:
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/?token={self.token}"
         self.server: uvicorn.Server | None = None
+        self.opener: Path | None = None  # the page that sends a browser to `url`, once entered
 
     def __enter__(self) -> Dashboard:
         try:
@@ -90,11 +94,23 @@ class Dashboard:
         self._stack.close()
 
     def _write_url(self) -> None:
-        path = self.cfg.state_directory / URL_FILE
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._private(URL_FILE, self.url + "\n")
+        target = escape(self.url)
+        self.opener = self._private(OPENER_FILE, (
+            f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" '
+            f'content="0;url={target}"><title>syncd dashboard</title></head><body><p><a href="{target}">'
+            f'the dashboard</a></p></body></html>\n'))
+
+    def _private(self, name: str, text: str) -> Path:
+        """A file of the state directory that only its owner may read, made afresh (a file
+        left by a killed run keeps no mode of its own), removed when the page stops."""
+        path = self.cfg.state_directory / name
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(self.url + "\n")
+            f.write(text)
         self._stack.callback(lambda: path.unlink(missing_ok=True))
+        return path
 
     def serve(self) -> None:
         """Until stopped: SIGINT/SIGTERM in the foreground, `stop()` from another thread."""

@@ -86,11 +86,17 @@ class Reader:
                 "remote_at": remote.get("created_at"), "base": base, "local": local, "remote": theirs,
                 "labels": {"local": labels[0], "base": labels[1], "remote": labels[2]}}
 
-    def resolve(self, path: str, keep: str) -> tuple[bool, str]:
-        """What `syncd resolve PATH --keep KEEP` does and says: (settled, the line it prints)."""
+    def resolve(self, path: str, keep: str, shown: str) -> tuple[bool, str]:
+        """What `syncd resolve PATH --keep KEEP` does and says: (settled, the line it prints);
+        nothing when the store's side held is no longer the one the page showed (`shown`):
+        the choice was made looking at another version."""
         if keep not in KEEP:
             return False, f"keep {keep!r}: one of {', '.join(KEEP)}"
         with self.journal() as journal:
+            held = journal.conflict(path)
+            if held is not None and str(held.remote_version) != shown:
+                return False, (f"{path}: the store's side is v{held.remote_version} now, not the v{shown} the "
+                               "page showed; nothing was done: look at it again")
             try:
                 out, message = settle(self.cfg, journal, path, keep)
             except (Failure, StoreError, Paused) as exc:

@@ -2,6 +2,7 @@
 that reads without JavaScript; the script only swaps sections for fresh ones when told to."""
 from __future__ import annotations
 
+import codecs
 import datetime
 from html import escape
 
@@ -87,8 +88,8 @@ def state(s: dict) -> str:
 def _side(data: bytes | None) -> str:
     if data is None:
         return '<p class="empty">absent (deleted)</p>'
-    try:
-        text = data[:SHOWN_BYTES].decode("utf-8")
+    try:  # incremental: a character the cut splits is left out, not taken for a binary file
+        text = codecs.getincrementaldecoder("utf-8")().decode(data[:SHOWN_BYTES])
     except UnicodeDecodeError:
         return f'<p class="empty">binary, {count(len(data), "byte")}</p>'
     more = f'<p class="meta">… {len(data) - SHOWN_BYTES} more bytes</p>' if len(data) > SHOWN_BYTES else ""
@@ -113,7 +114,8 @@ def conflicts(rows: list[dict], csrf: str) -> str:
         buttons = "".join(f'<button type="submit" name="keep" value="{keep}" title="{escape(tip)}">{label}</button>'
                           for keep, label, tip in KEEPS)
         form = (f'<form method="post" action="resolve" class="resolve"><input type="hidden" name="csrf" '
-                f'value="{escape(csrf)}"><input type="hidden" name="path" value="{escape(c["path"])}">{buttons}</form>')
+                f'value="{escape(csrf)}"><input type="hidden" name="path" value="{escape(c["path"])}"><input type="hidden" '
+                f'name="shown" value="{c["remote_version"]}">{buttons}</form>')
         out.append(f'<article class="conflict" data-path="{escape(c["path"])}">{head}{views}{form}</article>')
     return "".join(out)
 
@@ -175,7 +177,7 @@ def activity(snap: dict, filters: Filters) -> str:
     lines = []
     for r in rows[:SHOWN_ROWS]:
         details = r.get("details") or {}
-        version = f" v{details['version']}" if "version" in details else ""
+        version = escape(f" v{details['version']}") if "version" in details else ""
         extra = "".join(f" {k}={details[k]}" for k in ("keep", "policy", "restored_version") if k in details)
         lines.append(f'<tr class="kind-{escape(r["kind"])}" data-id="{r["id"]}"><td>{when(r["at"])}</td>'
                      f'<td>{escape(who(r))}</td><td>{escape(r.get("device") or "-")}</td><td>{escape(r["kind"])}</td>'
