@@ -164,7 +164,7 @@ def restore(ctx: click.Context, path: str, version: int, as_json: bool) -> None:
                     break
         if not result.landed:
             raise Failure(f"{path}: the store did not take the restore: {result.message or result.status}")
-        report = sync_now(cfg, journal, lambda: (journal.bases().get(path) or head).version >= result.version)
+        report = sync_now(cfg, journal, lambda: (journal.base(path) or head).version >= result.version)
     out = {"path": path, "restored_version": version, "version": result.version,
            "status": result.status, "local": "updated" if report is not None else "pending"}
     if as_json:

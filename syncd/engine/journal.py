@@ -269,9 +269,6 @@ class Journal:
         row = self.db.execute("select version, sha256 from base where path = ?", (path,)).fetchone()
         return Base(*row) if row else None
 
-    def remotes(self) -> dict[str, Remote]:
-        return {p: Remote(v, s, m) for p, v, s, m in self.db.execute("select path, version, sha256, moved_to from remote")}
-
     def remote(self, path: str) -> Remote | None:
         row = self.db.execute("select version, sha256, moved_to from remote where path = ?", (path,)).fetchone()
         return Remote(*row) if row else None
