@@ -239,6 +239,14 @@ def run_syncd(seed: Path, work: Path, args) -> dict:
     return results
 
 
+def initial_sync(command: list[str], env: dict, b: Path, args) -> dict:
+    """A peer's one command that syncs A into the empty B: its files/s and peak RSS."""
+    wall, rss = timed_run(command, env, args.timeout)
+    if count_files(b) != args.files:
+        raise Skip(f"B has {count_files(b)} files of {args.files}")
+    return {"s": wall, "files_per_s": args.files / wall, "peak_rss_mib": rss}
+
+
 def run_unison(seed: Path, work: Path, args) -> dict:
     if not shutil.which("unison"):
         raise Skip("not installed (apt-get install unison)")
@@ -249,13 +257,7 @@ def run_unison(seed: Path, work: Path, args) -> dict:
     env = {**os.environ, "UNISON": str(work / "unison"), "HOME": str(work)}
     command = ["unison", str(a), str(b), "-batch", "-auto", "-ui", "text", "-confirmbigdel=false"]
 
-    def initial() -> dict:
-        wall, rss = timed_run(command, env, args.timeout)
-        if count_files(b) != args.files:
-            raise Skip(f"B has {count_files(b)} files of {args.files}")
-        return {"s": wall, "files_per_s": args.files / wall, "peak_rss_mib": rss}
-
-    attempt(results, "initial", initial)
+    attempt(results, "initial", lambda: initial_sync(command, env, b, args))
     if "rescan" in args.figures:
         attempt(results, "rescan", lambda: {"s": median_run(command, env, args.runs, args.timeout)})
     if {"latency", "idle"} & set(args.figures):
@@ -284,13 +286,7 @@ def run_rclone(seed: Path, work: Path, args) -> dict:
     env = {**os.environ, "RCLONE_CONFIG": str(work / "rclone.conf")}
     command = ["rclone", "bisync", str(a), str(b), "--workdir", str(work / "bisync")]
 
-    def initial() -> dict:
-        wall, rss = timed_run([*command, "--resync"], env, args.timeout)
-        if count_files(b) != args.files:
-            raise Skip(f"B has {count_files(b)} files of {args.files}")
-        return {"s": wall, "files_per_s": args.files / wall, "peak_rss_mib": rss}
-
-    attempt(results, "initial", initial)
+    attempt(results, "initial", lambda: initial_sync([*command, "--resync"], env, b, args))
     if "rescan" in args.figures:
         attempt(results, "rescan", lambda: {"s": median_run(command, env, args.runs, args.timeout)})
     return results
