@@ -135,6 +135,26 @@ def test_a_mass_delete_waits_for_permission(pair, dsn):
     wait_for(lambda: a.status()["held_deletes"] == [])
 
 
+def test_a_store_change_during_a_mass_delete_does_not_let_half_of_it_through(pair, dsn):
+    """CI found the valve counting two halves of one `rm`: a pass the store asked for (a
+    teammate's push, or the daemon's own commit coming back as a NOTIFY) took the deletes
+    seen so far while the tree was still changing, each half under the limits."""
+    a, b = pair
+    a.config.write_text(a.config.read_text().replace("debounce: 0.1", "debounce: 4, max_delay: 30"))
+    start_with_files(a, dsn, 100)
+    for i in range(40):
+        (a.root / f"f{i:03d}.md").unlink()
+    b.root.mkdir(parents=True, exist_ok=True)
+    (b.root / "from-b.md").write_text("b\n")
+    b.cli("sync", "--once")  # its NOTIFY reaches a's daemon while a's deletes settle
+    for i in range(40, 80):
+        (a.root / f"f{i:03d}.md").unlink()
+    status = wait_for(lambda: (s := a.status())["daemon"]["state"] == "held" and s, timeout=30)
+    assert len(status["held_deletes"]) == 80
+    assert not any(v[-1][1] for v in versions(dsn).values())  # nothing deleted in the store
+    assert (a.root / "from-b.md").read_text() == "b\n"  # the teammate's file still came
+
+
 def test_a_vanished_root_pauses_the_daemon_and_deletes_nothing(pair, dsn):
     a, _ = pair
     start_with_files(a, dsn, 5)

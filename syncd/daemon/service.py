@@ -234,7 +234,9 @@ class Daemon:
                     self.pass_requested = True
                 elif self.recorder is not None:
                     self._push_mirror()  # a push due or retried keeps its interval without passes
-            if self.pass_requested and now >= retry_at:
+            # whatever asked for it, a pass waits while the tree is still changing: one taken
+            # mid-burst would see half an `rm` (each half under the mass-delete limits)
+            if self.pass_requested and now >= retry_at and not due:
                 touched = self.queue.take()
                 full = (self.full_requested or touched is None or not self.watcher.watching
                         or now - last_full >= rescan)
