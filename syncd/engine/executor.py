@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -33,7 +34,7 @@ from syncd.engine.inference import Inference
 from syncd.engine.journal import Conflict, Journal
 from syncd.engine.merge import has_markers, merge_entries
 from syncd.engine.moves import find_moves
-from syncd.engine.policy import DeleteLimits, MergePolicies, Policy, keep_local
+from syncd.engine.policy import DeleteLimits, MergePolicies, Policy, keep_local, still_recent
 from syncd.engine.reconcile import Action, Base, Facts, Remote, keep_parents, moved_version, reconcile
 from syncd.engine.resolution import conflict_copy_name
 from syncd.engine.scanner import LocalFile, remember, scan, scan_touched
@@ -237,19 +238,19 @@ class Executor:
                               "syncing is paused and nothing was deleted in the store")
         return f"{st.st_dev}:{st.st_ino}"
 
-    def _held_back(self, plan: dict[str, Action], tree: int) -> dict[str, list[str]]:
+    def _held_back(self, plan: dict[str, Action], tree: int, recent: int) -> dict[str, list[str]]:
         """What the safety valves keep from happening, by why: a mass delete (an unmount, a
-        stray `rm -rf`) reaching the store; a joining copy deleting many of its files because
-        the store deleted them; many files the store deleted coming back from a copy that
-        never synced them, whatever the cause."""
+        stray `rm -rf`) reaching the store, counting the `recent` files the last minute's
+        passes deleted there (the tree was that much bigger before them); a joining copy
+        deleting many of its files because the store deleted them; many files the store
+        deleted coming back from a copy that never synced them, whatever the cause."""
         def acting(action: Action, inferred: bool) -> list[str]:
             return [p for p, a in plan.items() if a is action and (not inferred or self._unknown_here(p))]
         deletes, local_deletes = acting(Action.DELETE_REMOTE, False), acting(Action.DELETE_LOCAL, True)
         revived = [p for p in acting(Action.PUSH, True) if p in self._remotes and self._remotes[p].sha256 is None]
         held = {}
-        # an empty directory holds nothing to lose: only files count (a moved folder's empty
-        # stage folders are deletes and creates); past the limits, the directories wait too
-        if self.limits.exceeded(sum(1 for p in deletes if not self._synced_directory(p)), tree):
+        files = self._files_among(deletes)
+        if files and self.limits.exceeded(files + recent, tree + recent):
             held["deletes"] = deletes
         if self.limits.exceeded(len(local_deletes), tree):
             held["local deletes"] = local_deletes
@@ -257,17 +258,34 @@ class Executor:
             held["revivals"] = revived
         return held
 
+    def _files_among(self, deletes: list[str]) -> int:
+        """An empty directory holds nothing to lose: only files count (a moved folder's empty
+        stage folders are deletes and creates); past the limits, the directories wait too."""
+        return sum(1 for p in deletes if not self._synced_directory(p))
+
+    def _recent_deletes(self, now: float) -> list[list[float]]:
+        return still_recent(json.loads(self.journal.get_meta("recent_deletes") or "[]"), now)
+
     def _hold_mass_delete(self, plan: dict[str, Action], tree: int, allowed: bool,
                           report: SyncReport) -> None:
+        now = time.time()  # (the wall clock: the window outlives a restart)
+        sent = [] if allowed else self._recent_deletes(now)  # (what went before a permission went with it)
+        recent = sum(n for _, n in sent)
         if allowed:
             self.journal.set_meta("allow_deletes", "0")  # one pass's permission
-        held = {} if allowed else self._held_back(plan, tree)
-        limits = (f"more than {self.limits.max_count} files and more than "
-                  f"{round(self.limits.max_share * 100)}% of {tree}")
+        held = {} if allowed else self._held_back(plan, tree, recent)
+        if not allowed and "deletes" not in held:
+            files = self._files_among([p for p, a in plan.items() if a is Action.DELETE_REMOTE])
+            sent += [[now, files]] if files else []
+        if json.dumps(sent) != (self.journal.get_meta("recent_deletes") or "[]"):
+            self.journal.set_meta("recent_deletes", json.dumps(sent))
+        limits = f"more than {self.limits.max_count} files and more than {round(self.limits.max_share * 100)}% of"
         messages = {
-            "deletes": f"deletes (limits: {limits}); nothing was deleted in the store",
+            "deletes": f"deletes (limits: {limits} {tree + recent}"
+                       + (f", counting the {recent} deleted in the last minute" if recent else "")
+                       + "); none of them was deleted in the store",
             "local deletes": f"local deletes of files that hold versions the store has since deleted "
-                             f"(limits: {limits}); nothing was deleted here",
+                             f"(limits: {limits} {tree}); nothing was deleted here",
             "revivals": f"files that the store has deleted and this copy never synced (limit: more than "
                         f"{self.limits.max_count} files); nothing was sent",
         }
@@ -341,7 +359,8 @@ class Executor:
                     self._contents[(e.path, e.version)] = e.content
         plan, local = self._preview_plan(feed)
         allowed = self.journal.get_meta("allow_deletes") == "1"
-        held_back = {} if allowed else self._held_back(plan, max(self.journal.synced_files(), len(local)))
+        recent = sum(n for _, n in self._recent_deletes(time.time()))
+        held_back = {} if allowed else self._held_back(plan, max(self.journal.synced_files(), len(local)), recent)
         out: dict[str, list[str]] = {k: [] for k in DRY_RUN_OUTCOMES}
         held_paths = {p for paths in held_back.values() for p in paths}
         for path, action in plan.items():

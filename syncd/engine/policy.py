@@ -53,3 +53,13 @@ class DeleteLimits:
 
     def exceeded(self, deletes: int, tree: int) -> bool:
         return deletes > self.max_count and deletes > self.max_share * tree
+
+
+RECENT_DELETES = 60.0  # seconds: deletes sent this recently count with a pass's own
+
+
+def still_recent(sent: list[list[float]], now: float) -> list[list[float]]:
+    """The (time, files) of the deletes sent within RECENT_DELETES of `now`: one `rm`
+    whose unlinks reached two passes (a pause under load, a tool deleting in batches) is
+    still one mass delete."""
+    return [[t, n] for t, n in sent if now - RECENT_DELETES < t <= now]
