@@ -317,16 +317,15 @@ files:
 def check_database_url(url: str, where: str) -> str:
     """A PostgreSQL connection string, a URL or `key=value` pairs; anything else is said in
     one line here, before it is written anywhere or handed to libpq."""
-    from psycopg import ProgrammingError
-    from psycopg.conninfo import conninfo_to_dict
+    from syncd.store.dsn import conninfo
     fix = "give postgresql://USER@HOST:PORT/DBNAME (or host=HOST dbname=DBNAME ...)"
     scheme = url.split("://", 1)[0] if "://" in url else None
     if scheme is not None and scheme not in ("postgresql", "postgres"):
         raise ConfigError(f"{where}: {scheme}:// is not PostgreSQL; {fix}")
     try:
-        conninfo_to_dict(url)
-    except ProgrammingError as exc:
-        raise ConfigError(f"{where}: not a PostgreSQL connection string ({str(exc).strip()}); {fix}") from None
+        conninfo(url)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: not a PostgreSQL connection string ({exc}); {fix}") from None
     return url
 
 

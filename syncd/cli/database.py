@@ -9,7 +9,7 @@ from syncd import config as configuration
 from syncd.cli.common import load_config
 from syncd.cli.errors import Failure
 from syncd.store.migrate import MigrationError, migrate
-from syncd.store.postgres import describe_dsn
+from syncd.store.dsn import describe_dsn
 
 
 @click.group()

@@ -19,7 +19,7 @@ from syncd.engine.executor import DRY_RUN_OUTCOMES, Executor, Paused, SyncReport
 from syncd.engine.journal import Journal
 from syncd.engine.reconcile import Action
 from syncd.store.connect import ENV_SERVICE_KEY, connect, open_workspace
-from syncd.store.postgres import describe_dsn
+from syncd.store.dsn import describe_dsn
 from syncd.store.rpc import StoreError
 
 

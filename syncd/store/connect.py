@@ -10,10 +10,6 @@ from typing import Iterator
 from syncd import __version__
 from syncd.config import Config
 from syncd.engine.journal import Journal
-from syncd.store.embedded import EmbeddedStore
-from syncd.store.local_server import ServerError
-from syncd.store.migrate import latest_version
-from syncd.store.postgres import PostgresStore
 from syncd.store.rpc import RpcStore, StoreError, StoreUnavailable
 
 ENV_SERVICE_KEY = "SYNCD_SUPABASE_SERVICE_KEY"
@@ -23,6 +19,7 @@ log = logging.getLogger("syncd")
 def open_workspace(store: RpcStore, cfg: Config, journal: Journal):
     """Open the workspace for a pass, creating it when `syncd init` could not (it was
     written before signing in)."""
+    from syncd.store.migrate import latest_version
     create = journal.get_meta("create_workspace") == "1"
     workspace = store.open(create=create, device_name=cfg.device_name, hostname=socket.gethostname())
     needed = latest_version()
@@ -79,6 +76,10 @@ def connect(cfg: Config, journal: Journal) -> Iterator[RpcStore]:
         finally:
             store.close()
         return
+    # psycopg (a fifth of `syncd status`'s start) only for a command that connects
+    from syncd.store.embedded import EmbeddedStore
+    from syncd.store.local_server import ServerError
+    from syncd.store.postgres import PostgresStore
     embedded = None
     dsn = cfg.database_url
     if not dsn:

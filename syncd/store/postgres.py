@@ -7,19 +7,10 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from syncd.store.dsn import describe_dsn
 from syncd.store.rpc import NotFound, RpcStore, StatementTimeout, StoreError, StoreUnavailable, TooLarge
 
 _MISSING_SCHEMA = ("42883", "42P01", "3F000")  # undefined function / table / schema
-
-
-def describe_dsn(dsn: str) -> str:
-    """Where a DSN points, without its password, for messages."""
-    try:
-        info = psycopg.conninfo.conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
-        return "the configured database"
-    host = info.get("host") or "localhost"
-    return f"{info.get('dbname') or info.get('user') or ''}@{host}:{info.get('port') or 5432}"
 
 
 def _connection_lost(exc: psycopg.OperationalError) -> bool:
