@@ -90,3 +90,24 @@ def test_a_root_reached_through_a_symlink_is_fine(tmp_path):
 def test_deleting_an_absent_file_is_a_change_not_a_success(tmp_path):
     with pytest.raises(LocalChanged, match="not deleted"):
         delete_checked(tmp_path, "gone.md", sha256_hex(b"what we saw"))
+
+
+@pytest.mark.parametrize("kind", ["file", "link"])
+def test_a_file_the_user_creates_right_after_the_check_is_never_overwritten(tmp_path, monkeypatch, kind):
+    """A pulled new file goes where nothing was; a user's file made between that check and
+    the rename (the editor saving a new file of the same name) stays, and the pull is
+    LocalChanged, not a silent overwrite."""
+    import syncd.engine.writer as writer
+    checked = writer.identity_now
+
+    def then_the_user_saves(path):
+        seen = checked(path)
+        path.write_bytes(b"the user's own\n")
+        return seen
+    monkeypatch.setattr(writer, "identity_now", then_the_user_saves)
+    with pytest.raises(LocalChanged):
+        if kind == "file":
+            write_atomic(tmp_path, "new.md", b"pulled\n", None, temp_prefix=T)
+        else:
+            writer.write_link(tmp_path, "new.md", "elsewhere.md", None, temp_prefix=T)
+    assert (tmp_path / "new.md").read_bytes() == b"the user's own\n" and no_temp_files(tmp_path)

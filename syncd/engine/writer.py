@@ -121,6 +121,19 @@ def _replace(root: Path, tmp: Path, target: Path, relpath: str, expect: str | No
         raise LocalChanged(f"{relpath}: changed since it was scanned; not written")
     if expect == DIRECTORY:  # an empty directory gives way (not atomically: it held nothing)
         _rmdir_entry(root, relpath, target, ignored, "replaced by a file")
+    if expect is None:
+        # Nothing was there: a link fails where the user has since saved a file of that
+        # name, where a rename would overwrite it (a filesystem without hard links: rename).
+        try:
+            os.link(tmp, target, follow_symlinks=False)
+        except FileExistsError:
+            raise LocalChanged(f"{relpath}: appeared since it was scanned; not written") from None
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                raise
+        else:
+            os.unlink(tmp)
+            return
     os.replace(tmp, target)
 
 
