@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import traceback
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +108,23 @@ def test_a_root_gone_before_the_durability_round_pauses_and_records_no_base(tmp_
     assert journal.bases() == {}
     journal.close()
     other.close()
+
+
+def test_a_mount_point_inside_the_root_is_flushed_too(tmp_path):
+    """`syncfs` flushes one filesystem: a pull into a directory that is another filesystem's
+    mount point needs that filesystem's own."""
+    from syncd.engine.durability import one_per_filesystem
+    other = Path("/dev/shm")
+    if not other.is_dir() or os.stat(other).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second filesystem here")  # (Linux has /dev/shm, a tmpfs)
+    (tmp_path / "a").mkdir()
+    chosen = one_per_filesystem(tmp_path, [tmp_path / "a", other, tmp_path / "gone"])
+    assert chosen == [tmp_path, other]
+    with pytest.raises(FileNotFoundError):
+        one_per_filesystem(tmp_path / "gone", [other])
+
+
+def test_without_syncfs_every_new_directory_is_flushed_in_its_parent(tmp_path):
+    from syncd.engine.durability import with_parents
+    assert with_parents({tmp_path / "p/s/specs", tmp_path / "p/t"}, tmp_path) == {
+        tmp_path, tmp_path / "p", tmp_path / "p/s", tmp_path / "p/s/specs", tmp_path / "p/t"}

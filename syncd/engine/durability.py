@@ -34,15 +34,10 @@ class Durability:
         if not self.files:
             return
         if _libc is not None:
-            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                if _libc.syncfs(fd) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, os.strerror(err), str(self.root))
-            finally:
-                os.close(fd)
-        else:  # no syncfs: one fsync each, still after all the writes
-            for path in [*self.files, *self.directories]:
+            for directory in one_per_filesystem(self.root, self.directories):
+                _syncfs(directory)
+        else:  # no syncfs: one fsync each, still after all the writes, and of every new directory's parent
+            for path in [*self.files, *with_parents(self.directories, self.root)]:
                 try:
                     fd = os.open(path, os.O_RDONLY)
                 except FileNotFoundError:  # replaced or removed since: nothing of ours to keep
@@ -53,3 +48,37 @@ class Durability:
                     os.close(fd)
         self.files.clear()
         self.directories.clear()
+
+
+def one_per_filesystem(root: Path, directories) -> list[Path]:
+    """The root, and a directory of each other filesystem among them: a directory inside the
+    root can be another filesystem's mount point, which the root's `syncfs` does not flush.
+    (The root must be there: its files cannot be made durable when it is gone.)"""
+    found: dict[int, Path] = {os.stat(root).st_dev: root}
+    for directory in directories:
+        try:
+            found.setdefault(os.stat(directory).st_dev, directory)
+        except FileNotFoundError:  # removed since: nothing of ours in it to keep
+            pass
+    return list(found.values())
+
+
+def with_parents(directories, root: Path) -> set[Path]:
+    """The directories and those above them up to the root: a directory made for a new file
+    is an entry of its parent, as durable as that parent is."""
+    out: set[Path] = set()
+    for directory in directories:
+        while directory not in out and directory != root and root in directory.parents:
+            out.add(directory)
+            directory = directory.parent
+    return out | {root}
+
+
+def _syncfs(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _libc.syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(directory))
+    finally:
+        os.close(fd)
