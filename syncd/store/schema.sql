@@ -1,4 +1,4 @@
--- syncd's objects as migrations up to 0023_bulk_commits leave them. GENERATED: do not edit.
+-- syncd's objects as migrations up to 0024_set_based_checks leave them. GENERATED: do not edit.
 -- Regenerate after adding a migration: python -m syncd.store.schema > syncd/store/schema.sql
 -- For reading: databases get the migrations (syncd db migrate), not this file. Owners are left out;
 -- grants are every grantee's but the owner's. Objects in public are the ones the migrations name.
@@ -920,6 +920,20 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.are_times(texts text[])
+ RETURNS boolean
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO ''
+AS $function$
+begin
+  perform count(t::timestamptz) from unnest(texts) t;
+  return true;
+exception when others then
+  return false;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.blob_chunk_size()
  RETURNS integer
  LANGUAGE sql
@@ -1237,32 +1251,45 @@ declare
   head_size bigint;
   inline_bytes bigint := 0;
   owner boolean := syncd.is_owner(ws);  -- the loop asks for each import; the answer is the call's
+  writer boolean := syncd.can_write(ws, null);  -- the workspace's rights, so a session's are asked once
+  roots text[] := syncd.layout_roots(ws);
+  times boolean;
 begin
+  select syncd.are_times(array_agg(e.change -> 'provenance' ->> 'at')) into times
+    from jsonb_array_elements(changes) e(change) where e.change ? 'provenance';
   -- Every check before the head is read, in the order the loop and commit_one make them.
   with c as (
     select e.ord::integer as ord, e.change, e.change ->> 'path' as path,
            coalesce((e.change ->> 'deleted')::boolean, false) as is_delete,
            coalesce(e.change ->> 'origin', call_origin) as origin, e.change -> 'provenance' as prov
       from jsonb_array_elements(changes) with ordinality e(change, ord)
-  ), checked as materialized (
-    select c.*, l.project, l.session, l.stage,
-           case
-             when octet_length(c.path) > 4096 then
-               jsonb_build_object('path', c.path, 'status', 'invalid', 'message', 'a path takes at most 4096 bytes')
-             when not syncd.can_write(ws, s.id) then jsonb_build_object(
-               'path', c.path, 'status', 'forbidden',
-               'message', 'you may read but not write this document (a workspace owner can grant it: syncd members)')
-             when (c.change ? 'provenance' or c.origin = 'import') and not owner then
-               jsonb_build_object('path', c.path, 'status', 'forbidden',
-                                  'message', 'only an owner of the workspace imports history (syncd import)')
-             when c.change ? 'activity' and jsonb_typeof(c.change -> 'activity') <> 'object' then
-               jsonb_build_object('path', c.path, 'status', 'invalid',
-                                  'message', 'activity: the details of an event are an object')
-           end as refused
-      from c  -- session_of (layout_ids), for the set
-      left join lateral syncd.layout(ws, c.path) l on true
+  ), laid as materialized (
+    select c.*, l.project, l.session, l.stage, s.id as session_id
+      from c  -- session_of (layout_ids), for the set: layout(ws, path) with the call's roots
+      left join lateral syncd.layout_under(c.path, roots) l on true
       left join public.projects p on p.workspace_id = ws and p.name = l.project
       left join public.sessions s on s.project_id = p.id and s.slug = l.session
+  ), rights as (  -- can_write(ws, session) for each session the call names, unless the workspace's answer
+    select x.session_id, syncd.can_write(ws, x.session_id) as may
+      from (select distinct la.session_id from laid la where la.session_id is not null) x
+     where not writer
+  ), checked as materialized (
+    select la.*,
+           case
+             when octet_length(la.path) > 4096 then
+               jsonb_build_object('path', la.path, 'status', 'invalid', 'message', 'a path takes at most 4096 bytes')
+             when not coalesce(r.may, writer) then jsonb_build_object(
+               'path', la.path, 'status', 'forbidden',
+               'message', 'you may read but not write this document (a workspace owner can grant it: syncd members)')
+             when (la.change ? 'provenance' or la.origin = 'import') and not owner then
+               jsonb_build_object('path', la.path, 'status', 'forbidden',
+                                  'message', 'only an owner of the workspace imports history (syncd import)')
+             when la.change ? 'activity' and jsonb_typeof(la.change -> 'activity') <> 'object' then
+               jsonb_build_object('path', la.path, 'status', 'invalid',
+                                  'message', 'activity: the details of an event are an object')
+           end as refused
+      from laid la
+      left join rights r on r.session_id = la.session_id
   ), valid as materialized (
     select ch.*,
            ch.refused is null as locks,  -- the loop takes the lock at the first change past these
@@ -1279,7 +1306,7 @@ begin
              when ch.prov is not null and (ch.origin <> 'import' or jsonb_typeof(ch.prov) <> 'object') then
                jsonb_build_object('path', ch.path, 'status', 'invalid',
                                   'message', 'provenance is for imported versions only')
-             when ch.prov is not null and not syncd.is_time(ch.prov ->> 'at') then
+             when ch.prov is not null and not (times or syncd.is_time(ch.prov ->> 'at')) then
                jsonb_build_object('path', ch.path, 'status', 'invalid',
                                   'message', format('provenance "at" is not a time: %s', ch.prov ->> 'at'))
              when not ch.is_delete and syncd.entry_problem(ws, ch.path, ch.change -> 'content') is not null then
@@ -1790,11 +1817,12 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.content_problem(content jsonb)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO ''
 AS $function$
-  select case
+begin
+  return case
     when content is null or jsonb_typeof(content) <> 'object' then 'must be an object with an "encoding"'
     when content ? 'format' and jsonb_typeof(content -> 'format') <> 'string' then '"format" must be a string'
     when content ->> 'encoding' = 'utf-8' then
@@ -1805,7 +1833,8 @@ AS $function$
              then '"data" is not canonical base64 (no whitespace, padded with "=" to a multiple of 4)' end
     else format('unknown "encoding" %s: utf-8 (with "text") or base64 (with "data")',
                 coalesce(content -> 'encoding', 'null'::jsonb))
-  end
+  end;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.derive_layout(ws uuid)
@@ -1946,11 +1975,12 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.file_entry_problem(ws uuid, doc_path text, content jsonb)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO ''
 AS $function$
-  select case
+begin
+  return case
     when content is null or jsonb_typeof(content) <> 'object' then 'must be an object with an "encoding"'
     when content ? 'executable' and content -> 'executable' <> 'true'::jsonb
       then '"executable" is true, or absent for a file that is not executable'
@@ -1975,7 +2005,8 @@ AS $function$
     when content ->> 'encoding' in ('utf-8', 'base64') then syncd.content_problem(content)
     else format('unknown "encoding" %s: utf-8 (with "text"), blob (with "sha256" and "size"), link (with "target") '
                 'or base64 (with "data")', coalesce(content -> 'encoding', 'null'::jsonb))
-  end
+  end;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.has_blob(ws uuid, digest text, blob_size bigint)
@@ -2043,6 +2074,7 @@ CREATE OR REPLACE FUNCTION syncd.import_members(jsonb)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO ''
+ SET jit TO 'off'
 AS $function$
 declare
   dry boolean := coalesce(($1 ->> 'dry_run')::boolean, false);
@@ -2905,11 +2937,12 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.stage_of(dir text)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO ''
 AS $function$
-  select case lower(dir)
+begin
+  return case lower(dir)
     when 'intents' then 'intent' when 'intent' then 'intent'
     when 'contexts' then 'context' when 'context' then 'context'
     when 'specs' then 'spec' when 'spec' then 'spec'
@@ -2917,7 +2950,8 @@ AS $function$
     when 'tasks' then 'tasks'
     when 'implementation' then 'implementation'
     when 'feedback' then 'feedback'
-  end
+  end;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.stage_of_session(sess uuid, stage_name text)
