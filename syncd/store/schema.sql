@@ -1805,14 +1805,16 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.content_bytes(content jsonb)
  RETURNS bytea
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO ''
 AS $function$
-  select case content ->> 'encoding'
+begin
+  return case content ->> 'encoding'
     when 'utf-8' then convert_to(content ->> 'text', 'UTF8')
     when 'base64' then decode(content ->> 'data', 'base64')
-  end
+  end;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.content_problem(content jsonb)
@@ -2031,14 +2033,16 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.head_json(d public.documents, with_content boolean)
  RETURNS jsonb
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO ''
 AS $function$
-  select jsonb_build_object(
+begin
+  return jsonb_build_object(
     'path', d.path, 'version', d.version, 'sha256', d.sha256, 'size', d.size,
     'deleted', d.deleted, 'seq', d.seq, 'updated_at', d.updated_at)
-    || case when with_content then jsonb_build_object('content', d.content) else '{}'::jsonb end
+    || case when with_content then jsonb_build_object('content', d.content) else '{}'::jsonb end;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.heartbeat(ws uuid, dev uuid, beat jsonb)
@@ -2060,13 +2064,15 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.identity(bytes_sha256 text, executable boolean, link boolean)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO ''
 AS $function$
-  select case when link then encode(sha256(convert_to('120000 ' || bytes_sha256, 'UTF8')), 'hex')
+begin
+  return case when link then encode(sha256(convert_to('120000 ' || bytes_sha256, 'UTF8')), 'hex')
               when executable then encode(sha256(convert_to('100755 ' || bytes_sha256, 'UTF8')), 'hex')
-              else bytes_sha256 end
+              else bytes_sha256 end;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.import_members(jsonb)
@@ -2192,15 +2198,17 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.is_template(body text)
  RETURNS boolean
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO ''
 AS $function$
-  select btrim(regexp_replace(regexp_replace(regexp_replace(coalesce(body, ''),
+begin
+  return btrim(regexp_replace(regexp_replace(regexp_replace(coalesce(body, ''),
            '\A\ufeff?---\r?\n.*?\r?\n---[ \t]*(\r?\n|\Z)', '', 's'),   -- front matter
            '<!--.*?-->', '', 'gs'),                                     -- comments
            '(^|\n)[ \t]*(#+[^\n]*|[-*+][ \t]*(\[[ xX]?\])?[ \t]*|>?[ \t]*(TODO|TBD|FIXME|\.\.\.|…|<[^>\n]*>|\[[^\]\n]*\])?[:.]?[ \t]*)(?=\r?\n|$)',
-           '', 'gi'), E' \t\r\n') = ''
+           '', 'gi'), E' \t\r\n') = '';
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.is_time(t text)
@@ -2684,11 +2692,13 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.pipeline_of(sess uuid)
  RETURNS jsonb
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO ''
 AS $function$
-  select jsonb_object_agg(st.stage, syncd.stage_of_session(sess, st.stage) order by st.ord) from syncd.stages() st
+begin
+  return (select jsonb_object_agg(st.stage, syncd.stage_of_session(sess, st.stage) order by st.ord) from syncd.stages() st);
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.project_files()
@@ -2956,11 +2966,12 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.stage_of_session(sess uuid, stage_name text)
  RETURNS jsonb
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO ''
 AS $function$
-  select coalesce(
+begin
+  return coalesce(
     (select jsonb_build_object(
               'status', case when exists (select 1 from public.documents s
                                            where s.session_id = sess and s.stage = stage_name and not s.deleted
@@ -2976,7 +2987,8 @@ AS $function$
                                   order by x.updated_at desc limit 1))
        from public.documents d where d.session_id = sess and d.stage = stage_name and not d.deleted
       having count(*) > 0),
-    jsonb_build_object('status', 'pending', 'documents', 0))
+    jsonb_build_object('status', 'pending', 'documents', 0));
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.stages()

@@ -8,7 +8,7 @@
 -- entry's check goes through are plpgsql, whose plans last the session. The answers are
 -- 0023's, change for change.
 
--- As 0003's, 0015's and 0019's, in plpgsql.
+-- The entry's check and layout's helper as 0003's, 0015's and 0019's, in plpgsql.
 create or replace function syncd.stage_of(dir text) returns text
   language plpgsql immutable set search_path = '' as $$
 begin
@@ -71,6 +71,78 @@ begin
     else format('unknown "encoding" %s: utf-8 (with "text"), blob (with "sha256" and "size"), link (with "target") '
                 'or base64 (with "data")', coalesce(content -> 'encoding', 'null'::jsonb))
   end;
+end
+$$;
+
+-- What a written change costs, as 0009's, 0013's, 0015's and 0019's, in plpgsql too: a version's
+-- identity, the stages a call refreshes, the heads its answers carry.
+create or replace function syncd.is_template(body text) returns boolean
+  language plpgsql immutable set search_path = '' as $$
+begin
+  return btrim(regexp_replace(regexp_replace(regexp_replace(coalesce(body, ''),
+           '\A\ufeff?---\r?\n.*?\r?\n---[ \t]*(\r?\n|\Z)', '', 's'),   -- front matter
+           '<!--.*?-->', '', 'gs'),                                     -- comments
+           '(^|\n)[ \t]*(#+[^\n]*|[-*+][ \t]*(\[[ xX]?\])?[ \t]*|>?[ \t]*(TODO|TBD|FIXME|\.\.\.|…|<[^>\n]*>|\[[^\]\n]*\])?[:.]?[ \t]*)(?=\r?\n|$)',
+           '', 'gi'), E' \t\r\n') = '';
+end
+$$;
+
+create or replace function syncd.stage_of_session(sess uuid, stage_name text) returns jsonb
+  language plpgsql stable security definer set search_path = '' as $$
+begin
+  return coalesce(
+    (select jsonb_build_object(
+              'status', case when exists (select 1 from public.documents s
+                                           where s.session_id = sess and s.stage = stage_name and not s.deleted
+                                             and coalesce(s.size, 0) > 0 and not syncd.is_template(s.content ->> 'text'))
+                             then 'started' else 'pending' end,
+              'documents', count(*),
+              'last_edited_at', max(d.updated_at),
+              'last_edited_by', (select coalesce(p.github_login, p.display_name, dv.name)
+                                   from public.documents x
+                                   left join public.profiles p on p.id = x.updated_by
+                                   left join public.devices dv on dv.id = x.device_id
+                                  where x.session_id = sess and x.stage = stage_name and not x.deleted
+                                  order by x.updated_at desc limit 1))
+       from public.documents d where d.session_id = sess and d.stage = stage_name and not d.deleted
+      having count(*) > 0),
+    jsonb_build_object('status', 'pending', 'documents', 0));
+end
+$$;
+
+create or replace function syncd.pipeline_of(sess uuid) returns jsonb
+  language plpgsql stable security definer set search_path = '' as $$
+begin
+  return (select jsonb_object_agg(st.stage, syncd.stage_of_session(sess, st.stage) order by st.ord) from syncd.stages() st);
+end
+$$;
+
+create or replace function syncd.content_bytes(content jsonb) returns bytea
+  language plpgsql immutable set search_path = '' as $$
+begin
+  return case content ->> 'encoding'
+    when 'utf-8' then convert_to(content ->> 'text', 'UTF8')
+    when 'base64' then decode(content ->> 'data', 'base64')
+  end;
+end
+$$;
+
+create or replace function syncd.identity(bytes_sha256 text, executable boolean, link boolean) returns text
+  language plpgsql immutable set search_path = '' as $$
+begin
+  return case when link then encode(sha256(convert_to('120000 ' || bytes_sha256, 'UTF8')), 'hex')
+              when executable then encode(sha256(convert_to('100755 ' || bytes_sha256, 'UTF8')), 'hex')
+              else bytes_sha256 end;
+end
+$$;
+
+create or replace function syncd.head_json(d public.documents, with_content boolean) returns jsonb
+  language plpgsql stable set search_path = '' as $$
+begin
+  return jsonb_build_object(
+    'path', d.path, 'version', d.version, 'sha256', d.sha256, 'size', d.size,
+    'deleted', d.deleted, 'seq', d.seq, 'updated_at', d.updated_at)
+    || case when with_content then jsonb_build_object('content', d.content) else '{}'::jsonb end;
 end
 $$;
 
