@@ -1,7 +1,7 @@
 -- The checks of a call committed by the set (0023), by the set too (issue 20). 0023 wrote
 -- and decided a call a statement at a time, but still asked each change's rights, layout
 -- and entry in nested function calls, and a SQL function called from a statement is
--- planned again at every call (PostgreSQL before 18): about 0.3 ms a change, most of an
+-- planned again at every call (PostgreSQL before 18): about 0.3 ms a change, half an
 -- import's server time. Now the workspace's rights and layout roots are asked once a call,
 -- a session's rights once for all its changes, every provenance time is tried in one
 -- statement (is_time's block, a subtransaction, only where one fails), and the helpers an
