@@ -7,6 +7,7 @@ import uuid
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from supabase_database import sign_up
 from syncd.store.postgres import PostgresStore
@@ -114,6 +115,57 @@ def test_members_see_and_change_what_their_role_allows(world, role):
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         store._connection().execute("delete from public.document_versions")
 
+
+
+def loop_answers(dsn: str, uid: str, payload: dict) -> list[dict]:
+    """What the change-by-change loop (commit_each) answers the user, rolled back."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute("select set_config('request.jwt.claims', %s, true)",
+                     (json.dumps({"sub": uid, "role": "authenticated"}),))
+        out = conn.execute("select syncd.commit_each(%s)", (Jsonb(payload),)).fetchone()[0]["results"]
+        conn.rollback()
+    return out
+
+
+def answer(r: dict) -> dict:
+    """Without what differs from one transaction to the next."""
+    r = {k: v for k, v in r.items() if k not in ("seq", "created_at")}
+    if isinstance(r.get("head"), dict):
+        r["head"] = {k: v for k, v in r["head"].items() if k not in ("seq", "updated_at")}
+    return r
+
+
+BATCH_STATUSES = {  # role: a call of edits of the three documents, then new ones in s1, s3 (no such session yet)
+    # and outside any session, then an import into s1
+    "owner": ["accepted"] * 7,
+    "collaborator": ["accepted"] * 6 + ["forbidden"],
+    "session_collaborator": ["accepted", "forbidden", "forbidden", "accepted", "forbidden", "forbidden", "forbidden"],
+    "reader": ["forbidden"] * 7,
+}
+
+
+@pytest.mark.parametrize("role", list(BATCH_STATUSES))
+def test_a_call_of_many_changes_asks_the_rights_of_each_as_the_loop_does(world, dsn, role):
+    """The set-based commit asks a session's rights once for all its changes (0024): each
+    change still gets its own session's answer, with the loop's message."""
+    admin, stores = world
+    store = stores[role]
+    store.open(device_name=f"{role}-laptop")
+    at = "2021-03-04T05:06:07+00:00"
+    changes = [Change(path, admin.version(path)["version"], text("edited")) for path in (SESSION_DOC, OTHER_DOC, S2_DOC)]
+    changes += [Change("projects/P/sessions/s1/plans/plan.md", None, text("new")),
+                Change("projects/P/sessions/s3/intents/intent.md", None, text("new")),
+                Change("notes.md", None, text("new")),
+                Change("projects/P/sessions/s1/tasks/tasks.md", None, text("imported"), "import",
+                       provenance={"commit": "c1", "author_name": "Ada", "author_email": "a@example.com", "at": at})]
+    payload = {"workspace": "ws", "device": store.device_id, "changes": [c.payload() for c in changes]}
+    expected = loop_answers(dsn, store.uid, payload)
+    out = store._call("syncd_commit", payload)["results"]
+    assert [r["status"] for r in out] == BATCH_STATUSES[role]
+    assert [answer(r) for r in out] == [answer(r) for r in expected]
+    messages = {r["message"] for r in out if r["status"] == "forbidden"}
+    assert messages <= {"you may read but not write this document (a workspace owner can grant it: syncd members)",
+                        "only an owner of the workspace imports history (syncd import)"}
 
 def test_a_stranger_gets_nothing_at_all(world):
     admin, stores = world

@@ -1,4 +1,4 @@
--- syncd's objects as migrations up to 0023_bulk_commits leave them. GENERATED: do not edit.
+-- syncd's objects as migrations up to 0024_set_based_checks leave them. GENERATED: do not edit.
 -- Regenerate after adding a migration: python -m syncd.store.schema > syncd/store/schema.sql
 -- For reading: databases get the migrations (syncd db migrate), not this file. Owners are left out;
 -- grants are every grantee's but the owner's. Objects in public are the ones the migrations name.
@@ -920,6 +920,20 @@ begin
 end
 $function$;
 
+CREATE OR REPLACE FUNCTION syncd.are_times(texts text[])
+ RETURNS boolean
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO ''
+AS $function$
+begin
+  perform count(t::timestamptz) from unnest(texts) t;
+  return true;
+exception when others then
+  return false;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION syncd.blob_chunk_size()
  RETURNS integer
  LANGUAGE sql
@@ -1237,32 +1251,45 @@ declare
   head_size bigint;
   inline_bytes bigint := 0;
   owner boolean := syncd.is_owner(ws);  -- the loop asks for each import; the answer is the call's
+  writer boolean := syncd.can_write(ws, null);  -- the workspace's rights, so a session's are asked once
+  roots text[] := syncd.layout_roots(ws);
+  times boolean;
 begin
+  select syncd.are_times(array_agg(e.change -> 'provenance' ->> 'at')) into times
+    from jsonb_array_elements(changes) e(change) where e.change ? 'provenance';
   -- Every check before the head is read, in the order the loop and commit_one make them.
   with c as (
     select e.ord::integer as ord, e.change, e.change ->> 'path' as path,
            coalesce((e.change ->> 'deleted')::boolean, false) as is_delete,
            coalesce(e.change ->> 'origin', call_origin) as origin, e.change -> 'provenance' as prov
       from jsonb_array_elements(changes) with ordinality e(change, ord)
-  ), checked as materialized (
-    select c.*, l.project, l.session, l.stage,
-           case
-             when octet_length(c.path) > 4096 then
-               jsonb_build_object('path', c.path, 'status', 'invalid', 'message', 'a path takes at most 4096 bytes')
-             when not syncd.can_write(ws, s.id) then jsonb_build_object(
-               'path', c.path, 'status', 'forbidden',
-               'message', 'you may read but not write this document (a workspace owner can grant it: syncd members)')
-             when (c.change ? 'provenance' or c.origin = 'import') and not owner then
-               jsonb_build_object('path', c.path, 'status', 'forbidden',
-                                  'message', 'only an owner of the workspace imports history (syncd import)')
-             when c.change ? 'activity' and jsonb_typeof(c.change -> 'activity') <> 'object' then
-               jsonb_build_object('path', c.path, 'status', 'invalid',
-                                  'message', 'activity: the details of an event are an object')
-           end as refused
-      from c  -- session_of (layout_ids), for the set
-      left join lateral syncd.layout(ws, c.path) l on true
+  ), laid as materialized (
+    select c.*, l.project, l.session, l.stage, s.id as session_id
+      from c  -- session_of (layout_ids), for the set: layout(ws, path) with the call's roots
+      left join lateral syncd.layout_under(c.path, roots) l on true
       left join public.projects p on p.workspace_id = ws and p.name = l.project
       left join public.sessions s on s.project_id = p.id and s.slug = l.session
+  ), rights as (  -- can_write(ws, session) for each session the call names, unless the workspace's answer
+    select x.session_id, syncd.can_write(ws, x.session_id) as may
+      from (select distinct la.session_id from laid la where la.session_id is not null) x
+     where not writer
+  ), checked as materialized (
+    select la.*,
+           case
+             when octet_length(la.path) > 4096 then
+               jsonb_build_object('path', la.path, 'status', 'invalid', 'message', 'a path takes at most 4096 bytes')
+             when not coalesce(r.may, writer) then jsonb_build_object(
+               'path', la.path, 'status', 'forbidden',
+               'message', 'you may read but not write this document (a workspace owner can grant it: syncd members)')
+             when (la.change ? 'provenance' or la.origin = 'import') and not owner then
+               jsonb_build_object('path', la.path, 'status', 'forbidden',
+                                  'message', 'only an owner of the workspace imports history (syncd import)')
+             when la.change ? 'activity' and jsonb_typeof(la.change -> 'activity') <> 'object' then
+               jsonb_build_object('path', la.path, 'status', 'invalid',
+                                  'message', 'activity: the details of an event are an object')
+           end as refused
+      from laid la
+      left join rights r on r.session_id = la.session_id
   ), valid as materialized (
     select ch.*,
            ch.refused is null as locks,  -- the loop takes the lock at the first change past these
@@ -1279,7 +1306,7 @@ begin
              when ch.prov is not null and (ch.origin <> 'import' or jsonb_typeof(ch.prov) <> 'object') then
                jsonb_build_object('path', ch.path, 'status', 'invalid',
                                   'message', 'provenance is for imported versions only')
-             when ch.prov is not null and not syncd.is_time(ch.prov ->> 'at') then
+             when ch.prov is not null and not (times or syncd.is_time(ch.prov ->> 'at')) then
                jsonb_build_object('path', ch.path, 'status', 'invalid',
                                   'message', format('provenance "at" is not a time: %s', ch.prov ->> 'at'))
              when not ch.is_delete and syncd.entry_problem(ws, ch.path, ch.change -> 'content') is not null then
@@ -1778,23 +1805,26 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.content_bytes(content jsonb)
  RETURNS bytea
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO ''
 AS $function$
-  select case content ->> 'encoding'
+begin
+  return case content ->> 'encoding'
     when 'utf-8' then convert_to(content ->> 'text', 'UTF8')
     when 'base64' then decode(content ->> 'data', 'base64')
-  end
+  end;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.content_problem(content jsonb)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO ''
 AS $function$
-  select case
+begin
+  return case
     when content is null or jsonb_typeof(content) <> 'object' then 'must be an object with an "encoding"'
     when content ? 'format' and jsonb_typeof(content -> 'format') <> 'string' then '"format" must be a string'
     when content ->> 'encoding' = 'utf-8' then
@@ -1805,7 +1835,8 @@ AS $function$
              then '"data" is not canonical base64 (no whitespace, padded with "=" to a multiple of 4)' end
     else format('unknown "encoding" %s: utf-8 (with "text") or base64 (with "data")',
                 coalesce(content -> 'encoding', 'null'::jsonb))
-  end
+  end;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.derive_layout(ws uuid)
@@ -1946,11 +1977,12 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.file_entry_problem(ws uuid, doc_path text, content jsonb)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO ''
 AS $function$
-  select case
+begin
+  return case
     when content is null or jsonb_typeof(content) <> 'object' then 'must be an object with an "encoding"'
     when content ? 'executable' and content -> 'executable' <> 'true'::jsonb
       then '"executable" is true, or absent for a file that is not executable'
@@ -1975,7 +2007,8 @@ AS $function$
     when content ->> 'encoding' in ('utf-8', 'base64') then syncd.content_problem(content)
     else format('unknown "encoding" %s: utf-8 (with "text"), blob (with "sha256" and "size"), link (with "target") '
                 'or base64 (with "data")', coalesce(content -> 'encoding', 'null'::jsonb))
-  end
+  end;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.has_blob(ws uuid, digest text, blob_size bigint)
@@ -2000,14 +2033,16 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.head_json(d public.documents, with_content boolean)
  RETURNS jsonb
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO ''
 AS $function$
-  select jsonb_build_object(
+begin
+  return jsonb_build_object(
     'path', d.path, 'version', d.version, 'sha256', d.sha256, 'size', d.size,
     'deleted', d.deleted, 'seq', d.seq, 'updated_at', d.updated_at)
-    || case when with_content then jsonb_build_object('content', d.content) else '{}'::jsonb end
+    || case when with_content then jsonb_build_object('content', d.content) else '{}'::jsonb end;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.heartbeat(ws uuid, dev uuid, beat jsonb)
@@ -2029,13 +2064,15 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.identity(bytes_sha256 text, executable boolean, link boolean)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO ''
 AS $function$
-  select case when link then encode(sha256(convert_to('120000 ' || bytes_sha256, 'UTF8')), 'hex')
+begin
+  return case when link then encode(sha256(convert_to('120000 ' || bytes_sha256, 'UTF8')), 'hex')
               when executable then encode(sha256(convert_to('100755 ' || bytes_sha256, 'UTF8')), 'hex')
-              else bytes_sha256 end
+              else bytes_sha256 end;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.import_members(jsonb)
@@ -2043,6 +2080,7 @@ CREATE OR REPLACE FUNCTION syncd.import_members(jsonb)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO ''
+ SET jit TO 'off'
 AS $function$
 declare
   dry boolean := coalesce(($1 ->> 'dry_run')::boolean, false);
@@ -2160,15 +2198,17 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.is_template(body text)
  RETURNS boolean
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO ''
 AS $function$
-  select btrim(regexp_replace(regexp_replace(regexp_replace(coalesce(body, ''),
+begin
+  return btrim(regexp_replace(regexp_replace(regexp_replace(coalesce(body, ''),
            '\A\ufeff?---\r?\n.*?\r?\n---[ \t]*(\r?\n|\Z)', '', 's'),   -- front matter
            '<!--.*?-->', '', 'gs'),                                     -- comments
            '(^|\n)[ \t]*(#+[^\n]*|[-*+][ \t]*(\[[ xX]?\])?[ \t]*|>?[ \t]*(TODO|TBD|FIXME|\.\.\.|…|<[^>\n]*>|\[[^\]\n]*\])?[:.]?[ \t]*)(?=\r?\n|$)',
-           '', 'gi'), E' \t\r\n') = ''
+           '', 'gi'), E' \t\r\n') = '';
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.is_time(t text)
@@ -2652,11 +2692,13 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.pipeline_of(sess uuid)
  RETURNS jsonb
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO ''
 AS $function$
-  select jsonb_object_agg(st.stage, syncd.stage_of_session(sess, st.stage) order by st.ord) from syncd.stages() st
+begin
+  return (select jsonb_object_agg(st.stage, syncd.stage_of_session(sess, st.stage) order by st.ord) from syncd.stages() st);
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.project_files()
@@ -2905,11 +2947,12 @@ $function$;
 
 CREATE OR REPLACE FUNCTION syncd.stage_of(dir text)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE
  SET search_path TO ''
 AS $function$
-  select case lower(dir)
+begin
+  return case lower(dir)
     when 'intents' then 'intent' when 'intent' then 'intent'
     when 'contexts' then 'context' when 'context' then 'context'
     when 'specs' then 'spec' when 'spec' then 'spec'
@@ -2917,16 +2960,18 @@ AS $function$
     when 'tasks' then 'tasks'
     when 'implementation' then 'implementation'
     when 'feedback' then 'feedback'
-  end
+  end;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.stage_of_session(sess uuid, stage_name text)
  RETURNS jsonb
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO ''
 AS $function$
-  select coalesce(
+begin
+  return coalesce(
     (select jsonb_build_object(
               'status', case when exists (select 1 from public.documents s
                                            where s.session_id = sess and s.stage = stage_name and not s.deleted
@@ -2942,7 +2987,8 @@ AS $function$
                                   order by x.updated_at desc limit 1))
        from public.documents d where d.session_id = sess and d.stage = stage_name and not d.deleted
       having count(*) > 0),
-    jsonb_build_object('status', 'pending', 'documents', 0))
+    jsonb_build_object('status', 'pending', 'documents', 0));
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION syncd.stages()
