@@ -6,6 +6,7 @@ import os
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 from watchdog.events import DirCreatedEvent, DirModifiedEvent, DirMovedEvent, FileModifiedEvent, FileMovedEvent
 
@@ -135,3 +136,47 @@ def test_an_overflow_is_told_to_the_next_pass_with_the_events_it_lost(tmp_path):
         assert queue.due_in(0.0) is not None and queue.take() is None
     finally:
         watcher.close()
+
+
+def test_a_root_removed_during_a_pass_on_events_pauses_it_and_deletes_nothing(sides):
+    """`rm -rf` of the root, its events taken while the root itself was still there: the
+    pass on those paths meets no root at all (CI saw the daemon exit on a FileNotFoundError)."""
+    import shutil
+
+    from syncd.engine.executor import Paused
+    a, _ = sides
+    before = a.store.documents(deleted=True)
+    executor = Executor(a.root, a.journal, a.store, progress=lambda: shutil.rmtree(a.root, ignore_errors=True))
+    with pytest.raises(Paused):  # (the feed is read after the root's identity, and calls progress)
+        executor.sync_once(Touched({"d0/f0.md", "d1/f1.md"}, {"d2"}))
+    assert a.store.documents(deleted=True) == before
+
+
+def test_a_root_unmounted_while_a_pass_pushes_deletes_nothing(tmp_path, dsn):
+    """The scan saw every file; the root went between two commit calls. What the scan saw
+    and is gone now is no planned delete: it waits (past the valve) for a pass that sees."""
+    import shutil
+
+    from syncd.engine.executor import Paused
+    from syncd.store.rpc import COMMIT_MAX_CHANGES
+    a = Side(tmp_path, "a", dsn)
+    count = COMMIT_MAX_CHANGES * 2 + 1
+    for i in range(count):
+        a.write(f"d{i % 10}/f{i}.md", f"file {i}\n".encode())
+    a.sync()
+    for i in range(count):
+        a.write(f"d{i % 10}/f{i}.md", f"edited {i}\n".encode())
+    def unmount_after_the_first_call():  # (progress is called during the feed too)
+        with psycopg.connect(dsn) as conn:
+            edited = conn.execute("select count(*) from document_versions where version = 2").fetchone()[0]
+        if edited and a.root.exists():
+            shutil.rmtree(a.root)
+    executor = Executor(a.root, a.journal, a.store, progress=unmount_after_the_first_call)
+    try:
+        executor.sync_once()
+    except Paused:
+        pass
+    assert not a.root.exists()
+    assert a.store.documents(deleted=True) == [] and len(a.store.documents()) == count  # none deleted
+    a.journal.close()
+    a.store.close()

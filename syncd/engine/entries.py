@@ -55,7 +55,10 @@ def _parent(root: Path, relpath: str) -> int | None:
     """A descriptor of the path's directory, reached without following links; None when a
     file stands where a directory would be (nothing can be under it) or it is absent."""
     *parents, _ = relpath.split("/")
-    dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):  # the root went: the pass finds out, and pauses
+        return None
     try:
         for part in parents:
             try:

@@ -546,15 +546,17 @@ class Executor:
         """A commit call's worth at a time: each lands in the journal before the next is read."""
         batch = Batch()
         for path in paths:
-            change = self._change_for(path, self._remotes.get(path), report)
+            change = self._change_for(path, self._remotes.get(path), path in local, report)
             if change is not None and batch.add(change):
                 self._commit(batch.take(), report)
         if batch.changes:
             self._commit(batch.take(), report)
 
-    def _change_for(self, path: str, remote: Remote | None, report: SyncReport) -> Change | None:
+    def _change_for(self, path: str, remote: Remote | None, seen: bool, report: SyncReport) -> Change | None:
         """The change to send, read fresh from disk (the file may have moved on since the scan);
-        a move sends no content: the store moves what it holds."""
+        a move sends no content: the store moves what it holds. A file the scan `seen` that is
+        gone now waits for the next pass: a delete goes out only as planned, past the
+        mass-delete valve (a root unmounted mid-pass reads as every file gone)."""
         if path in self._moves:
             return Change(path, self._remotes[self._moves[path]].version, None, moved_from=self._moves[path])
         base_version = remote.version if remote else None
@@ -564,6 +566,9 @@ class Executor:
             self._skip(report, path, str(exc), exc.cause)
             return None
         if current is None:
+            if seen:
+                report.deferred.append(path)
+                return None
             return Change(path, base_version, None)
         entry, lf = current
         remember(self.journal, path, lf.stat, lf.sha256)
