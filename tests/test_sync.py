@@ -169,6 +169,28 @@ def test_a_crash_after_recording_the_feed_loses_nothing(copies, dsn):
     assert (b.root / "x.md").read_text() == "remote change\n"
 
 
+def test_a_pass_keeps_no_content_of_versions_this_copy_already_synced(copies, dsn):
+    """The feed brings back a copy's own pushes (the pass after a first sync of a big tree):
+    holding their contents for the pass would hold the whole tree in memory."""
+    a, b = copies
+    for i in range(3):
+        (a.root / f"f{i}.md").write_text(f"file {i}\n")
+    a.sync()
+    (a.root / "f0.md").write_text("edited\n")
+    b.sync()
+    (b.root / "f1.md").write_text("edited in b\n")
+    b.sync()
+    store = PostgresStore(dsn, "team")
+    for copy, kept in ((a, {"f1.md"}), (b, set())):  # a: only b's edit is new to it
+        journal = copy.journal()
+        executor = Executor(copy.root, journal, store)
+        executor._pull_feed()
+        assert {path for path, _ in executor._contents} == kept
+        journal.close()
+    store.close()
+    assert a.sync()["pulled"] == 1 and (a.root / "f1.md").read_text() == "edited in b\n"
+
+
 def test_a_push_whose_answer_was_lost_is_not_repeated(copies, dsn):
     a, _ = copies
     (a.root / "x.md").write_text("once\n")

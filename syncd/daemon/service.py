@@ -19,7 +19,6 @@ from dataclasses import replace
 
 from syncd import __version__, config as configuration
 from syncd.config import Config, ConfigError
-from syncd.daemon.realtime import RealtimeListener
 from syncd.daemon.remote import NotifyListener
 from syncd.daemon.systemd import Notifier
 from syncd.daemon.watcher import ChangeQueue, Watcher
@@ -140,6 +139,7 @@ class Daemon:
         if isinstance(self.store, PostgresStore):
             listener = NotifyListener(self.store.dsn, workspace.id, self.request_pass)
         else:
+            from syncd.daemon.realtime import RealtimeListener  # its client (pydantic, websockets): 15 MiB
             listener = RealtimeListener(self.store.url, self.store.key, self.store.access_token,
                                         workspace.id, self.request_pass)
         listener.start()

@@ -170,7 +170,7 @@ class Executor:
         not the one last synced gets a full pass whatever the events say)."""
         report = SyncReport()
         root_id = self._root_identity()
-        fed = self._pull_feed()
+        fed = self._pull_feed(named=touched is not None)
         held = self.journal.held()
         if touched is not None and fed is not None and self.journal.get_meta("root_id") == root_id:
             local, unlisted, scope = self._scan_touched(touched, fed | held, report)
@@ -322,17 +322,22 @@ class Executor:
 
     # the three inputs
 
-    def _pull_feed(self) -> set[str] | None:
-        """The paths the feed brought new heads for, recorded in the journal; None when the
-        store is not the one the journal knew (every path is to be looked at again)."""
+    def _pull_feed(self, named: bool = True) -> set[str] | None:
+        """The paths the feed brought new heads for (`named`: for a pass on what events
+        named; a full pass looks at every path anyway), recorded in the journal; None when
+        the store is not the one the journal knew (every path is to be looked at again).
+        A content is kept for the pass only where this copy has not synced that version:
+        a copy reading back its own pushes (the pass after a first sync) holds none of them."""
         rebuilt = check_history(self.journal, self.store)
         fed: set[str] = set()
         for entries, cursor in self.store.feed(self.journal.cursor):
-            fed.update(e.path for e in entries)
+            if named:
+                fed.update(e.path for e in entries)
             heads: dict[str, Remote] = {}
+            synced = self.journal.bases_of(e.path for e in entries if e.content is not None)
             for e in entries:
                 heads[e.path] = Remote(e.version, e.sha256, e.moved_to)
-                if e.content is not None:
+                if e.content is not None and synced.get(e.path) != Base(e.version, e.sha256):
                     self._contents[(e.path, e.version)] = e.content
             last = entries[-1] if entries else None
             self.journal.record_feed(heads, cursor, last and Mark(last.seq, last.path, last.version, last.sha256,

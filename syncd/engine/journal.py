@@ -18,6 +18,7 @@ import functools
 import logging
 import os
 import sqlite3
+import struct
 import time
 import uuid
 from contextlib import contextmanager
@@ -61,6 +62,19 @@ _UPGRADES = [
     # or a link: every file is read once more, so a script's mode is pushed without an edit
     "delete from stat_cache;",
 ]
+
+
+class CleanStats(dict):
+    """Path → the stat (size, mtime_ns, ino, ctime_ns) a file unchanged since it synced
+    still has, held packed: a tuple of four ints costs about 170 bytes a file, its packing
+    72 (10 MiB less at 100k files, during every full pass); `get` gives the tuple."""
+
+    def get(self, path: str, default=None):
+        packed = super().get(path)
+        return default if packed is None else _STAT.unpack(packed)
+
+
+_STAT = struct.Struct("<4q")  # (SQLite's integers are signed 64-bit)
 
 
 class JournalLocked(RuntimeError):
@@ -295,20 +309,20 @@ class Journal:
             "select path from base where path > ? and path < ? union select path from remote where path > ? and "
             "path < ?", (low, high, low, high))}
 
-    def stat_rows(self) -> tuple[dict[str, tuple[int, int, int, int]], set[str]]:
+    def stat_rows(self) -> tuple[CleanStats, set[str]]:
         """The stat cache in two: the paths whose cached content is their base and their
         known head, with their cached stat (size, mtime_ns, ino, ctime_ns): unchanged since
         they last synced while their stat is still that one; and the other paths, with
         those that have a base or a head and no cached stat (one pass over each table;
         what the stat cache holds in memory is written first)."""
         self.flush_stats()
-        clean, other = {}, set()
+        clean, other, pack = CleanStats(), set(), _STAT.pack
         for p, size, mtime, ino, ctime, is_clean in self.db.execute(
                 "select s.path, s.size, s.mtime_ns, s.ino, s.ctime_ns, b.sha256 = s.sha256 and r.version = b.version "
                 "and r.sha256 = b.sha256 from stat_cache s left join base b on b.path = s.path "
                 "left join remote r on r.path = s.path"):
             if is_clean:
-                clean[p] = (size, mtime, ino, ctime)
+                clean[p] = pack(size, mtime, ino, ctime)
             else:
                 other.add(p)
         other.update(p for (p,) in self.db.execute(
