@@ -27,17 +27,17 @@ def test_a_save_right_after_a_pull_is_pushed(tmp_path, dsn, private_xdg, monkeyp
     a.init(), b.init()
     (a.root / "notes.md").write_text("pulled\n")
     a.sync()
-    real_replace = os.replace
+    real_link = os.link
 
-    def the_user_saves_just_after(src, dst, *args, **kwargs):
-        real_replace(src, dst, *args, **kwargs)
+    def the_user_saves_just_after(src, dst, *args, **kwargs):  # (a new file is linked into place)
+        real_link(src, dst, *args, **kwargs)
         if str(dst).endswith("notes.md"):  # same size, same timestamp tick: only the bytes differ
             with open(dst, "r+b") as f:
                 f.write(b"edited")
 
-    monkeypatch.setattr(writer.os, "replace", the_user_saves_just_after)
+    monkeypatch.setattr(writer.os, "link", the_user_saves_just_after)
     assert b.sync()["pulled"] == 1
-    monkeypatch.setattr(writer.os, "replace", real_replace)
+    monkeypatch.setattr(writer.os, "link", real_link)
     assert (b.root / "notes.md").read_bytes() == b"edited\n"
 
     again = b.sync()
