@@ -146,16 +146,20 @@ class _Walk:
             except (PermissionError, FileNotFoundError, NotADirectoryError) as exc:
                 self._unlisted(prefix, exc)
                 continue
+            keys = [e.name + "/" if e.is_dir(follow_symlinks=False) else e.name for e in entries]
+            ignoring = rules.ignored_in(prefix, keys)
+            well_named = _utf8(prefix)
             ignored = 0
-            for entry in entries:
-                rel = prefix + entry.name
-                if not self._named_well(rel):
+            for entry, key in zip(entries, keys):
+                name = entry.name
+                rel = prefix + name
+                if not (well_named and name.isascii()) and not self._named_well(rel):
                     continue
-                if self.temp_prefix and entry.name.startswith(self.temp_prefix) and entry.is_file(follow_symlinks=False):
+                is_dir = key[-1] == "/"
+                if self.temp_prefix and name.startswith(self.temp_prefix) and entry.is_file(follow_symlinks=False):
                     result.temp_files.append(rel)
                     continue
-                is_dir = entry.is_dir(follow_symlinks=False)
-                if rules.ignores(rel, is_dir):
+                if key in ignoring:
                     ignored += 1
                     if (why := rules.why(rel, is_dir)) is not None:
                         result.ignored[rel] = why
@@ -218,9 +222,7 @@ class _Walk:
         return True
 
     def _named_well(self, rel: str) -> bool:
-        try:
-            rel.encode("utf-8")
-        except UnicodeEncodeError:
+        if not _utf8(rel):
             shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             self.result.unsupported[rel] = f"{shown}: file name is not valid UTF-8; rename it to sync it"
             self.result.problems[rel] = "a file name is not UTF-8"
@@ -249,6 +251,14 @@ class _Walk:
             return  # gone since the directory was listed
         if local is not None:
             self.result.files[rel] = local
+
+
+def _utf8(name: str) -> bool:
+    """Not a name of surrogate-escaped bytes (one that is not UTF-8)."""
+    try:
+        return name.isascii() or bool(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
 
 
 def _scan_file(root: Path, rel: str, st: Stat, cache: StatCache, policy: FilePolicy,
