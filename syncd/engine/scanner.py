@@ -137,8 +137,9 @@ class _Walk:
 
     def tree(self, prefix: str, top: str) -> None:
         """Everything under the directory `top` (its path relative to the root: `prefix`)."""
-        result, rules = self.result, self.rules
+        result, rules, clean, temp_prefix = self.result, self.rules, self.clean, self.temp_prefix
         pending = [(prefix, top)]
+        found_clean = 0
         while pending:
             prefix, directory = pending.pop()
             try:
@@ -156,7 +157,7 @@ class _Walk:
                 if not (well_named and name.isascii()) and not self._named_well(rel):
                     continue
                 is_dir = key[-1] == "/"
-                if self.temp_prefix and name.startswith(self.temp_prefix) and entry.is_file(follow_symlinks=False):
+                if temp_prefix and name.startswith(temp_prefix) and entry.is_file(follow_symlinks=False):
                     result.temp_files.append(rel)
                     continue
                 if key in ignoring:
@@ -176,9 +177,9 @@ class _Walk:
                     continue
                 except FileNotFoundError:
                     continue  # gone since the directory was listed
-                if self.clean.get(rel) == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns):
-                    del self.clean[rel]
-                    result.clean += 1
+                if clean.get(rel) == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns):
+                    del clean[rel]
+                    found_clean += 1
                     continue
                 self._file(rel, st)
             if prefix and ignored == len(entries):  # holds nothing that syncs: an entry of its own
@@ -186,6 +187,7 @@ class _Walk:
                     result.files[prefix[:-1]] = LocalFile(prefix[:-1], DIRECTORY, stat_of(os.lstat(directory)))
                 except FileNotFoundError:
                     pass
+        result.clean += found_clean
 
     def path(self, rel: str) -> bool:
         """The path on its own, as the walk of its directory would see it; True when what
