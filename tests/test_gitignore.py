@@ -5,9 +5,11 @@ import os
 import random
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from watchdog.events import DirModifiedEvent, FileModifiedEvent
 
 from legacy_repo import git, write
@@ -18,6 +20,7 @@ from syncd.daemon.watcher import _Handler
 from syncd.engine.gitignore import GitIgnores
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.scanner import MemoryStatCache, scan
+from test_ignore import entries, keys_of, lines, prefixes
 
 
 @pytest.fixture(autouse=True)
@@ -212,3 +215,41 @@ def test_a_linked_work_tree_reads_its_own_index(tmp_path):
     result = scan(root, IgnoreRules(git=GitIgnores.of(root)), MemoryStatCache(), FilePolicy())
     assert files_of(result) == what_git_shows(root)
     assert "build/x.md" in result.files and "app.log" not in result.files  # tracked; ignored
+
+
+def git_rules(root, config=()):
+    return IgnoreRules(config, git=GitIgnores.of(root))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines, st.lists(lines, max_size=3), prefixes, entries)
+def test_a_directory_asked_at_once_is_answered_as_each_of_its_entries(config, levels, prefix, listed):
+    """`IgnoreRules.ignored_in` with a repository's rules: the .gitignore files at the top
+    and in `a/` and `a/b/` (deepest deciding, a directory excluded above), info/exclude, a
+    tracked file and the config's lines; the answer is `ignores`' for each entry."""
+    with tempfile.TemporaryDirectory() as top:
+        root = Path(top) / "repo"
+        root.mkdir()
+        git(root, "init", "-q", "-b", "main")
+        for directory, rules in zip(["", "a/", "a/b/"], levels):
+            write(root, directory + ".gitignore", "".join(line + "\n" for line in rules))
+        write(root, ".git/info/exclude", "*.x\n")
+        write(root, "a/b.md", "tracked\n")
+        git(root, "add", "-f", "a/b.md")
+        keys = keys_of(listed)
+        expected = {key for key, (name, is_dir) in zip(keys, listed)
+                    if git_rules(root, config).ignores(prefix + name, is_dir)}
+        assert git_rules(root, config).ignored_in(prefix, keys) == expected
+
+
+def test_a_directory_git_excludes_that_the_config_re_includes_is_asked_at_once_as_git_would(tmp_path):
+    """The config brings back `out/`, which Git excludes: Git's answer for what is in it is
+    still the directory's (so the walk enters it, and leaves out what Git ignores)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write(root, ".gitignore", "out/\n")
+    write(root, "out/b.md", "tracked\n")
+    git(root, "add", "-f", "out/b.md")
+    assert git_rules(root, ["!out/"]).ignored_in("", ["out/"]) == set()
+    assert git_rules(root, ["!out/"]).ignored_in("out/", ["a.md", "b.md", "c/"]) == {"a.md", "c/"}

@@ -72,3 +72,49 @@ def test_the_one_regex_in_front_answers_as_every_line_would(parts, is_dir):
         else:
             expected = pathspec.GitIgnoreSpec(files).check_file(path).include
         assert Patterns(lines).decide(path, is_dir) == expected
+
+
+# Pieces of names a walk may meet: the built-in families' and Git's own names in several
+# spellings, temporary files, a newline, a non-UTF-8 byte (surrogate-escaped), HFS+'s
+# ignored characters, `!`, wildcards' characters
+NAME_PARTS = ["a", "b.md", ".", "*", "~", "#", "env", ".env", "git", ".GIT", "Git~1", "\u200c", "sw", "pem",
+              "id_rsa", "node_modules", "build", "\n", " ", "é", "\udcff", ".syncd-tmp-", "0123456789abcdef", "!"]
+LINE_PARTS = ["a", "b", "*", "**", "/", "!", ".md", "?", "[ab]", "\\", " ", "é", "build", "env", "node_modules"]
+names = st.lists(st.sampled_from(NAME_PARTS), min_size=1, max_size=4).map("".join).filter(
+    lambda n: n not in (".", ".."))
+lines = st.lists(st.lists(st.sampled_from(LINE_PARTS), min_size=1, max_size=4).map("".join).filter(
+    lambda line: _parses(line)), max_size=6)
+entries = st.lists(st.tuples(names, st.booleans()), max_size=12, unique_by=lambda e: e[0])
+prefixes = st.sampled_from(["", "a/", "a/b/", "build/", "node_modules/x/", "é/", "\udcff/", "a\nb/"])
+
+
+def _parses(line: str) -> bool:
+    import pathspec
+    try:
+        pathspec.GitIgnoreSpec.from_lines([line])
+    except pathspec.patterns.gitignore.GitIgnorePatternError:
+        return False
+    return True
+
+
+def keys_of(listed):
+    return [name + "/" if is_dir else name for name, is_dir in listed]
+
+
+@given(lines, prefixes, entries)
+def test_a_directory_asked_at_once_is_answered_as_each_of_its_entries(config, prefix, listed):
+    """`ignored_in` answers a whole directory from the lines that may decide its entries:
+    its answer is `ignores`' for each entry, whatever the names (not UTF-8, with a newline,
+    Git's own, temporary) and the config's lines (`!`, directory-only, anchored)."""
+    expected = {key for key, (name, is_dir) in zip(keys_of(listed), listed)
+                if IgnoreRules(config).ignores(prefix + name, is_dir)}
+    assert IgnoreRules(config).ignored_in(prefix, keys_of(listed)) == expected
+
+
+def test_a_directory_asked_at_once_has_the_answers_of_its_examples():
+    rules = IgnoreRules(["!*.pem", "docs/*.tmp", "cache/"])
+    keys = ["x.pem", ".env", "a.md", "cache", "cache/", ".git/", ".Git ", "b.tmp", "line\n.env", "n.swp",
+            ".syncd-tmp-0123456789abcdef", "caf\udce9.pyc"]
+    assert rules.ignored_in("docs/", keys) == {".env", "cache/", ".git/", ".Git ", "b.tmp", "n.swp",
+                                               ".syncd-tmp-0123456789abcdef", "caf\udce9.pyc"}
+    assert rules.ignored_in("node_modules/", ["a.md"]) == {"a.md"}  # under an ignored directory

@@ -53,13 +53,30 @@ class Patterns:
             return None
         if not self._by_name:
             return self._files.check_file(path).include if self._any_file.match(path) else None
-        name = path.rpartition("/")[2]
+        return self._by_name_decision(path.rpartition("/")[2])
+
+    def _by_name_decision(self, name: str) -> bool | None:
         decided = self._names.get(name, _UNKNOWN)
         if decided is _UNKNOWN:
             decided = self._files.check_file(name).include if self._any_file.match(name) else None
             if len(self._names) < _NAMES_KEPT:
                 self._names[name] = decided
         return decided
+
+    def deciding(self, base: str, keys: list[str]) -> list[str]:
+        """Those of one directory's entries that some line may decide (`decide` answers None
+        for every other one), through decide's own gates: `base` is the directory's path as
+        `decide` takes paths, with its "/" ("" at the top), a key an entry's name with a "/"
+        after a directory's. A directory costs one regex match per entry (a look-up for a
+        name met before), not a call per entry."""
+        hits = [k for k in keys if k[-1] == "/" and self._any_dir.match(base + k)]
+        if self._files is None:
+            return hits
+        if not self._by_name:
+            return hits + [k for k in keys if k[-1] != "/" and self._any_file.match(base + k)]
+        known = self._names
+        return hits + [k for k in keys if k[-1] != "/" and (decided := known.get(k, _UNKNOWN)) is not None
+                       and (decided is not _UNKNOWN or self._by_name_decision(k) is not None)]
 
 
 class _AnyOf:
@@ -193,6 +210,20 @@ class GitIgnores:
             return False
         parent = relpath.rpartition("/")[0]
         return (bool(parent) and self._excluded(parent)) or self._matches(self.prefix + relpath, is_dir)
+
+    def deciding(self, prefix: str, keys: list[str]) -> list[str]:
+        """`Patterns.deciding` for a directory of the root (`prefix`: its path with "/", ""
+        for the root): its entries some rule may decide, every one under a directory Git
+        excludes. (A tracked entry is never ignored: that takes nothing from the answer.)"""
+        if prefix and self._excluded(prefix[:-1]):
+            return keys
+        shown = matchable(self.prefix + prefix)
+        hits = set()
+        for directory, spec in self._levels_of((self.prefix + prefix)[:-1]):
+            hits.update(spec.deciding(shown[len(directory):], keys))
+        for spec in self._base:
+            hits.update(spec.deciding(shown, keys))
+        return list(hits)
 
     def _excluded(self, directory: str) -> bool:
         """A directory (of the root) that Git excludes, itself or through one above it."""

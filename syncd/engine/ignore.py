@@ -85,6 +85,26 @@ class IgnoreRules:
         parent = relpath.rpartition("/")[0]
         return (bool(parent) and self._ignored_dir(parent)) or self._own(relpath, is_dir)
 
+    def ignored_in(self, prefix: str, keys: list[str]) -> set[str]:
+        """Which entries of one directory `ignores` ignores, asked at once (`prefix`: the
+        directory's path with "/", "" for the root; a key: an entry's name, with a "/" after
+        a directory's). Each source says which entries a line of it may decide; only those,
+        and the names that may be Git's own or syncd's temporary files, are asked about one
+        by one, exactly as `ignores` asks: every other entry is one no rule ignores."""
+        if prefix and self._ignored_dir(prefix[:-1]):
+            return set(keys)
+        plain = [k for k in keys if k.isascii() and "git" not in k.lower() and not k.startswith(TEMP_PREFIX)]
+        asked = set(keys).difference(plain) if len(plain) < len(keys) else set()
+        base = matchable(prefix)
+        if self._config is not None:
+            asked.update(self._config.deciding(base, plain))
+        asked.update(_BUILTIN.deciding(base, plain))
+        if self.git is not None:
+            asked.update(self.git.deciding(prefix, plain))
+        ignored = {k for k in asked if self._own(prefix + k.rstrip("/"), k[-1] == "/")}
+        self._dirs.update((prefix + k[:-1], k in ignored) for k in keys if k[-1] == "/")  # (asked next)
+        return ignored
+
     def _ignored_dir(self, directory: str) -> bool:
         known = self._dirs.get(directory)
         if known is None:

@@ -313,22 +313,31 @@ class Journal:
         """The stat cache in two: the paths whose cached content is their base and their
         known head, with their cached stat (size, mtime_ns, ino, ctime_ns): unchanged since
         they last synced while their stat is still that one; and the other paths, with
-        those that have a base or a head and no cached stat (one pass over each table;
-        what the stat cache holds in memory is written first)."""
+        those that have a base or a head and no cached stat (what the stat cache holds in
+        memory is written first). One pass over the stat cache, and over the bases and heads
+        only when some of them have no cached stat (most passes: none has), all in one
+        snapshot."""
         self.flush_stats()
         clean, other, pack = CleanStats(), set(), _STAT.pack
-        for p, size, mtime, ino, ctime, is_clean in self.db.execute(
-                "select s.path, s.size, s.mtime_ns, s.ino, s.ctime_ns, b.sha256 = s.sha256 and r.version = b.version "
-                "and r.sha256 = b.sha256 from stat_cache s left join base b on b.path = s.path "
-                "left join remote r on r.path = s.path"):
-            if is_clean:
-                clean[p] = pack(size, mtime, ino, ctime)
-            else:
-                other.add(p)
-        other.update(p for (p,) in self.db.execute(
-            "select path from base b where not exists (select 1 from stat_cache where path = b.path) "
-            "union all select path from remote r where not exists (select 1 from base where path = r.path) "
-            "and not exists (select 1 from stat_cache where path = r.path)"))
+        with_base = with_remote = 0  # stat-cache paths that have a base, a head
+        with self.transaction():
+            for p, size, mtime, ino, ctime, kind in self.db.execute(
+                    "select s.path, s.size, s.mtime_ns, s.ino, s.ctime_ns, case when b.sha256 = s.sha256 and "
+                    "r.version = b.version and r.sha256 = b.sha256 then 0 else 1 + (b.path is not null) + "
+                    "2 * (r.path is not null) end from stat_cache s left join base b on b.path = s.path "
+                    "left join remote r on r.path = s.path"):
+                if not kind:
+                    clean[p] = pack(size, mtime, ino, ctime)
+                else:
+                    other.add(p)
+                    with_base += (kind - 1) & 1
+                    with_remote += (kind - 1) >> 1
+            other.update(p for (p,) in self.db.execute(
+                "select path from base b where (select count(*) from base) > ? and not exists "
+                "(select 1 from stat_cache where path = b.path) union all select path from remote r where "
+                "(select count(*) from remote) > ? and not exists (select 1 from base where path = r.path) "
+                "and not exists (select 1 from stat_cache where path = r.path)",
+                (with_base + len(clean), with_remote + len(clean))))
         return clean, other
 
     def synced_files(self) -> int:

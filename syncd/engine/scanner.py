@@ -137,8 +137,9 @@ class _Walk:
 
     def tree(self, prefix: str, top: str) -> None:
         """Everything under the directory `top` (its path relative to the root: `prefix`)."""
-        result, rules = self.result, self.rules
+        result, rules, clean, temp_prefix = self.result, self.rules, self.clean, self.temp_prefix
         pending = [(prefix, top)]
+        found_clean = 0
         while pending:
             prefix, directory = pending.pop()
             try:
@@ -146,16 +147,20 @@ class _Walk:
             except (PermissionError, FileNotFoundError, NotADirectoryError) as exc:
                 self._unlisted(prefix, exc)
                 continue
+            keys = [e.name + "/" if e.is_dir(follow_symlinks=False) else e.name for e in entries]
+            ignoring = rules.ignored_in(prefix, keys)
+            well_named = _utf8(prefix)
             ignored = 0
-            for entry in entries:
-                rel = prefix + entry.name
-                if not self._named_well(rel):
+            for entry, key in zip(entries, keys):
+                name = entry.name
+                rel = prefix + name
+                if not (well_named and name.isascii()) and not self._named_well(rel):
                     continue
-                if self.temp_prefix and entry.name.startswith(self.temp_prefix) and entry.is_file(follow_symlinks=False):
+                is_dir = key[-1] == "/"
+                if temp_prefix and name.startswith(temp_prefix) and entry.is_file(follow_symlinks=False):
                     result.temp_files.append(rel)
                     continue
-                is_dir = entry.is_dir(follow_symlinks=False)
-                if rules.ignores(rel, is_dir):
+                if key in ignoring:
                     ignored += 1
                     if (why := rules.why(rel, is_dir)) is not None:
                         result.ignored[rel] = why
@@ -172,9 +177,9 @@ class _Walk:
                     continue
                 except FileNotFoundError:
                     continue  # gone since the directory was listed
-                if self.clean.get(rel) == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns):
-                    del self.clean[rel]
-                    result.clean += 1
+                if clean.get(rel) == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns):
+                    del clean[rel]
+                    found_clean += 1
                     continue
                 self._file(rel, st)
             if prefix and ignored == len(entries):  # holds nothing that syncs: an entry of its own
@@ -182,6 +187,7 @@ class _Walk:
                     result.files[prefix[:-1]] = LocalFile(prefix[:-1], DIRECTORY, stat_of(os.lstat(directory)))
                 except FileNotFoundError:
                     pass
+        result.clean += found_clean
 
     def path(self, rel: str) -> bool:
         """The path on its own, as the walk of its directory would see it; True when what
@@ -218,9 +224,7 @@ class _Walk:
         return True
 
     def _named_well(self, rel: str) -> bool:
-        try:
-            rel.encode("utf-8")
-        except UnicodeEncodeError:
+        if not _utf8(rel):
             shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             self.result.unsupported[rel] = f"{shown}: file name is not valid UTF-8; rename it to sync it"
             self.result.problems[rel] = "a file name is not UTF-8"
@@ -249,6 +253,14 @@ class _Walk:
             return  # gone since the directory was listed
         if local is not None:
             self.result.files[rel] = local
+
+
+def _utf8(name: str) -> bool:
+    """Not a name of surrogate-escaped bytes (one that is not UTF-8)."""
+    try:
+        return name.isascii() or bool(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
 
 
 def _scan_file(root: Path, rel: str, st: Stat, cache: StatCache, policy: FilePolicy,
