@@ -25,6 +25,29 @@ def test_status_after_a_pass_loads_neither_psycopg_nor_gitpython(tmp_path, priva
     assert code == "0" and shown == "1" and loaded.strip() == "[]", out
 
 
+def test_a_quiet_pass_loads_no_gitpython_and_one_that_moves_a_file_records_it(tmp_path, private_xdg, dsn):
+    """The mirror is loaded for a pass with something to record (a sixth of a quiet
+    `sync --once` at 10k files was importing GitPython to find nothing to do)."""
+    from copies import Copy
+    from legacy_repo import git
+    copy = Copy(tmp_path, "a", dsn)
+    copy.root.mkdir(parents=True)
+    git(copy.root, "init", "-q", "-b", "main")
+    copy.init()
+    (copy.root / "a.md").write_text("a\n")
+    copy.sync()
+    probe = ("import json, sys; from click.testing import CliRunner; import syncd.cli.main as m; "
+             f"r = CliRunner().invoke(m.main, ['sync', '--once', '--json', '--config', {str(copy.config)!r}]); "
+             "print(json.loads(r.stdout)['pushed'], 'git' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split() \
+        == ["0", "False"]
+    (copy.root / "a.md").write_text("edited\n")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split() \
+        == ["1", "True"]
+    log = subprocess.run(["git", "-C", str(copy.root), "log", "--all", "--format=%s"], capture_output=True, text=True)
+    assert log.stdout.count("\n") >= 2, log.stdout  # both passes that moved a file are in the mirror
+
+
 @pytest.mark.parametrize("url", [
     "postgresql://postgres@127.0.0.1:5432/postgres", "postgres://u:secret@db.example.com/team",
     "postgresql://localhost", "postgresql://", "postgresql:///syncd", "postgresql://u@[::1]:6543/d%20b",

@@ -20,6 +20,7 @@ from syncd.engine.executor import Executor, SyncReport
 from syncd.engine.identity import check_workspace
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.journal import Journal, JournalLocked, JournalUnwritable
+from syncd.git import PENDING
 from syncd.store.blobs import blobs_for
 from syncd.store.connect import agree_layout, connect, open_workspace
 from syncd.store.rpc import RpcStore, StoreError, Workspace
@@ -121,7 +122,9 @@ def run_pass(cfg: Config, journal: Journal, store: RpcStore) -> SyncReport:
     check_workspace(journal, store, open_workspace(store, cfg, journal))
     agree_layout(store, cfg)
     report = Executor.from_config(cfg, journal, store).sync_once()
-    from syncd.git.recorder import Recorder  # GitPython only for a pass: `status` and the rest never load it
+    if not report.moved_paths() and journal.get_meta(PENDING) in (None, "[]"):
+        return report  # nothing for the mirror: GitPython stays unloaded (a sixth of a quiet pass)
+    from syncd.git.recorder import Recorder
     recorder = Recorder.for_config(cfg, journal, store)
     if recorder is not None:
         recorder.after_pass(report)

@@ -21,7 +21,8 @@ from syncd.cli.common import Failure
 from syncd.config import Config, ConfigError
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.journal import Journal
-from syncd.git.recorder import PENDING, mirror_repository
+from syncd.git import PENDING
+from syncd.git.recorder import mirror_repository
 from syncd.store.connect import ENV_SERVICE_KEY, connect, migrate_command
 from syncd.store.credentials import Credentials, credentials_path
 from syncd.store.embedded import describe

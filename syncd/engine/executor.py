@@ -116,6 +116,11 @@ class SyncReport:
     def in_sync(self) -> bool:
         return not self.conflicts and not self.deferred
 
+    def moved_paths(self) -> list[str]:
+        """Every path whose synced version this pass changed (a move's two), for the mirror."""
+        return [*self.pushed, *self.pulled, *self.deleted_local, *self.deleted_remote, *self.merged,
+                *self.resolved, *(p for move in self.moved.items() for p in move)]
+
     def trouble(self) -> str | None:
         """The problems of this pass in a line, most common cause first; None when none."""
         if not self.failed:

@@ -22,13 +22,13 @@ from syncd.content import decode_entry
 from syncd.engine.executor import SyncReport
 from syncd.engine.journal import Journal
 from syncd.engine.resolution import is_conflict_copy
+from syncd.git import PENDING
 from syncd.git.mirror import Author, Mirror, MirrorEntry, MirrorError
 from syncd.store.blobs import blobs_for
 from syncd.store.rpc import RpcStore, StoreError
 
 log = logging.getLogger("syncd.git")
 
-PENDING = "mirror_pending"  # journal meta: [[path, version], ...] not yet in the mirror
 
 
 def mirror_repository(cfg) -> git.Repo | None:
@@ -72,9 +72,7 @@ class Recorder:
                    cfg.git.push_remote, cfg.git.push_interval)
 
     def after_pass(self, report: SyncReport) -> None:
-        moved = [*report.pushed, *report.pulled, *report.deleted_local, *report.deleted_remote,
-                 *report.merged, *report.resolved,
-                 *(p for move in report.moved.items() for p in move)]  # one commit: Git sees a rename
+        moved = report.moved_paths()  # (a move's two paths in one commit: Git sees a rename)
         # only what this pass moved is looked up: most passes (a quiet rescan) move nothing
         synced = {p: self.journal.base(p) for p in dict.fromkeys(moved) if not is_conflict_copy(p)}
         wanted = [[p, base.version] for p, base in synced.items() if base is not None]
