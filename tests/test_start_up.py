@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 def test_status_after_a_pass_loads_neither_psycopg_nor_gitpython(tmp_path, private_xdg, dsn):
     """`syncd status` reads the journal and the tree, and connects to nothing once a pass
-    has run: psycopg's import alone is about a quarter of its instructions."""
+    has run: psycopg's import alone is about a seventh of its instructions."""
     from copies import Copy
     copy = Copy(tmp_path, "a", dsn)
     copy.init()

@@ -68,7 +68,6 @@ class Daemon:
         self.pass_requested = True
         self.wake_event.set()
 
-
     def _on_stop_signal(self, signum, frame) -> None:
         if self.stopping:
             os._exit(128 + signum)  # a second signal: at once

@@ -268,13 +268,15 @@ class Executor:
         stage folders are deletes and creates); past the limits, the directories wait too."""
         return sum(1 for p in deletes if not self._synced_directory(p))
 
-    def _recent_deletes(self, now: float) -> list[list[float]]:
-        return still_recent(json.loads(self.journal.get_meta("recent_deletes") or "[]"), now)
+    def _sent_deletes(self) -> list[list[float]]:
+        """(time, files) of the passes that deleted files in the store, as the journal keeps them."""
+        return json.loads(self.journal.get_meta("recent_deletes") or "[]")
 
     def _hold_mass_delete(self, plan: dict[str, Action], tree: int, allowed: bool,
                           report: SyncReport) -> None:
         now = time.time()  # (the wall clock: the window outlives a restart)
-        sent = [] if allowed else self._recent_deletes(now)  # (what went before a permission went with it)
+        stored = self._sent_deletes()
+        sent = [] if allowed else still_recent(stored, now)  # (what went before a permission went with it)
         recent = sum(n for _, n in sent)
         if allowed:
             self.journal.set_meta("allow_deletes", "0")  # one pass's permission
@@ -282,7 +284,7 @@ class Executor:
         if not allowed and "deletes" not in held:
             files = self._files_among([p for p, a in plan.items() if a is Action.DELETE_REMOTE])
             sent += [[now, files]] if files else []
-        if json.dumps(sent) != (self.journal.get_meta("recent_deletes") or "[]"):
+        if sent != stored:
             self.journal.set_meta("recent_deletes", json.dumps(sent))
         limits = f"more than {self.limits.max_count} files and more than {round(self.limits.max_share * 100)}% of"
         messages = {
@@ -369,7 +371,7 @@ class Executor:
                     self._contents[(e.path, e.version)] = e.content
         plan, local = self._preview_plan(feed)
         allowed = self.journal.get_meta("allow_deletes") == "1"
-        recent = sum(n for _, n in self._recent_deletes(time.time()))
+        recent = sum(n for _, n in still_recent(self._sent_deletes(), time.time()))
         held_back = {} if allowed else self._held_back(plan, max(self.journal.synced_files(), len(local)), recent)
         out: dict[str, list[str]] = {k: [] for k in DRY_RUN_OUTCOMES}
         held_paths = {p for paths in held_back.values() for p in paths}

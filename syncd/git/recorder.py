@@ -30,7 +30,6 @@ from syncd.store.rpc import RpcStore, StoreError
 log = logging.getLogger("syncd.git")
 
 
-
 def mirror_repository(cfg) -> git.Repo | None:
     """The repository a config's mirror records into: git.repository, else the one the
     root is in; None when the mirror is off or there is none."""

@@ -76,7 +76,7 @@ def connect(cfg: Config, journal: Journal) -> Iterator[RpcStore]:
         finally:
             store.close()
         return
-    # psycopg (a fifth of `syncd status`'s start) only for a command that connects
+    # psycopg (a seventh of `syncd status`) only for a command that connects
     from syncd.store.embedded import EmbeddedStore
     from syncd.store.local_server import ServerError
     from syncd.store.postgres import PostgresStore
