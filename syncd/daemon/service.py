@@ -262,7 +262,7 @@ class Daemon:
                 waits.append(self.notifier.watchdog_interval)
             if due is not None:
                 waits.append(due)
-            if self.pass_requested:
+            if self.pass_requested and not due:  # (one held back for settling changes waits for `due`)
                 waits.append(retry_at - now)
             self.wake_event.wait(max(0.0, min(waits)))
             self.wake_event.clear()
