@@ -266,7 +266,7 @@ class Executor:
     def _files_among(self, deletes: list[str]) -> int:
         """An empty directory holds nothing to lose: only files count (a moved folder's empty
         stage folders are deletes and creates); past the limits, the directories wait too."""
-        return sum(1 for p in deletes if not self._synced_directory(p))
+        return sum(1 for p in deletes if not self._stays(p))
 
     def _sent_deletes(self) -> list[list[float]]:
         """(time, files) of the passes that deleted files in the store, as the journal keeps them."""
@@ -719,8 +719,8 @@ class Executor:
         return base is not None and base.sha256 == DIRECTORY
 
     def _stays(self, path: str) -> bool:
-        """A directory emptied by a delete or a move that stays: an empty directory synced,
-        or one the store holds (pulled later in the pass: local deletes go first)."""
+        """An empty directory synced, or one the store holds: a directory emptied by a delete
+        or a move stays (pulled later in the pass: local deletes go first)."""
         remote = self._remotes.get(path)
         return self._synced_directory(path) or (remote is not None and remote.sha256 == DIRECTORY)
 
