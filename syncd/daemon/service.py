@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import signal
-import threading
 import time
 from dataclasses import replace
 
@@ -21,6 +20,7 @@ from syncd import __version__, config as configuration
 from syncd.config import Config, ConfigError
 from syncd.daemon.remote import NotifyListener
 from syncd.daemon.systemd import Notifier
+from syncd.daemon.waker import Waker
 from syncd.daemon.watcher import ChangeQueue, Watcher
 from syncd.engine.executor import Executor, Paused
 from syncd.engine.ignore import IgnoreRules
@@ -48,8 +48,9 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.journal = journal
         self.store = store
-        self.wake_event = threading.Event()
+        self.waker = Waker()
         self.stopping = False
+        self.stop_signal: int | None = None  # said by the loop, not by the handler
         self.reload_requested = False
         self.pass_requested = True  # the first pass
         self.full_requested = True  # a pass over the whole tree, not only what events named
@@ -66,18 +67,27 @@ class Daemon:
 
     def request_pass(self) -> None:
         self.pass_requested = True
-        self.wake_event.set()
+        self.waker.set()
 
     def _on_stop_signal(self, signum, frame) -> None:
+        """Takes no lock, nor does anything it calls (a log line would): the handler runs
+        in the middle of whatever the loop was doing, which may hold it."""
         if self.stopping:
             os._exit(128 + signum)  # a second signal: at once
-        log.info("stopping after the current pass (signal %d; again to stop at once)", signum)
-        self.stopping = True
-        self.wake_event.set()
+        self.stopping, self.stop_signal = True, signum
+        self.waker.set()
+
+    def _beat(self) -> None:
+        """The watchdog's beat, from the loop and from within a pass; the first beat after a
+        stop signal says so."""
+        if self.stop_signal is not None:
+            log.info("stopping after the current pass (signal %d; again to stop at once)", self.stop_signal)
+            self.stop_signal = None
+        self.notifier.watchdog()
 
     def _on_hup(self, signum, frame) -> None:
         self.reload_requested = True
-        self.wake_event.set()
+        self.waker.set()
 
     # state, for `syncd status`
 
@@ -153,6 +163,7 @@ class Daemon:
         try:
             self._loop()
         finally:
+            self._beat()
             self.notifier.stopping()
             if dashboard:
                 dashboard.stop()
@@ -176,16 +187,16 @@ class Daemon:
                 self._set_state("offline", f"waiting for the store: {exc}")
                 deadline = time.monotonic() + backoff
                 while not self.stopping and time.monotonic() < deadline:
-                    self.notifier.watchdog()
-                    self.wake_event.wait(min(1.0, self.notifier.watchdog_interval or 1.0,
+                    self._beat()
+                    self.waker.wait(min(1.0, self.notifier.watchdog_interval or 1.0,
                                              max(0.0, deadline - time.monotonic())))
-                    self.wake_event.clear()
+                    self.waker.clear()
                 backoff = min(backoff * 2, MAX_BACKOFF)
         return None
 
     def _watch(self) -> None:
         if self.watcher is None:
-            self.watcher = Watcher(self.cfg.root, IgnoreRules.of(self.cfg), self.queue, self.wake_event.set)
+            self.watcher = Watcher(self.cfg.root, IgnoreRules.of(self.cfg), self.queue, self.waker.set)
         if self.cfg.root.is_dir():
             self.watcher.start()
         else:
@@ -199,7 +210,7 @@ class Daemon:
         retry_at, backoff = 0.0, 1.0
         asked_seen = self._asked()
         while not self.stopping:
-            self.notifier.watchdog()  # a loop stuck anywhere below stops these, and systemd restarts it
+            self._beat()  # a loop stuck anywhere below stops these, and systemd restarts it
             now = time.monotonic()
             if self.reload_requested:
                 self._reload()
@@ -208,8 +219,8 @@ class Daemon:
                 self._set_state("paused", USER_PAUSE)
                 self.pass_requested = self.full_requested = True  # the first thing after `syncd resume`
                 self._heartbeat()
-                self.wake_event.wait(min(1.0, self.notifier.watchdog_interval or 1.0))
-                self.wake_event.clear()
+                self.waker.wait(min(1.0, self.notifier.watchdog_interval or 1.0))
+                self.waker.clear()
                 continue
             if self.watcher.watching and not self.watcher.healthy():
                 log.warning("the watcher stopped; rescanning and watching again")
@@ -264,8 +275,8 @@ class Daemon:
                 waits.append(due)
             if self.pass_requested and not due:  # (one held back for settling changes waits for `due`)
                 waits.append(retry_at - now)
-            self.wake_event.wait(max(0.0, min(waits)))
-            self.wake_event.clear()
+            self.waker.wait(max(0.0, min(waits)))
+            self.waker.clear()
 
     def _store_moved(self) -> bool:
         """The poll's question, in two small calls: has the feed anything past the cursor,
@@ -291,7 +302,7 @@ class Daemon:
     def _pass(self, touched: Touched | None) -> tuple[bool, bool]:
         """One executor pass, on what `touched` names and what the feed brings (None: the
         whole tree); (succeeded, should run again soon)."""
-        executor = Executor.from_config(self.cfg, self.journal, self.store, progress=self.notifier.watchdog,
+        executor = Executor.from_config(self.cfg, self.journal, self.store, progress=self._beat,
                                         notices=self.notices)
         try:
             report = executor.sync_once(touched)
