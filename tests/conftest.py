@@ -8,8 +8,10 @@ other's rows and the contract is applied exactly as `syncd db migrate` applies i
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 
@@ -47,6 +49,17 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(line)
 
 
+def pytest_configure(config):
+    """The suite's temporary files (trees, journals, the servers' data) live in memory
+    where the machine has a tmpfs: a copy's pull ends with a syncfs of its tree's
+    filesystem, which on the disk would flush every other test's and server's writes.
+    TMPDIR, set before it starts, says otherwise."""
+    shm = Path("/dev/shm")
+    if "TMPDIR" not in os.environ and shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        os.environ["TMPDIR"] = str(shm)  # for the servers, daemons and CLIs the tests start too
+        tempfile.tempdir = None
+
+
 def pytest_collection_modifyitems(items):
     if os.environ.get("SYNCD_SLOW") != "1":
         for item in items:
@@ -72,17 +85,21 @@ def pg_server_dsn():
     parent.chmod(0o711)  # traversable when the server runs as an unprivileged account
     server = LocalServer(parent / "data")
     server.start()
-    with _admin(server.dsn()) as conn:
-        # A throwaway server: no test survives a power cut, so nothing is owed to the disk
-        # (what syncd itself writes to files is still fsynced as always).
-        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
-            conn.execute(f"alter system set {setting} = off")
-        conn.execute("select pg_reload_conf()")
+    owe_the_disk_nothing(server.dsn())
     try:
         yield server.dsn()
     finally:
         server.stop()
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def owe_the_disk_nothing(dsn: str) -> None:
+    """A throwaway server: no test survives a power cut, so nothing is owed to the disk
+    (what syncd itself writes to files is still fsynced as always)."""
+    with _admin(dsn) as conn:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(f"alter system set {setting} = off")
+        conn.execute("select pg_reload_conf()")
 
 
 def _admin(dsn: str) -> psycopg.Connection:
@@ -104,6 +121,45 @@ def drop_database(server_dsn: str, name: str) -> None:
         conn.execute(f'drop database if exists "{name}" with (force)')
 
 
+class Clones:
+    """Databases cloned from a template one test ahead of the test that takes one: a clone
+    costs the server 0.2-0.5 s, which it spends while the previous test runs rather than
+    while the next one waits. `prepare` finishes each clone (its owner, say)."""
+
+    def __init__(self, server: str, template: str, prepare=lambda name: None):
+        self.server, self.template, self.prepare = server, template, prepare
+        self.ready: queue.Queue = queue.Queue(maxsize=1)
+        self.closing = False
+        self.thread = threading.Thread(target=self._make, daemon=True)
+        self.thread.start()
+
+    def _make(self) -> None:
+        while not self.closing:
+            try:
+                name = create_database(self.server, template=self.template)
+                self.prepare(name)
+            except Exception as exc:  # given to the test that asks next, rather than lost here
+                self.ready.put(exc)
+                return
+            self.ready.put(name)
+
+    def take(self) -> str:
+        made = self.ready.get(timeout=120)
+        if isinstance(made, Exception):
+            raise made
+        return made
+
+    def close(self) -> None:
+        self.closing = True
+        while self.thread.is_alive() or not self.ready.empty():
+            try:
+                made = self.ready.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if isinstance(made, str):
+                drop_database(self.server, made)
+
+
 @pytest.fixture(scope="session")
 def template_db(pg_server_dsn):
     name = create_database(pg_server_dsn)
@@ -120,6 +176,7 @@ def supabase_cluster():
     parent.chmod(0o711)
     cluster = SupabaseCluster(parent / "data")
     cluster.start()
+    owe_the_disk_nothing(cluster.dsn())
     try:
         yield cluster
     finally:
@@ -167,22 +224,32 @@ def empty_dsn(request, flavour, pg_server_dsn):
     drop_database(pg_server_dsn, name)
 
 
+@pytest.fixture(scope="session")
+def plain_clones(pg_server_dsn, template_db):
+    clones = Clones(pg_server_dsn, template_db)
+    yield clones
+    clones.close()
+
+
+@pytest.fixture(scope="session")
+def supabase_clones(supabase_cluster, supabase_template):
+    def owned_as_a_projects_is(name: str) -> None:
+        with _admin(supabase_cluster.dsn()) as conn:
+            conn.execute(f'alter database "{name}" owner to postgres')
+    clones = Clones(supabase_cluster.dsn(), supabase_template, owned_as_a_projects_is)
+    yield clones
+    clones.close()
+
+
 @pytest.fixture
-def dsn(request, flavour, pg_server_dsn, template_db):
+def dsn(request, flavour):
     """A freshly migrated database of this test's own; on the Supabase flavour, connected
     as the project's (demoted) `postgres`, as a user's database URL is."""
-    server = pg_server_dsn
-    template = template_db
-    if flavour == "supabase":
-        server = request.getfixturevalue("supabase_cluster").dsn()
-        template = request.getfixturevalue("supabase_template")
-    name = create_database(server, template=template)
-    url = make_conninfo(server, dbname=name)
-    if flavour == "supabase":
-        with _admin(url) as conn:
-            conn.execute(f'alter database "{name}" owner to postgres')  # as a project's is
+    clones = request.getfixturevalue(f"{flavour}_clones")
+    name = clones.take()
+    url = make_conninfo(clones.server, dbname=name)
     yield make_conninfo(url, user="postgres") if flavour == "supabase" else url
-    drop_database(server, name)
+    drop_database(clones.server, name)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The randomized multi-copy harness (tests/sync_harness.py) in the default run, for a
-time budget: SYNCD_SOAK_SECONDS (default 60) of wall-clock time, or a fixed number of
+time budget: SYNCD_SOAK_SECONDS (default 40) of wall-clock time, or a fixed number of
 examples with SYNCD_SOAK_EXAMPLES=N (and SYNCD_SOAK_STEPS) for long runs. Minimized cases
 of what it found are kept below as plain tests."""
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sync_harness import SyncMachine
 from syncd.engine.executor import Executor
 
 EXAMPLES = int(os.environ["SYNCD_SOAK_EXAMPLES"]) if "SYNCD_SOAK_EXAMPLES" in os.environ else None
-BUDGET = float(os.environ.get("SYNCD_SOAK_SECONDS", "60"))
+BUDGET = float(os.environ.get("SYNCD_SOAK_SECONDS", "40"))
 STEPS = int(os.environ.get("SYNCD_SOAK_STEPS", "50"))
 # Examples per Hypothesis run while a budget is spent: the budget is looked at only between
 # runs, so no example is ever cut short (a cut example is what Hypothesis reports as flaky).

@@ -11,7 +11,7 @@ from supabase_standin import StandIn, token
 
 pytestmark = pytest.mark.on_both_databases
 
-POLL = 8.0  # seconds: the safety net when Realtime is gone
+POLL = 4.0  # seconds: the safety net when Realtime is gone
 
 
 @pytest.fixture

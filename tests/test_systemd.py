@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from importlib import resources
@@ -130,22 +131,26 @@ def analyze(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(["systemd-analyze", *args], capture_output=True, text=True, env=env)
 
 
-def user_manager_env(tmp_path: Path) -> dict:
-    runtime = tmp_path / "runtime"
-    runtime.mkdir(mode=0o700, exist_ok=True)
-    return {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
+@pytest.fixture
+def user_manager_env():
+    """XDG_RUNTIME_DIR for systemd-analyze's user manager, on a short path: the sockets it
+    names there must fit a socket address (108 bytes), and a test's tmp_path may not."""
+    runtime = Path(tempfile.mkdtemp(prefix="run-"))
+    runtime.chmod(0o700)
+    yield {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
+    shutil.rmtree(runtime, ignore_errors=True)
 
 
-def test_the_units_pass_systemd_analyze_verify(tmp_path):
+def test_the_units_pass_systemd_analyze_verify(tmp_path, user_manager_env):
     system = analyze("verify", str(UNITS / "syncd.service"))
     assert (system.returncode, system.stdout + system.stderr) == (0, "")  # warnings count as failures
     instance = tmp_path / "syncd@work.service"  # a template is verified as one of its instances
     instance.write_text((UNITS / "syncd@.service").read_text())
-    user = analyze("verify", "--user", str(instance), env=user_manager_env(tmp_path))
+    user = analyze("verify", "--user", str(instance), env=user_manager_env)
     assert (user.returncode, user.stdout + user.stderr) == (0, "")
     broken = tmp_path / "syncd@broken.service"
     broken.write_text(instance.read_text().replace("WatchdogSec=2min", "WatchdogSec=soon"))
-    assert "Failed to parse sec value" in analyze("verify", "--user", str(broken), env=user_manager_env(tmp_path)).stderr
+    assert "Failed to parse sec value" in analyze("verify", "--user", str(broken), env=user_manager_env).stderr
 
 
 def test_the_package_ships_the_template_unit_as_it_is_in_the_repository():
@@ -174,7 +179,7 @@ exit 0
 
 
 def test_service_install_writes_a_unit_that_verifies_and_enables_the_instance(tmp_path, dsn, fake_systemctl,
-                                                                             monkeypatch):
+                                                                             monkeypatch, user_manager_env):
     config_home = Path(os.environ["XDG_CONFIG_HOME"])
     copy = Copy(tmp_path, "work", dsn)
     copy.config = config_home / "syncd" / "work.yaml"
@@ -187,7 +192,7 @@ def test_service_install_writes_a_unit_that_verifies_and_enables_the_instance(tm
     assert f'ExecStart="{sys.executable}" -m syncd --config %E/syncd/%i.yaml run' in conf
     assert 'ReadWritePaths="' + str(copy.root).replace("%", "%%") + '"' in conf
     assert fake_systemctl() == ["--user daemon-reload", "--user enable --now --no-block syncd@work.service"]
-    verified = analyze("verify", "--user", "syncd@work.service", env=user_manager_env(tmp_path))
+    verified = analyze("verify", "--user", "syncd@work.service", env=user_manager_env)
     assert (verified.returncode, verified.stdout + verified.stderr) == (0, "")
     assert copy.cli("service", "status").output == "syncd@work: active (running), pid 4242: running\n"
     assert json.loads(copy.cli("service", "status", "--json").output) == {
