@@ -50,9 +50,10 @@ def _rmdir_entry(root: Path, relpath: str, target: Path, ignored: Ignored | None
                             "synced (ignored here); left in place: remove them to finish") from None
 
 
-def safe_target(root: Path, relpath: str, directory_ok: bool = False) -> Path:
+def safe_target(root: Path, relpath: str, directory_ok: bool = False, make_parents: bool = False) -> Path:
     """The absolute target of a store path, or UnsafePath saying why it is refused (a
-    directory there too, unless the caller expects one: an empty directory entry)."""
+    directory there too, unless the caller expects one: an empty directory entry). With
+    `make_parents`, the directories above it that are missing are made as they are checked."""
     if not relpath or relpath.startswith("/") or "\x00" in relpath:
         raise UnsafePath(f"{relpath!r}: not a relative path")
     parts = relpath.split("/")
@@ -60,38 +61,43 @@ def safe_target(root: Path, relpath: str, directory_ok: bool = False) -> Path:
         raise UnsafePath(f"{relpath!r}: empty, '.' or '..' parts")
     if any(is_git_name(part) for part in parts):
         raise UnsafePath(f"{relpath}: a name Git keeps for itself (.git); refused, never written here")
-    here = Path(root).resolve()
-    for part in parts[:-1]:
-        here = here / part
+    parent = _checked_parents(root, relpath, parts[:-1], make_parents)
+    target = Path(parent, parts[-1])
+    if not directory_ok:
         try:
-            st = os.lstat(here)
-        except FileNotFoundError:
-            continue  # created later, by _make_parents
-        if statmod.S_ISLNK(st.st_mode):
-            raise UnsafePath(f"{relpath}: passes through the symbolic link {here}; not written")
-        if not statmod.S_ISDIR(st.st_mode):
-            raise UnsafePath(f"{relpath}: {here} is a file, not a directory")
-    target = here / parts[-1]
-    if not directory_ok and target.is_dir() and not target.is_symlink():
-        raise UnsafePath(f"{relpath}: {target} is a directory")
+            if statmod.S_ISDIR(os.lstat(target).st_mode):
+                raise UnsafePath(f"{relpath}: {target} is a directory")
+        except (FileNotFoundError, NotADirectoryError):
+            pass
     return target
 
 
-def _make_parents(root: Path, target: Path) -> None:
-    root = Path(root).resolve()
-    here = root
-    for part in target.relative_to(root).parts[:-1]:
-        here = here / part
+def _checked_parents(root: Path, relpath: str, parents: list[str], make: bool) -> str:
+    """The directory a path's target goes in, each one on the way there a plain directory
+    (not a link, not a file), each looked at once; those missing are made when `make`,
+    else left for later (nothing below a missing one is there either)."""
+    here = os.path.realpath(root)
+    for i, part in enumerate(parents):
+        here = f"{here}/{part}"
         try:
-            st = os.lstat(here)  # most parents are there: a mkdir that fails costs ten lstats
+            st = os.lstat(here)
         except FileNotFoundError:
+            if not make:
+                return os.path.join(here, *parents[i + 1:])
             try:
                 os.mkdir(here)
             except FileExistsError:
                 pass
             st = os.lstat(here)
-        if not statmod.S_ISDIR(st.st_mode):  # raced with a symlink or a file
-            raise UnsafePath(f"{target.relative_to(root)}: {here} is not a plain directory")
+        if statmod.S_ISLNK(st.st_mode):
+            raise UnsafePath(f"{relpath}: passes through the symbolic link {here}; not written")
+        if not statmod.S_ISDIR(st.st_mode):
+            raise UnsafePath(f"{relpath}: {here} is a file, not a directory")
+    return here
+
+
+def _make_parents(root: Path, relpath: str) -> None:
+    _checked_parents(root, relpath, relpath.split("/")[:-1], make=True)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -157,8 +163,7 @@ def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], No
     fsynced here but added to it, to be made durable with the rest of its batch; a file that
     replaces another always is, before the rename."""
     deferred = durability is not None and expect_sha256 is None
-    target = safe_target(root, relpath, directory_ok=expect_sha256 == DIRECTORY)
-    _make_parents(root, target)
+    target = safe_target(root, relpath, directory_ok=expect_sha256 == DIRECTORY, make_parents=True)
     tmp = target.parent / f"{temp_prefix}{secrets.token_hex(8)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
     try:
@@ -197,7 +202,7 @@ def write_link(root: Path, relpath: str, link_target: str, expect_sha256: str | 
     problem = link_problem(relpath, link_target)
     if problem is not None:
         raise UnsafePath(f"{relpath}: {problem}; not written")
-    _make_parents(root, target)
+    _make_parents(root, relpath)
     tmp = target.parent / f"{temp_prefix}{secrets.token_hex(8)}"
     os.symlink(link_target, tmp)
     try:
@@ -219,7 +224,7 @@ def make_directory(root: Path, relpath: str, expect_sha256: str | None) -> Stat:
             raise LocalChanged(f"{relpath}: changed since it was scanned; not made a directory")
         if expect_sha256 is not None:  # the file or link it replaces, as last seen
             target.unlink()
-        _make_parents(root, target)
+        _make_parents(root, relpath)
         try:
             os.mkdir(target)
         except FileExistsError:
@@ -277,7 +282,7 @@ def move_checked(root: Path, old: str, new: str, expect_sha256: str,
         problem = link_problem(new, os.fsdecode(os.readlink(source)))
         if problem is not None:
             raise UnsafePath(f"{new}: {problem}; {old} not moved there")
-    _make_parents(root, target)
+    _make_parents(root, new)
     try:
         os.link(source, target, follow_symlinks=False)
     except FileExistsError:
