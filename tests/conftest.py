@@ -53,9 +53,13 @@ def pytest_configure(config):
     """The suite's temporary files (trees, journals, the servers' data) live in memory
     where the machine has a tmpfs: a copy's pull ends with a syncfs of its tree's
     filesystem, which on the disk would flush every other test's and server's writes.
-    TMPDIR, set before it starts, says otherwise."""
+    TMPDIR, set before it starts, says otherwise; a tmpfs of less than 2 GiB free (a
+    container's 64 MiB) is not used."""
     shm = Path("/dev/shm")
     if "TMPDIR" not in os.environ and shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        free = os.statvfs(shm)
+        if free.f_bavail * free.f_frsize < 2 << 30:
+            return
         os.environ["TMPDIR"] = str(shm)  # for the servers, daemons and CLIs the tests start too
         tempfile.tempdir = None
 
@@ -135,12 +139,15 @@ class Clones:
 
     def _make(self) -> None:
         while not self.closing:
+            name = None
             try:
                 name = create_database(self.server, template=self.template)
                 self.prepare(name)
-            except Exception as exc:  # given to the test that asks next, rather than lost here
+            except Exception as exc:  # given to the test that asks next; the one after tries again
+                if name is not None:
+                    drop_database(self.server, name)
                 self.ready.put(exc)
-                return
+                continue
             self.ready.put(name)
 
     def take(self) -> str:

@@ -280,11 +280,20 @@ def test_init_with_a_bad_workspace_writes_nothing(tmp_path, dsn):
 
 
 def test_a_root_removed_and_recreated_empty_deletes_nothing(copies, dsn):
-    """Right after `rm -rf` the filesystem may give the new directory the same inode number."""
+    """Right after `rm -rf` the filesystem may give the new directory the same inode number
+    (ext4 does; a tmpfs does not). The second round makes it so on any filesystem: the very
+    directory it synced, emptied while it was away, comes back."""
     a, _ = copies
     for i in range(3):
         (a.root / f"f{i}.md").write_text(f"{i}\n")
     a.sync()
+    aside = a.root.with_name("aside")
+    os.rename(a.root, aside)
+    assert "does not exist" in a.cli("sync", "--once", expect=1).output
+    for f in aside.iterdir():
+        f.unlink()
+    os.rename(aside, a.root)  # the same inode, on the same filesystem
+    assert "not the directory it was" in a.cli("sync", "--once", expect=1).output
     shutil.rmtree(a.root)
     assert "does not exist" in a.cli("sync", "--once", expect=1).output
     a.root.mkdir()

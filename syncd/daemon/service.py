@@ -142,8 +142,9 @@ class Daemon:
         signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, self._on_hup)
         workspace = self._open_workspace()
-        if workspace is None:
-            return 0  # stopped while waiting for the store
+        if workspace is None:  # stopped while waiting for the store
+            self._beat()
+            return 0
         check_workspace(self.journal, self.store, workspace)
         if isinstance(self.store, PostgresStore):
             listener = NotifyListener(self.store.dsn, workspace.id, self.request_pass)

@@ -4,7 +4,7 @@ interrupted loop may be holding (inside wait() or clear()), and a stop signal la
 that instant left the daemon hung for good. A byte on a socket pair takes no lock."""
 from __future__ import annotations
 
-import select
+import selectors
 import socket
 
 
@@ -13,6 +13,8 @@ class Waker:
         self._read, self._write = socket.socketpair()
         self._read.setblocking(False)
         self._write.setblocking(False)
+        self._ready = selectors.DefaultSelector()  # (select() alone refuses descriptors past 1023)
+        self._ready.register(self._read, selectors.EVENT_READ)
 
     def set(self) -> None:
         try:
@@ -23,8 +25,7 @@ class Waker:
     def wait(self, timeout: float) -> bool:
         """Sleep until woken or `timeout` seconds pass; True when woken (the wake-up stays
         until clear())."""
-        ready, _, _ = select.select([self._read], [], [], max(0.0, timeout))
-        return bool(ready)
+        return bool(self._ready.select(max(0.0, timeout)))
 
     def clear(self) -> None:
         try:

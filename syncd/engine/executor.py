@@ -27,7 +27,7 @@ from typing import Callable
 from syncd.content import DIRECTORY, Entry, FilePolicy, Unsupported, decode_entry, encode_entry, file_entry
 from syncd.engine import credentials
 from syncd.engine.durability import Durability
-from syncd.engine.entries import Stat, read_entry
+from syncd.engine.entries import Stat, holds_nothing_synced, read_entry
 from syncd.engine.identity import Mark, check_history
 from syncd.engine.ignore import IgnoreRules, has_git_name
 from syncd.engine.inference import Inference
@@ -40,7 +40,7 @@ from syncd.engine.resolution import conflict_copy_name
 from syncd.engine.scanner import LocalFile, remember, scan, scan_touched
 from syncd.engine.touched import Touched
 from syncd.engine.writer import (HoldsUnsynced, LocalChanged, UnsafePath, delete_checked, make_directory, move_checked,
-                                 write_atomic, write_link)
+                                 safe_target, write_atomic, write_link)
 from syncd.logs import OncePerChange
 from syncd.store.blobs import BlobMismatch, BlobStore, blobs_for, ensure_stored
 from syncd.store.rpc import Batch, Change, CommitResult, Head, NotFound, RpcStore, Side, StoreError, StoreUnavailable
@@ -525,7 +525,8 @@ class Executor:
                 case Action.MOVE_LOCAL:
                     self._move_here(self._moves[path], path, local, report)
                 case Action.PULL | Action.DELETE_LOCAL:
-                    self._apply_remote(path, local.get(path), remote, report, self.durability)
+                    if self._apply_remote(path, local.get(path), remote, report, self.durability):
+                        pushes.append(path)
                 case Action.ADOPT:
                     self._synced(path, remote)
                     report.adopted.append(path)
@@ -621,13 +622,13 @@ class Executor:
     def _commit(self, batch: list[Change], report: SyncReport) -> None:
         results = self.store.commit(batch)
         with self.journal.transaction():
+            self._note(*results)
             for change, result in zip(batch, results):
                 self._record_commit(change, result, report)
         self.progress()
 
     def _record_commit(self, change: Change, result: CommitResult, report: SyncReport) -> None:
         path = change.path
-        self._note(result)
         if change.moved_from is not None:
             self._record_move(change, result, report)
         elif result.landed:
@@ -694,10 +695,13 @@ class Executor:
         report.deferred.append(new)
         self.progress()
 
-    def _note(self, result: CommitResult) -> None:
-        """A change this copy made is the newest it knows the store has."""
-        if result.seq is not None:
-            self.journal.note_change(Mark(result.seq, result.path, result.version, result.sha256, result.created_at))
+    def _note(self, *results: CommitResult) -> None:
+        """The newest change this copy made is the newest it knows the store has (a batch's
+        newest: the journal keeps one)."""
+        made = [r for r in results if r.seq is not None]
+        if made:
+            newest = max(made, key=lambda r: r.seq)
+            self.journal.note_change(Mark(newest.seq, newest.path, newest.version, newest.sha256, newest.created_at))
 
     def _skip(self, report: SyncReport, path: str, message: str, cause: str | None) -> None:
         """Leave the path alone this pass: by a setting (no cause), or for a problem to fix."""
@@ -769,11 +773,16 @@ class Executor:
                             ignored=self.rules.ignores, durability=durability)
 
     def _apply_remote(self, path: str, lf: LocalFile | None, remote: Remote, report: SyncReport,
-                      durability: Durability | None = None) -> None:
+                      durability: Durability | None = None) -> bool:
         """Make the local file what the store's head says: its content, or gone. With
         `durability` (inside the journal's transaction, flushed before it commits), a new
-        file is written without its own fsync."""
+        file is written without its own fsync. True when the path is to be pushed instead:
+        the store's empty directory where a folder here holds files (after this pass's local
+        deletes, which go first; the plan cannot tell, having no fact of unchanged files) is
+        their parent, and goes from the store."""
         try:
+            if remote.sha256 == DIRECTORY and lf is None and self._holds_files(path):
+                return True
             if remote.sha256 is None:
                 delete_checked(self.root, path, lf.sha256, self._stays, self.rules.ignores)
                 self.journal.drop(path)
@@ -783,16 +792,26 @@ class Executor:
                 remember(self.journal, path, written, remote.sha256)
         except (UnsafePath, DamagedVersion, HoldsUnsynced) as exc:
             self._skip(report, path, str(exc), _cause(exc))
-            return
+            return False
         except LocalChanged:
             report.deferred.append(path)  # the user got there first: decide again next pass
-            return
+            return False
         except OSError as exc:  # a full disk, a read-only directory: this path waits, the rest go on
             self._skip(report, path, _unwritable(path, exc), _cause(exc))
-            return
+            return False
         self._synced(path, remote)
         (report.pulled if remote.sha256 is not None else report.deleted_local).append(path)
         self.progress()
+        return False
+
+    def _holds_files(self, path: str) -> bool:
+        """A folder at the path, holding something that syncs."""
+        target = safe_target(self.root, path, directory_ok=True)
+        try:
+            folder = stat.S_ISDIR(os.lstat(target).st_mode)
+        except FileNotFoundError:
+            return False
+        return folder and not holds_nothing_synced(path, self.rules.ignores, str(target))
 
     def _hold(self, path: str, lf: LocalFile | None, report: SyncReport) -> None:
         remote = self._remotes.get(path)

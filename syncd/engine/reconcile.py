@@ -133,9 +133,9 @@ def keep_parents(plan: dict[str, Action], facts: dict[str, Facts]) -> dict[str, 
     damaged, refused here), is a parent, not an empty-directory entry: deleted in the store
     (because it got a file there), its tombstone is recorded (ADOPT), nothing is removed;
     never known to the store as an entry, it is not pushed as one (another copy holds
-    files in it, and would delete it again: the two would take turns for ever). The other
-    way round, the store's empty directory where this copy's folder holds files is deleted
-    in the store."""
+    files in it, and would delete it again: the two would take turns for ever). (The other
+    way round, the store's empty directory over a folder that holds files here, is found
+    when the pull comes to it: see Executor._apply_remote.)"""
     parents: set[str] = set()
     # what the store goes on holding after this plan (not what it deletes, nor a move's old path)
     live = [p for p, f in facts.items() if f.remote is not None and f.remote.sha256 is not None
@@ -150,15 +150,4 @@ def keep_parents(plan: dict[str, Action], facts: dict[str, Facts]) -> dict[str, 
             plan[path] = Action.ADOPT
         elif plan[path] is Action.PUSH:
             plan[path] = Action.NOTHING
-    # A folder here holding what stays here is not the store's empty directory of its name:
-    # that entry is deleted in the store, not pulled (a pull would record it as synced).
-    holders: set[str] = set()
-    for path, f in facts.items():
-        if f.local is not None and plan.get(path, Action.DELETE_LOCAL) is not Action.DELETE_LOCAL:
-            parts = path.split("/")[:-1]
-            holders.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
-    for path in holders & plan.keys():
-        f = facts[path]
-        if plan[path] is Action.PULL and f.local is None and f.remote.sha256 == DIRECTORY:
-            plan[path] = Action.DELETE_REMOTE
     return plan
