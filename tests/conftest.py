@@ -126,9 +126,10 @@ def drop_database(server_dsn: str, name: str) -> None:
 
 
 class Clones:
-    """Databases cloned from a template one test ahead of the test that takes one: a clone
-    costs the server 0.2-0.5 s, which it spends while the previous test runs rather than
-    while the next one waits. `prepare` finishes each clone (its owner, say)."""
+    """Databases cloned from a template ahead of the tests that take them (one waiting in
+    the queue, the next one made and waiting to go in): a clone costs the server 0.2-0.5 s,
+    which it spends while the previous test runs rather than while the next one waits.
+    `prepare` finishes each clone (its owner, say)."""
 
     def __init__(self, server: str, template: str, prepare=lambda name: None):
         self.server, self.template, self.prepare = server, template, prepare
