@@ -157,6 +157,18 @@ def test_a_feed_page_carries_at_most_8_mib_of_content_and_a_copy_gets_the_rest(c
     assert b.files() == {**big, "small.md": b"small\n"}
 
 
+def test_the_feed_leaves_the_contents_out_when_asked_and_says_the_rest_as_ever(store):
+    store.commit([Change(f"doc{i}.md", None, text(f"body {i}")) for i in range(3)])
+    with_contents, cursor, more = store.changes(0)
+    without, cursor_without, more_without = store.changes(0, contents=False)
+    assert [e.content for e in with_contents] == [text(f"body {i}") for i in range(3)]
+    assert [e.content for e in without] == [None, None, None]
+    assert [(e.path, e.version, e.sha256, e.seq, e.size) for e in without] == \
+        [(e.path, e.version, e.sha256, e.seq, e.size) for e in with_contents]
+    assert (cursor_without, more_without) == (cursor, more)
+    assert [e.size for e in without] == [len(f"body {i}") for i in range(3)]
+
+
 @pytest.mark.slow
 def test_thirty_files_just_under_the_size_limit_reach_another_copy(copies):
     a, b = copies

@@ -61,6 +61,33 @@ class _ReadOnlyCache:
         pass
 
 
+class _ContentsHeld:
+    """How many of the feed's contents a pass keeps until it writes them: a first pull of a
+    big tree would otherwise hold the whole tree in memory. Past the budget, and after a page
+    that brought none worth keeping (a copy reading back its own pushes), the feed is read
+    without contents; what is not kept is fetched a page at a time as the pass writes."""
+
+    BUDGET = 16 * 1024 * 1024  # bytes, reckoning a decoded content at three times its size
+
+    def __init__(self):
+        self.held = 0
+        self.kept = 0  # in the page being read
+        self.last_page_kept = True  # (the first page brings them)
+
+    def wanted(self) -> bool:
+        return self.held < self.BUDGET and self.last_page_kept
+
+    def take(self, entry) -> bool:
+        if self.held >= self.BUDGET:
+            return False
+        self.held += 3 * entry.size + 512
+        self.kept += 1
+        return True
+
+    def page_done(self) -> None:
+        self.last_page_kept, self.kept = self.kept > 0, 0
+
+
 class Paused(RuntimeError):
     """Syncing stopped for something the user must look at; nothing was changed."""
 
@@ -333,19 +360,22 @@ class Executor:
         """The paths the feed brought new heads for (`named`: for a pass on what events
         named; a full pass looks at every path anyway), recorded in the journal; None when
         the store is not the one the journal knew (every path is to be looked at again).
-        A content is kept for the pass only where this copy has not synced that version:
-        a copy reading back its own pushes (the pass after a first sync) holds none of them."""
+        A content is kept for the pass only where this copy has not synced that version (a
+        copy reading back its own pushes, the pass after a first sync, holds none of them),
+        and only so many (`_ContentsHeld`): the rest are fetched a page at a time as written."""
         rebuilt = check_history(self.journal, self.store)
         fed: set[str] = set()
-        for entries, cursor in self.store.feed(self.journal.cursor):
+        held = _ContentsHeld()
+        for entries, cursor in self.store.feed(self.journal.cursor, contents=held.wanted):
             if named:
                 fed.update(e.path for e in entries)
             heads: dict[str, Remote] = {}
             synced = self.journal.bases_of(e.path for e in entries if e.content is not None)
             for e in entries:
                 heads[e.path] = Remote(e.version, e.sha256, e.moved_to)
-                if e.content is not None and synced.get(e.path) != Base(e.version, e.sha256):
+                if e.content is not None and synced.get(e.path) != Base(e.version, e.sha256) and held.take(e):
                     self._contents[(e.path, e.version)] = e.content
+            held.page_done()
             last = entries[-1] if entries else None
             self.journal.record_feed(heads, cursor, last and Mark(last.seq, last.path, last.version, last.sha256,
                                                                   last.created_at))
@@ -364,11 +394,13 @@ class Executor:
         """What a pass would do now, the store asked but nothing changed anywhere (tree,
         store, journal): paths by outcome, each merge tried in memory."""
         feed: dict[str, Remote] = {}  # never recorded
-        for entries, _ in self.store.feed(self.journal.cursor):
+        held = _ContentsHeld()
+        for entries, _ in self.store.feed(self.journal.cursor, contents=held.wanted):
             for e in entries:
                 feed[e.path] = Remote(e.version, e.sha256, e.moved_to)
-                if e.content is not None:
+                if e.content is not None and held.take(e):
                     self._contents[(e.path, e.version)] = e.content
+            held.page_done()
         plan, local = self._preview_plan(feed)
         allowed = self.journal.get_meta("allow_deletes") == "1"
         recent = sum(n for _, n in still_recent(self._sent_deletes(), time.time()))
@@ -515,16 +547,25 @@ class Executor:
         pushes: list[str] = []
         both_changed: list[str] = []
         requested = {c.path for c in self.journal.conflicts() if c.request}
-        self._fetch([path for path, action in plan.items() if action is Action.PULL])
         # local deletes first: a directory whose files went gives way to a file of its name
-        for path, action in sorted(plan.items(), key=lambda item: item[1] is not Action.DELETE_LOCAL):
+        ordered = sorted(plan.items(), key=lambda item: item[1] is not Action.DELETE_LOCAL)
+        pulls = [path for path, action in ordered if action is Action.PULL]
+        pulled = fetched = 0  # pulls[:fetched] have had their contents fetched
+        for path, action in ordered:
             remote = self._remotes.get(path)
             match action:
                 case Action.PUSH | Action.DELETE_REMOTE | Action.MOVE_REMOTE:
                     pushes.append(path)
                 case Action.MOVE_LOCAL:
                     self._move_here(self._moves[path], path, local, report)
-                case Action.PULL | Action.DELETE_LOCAL:
+                case Action.PULL:
+                    if pulled == fetched:
+                        fetched = self._fetch(pulls, fetched)
+                    pulled += 1
+                    if self._apply_remote(path, local.get(path), remote, report, self.durability):
+                        pushes.append(path)
+                    self._contents.pop((path, remote.version), None)  # written: memory stays flat in the pull
+                case Action.DELETE_LOCAL:
                     if self._apply_remote(path, local.get(path), remote, report, self.durability):
                         pushes.append(path)
                 case Action.ADOPT:
@@ -544,16 +585,17 @@ class Executor:
                          "synced, and the next pass looks at those files again") from exc
         return pushes, both_changed
 
-    def _fetch(self, paths: list[str], page: int = 500) -> None:
-        """The contents of the heads to pull that the feed did not bring, a call per page
-        rather than one per path."""
-        wanted = [(path, self._remotes[path].version) for path in paths
-                  if self._remotes.get(path) is not None and self._remotes[path].sha256 is not None
-                  and (path, self._remotes[path].version) not in self._contents]
-        for start in range(0, len(wanted), page):
-            for v in self.store.versions(wanted[start:start + page]):
+    def _fetch(self, pulls: list[str], start: int, page: int = 500) -> int:
+        """The contents of the next page of heads to pull (from `pulls[start]`) that the feed
+        did not bring, in one call; where the next page starts."""
+        end = start + page
+        wanted = [(path, self._remotes[path].version) for path in pulls[start:end]
+                  if self._remotes[path].sha256 is not None and (path, self._remotes[path].version) not in self._contents]
+        if wanted:
+            for v in self.store.versions(wanted):
                 if not v["deleted"]:
                     self._contents[(v["path"], v["version"])] = v["content"]
+        return end
 
     def _push(self, paths: list[str], local: dict[str, LocalFile], report: SyncReport) -> None:
         """A commit call's worth at a time: each lands in the journal before the next is read."""

@@ -74,6 +74,7 @@ class CleanStats(dict):
         return default if packed is None else _STAT.unpack(packed)
 
 
+STATS_HELD = 4096  # changed stat-cache rows held in memory before they are written
 _STAT = struct.Struct("<4q")  # (SQLite's integers are signed 64-bit)
 
 
@@ -456,7 +457,8 @@ class Journal:
         return self.db.execute("select 1 from allowed where path = ?", (path,)).fetchone() is not None
 
     # the stat cache: read from SQLite path by path (never loaded whole: memory stays flat
-    # in the tree), what a pass changed kept in memory and written back in one transaction
+    # in the tree), what a pass changed kept in memory and written back a few thousand at a
+    # time (a first sync hashes every file: held to the end, they would grow with the tree)
 
     def get(self, path: str) -> tuple[Stat, str] | None:
         if path in self._stats_dirty:
@@ -467,9 +469,13 @@ class Journal:
 
     def put(self, path: str, stat: Stat, sha256: str) -> None:
         self._stats_dirty[path] = (stat, sha256)
+        if len(self._stats_dirty) >= STATS_HELD:
+            self.flush_stats()
 
     def drop(self, path: str) -> None:
         self._stats_dirty[path] = None
+        if len(self._stats_dirty) >= STATS_HELD:
+            self.flush_stats()
 
     def flush_stats(self) -> None:
         if not self._stats_dirty:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 # The server's caps on one syncd_commit call (0015: 500 changes, 64 MiB of jsonb).
 COMMIT_MAX_CHANGES = 500
@@ -140,6 +140,7 @@ class FeedEntry:
     origin: str
     created_at: str | None = None
     moved_to: str | None = None  # a tombstone left by a move there
+    size: int = 0  # the version's bytes
 
 
 @dataclass(frozen=True)
@@ -273,20 +274,27 @@ class RpcStore:
             for r in out["results"]
         ]
 
-    def changes(self, since: int, limit: int = 500) -> tuple[list[FeedEntry], int, bool]:
-        """One page of the feed: (entries, next cursor, more pages waiting)."""
-        out = self._call("syncd_changes", {"workspace": self.workspace, "since": since, "limit": limit})
+    def changes(self, since: int, limit: int = 500, contents: bool = True) -> tuple[list[FeedEntry], int, bool]:
+        """One page of the feed: (entries, next cursor, more pages waiting); with
+        `contents`, the heads' contents that fit the page's budget come with it."""
+        asked = {"workspace": self.workspace, "since": since, "limit": limit}
+        if not contents:
+            asked["contents"] = False
+        out = self._call("syncd_changes", asked)
         entries = [
             FeedEntry(e["path"], e["version"], None if e["deleted"] else e["sha256"], e["seq"],
-                      e["is_head"], e.get("content"), e["origin"], e.get("created_at"), e.get("moved_to"))
+                      e["is_head"], e.get("content"), e["origin"], e.get("created_at"), e.get("moved_to"),
+                      e.get("size") or 0)
             for e in out["changes"]
         ]
         return entries, out["cursor"], out["more"]
 
-    def feed(self, since: int, limit: int = 500) -> Iterator[tuple[list[FeedEntry], int]]:
-        """Pages from `since` until the feed is drained."""
+    def feed(self, since: int, limit: int = 500, contents: Callable[[], bool] = lambda: True
+             ) -> Iterator[tuple[list[FeedEntry], int]]:
+        """Pages from `since` until the feed is drained; `contents` is asked before each
+        page whether it is to bring contents."""
         while True:
-            entries, since, more = self.changes(since, limit)
+            entries, since, more = self.changes(since, limit, contents())
             yield entries, since
             if not more:
                 return

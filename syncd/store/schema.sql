@@ -1,4 +1,4 @@
--- syncd's objects as migrations up to 0024_set_based_checks leave them. GENERATED: do not edit.
+-- syncd's objects as migrations up to 0025_feed_without_contents leave them. GENERATED: do not edit.
 -- Regenerate after adding a migration: python -m syncd.store.schema > syncd/store/schema.sql
 -- For reading: databases get the migrations (syncd db migrate), not this file. Owners are left out;
 -- grants are every grantee's but the owner's. Objects in public are the ones the migrations name.
@@ -559,6 +559,7 @@ declare
   ws uuid := syncd.workspace_id($1 ->> 'workspace');
   since bigint := coalesce(($1 ->> 'since')::bigint, 0);
   lim integer := least(greatest(coalesce(($1 ->> 'limit')::integer, 500), 1), 5000);
+  budget bigint := case when coalesce(($1 ->> 'contents')::boolean, true) then syncd.inline_budget() else -1 end;
   page jsonb;
   n integer;
   last_in_page bigint;
@@ -569,7 +570,7 @@ begin
            'origin', v.origin, 'author_id', v.author_id, 'device_id', v.device_id,
            'created_at', v.created_at, 'is_head', v.is_head,
            'moved_from', v.moved_from, 'moved_to', v.moved_to,
-           'content', case when v.candidate and v.inline_so_far <= syncd.inline_budget() then v.content end)
+           'content', case when v.candidate and v.inline_so_far <= budget then v.content end)
            order by v.seq), '[]'::jsonb),
          count(*), max(v.seq)
     into page, n, last_in_page

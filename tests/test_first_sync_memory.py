@@ -1,0 +1,101 @@
+"""A first sync of a big tree holds a bounded part of it in memory (issue 20: memory flat in
+the tree size): the feed's contents up to a budget, the rest fetched a page at a time as
+they are written; the stat cache's changes written a few thousand at a time. The bounds
+are made small here so that a tree of a few hundred files crosses them."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from syncd import config as configuration
+from syncd.engine import journal as journal_module
+from syncd.engine.executor import Executor, _ContentsHeld
+from syncd.engine.journal import Journal
+from syncd.store.rpc import RpcStore
+
+from aged_files import put
+
+FILES = 1_200  # three feed pages of 500
+
+
+def make_files(root, n: int = FILES) -> dict[str, bytes]:
+    """Old enough that their stats are cached (a file changed this instant is not)."""
+    files = {f"projects/P{i % 3}/sessions/s{i // 10}/specs/f{i % 10}.md": f"# spec {i}\n\nbody {i}\n".encode()
+             for i in range(n)}
+    for path, data in files.items():
+        put(root, path, data)
+    return files
+
+
+@pytest.fixture
+def feed_pages(monkeypatch) -> list[bool]:
+    """Whether each feed page read was asked for its contents."""
+    asked: list[bool] = []
+    changes = RpcStore.changes
+
+    def recorded(self, since, limit=500, contents=True):
+        asked.append(contents)
+        return changes(self, since, limit, contents)
+
+    monkeypatch.setattr(RpcStore, "changes", recorded)
+    return asked
+
+
+def test_a_first_pull_past_the_budget_holds_a_page_of_contents_and_every_file_arrives(
+        copies, monkeypatch, feed_pages):
+    a, b = copies
+    files = make_files(a.root)
+    assert a.sync()["pushed"] == FILES
+    monkeypatch.setattr(_ContentsHeld, "BUDGET", 40 * 600)  # about 40 of these small files
+    held: list[int] = []
+    apply_remote = Executor._apply_remote
+
+    def counted(self, *args, **kwargs):
+        held.append(len(self._contents))
+        return apply_remote(self, *args, **kwargs)
+
+    monkeypatch.setattr(Executor, "_apply_remote", counted)
+    feed_pages.clear()
+    report = b.sync()
+    assert report["pulled"] == FILES and report["skipped"] == {}
+    assert b.files() == files
+    # the first page brought its contents (40 kept), the others none: not each content twice
+    assert feed_pages == [True, False, False]
+    # at most what the feed left plus one fetched page, where the whole tree was held before
+    assert max(held) <= 40 + 500
+    assert b.sync()["pulled"] == 0
+
+
+def test_a_copy_reading_back_its_own_pushes_asks_the_feed_for_no_contents_after_a_page(copies, feed_pages):
+    a, _ = copies
+    make_files(a.root)
+    assert a.sync()["pushed"] == FILES
+    feed_pages.clear()
+    report = a.sync()
+    assert report["pushed"] == report["pulled"] == 0
+    assert feed_pages == [True, False, False]  # the first page's contents were all this copy's
+
+
+def test_the_stat_cache_is_written_a_few_thousand_rows_at_a_time_and_the_next_pass_reads_nothing(
+        copies, monkeypatch):
+    a, _ = copies
+    make_files(a.root, 300)
+    monkeypatch.setattr(journal_module, "STATS_HELD", 50)
+    most = 0
+    cache = Journal.put
+
+    def measured(self, *args):
+        nonlocal most
+        cache(self, *args)
+        most = max(most, len(self._stats_dirty))
+
+    monkeypatch.setattr(Journal, "put", measured)
+    assert a.sync()["pushed"] == 300
+    assert 0 < most <= 50
+    with sqlite3.connect(configuration.load(a.config).journal_path) as db:
+        assert db.execute("select count(*) from stat_cache").fetchone()[0] == 300
+    read = []
+    monkeypatch.setattr(Journal, "put", lambda self, *args: read.append(args[0]) or cache(self, *args))
+    assert a.sync()["pushed"] == 0
+    assert read == []  # every file found unchanged by its cached stat: none hashed again
