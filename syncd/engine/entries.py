@@ -23,7 +23,7 @@ from syncd.content import DIRECTORY, TEXT_MAX, Entry, directory_entry, FilePolic
 READ = 1 << 20
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # (slots: a pass holds one a path)
 class Stat:
     size: int
     mtime_ns: int
@@ -31,7 +31,7 @@ class Stat:
     ctime_ns: int  # a chmod changes it: a mode change is seen like an edit
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # (slots: a pass holds one a path)
 class LocalFile:
     path: str
     sha256: str  # the entry identity

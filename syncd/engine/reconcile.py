@@ -24,7 +24,7 @@ from enum import Enum
 from syncd.content import DIRECTORY
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # (slots: a pass holds one a path)
 class Base:
     """What both sides held when the path last synced: as the journal recorded it, or as
     inferred from the store's history ("content": the file holds that version; "git": the
@@ -34,7 +34,7 @@ class Base:
     source: str = "journal"  # journal | content | git
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # (slots: a pass holds one a path)
 class Remote:
     """The store's head."""
     version: int
