@@ -2,6 +2,7 @@
 config's (gitignore syntax)."""
 from __future__ import annotations
 
+import functools
 import re
 from typing import Iterable
 
@@ -136,17 +137,23 @@ class IgnoreRules:
             return None
         if self._config is not None and self._config.decide(matchable(relpath), is_dir):
             return f"{shown}: ignored by the config's ignore patterns"
-        for rules, what in _WHY:
+        for rules, what in _why_rules():
             if rules.decide(matchable(relpath), is_dir):
                 return f"{shown}: {what}"
         return f"{shown}: ignored by the repository's .gitignore rules (git check-ignore -v {shown} says which)"
 
 
 _BUILTIN = Patterns(DEFAULT_IGNORES)
-_WHY = (
-    (Patterns(SECRET_FILES), "a file that holds credentials by its name; never synced (a template of it syncs "
-                             "when named *.example, *.template or *.sample)"),
-    (Patterns(BUILD_AND_OS_CLUTTER), "build output or OS clutter; never synced (a `!` pattern in the config's "
-                                     "ignore brings it back)"),
-    (Patterns(EDITOR_FILES), "an editor's swap, backup or lock file; never synced"),
-)
+
+
+@functools.cache
+def _why_rules() -> tuple[tuple[Patterns, str], ...]:
+    """Each built-in list on its own, to say which one ignored a path: compiled when one is
+    asked (a tree with nothing ignored never asks; start-up does not pay for them)."""
+    return (
+        (Patterns(SECRET_FILES), "a file that holds credentials by its name; never synced (a template of it syncs "
+                                 "when named *.example, *.template or *.sample)"),
+        (Patterns(BUILD_AND_OS_CLUTTER), "build output or OS clutter; never synced (a `!` pattern in the config's "
+                                         "ignore brings it back)"),
+        (Patterns(EDITOR_FILES), "an editor's swap, backup or lock file; never synced"),
+    )
