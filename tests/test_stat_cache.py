@@ -34,3 +34,32 @@ def test_the_clean_paths_and_the_others_are_what_the_three_tables_say(stats, bas
         assert {p: found.get(p) for p in found} == {p: (1, 2, 3, 4) for p in clean}
         assert other == (stats.keys() | bases.keys() | remotes.keys()) - clean
         journal.close()
+
+
+def test_a_journal_of_the_release_before_keeps_its_rows_in_tables_clustered_by_path(tmp_path):
+    """The upgrade to WITHOUT ROWID tables copies the three tables a pass reads by path."""
+    import sqlite3
+
+    from syncd.engine.journal import _UPGRADES
+    from syncd.engine.reconcile import Remote
+
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.db.close()
+    with sqlite3.connect(tmp_path / "j.sqlite3") as db:  # as the release before left it
+        for table in ("base", "remote", "stat_cache"):
+            columns = [row[1] for row in db.execute(f"pragma table_info({table})")]
+            db.execute(f"drop table {table}")
+            db.execute(f"create table {table} ({', '.join(columns)}, primary key (path))")
+        db.execute("insert into base values ('a.md', 3, 'x')")
+        db.execute("insert into remote values ('a.md', 4, null, 'b.md')")
+        db.execute("insert into stat_cache values ('a.md', 1, 2, 3, 4, 'x')")
+        db.execute(f"pragma user_version = {len(_UPGRADES) - 1}")
+    journal = Journal(tmp_path / "j.sqlite3")
+    assert journal.bases_of(["a.md"])["a.md"].version == 3
+    assert journal.remotes_of(["a.md"]) == {"a.md": Remote(4, None, "b.md")}
+    assert journal.get("a.md")[1] == "x"
+    for table in ("base", "remote", "stat_cache"):
+        sql = journal.db.execute("select sql from sqlite_master where name = ?", (table,)).fetchone()[0]
+        assert sql.rstrip().endswith("without rowid"), sql
+    journal.record_synced("c.md", Remote(1, "y"))
+    assert journal.bases_of(["c.md"])["c.md"].version == 1
