@@ -558,16 +558,14 @@ class Executor:
                     pushes.append(path)
                 case Action.MOVE_LOCAL:
                     self._move_here(self._moves[path], path, local, report)
-                case Action.PULL:
-                    if pulled == fetched:
-                        fetched = self._fetch(pulls, fetched)
-                    pulled += 1
+                case Action.PULL | Action.DELETE_LOCAL:
+                    if action is Action.PULL:
+                        if pulled == fetched:
+                            fetched = self._fetch(pulls, fetched)
+                        pulled += 1
                     if self._apply_remote(path, local.get(path), remote, report, self.durability):
                         pushes.append(path)
                     self._contents.pop((path, remote.version), None)  # written: memory stays flat in the pull
-                case Action.DELETE_LOCAL:
-                    if self._apply_remote(path, local.get(path), remote, report, self.durability):
-                        pushes.append(path)
                 case Action.ADOPT:
                     self._synced(path, remote)
                     report.adopted.append(path)
@@ -589,8 +587,9 @@ class Executor:
         """The contents of the next page of heads to pull (from `pulls[start]`) that the feed
         did not bring, in one call; where the next page starts."""
         end = start + page
-        wanted = [(path, self._remotes[path].version) for path in pulls[start:end]
-                  if self._remotes[path].sha256 is not None and (path, self._remotes[path].version) not in self._contents]
+        heads = [(path, self._remotes[path]) for path in pulls[start:end]]
+        wanted = [(path, head.version) for path, head in heads
+                  if head.sha256 is not None and (path, head.version) not in self._contents]
         if wanted:
             for v in self.store.versions(wanted):
                 if not v["deleted"]:

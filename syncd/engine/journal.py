@@ -486,12 +486,13 @@ class Journal:
         return (Stat(*row[:4]), row[4]) if row else None
 
     def put(self, path: str, stat: Stat, sha256: str) -> None:
-        self._stats_dirty[path] = (stat, sha256)
-        if len(self._stats_dirty) >= STATS_HELD:
-            self.flush_stats()
+        self._hold_stat(path, (stat, sha256))
 
     def drop(self, path: str) -> None:
-        self._stats_dirty[path] = None
+        self._hold_stat(path, None)
+
+    def _hold_stat(self, path: str, entry: tuple[Stat, str] | None) -> None:
+        self._stats_dirty[path] = entry
         if len(self._stats_dirty) >= STATS_HELD:
             self.flush_stats()
 
