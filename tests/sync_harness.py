@@ -413,7 +413,7 @@ class SyncMachine(RuleBasedStateMachine):
         # the directories above what the pass wrote here changed by its writes (a folder a pull
         # filled is no empty-directory entry any more): a full pass, too, leaves them for the next
         written = [*report.pulled, *report.deleted_local, *report.moved, *report.moved.values()]
-        left = (set(report.deferred) | set(report.skipped) | set(report.held_deletes) | copy.journal.held()
+        left = (set(report.deferred) | set(report.unsettled) | set(report.skipped) | set(report.held_deletes) | copy.journal.held()
                 | set(copy.pending) | {a for p in written for a in ancestors(p)})
         plan = Executor(copy.root, copy.journal, copy.store, who=copy.name).preview()
         missed = {p for a in (Action.PUSH, Action.DELETE_REMOTE, Action.MOVE_REMOTE, Action.MERGE)
@@ -454,7 +454,8 @@ class SyncMachine(RuleBasedStateMachine):
             if copy.unmounted is not None:  # the guard: a faulted root never becomes remote deletes
                 assert self._tombstones(copy) == tombstones, "an unmounted root's files were deleted in the store"
         copy.full_next = False
-        copy.pending = set(report.deferred) | set(report.failed)  # a daemon's next pass looks at them again
+        # a daemon's next pass looks at them again (the unsettled: once the debounce has passed)
+        copy.pending = set(report.deferred) | set(report.failed) | set(report.unsettled)
         # its own writes, as the watcher reports them (the next pass looks at their directories)
         copy.events += [FileModifiedEvent(os.fspath(copy.root / p)) for p in report.pulled]
         copy.events += [FileDeletedEvent(os.fspath(copy.root / p)) for p in report.deleted_local]
@@ -476,7 +477,7 @@ class SyncMachine(RuleBasedStateMachine):
         false = sorted(held - copy.edited)
         assert not false, f"{copy.name} holds conflicts on files nobody changed there: {false}"
         if copy.unmounted is None:  # (a pass on an empty mount point leaves the volume's edits edits)
-            copy.edited &= (held | set(report.skipped) | set(report.deferred) | set(saved)
+            copy.edited &= (held | set(report.skipped) | set(report.deferred) | set(report.unsettled) | set(saved)
                             | {p for p in copy.edited if not _looked_at(p, touched)})
 
     @rule()

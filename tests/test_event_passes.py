@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from watchdog.events import DirCreatedEvent, DirModifiedEvent, DirMovedEvent, FileModifiedEvent, FileMovedEvent
 
+from syncd.content import decode_entry
 from syncd.daemon.watcher import ChangeQueue, touched_by
 from syncd.engine.executor import Executor
 from syncd.engine.ignore import IgnoreRules
@@ -180,3 +181,42 @@ def test_a_root_unmounted_while_a_pass_pushes_deletes_nothing(tmp_path, dsn):
     assert a.store.documents(deleted=True) == [] and len(a.store.documents()) == count  # none deleted
     a.journal.close()
     a.store.close()
+
+
+def history(side: Side, path: str) -> list[bytes | None]:
+    return [None if v["deleted"] else decode_entry(v["content"]).data
+            for v in side.store.versions([(path, n) for n in range(1, 10)])]
+
+
+def test_a_save_half_done_when_the_feed_wakes_a_pass_is_left_for_its_own_events(sides):
+    """The feed brings a copy's own push back while the next save has truncated the file and
+    not yet written it: the pass leaves the file to the save's events (their pass, or the
+    next one as if named), so the half-written file never goes out as a version."""
+    a, b = sides
+    a.write("d0/f0.md", b"first\n")
+    assert a.sync(Touched({"d0/f0.md"})).pushed == ["d0/f0.md"]
+    (a.root / "d0/f0.md").write_bytes(b"")  # open(O_TRUNC) done, write() not yet
+    report = a.sync(Touched())
+    assert report.pushed == [] and report.unsettled == ["d0/f0.md"]
+    a.write("d0/f0.md", b"second\n")
+    assert a.sync(Touched(set(report.unsettled))).pushed == ["d0/f0.md"]
+    assert history(a, "d0/f0.md") == [b"file 0\n", b"first\n", b"second\n"]
+    b.sync(Touched())
+    assert b.files() == a.files()
+
+
+def test_a_save_half_done_when_the_other_copys_edit_arrives_is_not_merged_half_done(sides):
+    """The other copy's edit arrives mid-save: deciding then would merge the empty half of
+    the save (and replace the file under the program still writing it). The save's own pass
+    decides with what it wrote."""
+    a, b = sides
+    b.write("d1/f1.md", b"from b\n")
+    b.sync(Touched({"d1/f1.md"}))
+    (a.root / "d1/f1.md").write_bytes(b"")
+    report = a.sync(Touched())
+    assert (report.pulled, report.merged, report.conflicts, report.unsettled) == ([], [], [], ["d1/f1.md"])
+    assert (a.root / "d1/f1.md").read_bytes() == b""  # not replaced under the writer
+    a.write("d1/f1.md", b"from a\n")
+    report = a.sync(Touched({"d1/f1.md"}))
+    assert report.conflicts == ["d1/f1.md"]  # both changed the one line: held, the save kept
+    assert (a.root / "d1/f1.md").read_bytes() == b"from a\n"

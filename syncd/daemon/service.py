@@ -342,6 +342,8 @@ class Daemon:
         for path in report.resolved:
             log.info("resolved %s", path)
         self.pending = Touched(set(report.deferred) | set(report.failed))  # (a failed path is tried every pass)
+        if report.unsettled:  # a save half done: looked at once it has been quiet for the debounce
+            self.queue.add(time.monotonic(), Touched(set(report.unsettled)))
         self._set_state(state, reason, last_success=time.time())
         self._mirror(report)
         return True, bool(report.deferred)

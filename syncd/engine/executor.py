@@ -38,7 +38,7 @@ from syncd.engine.policy import DeleteLimits, MergePolicies, Policy, keep_local,
 from syncd.engine.reconcile import Action, Base, Facts, Remote, keep_parents, moved_version, reconcile
 from syncd.engine.resolution import conflict_copy_name
 from syncd.engine.scanner import LocalFile, remember, scan, scan_touched
-from syncd.engine.touched import Touched
+from syncd.engine.touched import Touched, ancestors, under
 from syncd.engine.writer import (HoldsUnsynced, LocalChanged, UnsafePath, delete_checked, make_directory, move_checked,
                                  safe_target, write_atomic, write_link)
 from syncd.logs import OncePerChange
@@ -137,11 +137,12 @@ class SyncReport:
     ignored: dict[str, str] = field(default_factory=dict)  # path → why it never syncs (ignore rules)
     failed: dict[str, str] = field(default_factory=dict)  # those of them with a problem to fix → its cause
     deferred: list[str] = field(default_factory=list)  # changed during the pass: next pass
+    unsettled: list[str] = field(default_factory=list)  # named by the feed alone, changed here: their events' pass
     held_deletes: list[str] = field(default_factory=list)  # over the limits: not carried out
 
     @property
     def in_sync(self) -> bool:
-        return not self.conflicts and not self.deferred
+        return not self.conflicts and not self.deferred and not self.unsettled
 
     def moved_paths(self) -> list[str]:
         """Every path whose synced version this pass changed (a move's two), for the mirror."""
@@ -206,6 +207,10 @@ class Executor:
         held = self.journal.held()
         if touched is not None and fed is not None and self.journal.get_meta("root_id") == root_id:
             local, unlisted, scope = self._scan_touched(touched, fed | held, report)
+            report.unsettled = self._unsettled(fed - held, touched, local, report)
+            for path in {a for p in report.unsettled for a in ancestors(p)} | set(report.unsettled):
+                local.pop(path, None)
+                scope.discard(path)
             clean, looked_at = 0, scope
         else:
             local, unlisted, clean, unclean = self._scan(report, held)
@@ -523,6 +528,22 @@ class Executor:
             if not self._under(path, result.unlisted):
                 self.journal.drop(path)
         return result.files, result.unlisted, scope
+
+    def _unsettled(self, fed: set[str], touched: Touched, local: dict[str, LocalFile],
+                   report: SyncReport) -> list[str]:
+        """The paths only the feed named whose file here is not what last synced: a save may be
+        half done there (truncated and not yet written, renamed away and not yet back), and
+        deciding now would push that half or merge it, and replace the file under the program
+        still writing it. The save's events decide them (or the next pass, as if named)."""
+        named = touched.paths | {a for p in touched.paths for a in ancestors(p)}
+        alone = [p for p in fed if p not in named and p not in report.skipped
+                 and not any(under(p, tree) for tree in touched.trees)]
+        bases = self.journal.bases_of(alone)
+        unsettled = {p for p in alone if (local[p].sha256 if p in local else None)
+                     != (bases[p].sha256 if p in bases else None)}
+        # a document moved away from one of them: where it went is decided with it
+        unsettled |= {r.moved_to for r in self.journal.remotes_of(unsettled).values() if r.moved_to in fed}
+        return sorted(unsettled)
 
     # applying actions
 
