@@ -29,6 +29,7 @@ from syncd.engine import credentials
 from syncd.engine.durability import Durability
 from syncd.engine.entries import Stat, holds_nothing_synced, read_entry
 from syncd.engine.identity import Mark, check_history
+from syncd.engine.in_flight import InFlight
 from syncd.engine.ignore import IgnoreRules, has_git_name
 from syncd.engine.inference import Inference
 from syncd.engine.journal import Conflict, Journal
@@ -188,6 +189,7 @@ class Executor:
         self._bases: dict[str, Base] = {}
         self._remotes: dict[str, Remote] = {}
         self._moves: dict[str, str] = {}  # this plan's moves: new path → old path
+        self._in_flight = InFlight()  # the pushes' commit call beside the pass (`_push`)
 
     @classmethod
     def from_config(cls, cfg, journal: Journal, store: RpcStore | None,
@@ -618,14 +620,19 @@ class Executor:
         return end
 
     def _push(self, paths: list[str], local: dict[str, LocalFile], report: SyncReport) -> None:
-        """A commit call's worth at a time: each lands in the journal before the next is read."""
+        """A commit call's worth at a time, each committing while the next is read (the last
+        one, often the only one, in this thread: no thread for a pass of a few changes)."""
         batch = Batch()
-        for path in paths:
-            change = self._change_for(path, self._remotes.get(path), path in local, report)
-            if change is not None and batch.add(change):
+        with InFlight() as self._in_flight:
+            for path in paths:
+                change = self._change_for(path, self._remotes.get(path), path in local, report)
+                if change is not None and batch.add(change):
+                    changes = batch.take()
+                    self._in_flight.start(lambda changes=changes: self.store.commit(changes),
+                                          lambda results, changes=changes: self._record(changes, results, report))
+            self._in_flight.settle()
+            if batch.changes:
                 self._commit(batch.take(), report)
-        if batch.changes:
-            self._commit(batch.take(), report)
 
     def _change_for(self, path: str, remote: Remote | None, seen: bool, report: SyncReport) -> Change | None:
         """The change to send, read fresh from disk (the file may have moved on since the scan);
@@ -668,6 +675,7 @@ class Executor:
         """The content of an entry, its bytes in the blob store first when it is a blob."""
         content = encode_entry(path, entry, self.policy)
         if content["encoding"] == "blob":
+            self._in_flight.settle()  # (the store's connection is the commit's while one is in flight)
             ensure_stored(self.blobs, entry, self.root)
         return content
 
@@ -682,7 +690,9 @@ class Executor:
         return True
 
     def _commit(self, batch: list[Change], report: SyncReport) -> None:
-        results = self.store.commit(batch)
+        self._record(batch, self.store.commit(batch), report)
+
+    def _record(self, batch: list[Change], results: list[CommitResult], report: SyncReport) -> None:
         with self.journal.transaction():
             self._note(*results)
             for change, result in zip(batch, results):
