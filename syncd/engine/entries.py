@@ -31,6 +31,11 @@ class Stat:
     ctime_ns: int  # a chmod changes it: a mode change is seen like an edit
 
 
+# The identity of a file found but not read: one the journal knows nothing of, in a first
+# sync (nothing to compare it with; the push reads it). No content has it.
+UNREAD = "(not read)"
+
+
 @dataclass(frozen=True, slots=True)  # (slots: a pass holds one a path)
 class LocalFile:
     path: str

@@ -494,8 +494,11 @@ class Executor:
         clean, other = self.journal.stat_rows()
         for path in held:
             clean.pop(path, None)
+        # A first sync reads each new file once, to push it: with no base, no file moved away
+        # whose content it could be, and with neither base nor head, it is pushed whatever it holds.
+        unread = None if self.journal.has_bases() else (lambda path: path not in other)
         result = scan(self.root, self.rules, self.journal, self.policy, temp_prefix=self.journal.temp_prefix,
-                      clean=clean)
+                      clean=clean, unread=unread)
         self._take_scan(result, report)
         other |= clean.keys()  # (what is left of it: not found unchanged)
         for path in other - set(result.files) - set(result.unsupported):

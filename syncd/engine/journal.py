@@ -359,6 +359,9 @@ class Journal:
                 (with_base + len(clean), with_remote + len(clean))))
         return clean, other
 
+    def has_bases(self) -> bool:
+        return self.db.execute("select exists (select 1 from base)").fetchone()[0] == 1
+
     def synced_files(self) -> int:
         """Files (not tombstones nor empty directories) with a base: the tree the mass-delete
         limits measure."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
 from syncd.content import DIRECTORY, FilePolicy, Unsupported, check_size
-from syncd.engine.entries import (LocalFile, Stat, denied, lstat_at, open_source, read_entry,
+from syncd.engine.entries import (UNREAD, LocalFile, Stat, denied, lstat_at, open_source, read_entry,
                                   stat_of)
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.touched import Touched, ancestors
@@ -83,16 +83,19 @@ def read_local(root: Path, relpath: str, policy: FilePolicy) -> tuple[bytes, Loc
 
 def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
          now_ns: int | None = None, temp_prefix: str | None = None,
-         clean: dict[str, tuple[int, int, int, int]] | None = None) -> ScanResult:
+         clean: dict[str, tuple[int, int, int, int]] | None = None,
+         unread: Callable[[str], bool] | None = None) -> ScanResult:
     """`temp_prefix`: how this copy names its temporary files (handed back in `temp_files`,
     never synced); None when the caller writes none. `clean`: paths known to be in sync
     while their stat is this one (size, mtime_ns, ino, ctime_ns), each taken out of it when
     found (what is left was not found so): one found so is counted in `result.clean`, not
-    put in `files`, and its stat is compared without an object made."""
+    put in `files`, and its stat is compared without an object made. `unread`: the paths
+    whose content nothing is decided by (the caller reads them once, to push them): found,
+    they are files of identity UNREAD."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     rules.refresh()  # .gitignore files may have changed since the last walk
     result = ScanResult()
-    _Walk(root, rules, cache, policy, now_ns, temp_prefix, result, clean).tree("", os.fspath(root))
+    _Walk(root, rules, cache, policy, now_ns, temp_prefix, result, clean, unread).tree("", os.fspath(root))
     return result
 
 
@@ -130,10 +133,12 @@ class _Walk:
     """One scan's reading of the tree, into `result`."""
 
     def __init__(self, root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy, now_ns: int,
-                 temp_prefix: str | None, result: ScanResult, clean: dict | None = None):
+                 temp_prefix: str | None, result: ScanResult, clean: dict | None = None,
+                 unread: Callable[[str], bool] | None = None):
         self.root, self.rules, self.cache, self.policy = root, rules, cache, policy
         self.now_ns, self.temp_prefix, self.result = now_ns, temp_prefix, result
         self.clean = {} if clean is None else clean
+        self.unread = unread
 
     def tree(self, prefix: str, top: str) -> None:
         """Everything under the directory `top` (its path relative to the root: `prefix`)."""
@@ -245,7 +250,7 @@ class _Walk:
     def _file(self, rel: str, st: os.stat_result) -> None:
         try:
             local = _scan_file(self.root, rel, stat_of(st), self.cache, self.policy, self.now_ns, self.result,
-                               check=not stat.S_ISLNK(st.st_mode))
+                               check=not stat.S_ISLNK(st.st_mode), unread=self.unread)
         except Unsupported as exc:
             self._unsupported(rel, exc)
             return
@@ -264,10 +269,13 @@ def _utf8(name: str) -> bool:
 
 
 def _scan_file(root: Path, rel: str, st: Stat, cache: StatCache, policy: FilePolicy,
-               now_ns: int, result: ScanResult, check: bool) -> LocalFile | None:
+               now_ns: int, result: ScanResult, check: bool,
+               unread: Callable[[str], bool] | None = None) -> LocalFile | None:
     """`check`: the size limit applies (not to a link)."""
     if check:
         check_size(rel, st.size, policy)
+    if unread is not None and unread(rel):  # (nor in the stat cache)
+        return LocalFile(rel, UNREAD, st)
     cached = cache.get(rel)
     if cached is not None and cached[0] == st:
         return LocalFile(rel, cached[1], st)
