@@ -72,7 +72,7 @@ def test_a_pass_makes_its_new_files_durable_before_recording_them(tmp_path, stor
 
     class Counting(Durability):
         def flush(self) -> None:
-            seen.append(len(self.files))
+            seen.append(self.written)
             super().flush()
 
     journal = Journal(tmp_path / "j")
@@ -83,7 +83,7 @@ def test_a_pass_makes_its_new_files_durable_before_recording_them(tmp_path, stor
     executor.durability = Counting(tmp_path / "c")
     report = executor.sync_once()
     assert len(report.pulled) == len(FILES) and seen and seen[0] == len(FILES)
-    assert executor.durability.files == []
+    assert executor.durability.written == 0 and not executor.durability.directories
     journal.close()
     other.close()
 
@@ -131,3 +131,30 @@ def test_without_syncfs_every_new_directory_is_flushed_in_its_parent(tmp_path):
     from syncd.engine.durability import with_parents
     assert with_parents({tmp_path / "p/s/specs", tmp_path / "p/t"}, tmp_path) == {
         tmp_path, tmp_path / "p", tmp_path / "p/s", tmp_path / "p/s/specs", tmp_path / "p/t"}
+
+
+def test_without_syncfs_each_new_file_and_directory_is_fsynced(tmp_path, monkeypatch):
+    """Where there is no syncfs (not Linux), the files a pass wrote are each fsynced, with
+    their new directories, at the flush; on Linux only their directories are kept."""
+    from syncd.engine import durability as module
+    synced: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(module.os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+                        or real_fsync(fd))
+    for libc in (module._libc, None):
+        monkeypatch.setattr(module, "_libc", libc)
+        synced.clear()
+        kept = Durability(tmp_path)
+        for name in ("p/s/a.md", "p/s/b.md", "p/t/c.md"):
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_text(name)
+            kept.add(tmp_path / name)
+        assert kept.directories == {str(tmp_path / "p/s"), str(tmp_path / "p/t")}
+        assert len(kept.files) == (3 if libc is None else 0)
+        kept.flush()
+        assert kept.written == 0 and not kept.directories and not kept.files
+        if libc is None:
+            assert sorted(synced) == sorted(str(tmp_path / p) for p in ("p/s/a.md", "p/s/b.md", "p/t/c.md", "p/s",
+                                                                         "p/t", "p", ""))  # ("" : the root)
+        else:
+            assert synced == []

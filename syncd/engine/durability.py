@@ -18,26 +18,31 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if sys.platfo
 
 
 class Durability:
-    """The files written since the last flush, and their directories."""
+    """How many files were written since the last flush, and their directories (the files
+    themselves only where there is no syncfs: a first pull of a big tree holds no object a
+    file for this)."""
 
     def __init__(self, root: Path):
         self.root = root
-        self.files: list[Path] = []
-        self.directories: set[Path] = set()
+        self.written = 0
+        self.directories: set[str] = set()
+        self.files: list[str] = []
 
     def add(self, target: Path) -> None:
-        self.files.append(target)
-        self.directories.add(target.parent)
+        self.written += 1
+        self.directories.add(os.fspath(target.parent))
+        if _libc is None:
+            self.files.append(os.fspath(target))
 
     def flush(self) -> None:
         """Every file added is on disk, with its name, when this returns."""
-        if not self.files:
+        if not self.written:
             return
         if _libc is not None:
             for directory in one_per_filesystem(self.root, self.directories):
                 _syncfs(directory)
         else:  # no syncfs: one fsync each, still after all the writes, and of every new directory's parent
-            for path in [*self.files, *with_parents(self.directories, self.root)]:
+            for path in [*self.files, *with_parents(map(Path, self.directories), self.root)]:
                 try:
                     fd = os.open(path, os.O_RDONLY)
                 except FileNotFoundError:  # replaced or removed since: nothing of ours to keep
@@ -46,15 +51,16 @@ class Durability:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
+        self.written = 0
         self.files.clear()
         self.directories.clear()
 
 
-def one_per_filesystem(root: Path, directories) -> list[Path]:
+def one_per_filesystem(root: Path, directories) -> list[Path | str]:
     """The root, and a directory of each other filesystem among them: a directory inside the
     root can be another filesystem's mount point, which the root's `syncfs` does not flush.
     (The root must be there: its files cannot be made durable when it is gone.)"""
-    found: dict[int, Path] = {os.stat(root).st_dev: root}
+    found: dict[int, Path | str] = {os.stat(root).st_dev: root}
     for directory in directories:
         try:
             found.setdefault(os.stat(directory).st_dev, directory)
@@ -74,7 +80,7 @@ def with_parents(directories, root: Path) -> set[Path]:
     return out | {root}
 
 
-def _syncfs(directory: Path) -> None:
+def _syncfs(directory: Path | str) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         if _libc.syncfs(fd) != 0:
