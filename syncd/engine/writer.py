@@ -108,17 +108,20 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _mode(fd: int, target: Path, executable: bool) -> int:
-    """The mode for the new file: the one it replaces (else the umask's), with the
-    executable bits set where it is readable, or none."""
-    mode = statmod.S_IMODE(os.fstat(fd).st_mode)
+def _set_mode(fd: int, target: Path, executable: bool) -> None:
+    """The new file's mode: the one it replaces (else the umask's), with the executable bits
+    set where it is readable, or none. (Most new files have theirs already: no chmod, which
+    would change the inode once more.)"""
+    made = mode = statmod.S_IMODE(os.fstat(fd).st_mode)
     try:
         st = os.lstat(target)
         if statmod.S_ISREG(st.st_mode):
             mode = statmod.S_IMODE(st.st_mode)
     except FileNotFoundError:
         pass
-    return mode | (mode & 0o444) >> 2 if executable else mode & ~0o111
+    mode = mode | (mode & 0o444) >> 2 if executable else mode & ~0o111
+    if mode != made:
+        os.fchmod(fd, mode)
 
 
 def _replace(root: Path, tmp: Path, target: Path, relpath: str, expect: str | None,
@@ -175,7 +178,7 @@ def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], No
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view):]
-            os.fchmod(fd, _mode(fd, target, executable))
+            _set_mode(fd, target, executable)
             if not deferred:
                 os.fsync(fd)
             written = stat_of(os.fstat(fd))
