@@ -365,3 +365,17 @@ def test_the_stores_empty_directory_over_a_folder_of_synced_files_here_is_delete
     assert (got["deleted_remote"], again["deleted_remote"], again["pulled"]) == (1, 0, 0)
     assert other.version("d", 2)["deleted"] and a.files() == {"d/e/A.md": b"# A\n"}
     other.close()
+
+
+def test_a_dry_run_says_the_stores_empty_directory_over_a_folder_with_files_goes_from_the_store(copies):
+    """The store's empty directory where a folder here holds files is their parent: the pass
+    takes it out of the store (pushes), and the dry run says so, not that it would pull it."""
+    a, b = copies
+    (a.root / "e").mkdir(parents=True)
+    a.sync()
+    write(b.root, "e/x.md", b"# b's\n")
+    preview = json.loads(b.cli("sync", "--dry-run", "--json").stdout)
+    assert (preview["pulled"], sorted(preview["pushed"])) == ([], ["e", "e/x.md"])
+    report = b.sync()
+    assert (report["pushed"], report["deleted_remote"]) == (1, 1)  # e/x.md, and the entry e
+    assert (b.root / "e/x.md").read_bytes() == b"# b's\n"

@@ -418,6 +418,8 @@ class Executor:
             base = self._bases.get(path)
             if path in held_paths:
                 key = "held_back"
+            elif action is Action.PULL and self._parent_here(path, local.get(path), self._remotes[path]):
+                key = "pushed"  # (as the pass does: see _apply_remote)
             elif action is Action.PULL:
                 key = "fast_forwarded" if base is not None and base.source == "content" else "pulled"
             elif action is Action.DELETE_LOCAL:
@@ -856,7 +858,7 @@ class Executor:
         deletes, which go first; the plan cannot tell, having no fact of unchanged files) is
         their parent, and goes from the store."""
         try:
-            if remote.sha256 == DIRECTORY and lf is None and self._holds_files(path):
+            if self._parent_here(path, lf, remote):
                 return True
             if remote.sha256 is None:
                 delete_checked(self.root, path, lf.sha256, self._stays, self.rules.ignores)
@@ -878,6 +880,10 @@ class Executor:
         (report.pulled if remote.sha256 is not None else report.deleted_local).append(path)
         self.progress()
         return False
+
+    def _parent_here(self, path: str, lf: LocalFile | None, remote: Remote) -> bool:
+        """The store's empty directory at the path is a folder here holding files."""
+        return remote.sha256 == DIRECTORY and lf is None and self._holds_files(path)
 
     def _holds_files(self, path: str) -> bool:
         """A folder at the path, holding something that syncs."""
