@@ -19,29 +19,21 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from peers import SYNCD, Skip, count_files, initial_sync, make_tree, timed_run  # noqa: E402
+from peers import Skip, count_files, initial_sync, make_tree, syncd_copies, syncd_env, timed_run  # noqa: E402
 from scratch import scratch_database  # noqa: E402
 
 
 def syncd_round(seed: Path, work: Path, args) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCD_", "XDG_")) and k != "PYTHONDONTWRITEBYTECODE"}
-    env.update(XDG_CONFIG_HOME=str(work / "config"), XDG_STATE_HOME=str(work / "state"),
-               XDG_DATA_HOME=str(work / "data"))
+    env = syncd_env(work)
     a, b = work / "a", work / "b"
     shutil.copytree(seed, a, symlinks=True)
     with scratch_database(work, args.database_url) as dsn:
-        copies = {}
-        for name, root in (("a", a), ("b", b)):
-            config = work / f"{name}.yaml"
-            subprocess.run([*SYNCD, "--config", str(config), "init", str(root), "--workspace", "bench",
-                            "--database-url", dsn], check=True, capture_output=True, env=env)
-            copies[name] = [*SYNCD, "--config", str(config)]
+        copies = syncd_copies(work, dsn, env)
         push, _ = timed_run([*copies["a"], "sync", "--once"], env, args.timeout)
         pull, _ = timed_run([*copies["b"], "sync", "--once"], env, args.timeout)
     if count_files(b) != args.files:

@@ -180,21 +180,33 @@ def attempt(results: dict, figure: str, measure: Callable[[], dict]) -> None:
     print(f"  {figure}: {results[figure]}", flush=True)
 
 
-def run_syncd(seed: Path, work: Path, args) -> dict:
-    results: dict = {}
-    # (and with its bytecode cached, as an installed syncd runs: some CI images turn that off)
+def syncd_env(work: Path) -> dict:
+    """syncd's environment for a run in `work`: its own config and state directories (and
+    its bytecode cached, as an installed syncd runs: some CI images turn that off)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCD_", "XDG_")) and k != "PYTHONDONTWRITEBYTECODE"}
     env.update(XDG_CONFIG_HOME=str(work / "config"), XDG_STATE_HOME=str(work / "state"),
                XDG_DATA_HOME=str(work / "data"))
+    return env
+
+
+def syncd_copies(work: Path, dsn: str, env: dict) -> dict[str, list[str]]:
+    """Working copies `a` and `b` in `work` of one workspace at `dsn`: each one's command."""
+    copies = {}
+    for name in ("a", "b"):
+        config = work / f"{name}.yaml"
+        subprocess.run([*SYNCD, "--config", str(config), "init", str(work / name), "--workspace", "bench",
+                        "--database-url", dsn], check=True, capture_output=True, env=env)
+        copies[name] = [*SYNCD, "--config", str(config)]
+    return copies
+
+
+def run_syncd(seed: Path, work: Path, args) -> dict:
+    results: dict = {}
+    env = syncd_env(work)
     a, b = work / "a", work / "b"
     shutil.copytree(seed, a, symlinks=True)
     with scratch_database(work, args.database_url) as dsn:
-        copies = {}
-        for name, root in (("a", a), ("b", b)):
-            config = work / f"{name}.yaml"
-            subprocess.run([*SYNCD, "--config", str(config), "init", str(root), "--workspace", "bench",
-                            "--database-url", dsn], check=True, capture_output=True, env=env)
-            copies[name] = [*SYNCD, "--config", str(config)]
+        copies = syncd_copies(work, dsn, env)
 
         def initial() -> dict:
             push, push_rss = timed_run([*copies["a"], "sync", "--once"], env, args.timeout)
