@@ -413,7 +413,7 @@ class SyncMachine(RuleBasedStateMachine):
         # the directories above what the pass wrote here changed by its writes (a folder a pull
         # filled is no empty-directory entry any more): a full pass, too, leaves them for the next
         written = [*report.pulled, *report.deleted_local, *report.moved, *report.moved.values()]
-        left = (set(report.deferred) | set(report.unsettled) | set(report.skipped) | set(report.held_deletes) | copy.journal.held()
+        left = (set(report.deferred) | set(report.skipped) | set(report.held_deletes) | copy.journal.held()
                 | set(copy.pending) | {a for p in written for a in ancestors(p)})
         plan = Executor(copy.root, copy.journal, copy.store, who=copy.name).preview()
         missed = {p for a in (Action.PUSH, Action.DELETE_REMOTE, Action.MOVE_REMOTE, Action.MERGE)
