@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
+from syncd.engine.entries import packed_stat
 from syncd.engine.journal import Journal
 
 PATHS = ["a.md", "b.md", "d/c.md", "d/e.md", "f"]
@@ -31,7 +32,7 @@ def test_the_clean_paths_and_the_others_are_what_the_three_tables_say(stats, bas
         clean = {p for p, sha in stats.items() if p in bases and p in remotes
                  and bases[p][1] == sha and remotes[p] == bases[p]}
         found, other = journal.stat_rows()
-        assert {p: found.get(p) for p in found} == {p: (1, 2, 3, 4) for p in clean}
+        assert found == {p: packed_stat(1, 2, 3, 4) for p in clean}
         assert other == (stats.keys() | bases.keys() | remotes.keys()) - clean
         journal.close()
 

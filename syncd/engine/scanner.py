@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
 from syncd.content import DIRECTORY, FilePolicy, Unsupported, check_size
-from syncd.engine.entries import (UNREAD, LocalFile, Stat, denied, lstat_at, open_source, read_entry,
-                                  stat_of)
+from syncd.engine.entries import (UNREAD, LocalFile, Stat, denied, lstat_at, open_source, packed_stat,
+                                  read_entry, stat_of)
 from syncd.engine.ignore import IgnoreRules
 from syncd.engine.touched import Touched, ancestors
 
@@ -83,11 +83,11 @@ def read_local(root: Path, relpath: str, policy: FilePolicy) -> tuple[bytes, Loc
 
 def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
          now_ns: int | None = None, temp_prefix: str | None = None,
-         clean: dict[str, tuple[int, int, int, int]] | None = None,
+         clean: dict[str, bytes] | None = None,
          unread: Callable[[str], bool] | None = None) -> ScanResult:
     """`temp_prefix`: how this copy names its temporary files (handed back in `temp_files`,
     never synced); None when the caller writes none. `clean`: paths known to be in sync
-    while their stat is this one (size, mtime_ns, ino, ctime_ns), each taken out of it when
+    while their stat is this one (`packed_stat`), each taken out of it when
     found (what is left was not found so): one found so is counted in `result.clean`, not
     put in `files`, and its stat is compared without an object made. `unread`: the paths
     whose content nothing is decided by (the caller reads them once, to push them): found,
@@ -144,6 +144,7 @@ class _Walk:
         """Everything under the directory `top` (its path relative to the root: `prefix`)."""
         result, rules, clean, temp_prefix = self.result, self.rules, self.clean, self.temp_prefix
         pending = [(prefix, top)]
+        clean_stat = clean.get
         found_clean = 0
         while pending:
             prefix, directory = pending.pop()
@@ -182,7 +183,7 @@ class _Walk:
                     continue
                 except FileNotFoundError:
                     continue  # gone since the directory was listed
-                if clean.get(rel) == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns):
+                if clean_stat(rel) == packed_stat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns):
                     del clean[rel]
                     found_clean += 1
                     continue
