@@ -96,12 +96,18 @@ class _AnyOf:
                 by_path.append(regex)
         self._name = re.compile("|".join(f"(?:{r})" for r in by_name)) if by_name else None
         self._path = re.compile("|".join(f"(?:{r})" for r in by_path)) if by_path else None
+        self._names: dict[str, bool] = {}  # (a walk meets the same names in many directories)
 
     def match(self, path: str) -> bool:
         """`path` as pathspec is given it (a directory's with its trailing slash)."""
         if self._name is not None:
             name = path[path.rstrip("/").rfind("/") + 1:]
-            if self._name.match(name):
+            hit = self._names.get(name)
+            if hit is None:
+                hit = self._name.match(name) is not None
+                if len(self._names) < _NAMES_KEPT:
+                    self._names[name] = hit
+            if hit:
                 return True
         return self._path is not None and self._path.match(path) is not None
 
