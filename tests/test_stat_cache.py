@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
-from syncd.engine.entries import packed_stat
+from syncd.engine.entries import Stat, packed_stat
 from syncd.engine.journal import Journal
 
 PATHS = ["a.md", "b.md", "d/c.md", "d/e.md", "f"]
@@ -64,3 +64,19 @@ def test_a_journal_of_the_release_before_keeps_its_rows_in_tables_clustered_by_p
         assert sql.rstrip().endswith("without rowid"), sql
     journal.record_synced("c.md", Remote(1, "y"))
     assert journal.bases_of(["c.md"])["c.md"].version == 1
+
+
+def test_an_inode_number_past_2_63_is_cached_and_found_clean(tmp_path):
+    """Inode numbers are unsigned 64-bit (overlayfs with xino and NFS hand out ones with the
+    top bit set) and SQLite's integers signed: such a file's stat is kept, read back as it
+    was, and a rescan finds it unchanged."""
+    journal = Journal(tmp_path / "j.sqlite3")
+    stat = Stat(1, 2, 2**64 - 3, 4)
+    journal.put("a.md", stat, "x")
+    journal.flush_stats()
+    assert journal.get("a.md") == (stat, "x")
+    journal.db.execute("insert into base values ('a.md', 1, 'x')")
+    journal.db.execute("insert into remote values ('a.md', 1, 'x', null)")
+    found, _ = journal.stat_rows()
+    assert found == {"a.md": packed_stat(1, 2, 2**64 - 3, 4)}
+    journal.close()

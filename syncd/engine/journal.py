@@ -82,6 +82,15 @@ _UPGRADES = [
 ]
 
 
+# Inode numbers are unsigned 64-bit (overlayfs with xino and NFS set the top bit), SQLite's
+# integers signed: one past 2^63 is kept as its two's complement
+_INODES = 1 << 64
+
+
+def _signed(ino: int) -> int:
+    return ino - _INODES if ino >= _INODES >> 1 else ino
+
+
 STATS_HELD = 4096  # changed stat-cache rows held in memory before they are written
 
 
@@ -335,7 +344,7 @@ class Journal:
                     "2 * (r.path is not null) end from stat_cache s left join base b on b.path = s.path "
                     "left join remote r on r.path = s.path"):
                 if not kind:
-                    clean[p] = packed_stat(size, mtime, ino, ctime)
+                    clean[p] = packed_stat(size, mtime, ino % _INODES, ctime)
                 else:
                     other.add(p)
                     with_base += (kind - 1) & 1
@@ -475,7 +484,7 @@ class Journal:
             return self._stats_dirty[path]
         row = self.db.execute("select size, mtime_ns, ino, ctime_ns, sha256 from stat_cache where path = ?",
                               (path,)).fetchone()
-        return (Stat(*row[:4]), row[4]) if row else None
+        return (Stat(row[0], row[1], row[2] % _INODES, row[3]), row[4]) if row else None
 
     def put(self, path: str, stat: Stat, sha256: str) -> None:
         self._hold_stat(path, (stat, sha256))
@@ -498,5 +507,5 @@ class Journal:
                 else:
                     st, sha = entry
                     self.db.execute("insert or replace into stat_cache values (?, ?, ?, ?, ?, ?)",
-                                    (path, st.size, st.mtime_ns, st.ino, st.ctime_ns, sha))
+                                    (path, st.size, st.mtime_ns, _signed(st.ino), st.ctime_ns, sha))
         self._stats_dirty.clear()
