@@ -16,6 +16,7 @@ from aged_files import put
 
 from syncd.content import FilePolicy, Unsupported, identity, sha256_hex
 from syncd.engine.ignore import TEMP_PREFIX, IgnoreRules
+from syncd.engine.entries import packed_stat
 from syncd.engine.scanner import MemoryStatCache, read_local, scan, stat_of
 
 NOBODY = 65534
@@ -203,3 +204,22 @@ def test_read_local_never_blocks_on_a_fifo_or_opens_a_socket(tmp_path):
         with pytest.raises(Unsupported, match=r"^sock.md: not a regular file"):
             read_local(tmp_path, "sock.md", FilePolicy())
         assert scan_tree(tmp_path).unsupported == {}  # a walk passes such things by silently
+
+
+def test_a_file_dated_past_2262_is_found_and_read_each_scan_beside_clean_ones(tmp_path):
+    """A nanosecond mtime past 2^63 (year 2262: ext4 and XFS take dates to 2446) fits no
+    signed 64-bit integer, as the stat cache keeps them: the file is read again each scan
+    (it is never cached: it looks modified "now or later"), and the clean file beside it is
+    still found clean."""
+    put(tmp_path, "ok.md", b"ok\n")
+    put(tmp_path, "future.md", b"later\n")
+    os.utime(tmp_path / "future.md", ns=(10_413_792_000_000_000_000,) * 2)
+    st = os.lstat(tmp_path / "ok.md")
+    clean = {"ok.md": packed_stat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns),
+             "future.md": packed_stat(0, 0, 0, 0)}
+    cache = MemoryStatCache()
+    for _ in range(2):
+        result = scan(tmp_path, IgnoreRules(), cache, FilePolicy(), clean=dict(clean))
+        assert set(result.files) == {"future.md"} and result.clean == 1
+        assert result.files["future.md"].sha256 == identity(sha256_hex(b"later\n"))
+    assert cache.entries == {}

@@ -80,3 +80,15 @@ def test_an_inode_number_past_2_63_is_cached_and_found_clean(tmp_path):
     found, _ = journal.stat_rows()
     assert found == {"a.md": packed_stat(1, 2, 2**64 - 3, 4)}
     journal.close()
+
+
+def test_a_stat_past_signed_64_bit_integers_is_kept_without_raising(tmp_path):
+    """A ctime past 2262 (a clock set far ahead when the file changed): the row is kept
+    wrapped; read back, it is not the file's stat, so the file is read again, never taken
+    for clean on a stat it does not have."""
+    journal = Journal(tmp_path / "j.sqlite3")
+    stat = Stat(1, 2, 3, 2**63 + 4)
+    journal.put("a.md", stat, "x")
+    journal.flush_stats()
+    assert journal.get("a.md")[0] != stat
+    journal.close()

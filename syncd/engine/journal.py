@@ -82,13 +82,14 @@ _UPGRADES = [
 ]
 
 
-# Inode numbers are unsigned 64-bit (overlayfs with xino and NFS set the top bit), SQLite's
-# integers signed: one past 2^63 is kept as its two's complement
+# SQLite's integers are signed 64-bit; inode numbers are unsigned (overlayfs with xino and
+# NFS set the top bit) and a nanosecond time past 2262 fits neither: a stat is kept modulo
+# 2^64, and an inode read back unsigned (a time that wrapped reads back as no file's)
 _INODES = 1 << 64
 
 
-def _signed(ino: int) -> int:
-    return ino - _INODES if ino >= _INODES >> 1 else ino
+def _signed(value: int) -> int:
+    return (value + (_INODES >> 1)) % _INODES - (_INODES >> 1)
 
 
 STATS_HELD = 4096  # changed stat-cache rows held in memory before they are written
@@ -507,5 +508,5 @@ class Journal:
                 else:
                     st, sha = entry
                     self.db.execute("insert or replace into stat_cache values (?, ?, ?, ?, ?, ?)",
-                                    (path, st.size, st.mtime_ns, _signed(st.ino), st.ctime_ns, sha))
+                                    (path, st.size, _signed(st.mtime_ns), _signed(st.ino), _signed(st.ctime_ns), sha))
         self._stats_dirty.clear()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,10 +184,13 @@ class _Walk:
                     continue
                 except FileNotFoundError:
                     continue  # gone since the directory was listed
-                if clean_stat(rel) == packed_stat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns):
-                    del clean[rel]
-                    found_clean += 1
-                    continue
+                try:
+                    if clean_stat(rel) == packed_stat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns):
+                        del clean[rel]
+                        found_clean += 1
+                        continue
+                except struct.error:  # a time past 2262: never cached (see remember), read
+                    pass
                 self._file(rel, st)
             if prefix and ignored == len(entries):  # holds nothing that syncs: an entry of its own
                 try:
