@@ -18,7 +18,7 @@ from syncd import config as configuration
 from syncd.content import DIRECTORY, FilePolicy
 from syncd.daemon.watcher import _Handler
 from syncd.engine.gitignore import GitIgnores
-from syncd.engine.ignore import IgnoreRules
+from syncd.engine.ignore import DEFAULT_IGNORES, IgnoreRules
 from syncd.engine.scanner import MemoryStatCache, scan
 from test_ignore import entries, keys_of, lines, prefixes
 
@@ -253,3 +253,30 @@ def test_a_directory_git_excludes_that_the_config_re_includes_is_asked_at_once_a
     git(root, "add", "-f", "out/b.md")
     assert git_rules(root, ["!out/"]).ignored_in("", ["out/"]) == set()
     assert git_rules(root, ["!out/"]).ignored_in("out/", ["a.md", "b.md", "c/"]) == {"a.md", "c/"}
+
+
+NEWLINED = ["a\nb/node_modules/x.js", "x\ny/.config/gcloud/c.json", "a\nb/.aws/credentials", "p\nq/docs/deep/n.md",
+            "p\nq/docs/n.md", "line\n/ok.md", "a\nb/c\nd/spec.md", "w\nv/cache/x.md"]
+
+
+def test_a_directory_named_with_a_newline_is_ignored_as_git_ignores_it(tmp_path):
+    """`**` and the "any directories" part of a pattern match across a newline in a name, in
+    Git as in any other name: the built-in rules (credentials' directories among them), the
+    config's and the repository's decide such paths as `git check-ignore` does, in a walk
+    and asked one by one."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    config = ["docs/**/*.md", "cache/"]
+    write(root, ".gitignore", "\n".join([*DEFAULT_IGNORES, *config]) + "\n")
+    for path in NEWLINED:
+        write(root, path, "x\n")
+    checked = subprocess.run(["git", "check-ignore", "-z", "--stdin"], cwd=root, input="\0".join(NEWLINED),
+                             capture_output=True, text=True).stdout
+    git_ignores = set(checked.split("\0")) - {""}
+    assert {"a\nb/node_modules/x.js", "x\ny/.config/gcloud/c.json", "a\nb/.aws/credentials"} <= git_ignores
+    write(root, ".gitignore", "\n".join(config) + "\n")  # the built-in lines are syncd's own
+    for rules in (IgnoreRules(config), IgnoreRules(git=GitIgnores.of(root))):
+        assert {p for p in NEWLINED if rules.ignores(p)} == git_ignores
+        found = set(scan(root, rules, MemoryStatCache(), FilePolicy()).files)
+        assert found & set(NEWLINED) == set(NEWLINED) - git_ignores

@@ -23,8 +23,11 @@ _NAMES_KEPT = 65_536  # decisions by name a Patterns remembers (memory stays fla
 
 def matchable(path: str) -> str:
     """A path the matchers take: a name that is not UTF-8 (surrogate-escaped bytes) with
-    those bytes replaced."""
-    return path if path.isascii() else path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    those bytes replaced, and a newline with a NUL (pathspec's regexes are compiled without
+    DOTALL: their `.` would not cross a newline, where Git's `**` does; no line holds either)."""
+    if not path.isascii():
+        path = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return path.replace("\n", "\0") if "\n" in path else path
 
 
 class Patterns:

@@ -90,11 +90,13 @@ class IgnoreRules:
         """Which entries of one directory `ignores` ignores, asked at once (`prefix`: the
         directory's path with "/", "" for the root; a key: an entry's name, with a "/" after
         a directory's). Each source says which entries a line of it may decide; only those,
-        and the names that may be Git's own or syncd's temporary files, are asked about one
-        by one, exactly as `ignores` asks: every other entry is one no rule ignores."""
+        and the names that may be Git's own or syncd's temporary files or hold a newline,
+        are asked about one by one, exactly as `ignores` asks: every other entry is one no
+        rule ignores."""
         if prefix and self._ignored_dir(prefix[:-1]):
             return set(keys)
-        plain = [k for k in keys if k.isascii() and "git" not in k.lower() and not k.startswith(TEMP_PREFIX)]
+        plain = [k for k in keys if k.isascii() and "git" not in k.lower() and not k.startswith(TEMP_PREFIX)
+                 and "\n" not in k]  # (see matchable)
         asked = set(keys).difference(plain) if len(plain) < len(keys) else set()
         base = matchable(prefix)
         if self._config is not None:
