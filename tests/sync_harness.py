@@ -141,7 +141,9 @@ def racing_save(copy: Copy, saved: list[str]):
     def replace(src, dst, *args, **kwargs):
         real_replace(src, dst, *args, **kwargs)
         if not savers and Path(src).name.startswith(TEMP_PREFIX):
-            saved.append(Path(dst).relative_to(copy.root).as_posix())
+            if kwargs.get("dst_dir_fd") is not None:  # (the writer names a file in its open directory)
+                dst = Path(os.readlink(f"/proc/self/fd/{kwargs['dst_dir_fd']}"), dst)
+            saved.append(Path(dst).relative_to(Path(copy.root).resolve()).as_posix())
             savers.append(threading.Thread(target=save, args=(os.fspath(dst),)))
             savers[0].start()
     writer_module.os.replace = replace

@@ -32,7 +32,7 @@ def test_a_save_right_after_a_pull_is_pushed(tmp_path, dsn, private_xdg, monkeyp
     def the_user_saves_just_after(src, dst, *args, **kwargs):  # (a new file is linked into place)
         real_link(src, dst, *args, **kwargs)
         if str(dst).endswith("notes.md"):  # same size, same timestamp tick: only the bytes differ
-            with open(dst, "r+b") as f:
+            with open(b.root / "notes.md", "r+b") as f:
                 f.write(b"edited")
 
     monkeypatch.setattr(writer.os, "link", the_user_saves_just_after)
@@ -71,9 +71,9 @@ def test_a_write_at_any_moment_around_the_rename_is_seen_by_the_next_scan(tmp_pa
 
     user = threading.Thread(target=save)
 
-    def rename_as_the_user_saves(src, dst):
+    def rename_as_the_user_saves(*args, **kwargs):
         user.start()
-        real_replace(src, dst)
+        real_replace(*args, **kwargs)
 
     with mock.patch.object(writer.os, "replace", rename_as_the_user_saves):
         written = writer.write_atomic(root, "f.md", b"ours\n", sha256_hex(b"old!\n"), temp_prefix=".syncd-tmp-0a1b2c3d-")

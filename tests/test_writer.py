@@ -100,9 +100,9 @@ def test_a_file_the_user_creates_right_after_the_check_is_never_overwritten(tmp_
     import syncd.engine.writer as writer
     checked = writer.identity_now
 
-    def then_the_user_saves(path):
-        seen = checked(path)
-        path.write_bytes(b"the user's own\n")
+    def then_the_user_saves(name, dir_fd):
+        seen = checked(name, dir_fd)
+        (tmp_path / name).write_bytes(b"the user's own\n")
         return seen
     monkeypatch.setattr(writer, "identity_now", then_the_user_saves)
     with pytest.raises(LocalChanged):
@@ -111,3 +111,88 @@ def test_a_file_the_user_creates_right_after_the_check_is_never_overwritten(tmp_
         else:
             writer.write_link(tmp_path, "new.md", "elsewhere.md", None, temp_prefix=T)
     assert (tmp_path / "new.md").read_bytes() == b"the user's own\n" and no_temp_files(tmp_path)
+
+
+def _swap_for_a_link(root: Path, directory: str, outside: Path) -> None:
+    """What a user (or a program) can do at any moment: the folder moved aside, a link to
+    somewhere outside the root in its place."""
+    os.rename(root / directory, root / f"{directory}.old")
+    os.symlink(outside, root / directory)
+
+
+def test_a_folder_swapped_for_a_link_after_its_check_takes_no_new_file_out_of_the_root(tmp_path, monkeypatch):
+    """The folder a pulled file goes in is checked, then the file is made in it: a link put
+    in the folder's place in between must not lead the file out of the root."""
+    import syncd.engine.writer as writer
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "a").mkdir(parents=True)
+    outside.mkdir()
+    real_open = os.open
+
+    def swapped_before_the_create(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT and not (root / "a").is_symlink():
+            _swap_for_a_link(root, "a", outside)
+        return real_open(path, flags, *args, **kwargs)
+    monkeypatch.setattr(writer.os, "open", swapped_before_the_create)
+    try:
+        write_atomic(root, "a/new.md", b"pulled\n", None, temp_prefix=T)
+    except (LocalChanged, UnsafePath, OSError):
+        pass  # refused is fine too: what matters is where nothing went
+    assert list(outside.iterdir()) == []
+    assert (root / "a.old/new.md").read_bytes() == b"pulled\n"
+
+
+def test_a_folder_swapped_for_a_link_after_its_check_loses_no_file_outside_the_root(tmp_path, monkeypatch):
+    """A delete checks the file is what was synced, then removes it: a link put in its
+    folder's place in between, to a folder outside holding a file of the same bytes, must
+    not have that file removed."""
+    import syncd.engine.writer as writer
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "a").mkdir(parents=True)
+    (root / "a/x.md").write_bytes(b"same\n")
+    outside.mkdir()
+    (outside / "x.md").write_bytes(b"same\n")
+    checked = writer.identity_now
+
+    def swapped_before_the_check(*args, **kwargs):
+        if not (root / "a").is_symlink():
+            _swap_for_a_link(root, "a", outside)
+        return checked(*args, **kwargs)
+    monkeypatch.setattr(writer, "identity_now", swapped_before_the_check)
+    try:
+        delete_checked(root, "a/x.md", sha256_hex(b"same\n"))
+    except (LocalChanged, UnsafePath, OSError):
+        pass
+    assert (outside / "x.md").read_bytes() == b"same\n"
+
+
+def test_a_pass_writing_in_many_folders_keeps_few_of_them_open(tmp_path):
+    """The directories a pass writes in stay open for the next write, a bounded number of
+    them: a pull of a tree of ten thousand folders must not run out of file descriptors."""
+    from syncd.engine.writer import Directories
+    open_now = lambda: len(os.listdir("/proc/self/fd"))  # noqa: E731
+    before = open_now()
+    dirs = Directories(tmp_path)
+    most = 0
+    for i in range(300):
+        write_atomic(tmp_path, f"p{i % 7}/s{i}/specs/f.md", b"x", None, temp_prefix=T, dirs=dirs)
+        most = max(most, open_now())
+    dirs.close()
+    assert most - before <= Directories.KEPT + 4 and open_now() == before
+    assert sum(1 for _ in tmp_path.rglob("f.md")) == 300
+
+
+def test_a_folder_removed_by_the_pass_is_made_anew_for_a_file_after_it(tmp_path):
+    """A delete empties a folder and removes it; a file the same pass then pulls into that
+    folder's path goes into a new folder there, not into the removed one."""
+    from syncd.engine.writer import Directories
+    (tmp_path / "s/specs").mkdir(parents=True)
+    (tmp_path / "s/specs/old.md").write_bytes(b"old\n")
+    dirs = Directories(tmp_path)
+    write_atomic(tmp_path, "s/specs/seen.md", b"seen\n", None, temp_prefix=T, dirs=dirs)  # (opens s/specs)
+    delete_checked(tmp_path, "s/specs/seen.md", sha256_hex(b"seen\n"), dirs=dirs)
+    delete_checked(tmp_path, "s/specs/old.md", sha256_hex(b"old\n"), dirs=dirs)
+    assert not (tmp_path / "s").exists()
+    write_atomic(tmp_path, "s/specs/new.md", b"new\n", None, temp_prefix=T, dirs=dirs)
+    dirs.close()
+    assert (tmp_path / "s/specs/new.md").read_bytes() == b"new\n"

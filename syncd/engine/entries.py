@@ -213,19 +213,19 @@ def open_source(root: Path, relpath: str) -> BinaryIO:
 NOT_AN_ENTRY = "not a regular file"
 
 
-def identity_now(path: Path) -> str | None:
-    """The entry identity of what is at `path` (whose directories the caller checked), None
-    when nothing is; its last component is not followed."""
+def identity_now(path: Path | str, dir_fd: int | None = None) -> str | None:
+    """The entry identity of what is at `path` (in `dir_fd`; its directories the caller
+    checked), None when nothing is; its last component is not followed."""
     try:
-        st = os.lstat(path)
+        st = os.lstat(path, dir_fd=dir_fd)
     except FileNotFoundError:
         return None
     if statmod.S_ISLNK(st.st_mode):
-        return link_entry(os.fsdecode(os.readlink(path))).identity
+        return link_entry(os.fsdecode(os.readlink(path, dir_fd=dir_fd))).identity
     if statmod.S_ISDIR(st.st_mode):  # whether it is an entry (empty) is the scan's to say
         return DIRECTORY
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     except FileNotFoundError:
         return None
     except OSError as exc:

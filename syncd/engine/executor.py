@@ -41,7 +41,7 @@ from syncd.engine.resolution import conflict_copy_name
 from syncd.engine.scanner import LocalFile, remember, scan, scan_touched
 from syncd.engine.touched import Touched, ancestors, under
 from syncd.engine.writer import (HoldsUnsynced, LocalChanged, UnsafePath, delete_checked, make_directory, move_checked,
-                                 safe_target, write_atomic, write_link)
+                                 Directories, safe_target, write_atomic, write_link)
 from syncd.logs import OncePerChange
 from syncd.store.blobs import BlobMismatch, BlobStore, blobs_for, ensure_stored
 from syncd.store.rpc import Batch, Change, CommitResult, Head, NotFound, RpcStore, Side, StoreError, StoreUnavailable
@@ -185,6 +185,7 @@ class Executor:
         self.policy = policy or FilePolicy()
         self._contents: dict[tuple[str, int], dict] = {}
         self.durability = Durability(self.root)  # new files pulled, made durable before the journal commits
+        self._dirs = Directories(self.root)  # the directories this pass writes in, open
         # this pass's view of the journal, kept in step with every write to it
         self._bases: dict[str, Base] = {}
         self._remotes: dict[str, Remote] = {}
@@ -203,6 +204,12 @@ class Executor:
         """A full pass, or, given what events named (`touched`), a pass on those paths and
         the ones the feed brings: nothing else is stat'ed, read or reconciled (a root that is
         not the one last synced gets a full pass whatever the events say)."""
+        try:
+            return self._sync(touched)
+        finally:
+            self._dirs.close()  # (the next pass opens them anew: they may have been replaced meanwhile)
+
+    def _sync(self, touched: Touched | None) -> SyncReport:
         report = SyncReport()
         root_id = self._root_identity()
         fed = self._pull_feed(named=touched is not None)
@@ -752,7 +759,7 @@ class Executor:
         inode), and decide again at the new path (a local edit goes on top of the move)."""
         lf, remote, base = local[old], self._remotes[old], self._bases[old]
         try:
-            written = move_checked(self.root, old, new, lf.sha256, self._stays)
+            written = move_checked(self.root, old, new, lf.sha256, self._stays, dirs=self._dirs)
         except UnsafePath as exc:
             self._skip(report, new, str(exc), _cause(exc))
             return
@@ -835,9 +842,10 @@ class Executor:
         With `durability`, a new file waits for its batch's flush to reach the disk."""
         prefix = self.journal.temp_prefix
         if entry.directory:
-            return make_directory(self.root, path, expect)
+            return make_directory(self.root, path, expect, dirs=self._dirs)
         if entry.link:
-            return write_link(self.root, path, entry.target, expect, temp_prefix=prefix, ignored=self.rules.ignores)
+            return write_link(self.root, path, entry.target, expect, temp_prefix=prefix, ignored=self.rules.ignores,
+                              dirs=self._dirs)
         data = entry.data
         if data is None:
             def data(out):
@@ -847,7 +855,7 @@ class Executor:
                     raise DamagedVersion(f"{path}: the store's bytes for this version cannot be had ({exc}); "
                                          "not written") from None
         return write_atomic(self.root, path, data, expect, temp_prefix=prefix, executable=entry.executable,
-                            ignored=self.rules.ignores, durability=durability)
+                            ignored=self.rules.ignores, durability=durability, dirs=self._dirs)
 
     def _apply_remote(self, path: str, lf: LocalFile | None, remote: Remote, report: SyncReport,
                       durability: Durability | None = None) -> bool:
@@ -861,7 +869,7 @@ class Executor:
             if self._parent_here(path, lf, remote):
                 return True
             if remote.sha256 is None:
-                delete_checked(self.root, path, lf.sha256, self._stays, self.rules.ignores)
+                delete_checked(self.root, path, lf.sha256, self._stays, self.rules.ignores, dirs=self._dirs)
                 self.journal.drop(path)
             else:
                 written = self._write(path, self._content_of(path, remote), lf.sha256 if lf else None,
@@ -887,7 +895,7 @@ class Executor:
 
     def _holds_files(self, path: str) -> bool:
         """A folder at the path, holding something that syncs."""
-        target = safe_target(self.root, path, directory_ok=True)
+        target = safe_target(self.root, path, directory_ok=True, dirs=self._dirs)
         try:
             folder = stat.S_ISDIR(os.lstat(target).st_mode)
         except FileNotFoundError:
@@ -1057,7 +1065,7 @@ class Executor:
         try:
             if head.sha256 != ours:
                 if result is None:
-                    delete_checked(self.root, path, ours, self._stays, self.rules.ignores)
+                    delete_checked(self.root, path, ours, self._stays, self.rules.ignores, dirs=self._dirs)
                     self.journal.drop(path)
                 else:
                     written = self._write(path, result, ours)

@@ -3,6 +3,9 @@
 Paths come from the store, which other people's machines write to: each one is checked
 before it can name a file here. A write goes to a temporary file beside the target, is
 fsynced, and replaces the target only if the target still holds what the caller last saw.
+Every name is taken relative to its directory, opened from the one above without following
+a link (`Directories`): checking a path, then writing to it, would follow a link that
+replaced one of its directories in between, out of the root.
 """
 from __future__ import annotations
 
@@ -10,8 +13,10 @@ import errno
 import os
 import secrets
 import stat as statmod
+from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
 from syncd.content import DIRECTORY, link_problem
 from syncd.engine.durability import Durability
@@ -34,26 +39,97 @@ class HoldsUnsynced(Exception):
     cause = "a directory holds files that are not synced"
 
 
-def _rmdir_entry(root: Path, relpath: str, target: Path, ignored: Ignored | None, gone: str) -> None:
-    """Remove the directory an empty-directory entry names; LocalChanged when something
-    that syncs arrived in it since the scan, HoldsUnsynced when only ignored files hold it."""
+class Directories:
+    """The root's directories as the writer found them, each opened once, by name from the
+    one above and never through a link; what is written goes into the directory that was
+    checked, whatever replaces it meanwhile. An executor keeps one for a pass (it goes
+    through the tree in order: the directories it is in stay open, `KEPT` of them); a call
+    given none opens its own for itself. A directory the writer removes is forgotten."""
+
+    KEPT = 32
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.real = ""  # the root's real path, looked up when the root is opened
+        self._open: OrderedDict[str, int] = OrderedDict()  # a directory's path in the root ("": the root) → fd
+
+    def close(self) -> None:
+        while self._open:
+            os.close(self._open.popitem()[1])
+
+    def path(self, relpath: str) -> str:
+        return f"{self.real}/{relpath}" if relpath else self.real
+
+    def fd(self, relpath: str, make: bool, asked: str) -> int | None:
+        """The directory at `relpath` in the root, open; None when it (or one above) is
+        missing and not `make`. UnsafePath, naming `asked`, where a link or a file is on
+        the way."""
+        fd = self._open.get(relpath)
+        if fd is not None:
+            self._open.move_to_end(relpath)
+            return fd
+        if not relpath:
+            self.real = os.path.realpath(self.root)
+            fd = os.open(self.real, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        else:
+            above, _, name = relpath.rpartition("/")
+            up = self.fd(above, make, asked)
+            if up is None:
+                return None
+            fd = self._opened(up, name, make, asked, relpath)
+            if fd is None:
+                return None
+        self._open[relpath] = fd
+        return fd
+
+    def _opened(self, up: int, name: str, make: bool, asked: str, relpath: str) -> int | None:
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            return os.open(name, flags, dir_fd=up)
+        except FileNotFoundError:
+            if not make:
+                return None
+        except NotADirectoryError:
+            raise self._refused(up, name, asked, relpath) from None
+        try:
+            os.mkdir(name, dir_fd=up)
+        except FileExistsError:
+            pass
+        try:
+            return os.open(name, flags, dir_fd=up)
+        except NotADirectoryError:  # raced with a link or a file of that name
+            raise self._refused(up, name, asked, relpath) from None
+
+    def _refused(self, up: int, name: str, asked: str, relpath: str) -> UnsafePath:
+        if statmod.S_ISLNK(os.lstat(name, dir_fd=up).st_mode):
+            return UnsafePath(f"{asked}: passes through the symbolic link {self.path(relpath)}; not written")
+        return UnsafePath(f"{asked}: {self.path(relpath)} is a file, not a directory")
+
+    def trim(self) -> None:
+        """Close all but the `KEPT` last used (between calls: never one a call holds)."""
+        while len(self._open) > self.KEPT:
+            os.close(self._open.popitem(last=False)[1])
+
+    def forget(self, relpath: str) -> None:
+        """The directory at `relpath` was removed: it and those under it are opened anew."""
+        for known in [k for k in self._open if k == relpath or k.startswith(f"{relpath}/")]:
+            os.close(self._open.pop(known))
+
+
+@contextmanager
+def _using(root: Path, dirs: Directories | None) -> Iterator[Directories]:
+    if dirs is not None:
+        dirs.trim()
+        yield dirs
+        return
+    dirs = Directories(root)
     try:
-        os.rmdir(target)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-            raise
-        if not holds_nothing_synced(relpath, ignored, str(target)):
-            raise LocalChanged(f"{relpath}: changed since it was scanned; not {gone}") from None
-        raise HoldsUnsynced(f"{relpath}: {gone} in the store, but this directory holds files that are not "
-                            "synced (ignored here); left in place: remove them to finish") from None
+        yield dirs
+    finally:
+        dirs.close()
 
 
-def safe_target(root: Path, relpath: str, directory_ok: bool = False, make_parents: bool = False) -> Path:
-    """The absolute target of a store path, or UnsafePath saying why it is refused (a
-    directory there too, unless the caller expects one: an empty directory entry). With
-    `make_parents`, the directories above it that are missing are made as they are checked."""
+def _checked_name(relpath: str) -> list[str]:
     if not relpath or relpath.startswith("/") or "\x00" in relpath:
         raise UnsafePath(f"{relpath!r}: not a relative path")
     parts = relpath.split("/")
@@ -61,60 +137,60 @@ def safe_target(root: Path, relpath: str, directory_ok: bool = False, make_paren
         raise UnsafePath(f"{relpath!r}: empty, '.' or '..' parts")
     if any(is_git_name(part) for part in parts):
         raise UnsafePath(f"{relpath}: a name Git keeps for itself (.git); refused, never written here")
-    parent = _checked_parents(root, relpath, parts[:-1], make_parents)
-    target = Path(parent, parts[-1])
-    if not directory_ok:
+    return parts
+
+
+def _placed(dirs: Directories, relpath: str, directory_ok: bool = False,
+            make_parents: bool = False) -> tuple[int | None, str, Path]:
+    """(its directory open, or None when that is missing; its name there; its absolute
+    path) of a store path, or UnsafePath saying why it is refused (a directory there too,
+    unless the caller expects one: an empty directory entry)."""
+    parts = _checked_name(relpath)
+    dir_fd = dirs.fd("/".join(parts[:-1]), make_parents, relpath)
+    target = Path(dirs.path(relpath))
+    if dir_fd is not None and not directory_ok:
         try:
-            if statmod.S_ISDIR(os.lstat(target).st_mode):
+            if statmod.S_ISDIR(os.lstat(parts[-1], dir_fd=dir_fd).st_mode):
                 raise UnsafePath(f"{relpath}: {target} is a directory")
-        except (FileNotFoundError, NotADirectoryError):
-            pass
-    return target
-
-
-def _checked_parents(root: Path, relpath: str, parents: list[str], make: bool) -> str:
-    """The directory a path's target goes in, each one on the way there a plain directory
-    (not a link, not a file), each looked at once; those missing are made when `make`,
-    else left for later (nothing below a missing one is there either)."""
-    here = os.path.realpath(root)
-    for i, part in enumerate(parents):
-        here = f"{here}/{part}"
-        try:
-            st = os.lstat(here)
         except FileNotFoundError:
-            if not make:
-                return os.path.join(here, *parents[i + 1:])
-            try:
-                os.mkdir(here)
-            except FileExistsError:
-                pass
-            st = os.lstat(here)
-        if statmod.S_ISLNK(st.st_mode):
-            raise UnsafePath(f"{relpath}: passes through the symbolic link {here}; not written")
-        if not statmod.S_ISDIR(st.st_mode):
-            raise UnsafePath(f"{relpath}: {here} is a file, not a directory")
-    return here
+            pass
+    return dir_fd, parts[-1], target
 
 
-def _make_parents(root: Path, relpath: str) -> None:
-    _checked_parents(root, relpath, relpath.split("/")[:-1], make=True)
+def safe_target(root: Path, relpath: str, directory_ok: bool = False, make_parents: bool = False, *,
+                dirs: Directories | None = None) -> Path:
+    """The absolute target of a store path, or UnsafePath saying why it is refused (a
+    directory there too, unless the caller expects one: an empty directory entry). With
+    `make_parents`, the directories above it that are missing are made as they are checked."""
+    with _using(root, dirs) as dirs:
+        return _placed(dirs, relpath, directory_ok, make_parents)[2]
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+def _rmdir_entry(dirs: Directories, dir_fd: int, name: str, relpath: str, ignored: Ignored | None,
+                 gone: str) -> None:
+    """Remove the directory an empty-directory entry names; LocalChanged when something
+    that syncs arrived in it since the scan, HoldsUnsynced when only ignored files hold it."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        os.rmdir(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        if not holds_nothing_synced(relpath, ignored, name, dir_fd):
+            raise LocalChanged(f"{relpath}: changed since it was scanned; not {gone}") from None
+        raise HoldsUnsynced(f"{relpath}: {gone} in the store, but this directory holds files that are not "
+                            "synced (ignored here); left in place: remove them to finish") from None
+    dirs.forget(relpath)
 
 
-def _set_mode(fd: int, target: Path, executable: bool) -> None:
+def _set_mode(fd: int, dir_fd: int, name: str, executable: bool) -> None:
     """The new file's mode: the one it replaces (else the umask's), with the executable bits
     set where it is readable, or none. (Most new files have theirs already: no chmod, which
     would change the inode once more.)"""
     made = mode = statmod.S_IMODE(os.fstat(fd).st_mode)
     try:
-        st = os.lstat(target)
+        st = os.lstat(name, dir_fd=dir_fd)
         if statmod.S_ISREG(st.st_mode):
             mode = statmod.S_IMODE(st.st_mode)
     except FileNotFoundError:
@@ -124,31 +200,38 @@ def _set_mode(fd: int, target: Path, executable: bool) -> None:
         os.fchmod(fd, mode)
 
 
-def _replace(root: Path, tmp: Path, target: Path, relpath: str, expect: str | None,
+def _replace(dirs: Directories, dir_fd: int, tmp: str, name: str, relpath: str, expect: str | None,
              ignored: Ignored | None) -> None:
-    if identity_now(target) != expect:
+    if identity_now(name, dir_fd) != expect:
         raise LocalChanged(f"{relpath}: changed since it was scanned; not written")
     if expect == DIRECTORY:  # an empty directory gives way (not atomically: it held nothing)
-        _rmdir_entry(root, relpath, target, ignored, "replaced by a file")
+        _rmdir_entry(dirs, dir_fd, name, relpath, ignored, "replaced by a file")
     if expect is None:
         # Nothing was there: a link fails where the user has since saved a file of that
         # name, where a rename would overwrite it (a filesystem without hard links: rename).
         try:
-            os.link(tmp, target, follow_symlinks=False)
+            os.link(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
         except FileExistsError:
             raise LocalChanged(f"{relpath}: appeared since it was scanned; not written") from None
         except OSError as exc:
             if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
                 raise
         else:
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=dir_fd)
             return
-    os.replace(tmp, target)
+    os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+
+def _unlink_quietly(name: str, dir_fd: int) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
 
 
 def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], None], expect_sha256: str | None, *,
                  temp_prefix: str, executable: bool = False, ignored: Ignored | None = None,
-                 durability: Durability | None = None) -> Stat:
+                 durability: Durability | None = None, dirs: Directories | None = None) -> Stat:
     """Replace what is at the path with a file of `data` (or what `data` writes into the
     file it is given, such as a blob streamed from the store, which raises when the bytes
     are wrong) and that mode, if it still has the entry identity `expect_sha256` (None:
@@ -166,108 +249,126 @@ def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], No
     fsynced here but added to it, to be made durable with the rest of its batch; a file that
     replaces another always is, before the rename."""
     deferred = durability is not None and expect_sha256 is None
-    target = safe_target(root, relpath, directory_ok=expect_sha256 == DIRECTORY, make_parents=True)
-    tmp = target.parent / f"{temp_prefix}{secrets.token_hex(8)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
-    try:
+    with _using(root, dirs) as dirs:
+        dir_fd, name, target = _placed(dirs, relpath, directory_ok=expect_sha256 == DIRECTORY, make_parents=True)
+        tmp = f"{temp_prefix}{secrets.token_hex(8)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666, dir_fd=dir_fd)
         try:
-            if callable(data):
-                with os.fdopen(fd, "wb", closefd=False) as out:
-                    data(out)
-            else:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            _set_mode(fd, target, executable)
-            if not deferred:
-                os.fsync(fd)
-            written = stat_of(os.fstat(fd))
-        finally:
-            os.close(fd)
-        _replace(root, tmp, target, relpath, expect_sha256, ignored)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if deferred:
-        durability.add(target)
-    else:
-        _fsync_dir(target.parent)
-    return written
+            try:
+                if callable(data):
+                    with os.fdopen(fd, "wb", closefd=False) as out:
+                        data(out)
+                else:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                _set_mode(fd, dir_fd, name, executable)
+                if not deferred:
+                    os.fsync(fd)
+                written = stat_of(os.fstat(fd))
+            finally:
+                os.close(fd)
+            _replace(dirs, dir_fd, tmp, name, relpath, expect_sha256, ignored)
+        except BaseException:
+            _unlink_quietly(tmp, dir_fd)
+            raise
+        if deferred:
+            durability.add(target)
+        else:
+            os.fsync(dir_fd)
+        return written
 
 
 def write_link(root: Path, relpath: str, link_target: str, expect_sha256: str | None, *, temp_prefix: str,
-               ignored: Ignored | None = None) -> Stat:
+               ignored: Ignored | None = None, dirs: Directories | None = None) -> Stat:
     """Replace what is at the path with a symbolic link to `link_target`, as write_atomic
     does a file: made under a temporary name, renamed into place if the path still holds
     what was last seen. The target is checked here again, whatever the store said: only a
     relative link that stays inside the root is made."""
-    target = safe_target(root, relpath, directory_ok=expect_sha256 == DIRECTORY)
-    problem = link_problem(relpath, link_target)
-    if problem is not None:
-        raise UnsafePath(f"{relpath}: {problem}; not written")
-    _make_parents(root, relpath)
-    tmp = target.parent / f"{temp_prefix}{secrets.token_hex(8)}"
-    os.symlink(link_target, tmp)
-    try:
-        written = stat_of(os.lstat(tmp))
-        _replace(root, tmp, target, relpath, expect_sha256, ignored)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(target.parent)
-    return written
+    with _using(root, dirs) as dirs:
+        _placed(dirs, relpath, directory_ok=expect_sha256 == DIRECTORY)
+        problem = link_problem(relpath, link_target)
+        if problem is not None:
+            raise UnsafePath(f"{relpath}: {problem}; not written")
+        dir_fd, name, _ = _placed(dirs, relpath, directory_ok=expect_sha256 == DIRECTORY, make_parents=True)
+        tmp = f"{temp_prefix}{secrets.token_hex(8)}"
+        os.symlink(link_target, tmp, dir_fd=dir_fd)
+        try:
+            written = stat_of(os.lstat(tmp, dir_fd=dir_fd))
+            _replace(dirs, dir_fd, tmp, name, relpath, expect_sha256, ignored)
+        except BaseException:
+            _unlink_quietly(tmp, dir_fd)
+            raise
+        os.fsync(dir_fd)
+        return written
 
 
-def make_directory(root: Path, relpath: str, expect_sha256: str | None) -> Stat:
+def make_directory(root: Path, relpath: str, expect_sha256: str | None, *, dirs: Directories | None = None) -> Stat:
     """Make the path an (empty) directory if it still holds `expect_sha256` (None: absent);
     a directory already there, empty or not, is what was asked for."""
-    target = safe_target(root, relpath, directory_ok=True)
-    if not (target.is_dir() and not target.is_symlink()):
-        if identity_now(target) != expect_sha256:
-            raise LocalChanged(f"{relpath}: changed since it was scanned; not made a directory")
-        if expect_sha256 is not None:  # the file or link it replaces, as last seen
-            target.unlink()
-        _make_parents(root, relpath)
-        try:
-            os.mkdir(target)
-        except FileExistsError:
-            pass
-        if not statmod.S_ISDIR(os.lstat(target).st_mode):  # raced with a file or a link
-            raise LocalChanged(f"{relpath}: changed since it was scanned; not made a directory")
-        _fsync_dir(target.parent)
-    return stat_of(os.lstat(target))
+    with _using(root, dirs) as dirs:
+        dir_fd, name, _ = _placed(dirs, relpath, directory_ok=True)
+        if dir_fd is None or not _is_directory(name, dir_fd):
+            if (None if dir_fd is None else identity_now(name, dir_fd)) != expect_sha256:
+                raise LocalChanged(f"{relpath}: changed since it was scanned; not made a directory")
+            if expect_sha256 is not None:  # the file or link it replaces, as last seen
+                os.unlink(name, dir_fd=dir_fd)
+            dir_fd = _placed(dirs, relpath, directory_ok=True, make_parents=True)[0]
+            try:
+                os.mkdir(name, dir_fd=dir_fd)
+            except FileExistsError:
+                pass
+            if not _is_directory(name, dir_fd):  # raced with a file or a link
+                raise LocalChanged(f"{relpath}: changed since it was scanned; not made a directory")
+            os.fsync(dir_fd)
+        return stat_of(os.lstat(name, dir_fd=dir_fd))
+
+
+def _is_directory(name: str, dir_fd: int) -> bool:
+    try:
+        return statmod.S_ISDIR(os.lstat(name, dir_fd=dir_fd).st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def delete_checked(root: Path, relpath: str, expect_sha256: str,
-                   keep: Callable[[str], bool] = lambda path: False, ignored: Ignored | None = None) -> None:
+                   keep: Callable[[str], bool] = lambda path: False, ignored: Ignored | None = None, *,
+                   dirs: Directories | None = None) -> None:
     """Remove the file, link or empty directory if it still is that entry, then any
     directories that emptied, except those `keep` names (synced empty directories). A
     directory holding what `ignored` names is left, with HoldsUnsynced."""
-    target = safe_target(root, relpath, directory_ok=expect_sha256 == DIRECTORY)
-    if expect_sha256 == DIRECTORY and target.is_dir() and not target.is_symlink():
-        _rmdir_entry(root, relpath, target, ignored, "deleted")
-    else:
-        if identity_now(target) != expect_sha256:
+    with _using(root, dirs) as dirs:
+        dir_fd, name, _ = _placed(dirs, relpath, directory_ok=expect_sha256 == DIRECTORY)
+        if dir_fd is None:
             raise LocalChanged(f"{relpath}: changed since it was scanned; not deleted")
-        target.unlink()
-    _fsync_dir(target.parent)
-    _remove_emptied(root, target.parent, keep)
+        if expect_sha256 == DIRECTORY and _is_directory(name, dir_fd):
+            _rmdir_entry(dirs, dir_fd, name, relpath, ignored, "deleted")
+        else:
+            if identity_now(name, dir_fd) != expect_sha256:
+                raise LocalChanged(f"{relpath}: changed since it was scanned; not deleted")
+            os.unlink(name, dir_fd=dir_fd)
+        os.fsync(dir_fd)
+        _remove_emptied(dirs, relpath.rpartition("/")[0], keep)
 
 
-def _remove_emptied(root: Path, parent: Path, keep: Callable[[str], bool] = lambda path: False) -> None:
-    """Remove `parent` and the directories above it that are now empty, up to the root,
-    but for those `keep` names."""
-    top = Path(root).resolve()
-    while parent != top and not keep(parent.relative_to(top).as_posix()):
+def _remove_emptied(dirs: Directories, parent: str, keep: Callable[[str], bool] = lambda path: False) -> None:
+    """Remove the directory at `parent` and those above it that are now empty, up to the
+    root, but for those `keep` names."""
+    while parent and not keep(parent):
+        above, _, name = parent.rpartition("/")
         try:
-            parent.rmdir()
-        except OSError:
-            break  # not empty: someone's files are still there
-        parent = parent.parent
+            up = dirs.fd(above, False, parent)
+            if up is None:
+                break
+            os.rmdir(name, dir_fd=up)
+        except (OSError, UnsafePath):
+            break  # not empty: someone's files are still there (or what was above it is no more)
+        dirs.forget(parent)
+        parent = above
 
 
 def move_checked(root: Path, old: str, new: str, expect_sha256: str,
-                 keep: Callable[[str], bool] = lambda path: False) -> Stat:
+                 keep: Callable[[str], bool] = lambda path: False, *, dirs: Directories | None = None) -> Stat:
     """Rename the file at `old` to `new`, keeping its inode, if `old` still has that content
     and nothing is at `new`; then remove directories the move emptied, except those `keep`
     names (synced empty directories). A link is moved only where its target still stays
@@ -277,24 +378,29 @@ def move_checked(root: Path, old: str, new: str, expect_sha256: str,
     A hard link then an unlink: the link never replaces anything at `new` (it fails if
     something appeared there), and a crash in between leaves the same file at both paths,
     which the next pass settles as a synced file and a delete."""
-    source, target = safe_target(root, old), safe_target(root, new)
-    before = os.lstat(source)
-    if identity_now(source) != expect_sha256:
-        raise LocalChanged(f"{old}: changed since it was scanned; not moved")
-    if statmod.S_ISLNK(before.st_mode):
-        problem = link_problem(new, os.fsdecode(os.readlink(source)))
-        if problem is not None:
-            raise UnsafePath(f"{new}: {problem}; {old} not moved there")
-    _make_parents(root, new)
-    try:
-        os.link(source, target, follow_symlinks=False)
-    except FileExistsError:
-        raise LocalChanged(f"{new}: appeared since the scan; {old} not moved there") from None
-    linked = os.lstat(target)
-    if (linked.st_ino, linked.st_dev) != (before.st_ino, before.st_dev):  # replaced after the check
-        os.unlink(target)
-        raise LocalChanged(f"{old}: replaced since it was scanned; not moved")
-    os.unlink(source)
-    _fsync_dir(target.parent)
-    _remove_emptied(root, source.parent, keep)
-    return stat_of(os.lstat(target))
+    with _using(root, dirs) as dirs:
+        old_fd, old_name, source = _placed(dirs, old)
+        _placed(dirs, new)
+        if old_fd is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(source))
+        before = os.lstat(old_name, dir_fd=old_fd)
+        if identity_now(old_name, old_fd) != expect_sha256:
+            raise LocalChanged(f"{old}: changed since it was scanned; not moved")
+        if statmod.S_ISLNK(before.st_mode):
+            problem = link_problem(new, os.fsdecode(os.readlink(old_name, dir_fd=old_fd)))
+            if problem is not None:
+                raise UnsafePath(f"{new}: {problem}; {old} not moved there")
+        new_fd, new_name, _ = _placed(dirs, new, make_parents=True)
+        try:
+            os.link(old_name, new_name, src_dir_fd=old_fd, dst_dir_fd=new_fd, follow_symlinks=False)
+        except FileExistsError:
+            raise LocalChanged(f"{new}: appeared since the scan; {old} not moved there") from None
+        linked = os.lstat(new_name, dir_fd=new_fd)
+        if (linked.st_ino, linked.st_dev) != (before.st_ino, before.st_dev):  # replaced after the check
+            os.unlink(new_name, dir_fd=new_fd)
+            raise LocalChanged(f"{old}: replaced since it was scanned; not moved")
+        os.unlink(old_name, dir_fd=old_fd)
+        os.fsync(new_fd)
+        moved = stat_of(os.lstat(new_name, dir_fd=new_fd))  # (its ctime is the unlink's)
+        _remove_emptied(dirs, old.rpartition("/")[0], keep)
+        return moved
