@@ -314,10 +314,13 @@ class Journal:
                                                             paths)}
 
     def _of(self, query: str, paths):
+        """The rows of these paths, each with the caller's own string for its path, not a
+        copy of it (a first pull of 100k files: 8 MiB)."""
         paths = list(paths)
         for i in range(0, len(paths), 500):
-            chunk = paths[i:i + 500]
-            yield from self.db.execute(f"{query} where path in ({','.join('?' * len(chunk))})", chunk)
+            chunk = {p: p for p in paths[i:i + 500]}
+            for path, *rest in self.db.execute(f"{query} where path in ({','.join('?' * len(chunk))})", list(chunk)):
+                yield chunk[path], *rest
 
     def known_under(self, directory: str) -> set[str]:
         """Every path with a base or a known head under the directory (by the primary keys'

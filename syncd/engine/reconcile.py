@@ -82,7 +82,7 @@ def reconcile(local: str | None, base: Base | None, remote: Remote | None,
     return Action.MERGE
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # (slots: a pass holds one a path)
 class Facts:
     """One path's three facts, and whether it is held."""
     local: str | None
