@@ -10,6 +10,7 @@ replaced one of its directories in between, out of the root.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import secrets
 import stat as statmod
@@ -37,6 +38,22 @@ class HoldsUnsynced(Exception):
     ones), which are not syncd's to remove."""
 
     cause = "a directory holds files that are not synced"
+
+
+_TEMP_TOKEN = secrets.token_hex(4)  # this process's, then a count: 16 hex digits, as ignore.py expects
+_temp_serial = itertools.count()
+
+
+def _temp_name(temp_prefix: str) -> str:
+    """A temporary file's name: unique in this process, and made with O_EXCL (no random
+    bytes asked of the kernel a file)."""
+    return f"{temp_prefix}{_TEMP_TOKEN}{next(_temp_serial) & 0xFFFFFFFF:08x}"
+
+
+def _exists(name: str, dir_fd: int) -> bool:
+    """Whether there is an entry of that name (a link: itself), without the cost of the
+    exception a new file's lstat would raise."""
+    return os.access(name, os.F_OK, dir_fd=dir_fd, follow_symlinks=False)
 
 
 class Directories:
@@ -148,12 +165,8 @@ def _placed(dirs: Directories, relpath: str, directory_ok: bool = False,
     parts = _checked_name(relpath)
     dir_fd = dirs.fd("/".join(parts[:-1]), make_parents, relpath)
     target = Path(dirs.path(relpath))
-    if dir_fd is not None and not directory_ok:
-        try:
-            if statmod.S_ISDIR(os.lstat(parts[-1], dir_fd=dir_fd).st_mode):
-                raise UnsafePath(f"{relpath}: {target} is a directory")
-        except FileNotFoundError:
-            pass
+    if dir_fd is not None and not directory_ok and _is_directory(parts[-1], dir_fd):
+        raise UnsafePath(f"{relpath}: {target} is a directory")
     return dir_fd, parts[-1], target
 
 
@@ -190,11 +203,11 @@ def _set_mode(fd: int, dir_fd: int, name: str, executable: bool) -> None:
     would change the inode once more.)"""
     made = mode = statmod.S_IMODE(os.fstat(fd).st_mode)
     try:
-        st = os.lstat(name, dir_fd=dir_fd)
-        if statmod.S_ISREG(st.st_mode):
-            mode = statmod.S_IMODE(st.st_mode)
+        st = os.lstat(name, dir_fd=dir_fd) if _exists(name, dir_fd) else None
     except FileNotFoundError:
-        pass
+        st = None
+    if st is not None and statmod.S_ISREG(st.st_mode):
+        mode = statmod.S_IMODE(st.st_mode)
     mode = mode | (mode & 0o444) >> 2 if executable else mode & ~0o111
     if mode != made:
         os.fchmod(fd, mode)
@@ -251,7 +264,7 @@ def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], No
     deferred = durability is not None and expect_sha256 is None
     with _using(root, dirs) as dirs:
         dir_fd, name, target = _placed(dirs, relpath, directory_ok=expect_sha256 == DIRECTORY, make_parents=True)
-        tmp = f"{temp_prefix}{secrets.token_hex(8)}"
+        tmp = _temp_name(temp_prefix)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666, dir_fd=dir_fd)
         try:
             try:
@@ -291,7 +304,7 @@ def write_link(root: Path, relpath: str, link_target: str, expect_sha256: str | 
         if problem is not None:
             raise UnsafePath(f"{relpath}: {problem}; not written")
         dir_fd, name, _ = _placed(dirs, relpath, directory_ok=expect_sha256 == DIRECTORY, make_parents=True)
-        tmp = f"{temp_prefix}{secrets.token_hex(8)}"
+        tmp = _temp_name(temp_prefix)
         os.symlink(link_target, tmp, dir_fd=dir_fd)
         try:
             written = stat_of(os.lstat(tmp, dir_fd=dir_fd))
@@ -326,7 +339,7 @@ def make_directory(root: Path, relpath: str, expect_sha256: str | None, *, dirs:
 
 def _is_directory(name: str, dir_fd: int) -> bool:
     try:
-        return statmod.S_ISDIR(os.lstat(name, dir_fd=dir_fd).st_mode)
+        return _exists(name, dir_fd) and statmod.S_ISDIR(os.lstat(name, dir_fd=dir_fd).st_mode)
     except FileNotFoundError:
         return False
 
