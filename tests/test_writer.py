@@ -196,3 +196,22 @@ def test_a_folder_removed_by_the_pass_is_made_anew_for_a_file_after_it(tmp_path)
     write_atomic(tmp_path, "s/specs/new.md", b"new\n", None, temp_prefix=T, dirs=dirs)
     dirs.close()
     assert (tmp_path / "s/specs/new.md").read_bytes() == b"new\n"
+
+
+def test_a_leftover_temporary_file_is_removed_in_its_folder_and_never_through_a_link(tmp_path):
+    """A scan hands back this copy's leftover temporary files, and the pass removes them.
+    If the folder has become a link since the scan, nothing the link leads to is removed."""
+    from syncd.engine.writer import remove_leftover
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "a").mkdir(parents=True)
+    outside.mkdir()
+    leftover = f"{T}0123456789abcdef"
+    (root / "a" / leftover).write_bytes(b"half")
+    remove_leftover(root, f"a/{leftover}")
+    assert not (root / "a" / leftover).exists()
+    (outside / leftover).write_bytes(b"not ours to remove")
+    os.rmdir(root / "a")
+    os.symlink(outside, root / "a")
+    with pytest.raises(UnsafePath):
+        remove_leftover(root, f"a/{leftover}")
+    assert (outside / leftover).read_bytes() == b"not ours to remove"

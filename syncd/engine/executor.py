@@ -41,7 +41,7 @@ from syncd.engine.resolution import conflict_copy_name
 from syncd.engine.scanner import LocalFile, remember, scan, scan_touched
 from syncd.engine.touched import Touched, ancestors, under
 from syncd.engine.writer import (HoldsUnsynced, LocalChanged, UnsafePath, delete_checked, make_directory, move_checked,
-                                 Directories, safe_target, write_atomic, write_link)
+                                 Directories, remove_leftover, safe_target, write_atomic, write_link)
 from syncd.logs import OncePerChange
 from syncd.store.blobs import BlobMismatch, BlobStore, blobs_for, ensure_stored
 from syncd.store.rpc import Batch, Change, CommitResult, Head, NotFound, RpcStore, Side, StoreError, StoreUnavailable
@@ -522,7 +522,11 @@ class Executor:
             raise RootMissing(f"the sync root {self.root} cannot be read; syncing is paused and "
                               "nothing was deleted in the store")
         for rel in result.temp_files:  # this copy's; one syncd per copy: nobody is writing them
-            (self.root / rel).unlink(missing_ok=True)
+            try:
+                remove_leftover(self.root, rel, dirs=self._dirs)
+            except UnsafePath as exc:  # its folder became a link since the scan
+                log.warning("%s; left in place", exc)
+                continue
             log.info("removed %s, left by an interrupted write", rel)
         for path, why in result.unsupported.items():
             self._skip(report, path, why, result.problems.get(path))

@@ -242,6 +242,15 @@ def _unlink_quietly(name: str, dir_fd: int) -> None:
         pass
 
 
+def remove_leftover(root: Path, relpath: str, *, dirs: Directories | None = None) -> None:
+    """Remove a temporary file an interrupted write of this copy left (the scan found it),
+    in its directory as the writer opens it: never one a link leads to."""
+    with _using(root, dirs) as dirs:
+        dir_fd, name, _ = _placed(dirs, relpath)
+        if dir_fd is not None:
+            _unlink_quietly(name, dir_fd)
+
+
 def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], None], expect_sha256: str | None, *,
                  temp_prefix: str, executable: bool = False, ignored: Ignored | None = None,
                  durability: Durability | None = None, dirs: Directories | None = None) -> Stat:
