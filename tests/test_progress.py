@@ -80,3 +80,20 @@ def test_an_owners_layout_roots_reach_the_store_with_a_sync(copies):
     a.sync()
     [s1] = json.loads(b.cli("progress", "--json").stdout)
     assert (s1["project"], s1["session"], s1["stages"]["tasks"]["status"]) == ("Beta", "s1", "started")
+
+
+def test_a_session_whose_files_are_all_deleted_is_no_longer_listed(copies):
+    """A session folder removed (its documents deleted in the store, their history kept)
+    leaves `progress`; a file of it restored brings it back."""
+    import shutil
+    a, b = copies
+    write(a, f"{S1}/intents/intent.md", "# Intent\n\nStays.\n")
+    write(a, "projects/P/sessions/s2/intents/intent.md", "# Intent\n\nGoes.\n")
+    write(a, "projects/P/sessions/s2/specs/spec.md", "# Spec\n\nGoes too.\n")
+    a.sync()
+    assert [s["session"] for s in json.loads(b.cli("progress", "--json").stdout)] == ["s1", "s2"]
+    shutil.rmtree(a.root / "projects/P/sessions/s2")
+    assert a.sync()["deleted_remote"] == 2
+    assert [s["session"] for s in json.loads(b.cli("progress", "--json").stdout)] == ["s1"]
+    a.cli("restore", "projects/P/sessions/s2/specs/spec.md", "--version", "1")
+    assert [s["session"] for s in json.loads(b.cli("progress", "--json").stdout)] == ["s1", "s2"]

@@ -1,4 +1,4 @@
--- syncd's objects as migrations up to 0025_feed_without_contents leave them. GENERATED: do not edit.
+-- syncd's objects as migrations up to 0026_progress_of_live_sessions leave them. GENERATED: do not edit.
 -- Regenerate after adding a migration: python -m syncd.store.schema > syncd/store/schema.sql
 -- For reading: databases get the migrations (syncd db migrate), not this file. Owners are left out;
 -- grants are every grantee's but the owner's. Objects in public are the ones the migrations name.
@@ -792,7 +792,8 @@ begin
       join public.projects p on p.id = s.project_id
       cross join lateral (select syncd.session_state(s.id) as st) x
      where s.workspace_id = ws and ($1 ->> 'project' is null or p.name = $1 ->> 'project')
-       and syncd.can_read(ws, s.id)), '[]'::jsonb));
+       and syncd.can_read(ws, s.id)
+       and exists (select 1 from public.documents d where d.session_id = s.id and not d.deleted)), '[]'::jsonb));
 end
 $function$;
 
