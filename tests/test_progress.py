@@ -95,5 +95,8 @@ def test_a_session_whose_files_are_all_deleted_is_no_longer_listed(copies):
     shutil.rmtree(a.root / "projects/P/sessions/s2")
     assert a.sync()["deleted_remote"] == 2
     assert [s["session"] for s in json.loads(b.cli("progress", "--json").stdout)] == ["s1"]
+    completion = json.loads(b.cli("stats", "--json").stdout)["stage_completion"]
+    assert {(r["stage"], r["sessions"]) for r in completion if r["stage"] in ("intent", "spec")} == \
+        {("intent", 1), ("spec", 1)}
     a.cli("restore", "projects/P/sessions/s2/specs/spec.md", "--version", "1")
     assert [s["session"] for s in json.loads(b.cli("progress", "--json").stdout)] == ["s1", "s2"]

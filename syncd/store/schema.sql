@@ -451,7 +451,9 @@ create view public.syncd_stage_completion with (security_invoker=true) as
    FROM public.sessions s
      JOIN public.projects p ON p.id = s.project_id
      CROSS JOIN syncd.stages() st(stage, ord)
-  WHERE syncd.can_read(s.workspace_id, s.id)
+  WHERE syncd.can_read(s.workspace_id, s.id) AND (EXISTS ( SELECT 1
+           FROM public.documents d
+          WHERE d.session_id = s.id AND NOT d.deleted))
   GROUP BY s.workspace_id, p.name, st.stage, st.ord;
 
 create view public.syncd_stage_times with (security_invoker=true) as

@@ -1,6 +1,8 @@
--- `syncd progress` as in 0017, listing only the sessions that still hold a document: a
--- session folder removed (every document of it deleted, their history kept) was still
--- listed, every stage pending. A version of one of its files restored lists it again.
+-- `syncd progress` as in 0017, and the stage completion of `syncd stats` as in 0010, of
+-- only the sessions that still hold a document: a session folder removed (every document
+-- of it deleted, their history kept) was still listed, every stage pending, and counted
+-- as a session that started none. A version of one of its files restored counts it again.
+-- (The stage and lead times are history: a removed session's stay.)
 create or replace function public.syncd_progress(jsonb) returns jsonb
   language plpgsql stable set search_path = '' set plan_cache_mode = force_custom_plan as $$
 declare
@@ -26,3 +28,15 @@ begin
        and exists (select 1 from public.documents d where d.session_id = s.id and not d.deleted)), '[]'::jsonb));
 end
 $$;
+
+create or replace view public.syncd_stage_completion with (security_invoker = true) as
+  select s.workspace_id, p.name as project, st.stage, st.ord, count(*) as sessions,
+         count(*) filter (where s.pipeline -> st.stage ->> 'status' = 'started') as started,
+         round(count(*) filter (where s.pipeline -> st.stage ->> 'status' = 'started')::numeric / count(*), 3)
+           as completion
+    from public.sessions s
+    join public.projects p on p.id = s.project_id
+    cross join syncd.stages() st(stage, ord)
+   where syncd.can_read(s.workspace_id, s.id)
+     and exists (select 1 from public.documents d where d.session_id = s.id and not d.deleted)
+   group by s.workspace_id, p.name, st.stage, st.ord;
