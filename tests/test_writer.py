@@ -215,3 +215,64 @@ def test_a_leftover_temporary_file_is_removed_in_its_folder_and_never_through_a_
     with pytest.raises(UnsafePath):
         remove_leftover(root, f"a/{leftover}")
     assert (outside / leftover).read_bytes() == b"not ours to remove"
+
+
+def test_a_folder_moved_out_of_the_root_mid_pass_is_not_followed_by_the_rest_of_the_pass(tmp_path):
+    """The pass keeps the folders it writes in open. The user moves one out of the root (to
+    an archive) after the pass wrote in it: the pass's next delete there must not remove the
+    user's file in the archive, and its next pull must land in the root, not in the archive."""
+    from syncd.engine.writer import Directories
+    root, archive = tmp_path / "root", tmp_path / "archive"
+    (root / "a").mkdir(parents=True)
+    archive.mkdir()
+    (root / "a/f.md").write_bytes(b"keep me\n")
+    dirs = Directories(root)
+    write_atomic(root, "a/first.md", b"1\n", None, temp_prefix=T, dirs=dirs)
+    os.rename(root / "a", archive / "a")
+    with pytest.raises(LocalChanged):
+        delete_checked(root, "a/f.md", sha256_hex(b"keep me\n"), dirs=dirs)
+    write_atomic(root, "a/new.md", b"pulled\n", None, temp_prefix=T, dirs=dirs)
+    dirs.close()
+    assert sorted(p.name for p in (archive / "a").iterdir()) == ["f.md", "first.md"]
+    assert (root / "a/new.md").read_bytes() == b"pulled\n"
+
+
+def test_a_folder_removed_and_made_again_mid_pass_is_written_in_anew(tmp_path):
+    """A branch switch removes a folder the pass wrote in and makes it again: the rest of the
+    pass writes into the new one (its old, deleted one would refuse every file)."""
+    from syncd.engine.writer import Directories, make_directory
+    (tmp_path / "a").mkdir()
+    dirs = Directories(tmp_path)
+    write_atomic(tmp_path, "a/first.md", b"1\n", None, temp_prefix=T, dirs=dirs)
+    for name in os.listdir(tmp_path / "a"):
+        os.unlink(tmp_path / "a" / name)
+    os.rmdir(tmp_path / "a")
+    (tmp_path / "a").mkdir()
+    write_atomic(tmp_path, "a/second.md", b"2\n", None, temp_prefix=T, dirs=dirs)
+    make_directory(tmp_path, "a/sub", None, dirs=dirs)
+    dirs.close()
+    assert (tmp_path / "a/second.md").read_bytes() == b"2\n" and (tmp_path / "a/sub").is_dir()
+
+
+def test_a_path_a_thousand_folders_deep_is_written_with_few_folders_open(tmp_path):
+    """A hostile path from the store, 1,001 parts in 2 kB: written as before (no
+    RecursionError, which no per-path handler catches), without an open folder a part."""
+    from syncd.engine.writer import Directories
+    deep = "/".join(["d"] * 1000) + "/f.md"
+    open_now = lambda: len(os.listdir("/proc/self/fd"))  # noqa: E731
+    before = open_now()
+    dirs = Directories(tmp_path)
+    write_atomic(tmp_path, deep, b"x", None, temp_prefix=T, dirs=dirs)
+    assert open_now() - before <= Directories.KEPT + 4
+    dirs.close()
+    assert open_now() == before and (tmp_path / deep).read_bytes() == b"x"
+    os.unlink(tmp_path / deep)
+    for depth in range(1000, 0, -1):  # (pytest's clean-up of tmp_path recurses a level a frame)
+        os.rmdir(tmp_path / "/".join(["d"] * depth))
+
+
+def test_a_delete_with_the_root_gone_is_a_change_not_a_failure(tmp_path):
+    """The root unmounted mid-pass: what the pass deletes is not there, and says so as a
+    change since the scan (the next pass decides again), as before."""
+    with pytest.raises(LocalChanged):
+        delete_checked(tmp_path / "gone", "a/b.md", sha256_hex(b"x"))

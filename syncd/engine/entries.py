@@ -216,8 +216,6 @@ NOT_AN_ENTRY = "not a regular file"
 def identity_now(path: Path | str, dir_fd: int | None = None) -> str | None:
     """The entry identity of what is at `path` (in `dir_fd`; its directories the caller
     checked), None when nothing is; its last component is not followed."""
-    if not os.access(path, os.F_OK, dir_fd=dir_fd, follow_symlinks=False):  # (no exception for the common case)
-        return None
     try:
         st = os.lstat(path, dir_fd=dir_fd)
     except FileNotFoundError:

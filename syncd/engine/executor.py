@@ -899,7 +899,7 @@ class Executor:
 
     def _holds_files(self, path: str) -> bool:
         """A folder at the path, holding something that syncs."""
-        target = safe_target(self.root, path, directory_ok=True, dirs=self._dirs)
+        target = safe_target(self.root, path, directory_ok=True)  # (also in dry_run: no directory kept open)
         try:
             folder = stat.S_ISDIR(os.lstat(target).st_mode)
         except FileNotFoundError:

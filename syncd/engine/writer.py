@@ -50,53 +50,83 @@ def _temp_name(temp_prefix: str) -> str:
     return f"{temp_prefix}{_TEMP_TOKEN}{next(_temp_serial) & 0xFFFFFFFF:08x}"
 
 
-def _exists(name: str, dir_fd: int) -> bool:
-    """Whether there is an entry of that name (a link: itself), without the cost of the
-    exception a new file's lstat would raise."""
-    return os.access(name, os.F_OK, dir_fd=dir_fd, follow_symlinks=False)
-
-
 class Directories:
-    """The root's directories as the writer found them, each opened once, by name from the
-    one above and never through a link; what is written goes into the directory that was
-    checked, whatever replaces it meanwhile. An executor keeps one for a pass (it goes
-    through the tree in order: the directories it is in stay open, `KEPT` of them); a call
-    given none opens its own for itself. A directory the writer removes is forgotten."""
+    """The root's directories as the writer found them, each opened by name from the one
+    above and never through a link: what is written goes into the directory that was
+    checked, even if a link replaces it in between. An executor keeps one for a pass, so a
+    directory stays open from one file to the next (`KEPT` of them). Before each use, each
+    open directory is checked to be still the one at its name in the directory above, up to
+    the root: one fstatat a level, and no realpath. A directory moved away, replaced or
+    covered by a mount since then is opened anew. A call given none opens its own for
+    itself."""
 
     KEPT = 32
 
     def __init__(self, root: Path):
         self.root = root
         self.real = ""  # the root's real path, looked up when the root is opened
-        self._open: OrderedDict[str, int] = OrderedDict()  # a directory's path in the root ("": the root) → fd
+        # a directory's path in the root ("": the root) → (fd, st_dev, st_ino)
+        self._open: OrderedDict[str, tuple[int, int, int]] = OrderedDict()
+        self._held: set[str] = set()  # those the current call was given: kept open until the next one
+        self._retired: list[int] = []  # held ones found replaced: closed when the call is over
 
     def close(self) -> None:
+        self.begin()
         while self._open:
-            os.close(self._open.popitem()[1])
+            os.close(self._open.popitem()[1][0])
+
+    def begin(self) -> None:
+        """A call begins: what the one before held may be closed."""
+        while self._retired:
+            os.close(self._retired.pop())
+        self._held.clear()
+        self._trim()
 
     def path(self, relpath: str) -> str:
         return f"{self.real}/{relpath}" if relpath else self.real
 
     def fd(self, relpath: str, make: bool, asked: str) -> int | None:
-        """The directory at `relpath` in the root, open; None when it (or one above) is
-        missing and not `make`. UnsafePath, naming `asked`, where a link or a file is on
-        the way."""
-        fd = self._open.get(relpath)
-        if fd is not None:
-            self._open.move_to_end(relpath)
-            return fd
-        if not relpath:
-            self.real = os.path.realpath(self.root)
-            fd = os.open(self.real, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        else:
-            above, _, name = relpath.rpartition("/")
-            up = self.fd(above, make, asked)
+        """The directory at `relpath` in the root, open; None when it (or one above, or the
+        root) is missing and not `make`. UnsafePath, naming `asked`, where a link or a file
+        is on the way. It stays open until the next call begins."""
+        up = self._root(make)
+        here = ""
+        for name in relpath.split("/") if relpath else ():
             if up is None:
                 return None
-            fd = self._opened(up, name, make, asked, relpath)
-            if fd is None:
-                return None
-        self._open[relpath] = fd
+            here = f"{here}/{name}" if here else name
+            up = self._child(up, here, name, make, asked)
+        if up is not None:
+            self._held.add(here)
+        return up
+
+    def _root(self, make: bool) -> int | None:
+        known = self._open.get("")
+        if known is not None:
+            if _same(known, self.real, None):
+                self._open.move_to_end("")
+                return known[0]
+            self._drop("")
+        self.real = os.path.realpath(self.root)
+        try:
+            fd = os.open(self.real, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            if make:
+                raise
+            return None
+        self._keep("", fd)
+        return fd
+
+    def _child(self, up: int, here: str, name: str, make: bool, asked: str) -> int | None:
+        known = self._open.get(here)
+        if known is not None:
+            if _same(known, name, up):
+                self._open.move_to_end(here)
+                return known[0]
+            self._drop(here)
+        fd = self._opened(up, name, make, asked, here)
+        if fd is not None:
+            self._keep(here, fd)
         return fd
 
     def _opened(self, up: int, name: str, make: bool, asked: str, relpath: str) -> int | None:
@@ -122,21 +152,46 @@ class Directories:
             return UnsafePath(f"{asked}: passes through the symbolic link {self.path(relpath)}; not written")
         return UnsafePath(f"{asked}: {self.path(relpath)} is a file, not a directory")
 
-    def trim(self) -> None:
-        """Close all but the `KEPT` last used (between calls: never one a call holds)."""
-        while len(self._open) > self.KEPT:
-            os.close(self._open.popitem(last=False)[1])
+    def _keep(self, relpath: str, fd: int) -> None:
+        st = os.fstat(fd)
+        self._open[relpath] = (fd, st.st_dev, st.st_ino)
+        self._trim()
+
+    def _trim(self) -> None:
+        """Close the least recently used past `KEPT`, never one the current call holds (a
+        path deeper than that keeps only what it holds)."""
+        for relpath in list(self._open):
+            if len(self._open) <= self.KEPT:
+                return
+            if relpath not in self._held:
+                os.close(self._open.pop(relpath)[0])
+
+    def _drop(self, relpath: str) -> None:
+        fd = self._open.pop(relpath)[0]
+        if relpath in self._held:
+            self._retired.append(fd)
+        else:
+            os.close(fd)
 
     def forget(self, relpath: str) -> None:
         """The directory at `relpath` was removed: it and those under it are opened anew."""
         for known in [k for k in self._open if k == relpath or k.startswith(f"{relpath}/")]:
-            os.close(self._open.pop(known))
+            self._drop(known)
+
+
+def _same(known: tuple[int, int, int], name: str, dir_fd: int | None) -> bool:
+    """Whether the directory open as `known` is still the one at `name`."""
+    try:
+        st = os.lstat(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return False
+    return statmod.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) == known[1:]
 
 
 @contextmanager
 def _using(root: Path, dirs: Directories | None) -> Iterator[Directories]:
     if dirs is not None:
-        dirs.trim()
+        dirs.begin()
         yield dirs
         return
     dirs = Directories(root)
@@ -203,11 +258,11 @@ def _set_mode(fd: int, dir_fd: int, name: str, executable: bool) -> None:
     would change the inode once more.)"""
     made = mode = statmod.S_IMODE(os.fstat(fd).st_mode)
     try:
-        st = os.lstat(name, dir_fd=dir_fd) if _exists(name, dir_fd) else None
+        st = os.lstat(name, dir_fd=dir_fd)
+        if statmod.S_ISREG(st.st_mode):
+            mode = statmod.S_IMODE(st.st_mode)
     except FileNotFoundError:
-        st = None
-    if st is not None and statmod.S_ISREG(st.st_mode):
-        mode = statmod.S_IMODE(st.st_mode)
+        pass
     mode = mode | (mode & 0o444) >> 2 if executable else mode & ~0o111
     if mode != made:
         os.fchmod(fd, mode)
@@ -348,7 +403,7 @@ def make_directory(root: Path, relpath: str, expect_sha256: str | None, *, dirs:
 
 def _is_directory(name: str, dir_fd: int) -> bool:
     try:
-        return _exists(name, dir_fd) and statmod.S_ISDIR(os.lstat(name, dir_fd=dir_fd).st_mode)
+        return statmod.S_ISDIR(os.lstat(name, dir_fd=dir_fd).st_mode)
     except FileNotFoundError:
         return False
 
