@@ -3,6 +3,7 @@ UTF-8, and a user's files that look like syncd's own temporary files."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import subprocess
 import time
 
@@ -133,3 +134,42 @@ def test_a_copys_own_leftover_temp_file_is_still_cleaned_up(pair):
     (a.root / f"s/{prefix}0123456789abcdef").write_bytes(b"half written")
     assert a.sync()["pushed"] == 0
     assert not (a.root / f"s/{prefix}0123456789abcdef").exists()
+
+
+def _deep_file(root: Path, depth: int, data: bytes) -> str:
+    """A file `depth` folders deep, made a level at a time (os.makedirs recurses a level a call)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        below = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = below
+    out = os.open("f.md", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+    os.write(out, data)
+    os.close(out)
+    os.close(fd)
+    return "/".join(["d"] * depth) + "/f.md"
+
+
+def _remove_deep(root: Path, depth: int) -> None:
+    """(pytest's clean-up of tmp_path recurses a level a frame too)"""
+    os.unlink(root / ("/".join(["d"] * depth) + "/f.md"))
+    for level in range(depth, 0, -1):
+        os.rmdir(root / "/".join(["d"] * level))
+
+
+def test_a_file_a_thousand_folders_deep_syncs_and_stops_no_other_path(pair):
+    """A path of 1,001 parts (2 kB, within PATH_MAX) from a teammate's tree: pushed, pulled,
+    and the other files with it. Each folder level was a call in the ignore rules and in
+    the writer: past about 940 of them RecursionError ended every pass."""
+    a, b = pair
+    deep = _deep_file(a.root, 1000, b"deep\n")
+    (a.root / "other.md").write_text("other\n")
+    try:
+        assert a.sync()["pushed"] == 2
+        assert b.sync()["pulled"] == 2
+        assert (b.root / deep).read_bytes() == b"deep\n" and (b.root / "other.md").read_text() == "other\n"
+    finally:
+        for copy in (a, b):
+            if (copy.root / deep).exists():
+                _remove_deep(copy.root, 1000)

@@ -109,12 +109,21 @@ class IgnoreRules:
         return ignored
 
     def _ignored_dir(self, directory: str) -> bool:
+        """Down from the nearest directory above whose answer is known, in a loop (a path
+        from the store can be a thousand folders deep: a call a level raised RecursionError)."""
         known = self._dirs.get(directory)
-        if known is None:
-            parent = directory.rpartition("/")[0]
-            known = (bool(parent) and self._ignored_dir(parent)) or self._own(directory, True)
-            self._dirs[directory] = known
-        return known
+        if known is not None:
+            return known
+        parts = directory.split("/")
+        depth = len(parts) - 1  # of the nearest known one
+        while depth and "/".join(parts[:depth]) not in self._dirs:
+            depth -= 1
+        ignored = bool(depth) and self._dirs["/".join(parts[:depth])]
+        for depth in range(depth + 1, len(parts) + 1):
+            here = "/".join(parts[:depth])
+            ignored = ignored or self._own(here, True)
+            self._dirs[here] = ignored
+        return ignored
 
     def _own(self, relpath: str, is_dir: bool) -> bool:
         """The path's own rules, its directories' already counted."""
