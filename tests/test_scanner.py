@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pickle
 import socket
+import subprocess
 import time
 import traceback
 from pathlib import Path
@@ -223,3 +224,25 @@ def test_a_file_dated_past_2262_is_found_and_read_each_scan_beside_clean_ones(tm
         assert set(result.files) == {"future.md"} and result.clean == 1
         assert result.files["future.md"].sha256 == identity(sha256_hex(b"later\n"))
     assert cache.entries == {}
+
+
+def test_a_folder_whose_path_is_past_path_max_is_left_unlisted_and_the_rest_is_scanned(tmp_path):
+    """A folder nested so deep that its path is past PATH_MAX (made a level at a time, as
+    `cd` then `mkdir` does) cannot be listed by its path: it is unknown, said once with the
+    fix, and every other file is scanned (the scan raised ENAMETOOLONG, and every pass failed)."""
+    (tmp_path / "ok.md").write_text("ok\n")
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(21):  # 21 × 201 bytes
+        os.mkdir("n" * 200, dir_fd=fd)
+        below = os.open("n" * 200, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = below
+    os.close(os.open("f.md", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    os.close(fd)
+    try:
+        result = scan(tmp_path, IgnoreRules(), MemoryStatCache(), FilePolicy())
+        assert set(result.files) == {"ok.md"} and len(result.unlisted) == 1
+        [why] = result.unsupported.values()
+        assert "longer than this system allows (move it up, or rename it shorter" in why
+    finally:
+        subprocess.run(["rm", "-rf", str(tmp_path / ("n" * 200))], check=True)  # (pytest's clean-up would fail too)

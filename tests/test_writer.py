@@ -276,3 +276,13 @@ def test_a_delete_with_the_root_gone_is_a_change_not_a_failure(tmp_path):
     change since the scan (the next pass decides again), as before."""
     with pytest.raises(LocalChanged):
         delete_checked(tmp_path / "gone", "a/b.md", sha256_hex(b"x"))
+
+
+def test_a_store_path_too_long_for_this_root_is_refused_before_any_folder_is_made(tmp_path):
+    """The store takes paths of up to 4,096 bytes; under a root, such a path is past
+    PATH_MAX. Written through open folders it would land where no scan can list it: it is
+    refused, with the fix, and no folder is left behind for it."""
+    long_path = "/".join(["n" * 200] * 20) + "/f.md"  # 4,025 bytes, and the root's path before it
+    with pytest.raises(UnsafePath, match="past the 4095 a path may have here; not written"):
+        write_atomic(tmp_path, long_path, b"x", None, temp_prefix=T)
+    assert list(tmp_path.iterdir()) == []

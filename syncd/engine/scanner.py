@@ -5,6 +5,7 @@ without being read, which is what makes a quiet rescan cost about what `git stat
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import struct
@@ -151,7 +152,7 @@ class _Walk:
             prefix, directory = pending.pop()
             try:
                 entries = list(os.scandir(directory))
-            except (PermissionError, FileNotFoundError, NotADirectoryError) as exc:
+            except OSError as exc:  # unreadable, gone, a file now, or its path past PATH_MAX
                 self._unlisted(prefix, exc)
                 continue
             keys = [e.name + "/" if e.is_dir(follow_symlinks=False) else e.name for e in entries]
@@ -184,6 +185,10 @@ class _Walk:
                     continue
                 except FileNotFoundError:
                     continue  # gone since the directory was listed
+                except OSError as exc:  # its path past PATH_MAX
+                    self._unsupported(rel, Unsupported(rel, f"cannot be looked at ({exc.strerror}); not synced",
+                                                       exc.strerror))
+                    continue
                 try:
                     if clean_stat(rel) == packed_stat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns):
                         del clean[rel]
@@ -244,7 +249,9 @@ class _Walk:
     def _unlisted(self, prefix: str, exc: OSError) -> None:
         """What is under a directory that cannot be read is unknown, not deleted."""
         self.result.unlisted.append(prefix.rstrip("/"))
-        self.result.unsupported[prefix or "./"] = f"{prefix or './'}: cannot list the directory: {exc.strerror}"
+        why = ("its path is longer than this system allows (move it up, or rename it shorter, to sync it)"
+               if exc.errno == errno.ENAMETOOLONG else exc.strerror)
+        self.result.unsupported[prefix or "./"] = f"{prefix or './'}: cannot list the directory: {why}"
         self.result.problems[prefix or "./"] = "a directory cannot be listed"
 
     def _unsupported(self, rel: str, exc: Unsupported) -> None:

@@ -65,6 +65,7 @@ class Directories:
     def __init__(self, root: Path):
         self.root = root
         self.real = ""  # the root's real path, looked up when the root is opened
+        self.path_max = 4096  # the longest path the scan can list there, read then too
         # a directory's path in the root ("": the root) → (fd, st_dev, st_ino)
         self._open: OrderedDict[str, tuple[int, int, int]] = OrderedDict()
         self._held: set[str] = set()  # those the current call was given: kept open until the next one
@@ -114,6 +115,7 @@ class Directories:
             if make:
                 raise
             return None
+        self.path_max = os.fpathconf(fd, "PC_PATH_MAX")
         self._keep("", fd)
         return fd
 
@@ -218,6 +220,11 @@ def _placed(dirs: Directories, relpath: str, directory_ok: bool = False,
     path) of a store path, or UnsafePath saying why it is refused (a directory there too,
     unless the caller expects one: an empty directory entry)."""
     parts = _checked_name(relpath)
+    if dirs.fd("", make_parents, relpath) is not None and len(os.fsencode(dirs.path(relpath))) >= dirs.path_max:
+        # (nothing made for it: the scan could not list it, nor could most programs open it)
+        raise UnsafePath(f"{relpath}: {len(os.fsencode(dirs.path(relpath)))} bytes with the root's path, past "
+                         f"the {dirs.path_max - 1} a path may have here; not written (a shorter root, or a "
+                         "shorter path in the store, fixes it)")
     dir_fd = dirs.fd("/".join(parts[:-1]), make_parents, relpath)
     target = Path(dirs.path(relpath))
     if dir_fd is not None and not directory_ok and _is_directory(parts[-1], dir_fd):
