@@ -28,11 +28,11 @@ class Durability:
         self.directories: set[str] = set()
         self.files: list[str] = []
 
-    def add(self, target: Path) -> None:
+    def add(self, target: str) -> None:
         self.written += 1
-        self.directories.add(os.fspath(target.parent))
+        self.directories.add(os.path.dirname(target))
         if _libc is None:
-            self.files.append(os.fspath(target))
+            self.files.append(target)
 
     def flush(self) -> None:
         """Every file added is on disk, with its name, when this returns."""

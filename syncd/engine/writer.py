@@ -162,6 +162,8 @@ class Directories:
     def _trim(self) -> None:
         """Close the least recently used past `KEPT`, never one the current call holds (a
         path deeper than that keeps only what it holds)."""
+        if len(self._open) <= self.KEPT:
+            return
         for relpath in list(self._open):
             if len(self._open) <= self.KEPT:
                 return
@@ -215,18 +217,19 @@ def _checked_name(relpath: str) -> list[str]:
 
 
 def _placed(dirs: Directories, relpath: str, directory_ok: bool = False,
-            make_parents: bool = False) -> tuple[int | None, str, Path]:
+            make_parents: bool = False) -> tuple[int | None, str, str]:
     """(its directory open, or None when that is missing; its name there; its absolute
     path) of a store path, or UnsafePath saying why it is refused (a directory there too,
     unless the caller expects one: an empty directory entry)."""
     parts = _checked_name(relpath)
-    if dirs.fd("", make_parents, relpath) is not None and len(os.fsencode(dirs.path(relpath))) >= dirs.path_max:
+    if (dirs.real or dirs.fd("", make_parents, relpath) is not None) and \
+            len(os.fsencode(dirs.path(relpath))) >= dirs.path_max:
         # (nothing made for it: the scan could not list it, nor could most programs open it)
         raise UnsafePath(f"{relpath}: {len(os.fsencode(dirs.path(relpath)))} bytes with the root's path, past "
                          f"the {dirs.path_max - 1} a path may have here; not written (a shorter root, or a "
                          "shorter path in the store, fixes it)")
     dir_fd = dirs.fd("/".join(parts[:-1]), make_parents, relpath)
-    target = Path(dirs.path(relpath))
+    target = dirs.path(relpath)
     if dir_fd is not None and not directory_ok and _is_directory(parts[-1], dir_fd):
         raise UnsafePath(f"{relpath}: {target} is a directory")
     return dir_fd, parts[-1], target
@@ -238,7 +241,7 @@ def safe_target(root: Path, relpath: str, directory_ok: bool = False, make_paren
     directory there too, unless the caller expects one: an empty directory entry). With
     `make_parents`, the directories above it that are missing are made as they are checked."""
     with _using(root, dirs) as dirs:
-        return _placed(dirs, relpath, directory_ok, make_parents)[2]
+        return Path(_placed(dirs, relpath, directory_ok, make_parents)[2])
 
 
 def _rmdir_entry(dirs: Directories, dir_fd: int, name: str, relpath: str, ignored: Ignored | None,
