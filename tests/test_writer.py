@@ -139,7 +139,7 @@ def test_a_folder_swapped_for_a_link_after_its_check_takes_no_new_file_out_of_th
     except (LocalChanged, UnsafePath, OSError):
         pass  # refused is fine too: what matters is where nothing went
     assert list(outside.iterdir()) == []
-    assert (root / "a.old/new.md").read_bytes() == b"pulled\n"
+    assert list((root / "a.old").iterdir()) == []  # (its folder moved: the pull waits for the next pass)
 
 
 def test_a_folder_swapped_for_a_link_after_its_check_loses_no_file_outside_the_root(tmp_path, monkeypatch):
@@ -285,4 +285,48 @@ def test_a_store_path_too_long_for_this_root_is_refused_before_any_folder_is_mad
     long_path = "/".join(["n" * 200] * 20) + "/f.md"  # 4,025 bytes, and the root's path before it
     with pytest.raises(UnsafePath, match="past the 4095 a path may have here; not written"):
         write_atomic(tmp_path, long_path, b"x", None, temp_prefix=T)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("what", ["delete", "replace", "move"])
+def test_a_folder_moved_out_while_its_file_is_read_keeps_that_file(tmp_path, monkeypatch, what):
+    """A delete, a replace or a move first reads the file through to check it is what was
+    synced (seconds, for a big one); the user moves its folder out of the root meanwhile.
+    The file, now outside the root, is neither removed, nor overwritten, nor moved."""
+    import syncd.engine.writer as writer
+    root, archive = tmp_path / "root", tmp_path / "archive"
+    (root / "a").mkdir(parents=True)
+    archive.mkdir()
+    (root / "a/x.md").write_bytes(b"mine\n")
+    checked = writer.identity_now
+
+    def read_then_moved(*args, **kwargs):
+        seen = checked(*args, **kwargs)
+        if (root / "a").exists():
+            os.rename(root / "a", archive / "a")
+        return seen
+    monkeypatch.setattr(writer, "identity_now", read_then_moved)
+    with pytest.raises(LocalChanged):
+        if what == "delete":
+            delete_checked(root, "a/x.md", sha256_hex(b"mine\n"))
+        elif what == "replace":
+            write_atomic(root, "a/x.md", b"the store's\n", sha256_hex(b"mine\n"), temp_prefix=T)
+        else:
+            writer.move_checked(root, "a/x.md", "b/y.md", sha256_hex(b"mine\n"))
+    assert sorted(p.name for p in (archive / "a").iterdir()) == ["x.md"]
+    assert (archive / "a/x.md").read_bytes() == b"mine\n"
+
+
+def test_emptying_a_thousand_folders_keeps_few_of_them_open(tmp_path):
+    """A delete empties the folders above the file up to the root: a hostile path a
+    thousand levels deep must not hold one open each (EMFILE left most of them behind)."""
+    from syncd.engine.writer import Directories
+    deep = "/".join(["d"] * 1000) + "/f.md"
+    dirs = Directories(tmp_path)
+    write_atomic(tmp_path, deep, b"x", None, temp_prefix=T, dirs=dirs)
+    open_now = lambda: len(os.listdir("/proc/self/fd"))  # noqa: E731
+    before = open_now()
+    delete_checked(tmp_path, deep, sha256_hex(b"x"), dirs=dirs)
+    assert open_now() - before <= Directories.KEPT + 4
+    dirs.close()
     assert list(tmp_path.iterdir()) == []

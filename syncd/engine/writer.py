@@ -86,10 +86,11 @@ class Directories:
     def path(self, relpath: str) -> str:
         return f"{self.real}/{relpath}" if relpath else self.real
 
-    def fd(self, relpath: str, make: bool, asked: str) -> int | None:
+    def fd(self, relpath: str, make: bool, asked: str, hold: bool = True) -> int | None:
         """The directory at `relpath` in the root, open; None when it (or one above, or the
         root) is missing and not `make`. UnsafePath, naming `asked`, where a link or a file
-        is on the way. It stays open until the next call begins."""
+        is on the way. It stays open until the next call begins (not `hold`: until the
+        next look-up, which may close it)."""
         up = self._root(make)
         here = ""
         for name in relpath.split("/") if relpath else ():
@@ -97,9 +98,17 @@ class Directories:
                 return None
             here = f"{here}/{name}" if here else name
             up = self._child(up, here, name, make, asked)
-        if up is not None:
+        if up is not None and hold:
             self._held.add(here)
         return up
+
+    def still(self, relpath: str, dir_fd: int, asked: str) -> None:
+        """LocalChanged unless the directory open as `dir_fd` is still the one at `relpath`
+        in the root: asked again just before a file in it is replaced, removed, linked or
+        made (a folder moved out of the root while its file was read would take the
+        change with it)."""
+        if self.fd(relpath, False, asked) != dir_fd:
+            raise LocalChanged(f"{asked}: its folder moved or was replaced since it was scanned; left as it is")
 
     def _root(self, make: bool) -> int | None:
         known = self._open.get("")
@@ -205,6 +214,9 @@ def _using(root: Path, dirs: Directories | None) -> Iterator[Directories]:
         dirs.close()
 
 
+_TEMP_ROOM = 64  # bytes a temporary file's name may take (`Journal.temp_prefix` and 16 hex digits: 36)
+
+
 def _checked_name(relpath: str) -> list[str]:
     if not relpath or relpath.startswith("/") or "\x00" in relpath:
         raise UnsafePath(f"{relpath!r}: not a relative path")
@@ -222,12 +234,15 @@ def _placed(dirs: Directories, relpath: str, directory_ok: bool = False,
     path) of a store path, or UnsafePath saying why it is refused (a directory there too,
     unless the caller expects one: an empty directory entry)."""
     parts = _checked_name(relpath)
-    if (dirs.real or dirs.fd("", make_parents, relpath) is not None) and \
-            len(os.fsencode(dirs.path(relpath))) >= dirs.path_max:
-        # (nothing made for it: the scan could not list it, nor could most programs open it)
-        raise UnsafePath(f"{relpath}: {len(os.fsencode(dirs.path(relpath)))} bytes with the root's path, past "
-                         f"the {dirs.path_max - 1} a path may have here; not written (a shorter root, or a "
-                         "shorter path in the store, fixes it)")
+    if dirs.fd("", make_parents, relpath) is not None:
+        # Nothing is made for a path the scan could not list (by the root as configured, or
+        # its real path); its temporary file's name beside it may be longer than its own.
+        longest = max(len(os.fsencode(dirs.root)), len(os.fsencode(dirs.real))) + 1 + \
+            len(os.fsencode(relpath)) - len(os.fsencode(parts[-1])) + max(len(os.fsencode(parts[-1])), _TEMP_ROOM)
+        if longest >= dirs.path_max:
+            raise UnsafePath(f"{relpath}: {longest} bytes with the root's path, past the {dirs.path_max - 1} a "
+                             "path may have here; not written (a shorter root, or a shorter path in the store, "
+                             "fixes it)")
     dir_fd = dirs.fd("/".join(parts[:-1]), make_parents, relpath)
     target = dirs.path(relpath)
     if dir_fd is not None and not directory_ok and _is_directory(parts[-1], dir_fd):
@@ -248,6 +263,7 @@ def _rmdir_entry(dirs: Directories, dir_fd: int, name: str, relpath: str, ignore
                  gone: str) -> None:
     """Remove the directory an empty-directory entry names; LocalChanged when something
     that syncs arrived in it since the scan, HoldsUnsynced when only ignored files hold it."""
+    dirs.still(relpath.rpartition("/")[0], dir_fd, relpath)
     try:
         os.rmdir(name, dir_fd=dir_fd)
     except FileNotFoundError:
@@ -282,6 +298,7 @@ def _replace(dirs: Directories, dir_fd: int, tmp: str, name: str, relpath: str, 
              ignored: Ignored | None) -> None:
     if identity_now(name, dir_fd) != expect:
         raise LocalChanged(f"{relpath}: changed since it was scanned; not written")
+    dirs.still(relpath.rpartition("/")[0], dir_fd, relpath)
     if expect == DIRECTORY:  # an empty directory gives way (not atomically: it held nothing)
         _rmdir_entry(dirs, dir_fd, name, relpath, ignored, "replaced by a file")
     if expect is None:
@@ -399,6 +416,7 @@ def make_directory(root: Path, relpath: str, expect_sha256: str | None, *, dirs:
             if (None if dir_fd is None else identity_now(name, dir_fd)) != expect_sha256:
                 raise LocalChanged(f"{relpath}: changed since it was scanned; not made a directory")
             if expect_sha256 is not None:  # the file or link it replaces, as last seen
+                dirs.still(relpath.rpartition("/")[0], dir_fd, relpath)
                 os.unlink(name, dir_fd=dir_fd)
             dir_fd = _placed(dirs, relpath, directory_ok=True, make_parents=True)[0]
             try:
@@ -433,6 +451,7 @@ def delete_checked(root: Path, relpath: str, expect_sha256: str,
         else:
             if identity_now(name, dir_fd) != expect_sha256:
                 raise LocalChanged(f"{relpath}: changed since it was scanned; not deleted")
+            dirs.still(relpath.rpartition("/")[0], dir_fd, relpath)
             os.unlink(name, dir_fd=dir_fd)
         os.fsync(dir_fd)
         _remove_emptied(dirs, relpath.rpartition("/")[0], keep)
@@ -444,7 +463,7 @@ def _remove_emptied(dirs: Directories, parent: str, keep: Callable[[str], bool] 
     while parent and not keep(parent):
         above, _, name = parent.rpartition("/")
         try:
-            up = dirs.fd(above, False, parent)
+            up = dirs.fd(above, False, parent, hold=False)  # (a thousand levels emptied: not a thousand open)
             if up is None:
                 break
             os.rmdir(name, dir_fd=up)
@@ -478,6 +497,7 @@ def move_checked(root: Path, old: str, new: str, expect_sha256: str,
             if problem is not None:
                 raise UnsafePath(f"{new}: {problem}; {old} not moved there")
         new_fd, new_name, _ = _placed(dirs, new, make_parents=True)
+        dirs.still(old.rpartition("/")[0], old_fd, old)
         try:
             os.link(old_name, new_name, src_dir_fd=old_fd, dst_dir_fd=new_fd, follow_symlinks=False)
         except FileExistsError:
