@@ -173,3 +173,33 @@ def test_a_file_a_thousand_folders_deep_syncs_and_stops_no_other_path(pair):
         for copy in (a, b):
             if (copy.root / deep).exists():
                 _remove_deep(copy.root, 1000)
+
+
+def test_a_name_longer_than_this_filesystem_takes_is_skipped_and_the_rest_arrives(pair, dsn):
+    """A Mac's names may be 255 UTF-16 units (765 bytes of UTF-8); Linux's are 255 bytes. A
+    teammate's file named so cannot be written here: it is skipped with one line, the other
+    files arrive, and a pass on what the watcher named (the daemon's) does not fail on it."""
+    from syncd.engine.executor import Executor
+    from syncd.engine.touched import Touched
+    a, b = pair
+    long_name = "projects/P/" + "\u4f1a" * 100 + ".md"  # 300 bytes
+    store = PostgresStore(dsn, "team")
+    try:
+        [result] = store.commit([Change(long_name, None, text("# 会\n"))])
+        assert result.status == "accepted"
+    finally:
+        store.close()
+    (a.root / "other.md").write_text("other\n")
+    a.sync(expect=5)  # (a cannot have it either: said, and the exit status says so)
+    report = b.sync(expect=5)
+    assert (b.root / "other.md").read_text() == "other\n" and long_name in report["skipped"]
+    assert "File name too long" in report["skipped"][long_name]
+    (a.root / "second.md").write_text("second\n")
+    a.sync(expect=5)
+    journal, store = b.journal(), PostgresStore(dsn, "team")
+    try:
+        passed = Executor(b.root, journal, store).sync_once(Touched(paths={long_name}))
+    finally:
+        store.close()
+        journal.close()
+    assert (b.root / "second.md").read_text() == "second\n" and long_name in passed.skipped

@@ -246,3 +246,18 @@ def test_a_folder_whose_path_is_past_path_max_is_left_unlisted_and_the_rest_is_s
         assert "longer than this system allows (move it up, or rename it shorter" in why
     finally:
         subprocess.run(["rm", "-rf", str(tmp_path / ("n" * 200))], check=True)  # (pytest's clean-up would fail too)
+
+
+def test_a_named_path_with_a_name_past_name_max_is_absent_not_an_error(tmp_path):
+    """An event pass looks at each path the feed brings. The store takes a path whose folder
+    or file name is longer than a name may be here (255 bytes), and no such file can be
+    here: it is absent, and the rest of the pass goes on (OSError 36 ended the pass)."""
+    from syncd.engine.scanner import scan_touched
+    from syncd.engine.touched import Touched
+    (tmp_path / "ok.md").write_text("ok\n")
+    long_dir, long_file = "d" * 300 + "/f.md", "s/" + "f" * 300 + ".md"
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s/g.md").write_text("g\n")
+    result, scope = scan_touched(tmp_path, IgnoreRules(), MemoryStatCache(), FilePolicy(),
+                                 Touched(paths={long_dir, long_file, "ok.md"}), lambda path: ())
+    assert set(result.files) == {"ok.md"} and {long_dir, long_file, "ok.md"} <= scope

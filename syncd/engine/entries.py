@@ -79,8 +79,10 @@ def _parent(root: Path, relpath: str) -> int | None:
                     raise Unsupported(relpath, f"inside the symbolic link {part!r}; not synced") from None
                 os.close(dir_fd)
                 return None
-            except FileNotFoundError:
-                os.close(dir_fd)
+            except OSError as exc:
+                if not isinstance(exc, FileNotFoundError) and exc.errno != errno.ENAMETOOLONG:
+                    raise
+                os.close(dir_fd)  # (a name past NAME_MAX: no such folder can be here)
                 return None
             os.close(dir_fd)
             dir_fd = fd
@@ -98,8 +100,10 @@ def lstat_at(root: Path, relpath: str) -> os.stat_result | None:
         return None
     try:
         return os.stat(relpath.rsplit("/", 1)[-1], dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENAMETOOLONG:
+            return None  # (a name past NAME_MAX: no such file can be here)
+        raise
     finally:
         os.close(dir_fd)
 
