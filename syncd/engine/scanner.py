@@ -131,6 +131,15 @@ def scan_touched(root: Path, rules: IgnoreRules, cache: StatCache, policy: FileP
     return result, scope
 
 
+def _is_dir(entry: os.DirEntry) -> bool:
+    """(Where the filesystem gives no type with the name, this stats the entry by its path,
+    which can be past PATH_MAX: then it is taken for a file, whose stat says why.)"""
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
 class _Walk:
     """One scan's reading of the tree, into `result`."""
 
@@ -155,7 +164,7 @@ class _Walk:
             except OSError as exc:  # unreadable, gone, a file now, or its path past PATH_MAX
                 self._unlisted(prefix, exc)
                 continue
-            keys = [e.name + "/" if e.is_dir(follow_symlinks=False) else e.name for e in entries]
+            keys = [e.name + "/" if _is_dir(e) else e.name for e in entries]
             ignoring = rules.ignored_in(prefix, keys)
             well_named = _utf8(prefix)
             ignored = 0

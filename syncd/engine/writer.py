@@ -124,8 +124,8 @@ class Directories:
             if make:
                 raise
             return None
-        self.path_max = os.fpathconf(fd, "PC_PATH_MAX")
         self._keep("", fd)
+        self.path_max = os.fpathconf(fd, "PC_PATH_MAX")
         return fd
 
     def _child(self, up: int, here: str, name: str, make: bool, asked: str) -> int | None:
@@ -164,7 +164,11 @@ class Directories:
         return UnsafePath(f"{asked}: {self.path(relpath)} is a file, not a directory")
 
     def _keep(self, relpath: str, fd: int) -> None:
-        st = os.fstat(fd)
+        try:
+            st = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            raise
         self._open[relpath] = (fd, st.st_dev, st.st_ino)
         self._trim()
 
