@@ -398,3 +398,17 @@ def test_a_signal_landing_while_the_loop_goes_to_sleep_never_hangs_it(tmp_path, 
         raise AssertionError("a signal handler blocked the loop it was waking") from None
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert int(ran.stdout) > 10  # the loop really turned, woken by the storm
+
+
+def test_a_waker_closed_gives_its_descriptors_back_and_a_late_wake_up_is_harmless():
+    """A daemon's run ends by closing its waker (a test process runs hundreds of daemons);
+    a stop signal or a watcher's event that lands afterwards wakes no one and raises nothing."""
+    from syncd.daemon.waker import Waker
+    open_now = lambda: len(os.listdir("/proc/self/fd"))  # noqa: E731
+    before = open_now()
+    waker = Waker()
+    waker.set()
+    assert waker.wait(0) and open_now() == before + 3
+    waker.close()
+    assert open_now() == before
+    waker.set()

@@ -138,6 +138,12 @@ class Daemon:
     # the loop
 
     def run(self) -> int:
+        try:
+            return self._run()
+        finally:
+            self.waker.close()
+
+    def _run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_stop_signal)
         signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, self._on_hup)

@@ -33,3 +33,9 @@ class Waker:
                 pass
         except BlockingIOError:
             pass
+
+    def close(self) -> None:
+        """When the daemon is done: a signal or a watcher's event after this wakes no one."""
+        self._ready.close()
+        self._read.close()
+        self._write.close()
