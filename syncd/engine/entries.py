@@ -80,7 +80,7 @@ def _parent(root: Path, relpath: str) -> int | None:
                 os.close(dir_fd)
                 return None
             except OSError as exc:
-                if not isinstance(exc, FileNotFoundError) and exc.errno != errno.ENAMETOOLONG:
+                if exc.errno not in (errno.ENOENT, errno.ENAMETOOLONG):
                     raise
                 os.close(dir_fd)  # (a name past NAME_MAX: no such folder can be here)
                 return None
@@ -101,9 +101,9 @@ def lstat_at(root: Path, relpath: str) -> os.stat_result | None:
     try:
         return os.stat(relpath.rsplit("/", 1)[-1], dir_fd=dir_fd, follow_symlinks=False)
     except OSError as exc:
-        if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENAMETOOLONG:
-            return None  # (a name past NAME_MAX: no such file can be here)
-        raise
+        if exc.errno not in (errno.ENOENT, errno.ENAMETOOLONG):
+            raise
+        return None  # (absent; a name past NAME_MAX: no such file can be here)
     finally:
         os.close(dir_fd)
 
@@ -217,9 +217,9 @@ def open_source(root: Path, relpath: str) -> BinaryIO:
 NOT_AN_ENTRY = "not a regular file"
 
 
-def identity_now(path: Path | str, dir_fd: int | None = None) -> str | None:
-    """The entry identity of what is at `path` (in `dir_fd`; its directories the caller
-    checked), None when nothing is; its last component is not followed."""
+def identity_now(path: str, dir_fd: int) -> str | None:
+    """The entry identity of what is at the name `path` in the directory `dir_fd` (which
+    the caller checked), None when nothing is; the name is not followed."""
     try:
         st = os.lstat(path, dir_fd=dir_fd)
     except FileNotFoundError:

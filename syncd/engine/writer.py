@@ -241,8 +241,8 @@ def _placed(dirs: Directories, relpath: str, directory_ok: bool = False,
     if dirs.fd("", make_parents, relpath) is not None:
         # Nothing is made for a path the scan could not list (by the root as configured, or
         # its real path); its temporary file's name beside it may be longer than its own.
-        longest = max(len(os.fsencode(dirs.root)), len(os.fsencode(dirs.real))) + 1 + \
-            len(os.fsencode(relpath)) - len(os.fsencode(parts[-1])) + max(len(os.fsencode(parts[-1])), _TEMP_ROOM)
+        root = max(len(os.fsencode(dirs.root)), len(os.fsencode(dirs.real)))
+        longest = root + 1 + len(os.fsencode(relpath)) + max(0, _TEMP_ROOM - len(os.fsencode(parts[-1])))
         if longest >= dirs.path_max:
             raise UnsafePath(f"{relpath}: {longest} bytes with the root's path, past the {dirs.path_max - 1} a "
                              "path may have here; not written (a shorter root, or a shorter path in the store, "
