@@ -3,13 +3,16 @@ properties of `find_moves` over random passes."""
 from __future__ import annotations
 
 import random
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from syncd.content import DIRECTORY
 from syncd.engine.moves import find_moves
-from syncd.engine.reconcile import Action, Base, Facts, Remote, moved_version, reconcile_move
+from syncd.engine.reconcile import (Action, Base, Facts, PassFacts, Remote, keep_parents, moved_version, reconcile,
+                                     reconcile_move)
 
 A1 = Base(1, "A")
 GONE = Facts(None, A1, Remote(1, "A"))  # moved away here, the store unchanged
@@ -96,3 +99,29 @@ def test_find_moves_is_one_to_one_deterministic_and_each_pair_a_move(facts, rnd:
     shuffled = list(facts.items())
     rnd.shuffle(shuffled)
     assert find_moves(dict(shuffled)) == moves
+
+
+NESTED = st.sampled_from(["a", "a/b", "a/b/c", "a/c", "d", "d/e", "d/e/f"])
+ENTRIES = st.sampled_from(["A", "B", DIRECTORY])
+NESTED_FACTS = st.builds(
+    Facts,
+    st.none() | ENTRIES,
+    st.none() | st.builds(Base, st.integers(1, 3), st.none() | ENTRIES),
+    st.none() | st.builds(Remote, st.integers(1, 4), st.none() | ENTRIES, st.none() | NESTED),
+    st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(NESTED, NESTED_FACTS), st.data())
+def test_a_pass_facts_made_when_asked_plan_as_the_same_facts_held(facts, data):
+    """`PassFacts` makes each path's facts from the pass's dicts when asked: the moves and
+    the parents kept are the ones the same facts in a dict give."""
+    paths = sorted(facts)
+    local = {p: SimpleNamespace(sha256=f.local) for p, f in facts.items() if f.local is not None}
+    view = PassFacts(paths, local, {p: f.base for p, f in facts.items() if f.base},
+                     {p: f.remote for p, f in facts.items() if f.remote}, {p for p, f in facts.items() if f.held})
+    assert dict(view.items()) == facts and len(view) == len(facts)
+    assert all(p in view for p in paths) and data.draw(NESTED.filter(lambda p: p not in facts) | st.just("")) not in view
+    assert find_moves(view) == find_moves(facts)
+    plan = {p: reconcile(*f) for p, f in facts.items()}
+    assert keep_parents(dict(plan), view) == keep_parents(dict(plan), facts)

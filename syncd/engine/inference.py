@@ -20,10 +20,13 @@ The decisions are pure (`needs_match`, `choose`); `infer` gathers the facts.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from syncd.engine.reconcile import Base, Remote
 from syncd.git.clone import Clone
 from syncd.store.rpc import RpcStore
+
+Sides = tuple[str | None, Base | None, Remote | None]  # (local sha256, journal base, remote head)
 
 
 def needs_match(local: str | None, base: Base | None, remote: Remote | None) -> bool:
@@ -50,28 +53,37 @@ class Inference:
         self.root = Path(root)
         self.store = store
 
-    def infer(self, facts: dict[str, tuple[str | None, Base | None, Remote | None]]) -> dict[str, Base]:
-        """path → (local sha256, journal base, remote head) for every path of the pass;
+    def infer(self, paths: list[str], facts_of: Callable[[str], Sides]) -> dict[str, Base]:
+        """(local sha256, journal base, remote head) of each path of the pass, asked of
+        `facts_of` (not held in a dict: a first pull of 100k paths would hold 11 MiB);
         returns the paths whose base is inferred, with that base."""
-        asked = {p: local for p, (local, base, remote) in facts.items() if needs_match(local, base, remote)}
+        asked = {}
+        for p in paths:
+            local, base, remote = facts_of(p)
+            if needs_match(local, base, remote):
+                asked[p] = local
         matched = self.store.match_versions(asked.items()) if asked else {}
-        unbased = {p for p, (local, base, remote) in facts.items()
-                   if base is None and remote is not None and local != remote.sha256
-                   and (p, local) not in matched}
+        unbased = [p for p in paths if self._unbased(p, *facts_of(p), matched)]
         from_git = self._from_git(unbased) if unbased else {}
         inferred = {}
-        for path, (local, base, _) in facts.items():
-            if path in asked or path in from_git:
-                chosen = choose(local, base, matched.get((path, local)), from_git.get(path))
-                if chosen is not None and chosen is not base:
-                    inferred[path] = chosen
+        for path in [*asked, *(p for p in from_git if p not in asked)]:
+            local, base, _ = facts_of(path)
+            chosen = choose(local, base, matched.get((path, local)), from_git.get(path))
+            if chosen is not None and chosen is not base:
+                inferred[path] = chosen
         return inferred
 
-    def _from_git(self, paths: set[str]) -> dict[str, Base]:
+    @staticmethod
+    def _unbased(path: str, local: str | None, base: Base | None, remote: Remote | None,
+                 matched: dict[tuple[str, str], int]) -> bool:
+        return base is None and remote is not None and local != remote.sha256 and (path, local) not in matched
+
+    def _from_git(self, unbased: list[str]) -> dict[str, Base]:
         """The versions the clone's HEAD (else its newest imported commit) has at these paths."""
         clone = Clone.around(self.root)
         if clone is None:
-            return {}
+            return {}  # (most roots: no set of the paths made)
+        paths = set(unbased)
         found = self._versions_at(clone, "HEAD", paths)
         rest = paths - set(found)
         history = clone.history() if rest else []

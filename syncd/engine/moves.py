@@ -12,14 +12,17 @@ as a move is `reconcile_move`'s to say.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from syncd.engine.reconcile import Action, Facts, reconcile_move
 
 
-def find_moves(facts: dict[str, Facts]) -> dict[str, str]:
+def find_moves(facts: Mapping[str, Facts]) -> dict[str, str]:
     """new path → old path, for every move in `facts` (path → its facts this pass)."""
     moves: dict[str, str] = {}
-    for old, f in sorted(facts.items()):
-        new = f.remote.moved_to if f.remote else None
+    for old in sorted(p for p, f in facts.items() if f.remote and f.remote.moved_to):
+        f = facts[old]
+        new = f.remote.moved_to
         if new in facts and new not in moves and reconcile_move(old, f, new, facts[new]) is Action.MOVE_LOCAL:
             moves[new] = old
     taken = set(moves) | set(moves.values())
