@@ -86,11 +86,19 @@ class Directories:
     def path(self, relpath: str) -> str:
         return f"{self.real}/{relpath}" if relpath else self.real
 
-    def fd(self, relpath: str, make: bool, asked: str, hold: bool = True) -> int | None:
+    def fd(self, relpath: str, make: bool, asked: str, hold: bool = True, checked: bool = True) -> int | None:
         """The directory at `relpath` in the root, open; None when it (or one above, or the
         root) is missing and not `make`. UnsafePath, naming `asked`, where a link or a file
         is on the way. It stays open until the next call begins (not `hold`: until the
-        next look-up, which may close it)."""
+        next look-up, which may close it). Not `checked`: one open already is taken as it
+        is, not asked again, for a caller that asks `still` before anything it does there
+        can be seen."""
+        known = None if checked else self._open.get(relpath)
+        if known is not None:
+            self._open.move_to_end(relpath)
+            if hold:
+                self._held.add(relpath)
+            return known[0]
         up = self._root(make)
         here = ""
         for name in relpath.split("/") if relpath else ():
@@ -233,12 +241,13 @@ def _checked_name(relpath: str) -> list[str]:
 
 
 def _placed(dirs: Directories, relpath: str, directory_ok: bool = False,
-            make_parents: bool = False) -> tuple[int | None, str, str]:
+            make_parents: bool = False, checked: bool = True) -> tuple[int | None, str, str]:
     """(its directory open, or None when that is missing; its name there; its absolute
     path) of a store path, or UnsafePath saying why it is refused (a directory there too,
-    unless the caller expects one: an empty directory entry)."""
+    unless the caller expects one: an empty directory entry). Not `checked`: see
+    `Directories.fd`."""
     parts = _checked_name(relpath)
-    if dirs.fd("", make_parents, relpath) is not None:
+    if dirs.fd("", make_parents, relpath, checked=checked) is not None:
         # Nothing is made for a path the scan could not list (by the root as configured, or
         # its real path); its temporary file's name beside it may be longer than its own.
         root = max(len(os.fsencode(dirs.root)), len(os.fsencode(dirs.real)))
@@ -247,7 +256,7 @@ def _placed(dirs: Directories, relpath: str, directory_ok: bool = False,
             raise UnsafePath(f"{relpath}: {longest} bytes with the root's path, past the {dirs.path_max - 1} a "
                              "path may have here; not written (a shorter root, or a shorter path in the store, "
                              "fixes it)")
-    dir_fd = dirs.fd("/".join(parts[:-1]), make_parents, relpath)
+    dir_fd = dirs.fd("/".join(parts[:-1]), make_parents, relpath, checked=checked)
     target = dirs.path(relpath)
     if dir_fd is not None and not directory_ok and _is_directory(parts[-1], dir_fd):
         raise UnsafePath(f"{relpath}: {target} is a directory")
@@ -282,20 +291,24 @@ def _rmdir_entry(dirs: Directories, dir_fd: int, name: str, relpath: str, ignore
     dirs.forget(relpath)
 
 
-def _set_mode(fd: int, dir_fd: int, name: str, executable: bool) -> None:
-    """The new file's mode: the one it replaces (else the umask's), with the executable bits
-    set where it is readable, or none. (Most new files have theirs already: no chmod, which
-    would change the inode once more.)"""
-    made = mode = statmod.S_IMODE(os.fstat(fd).st_mode)
-    try:
-        st = os.lstat(name, dir_fd=dir_fd)
-        if statmod.S_ISREG(st.st_mode):
-            mode = statmod.S_IMODE(st.st_mode)
-    except FileNotFoundError:
-        pass
+def _set_mode(fd: int, dir_fd: int, name: str, executable: bool, replacing: bool) -> os.stat_result:
+    """The new file's mode: the one it `replaces` (else the umask's), with the executable
+    bits set where it is readable, or none; its stat then. (Most new files have theirs
+    already: no chmod, which would change the inode once more.)"""
+    made = os.fstat(fd)
+    mode = statmod.S_IMODE(made.st_mode)
+    if replacing:
+        try:
+            st = os.lstat(name, dir_fd=dir_fd)
+            if statmod.S_ISREG(st.st_mode):
+                mode = statmod.S_IMODE(st.st_mode)
+        except FileNotFoundError:
+            pass
     mode = mode | (mode & 0o444) >> 2 if executable else mode & ~0o111
-    if mode != made:
-        os.fchmod(fd, mode)
+    if mode == statmod.S_IMODE(made.st_mode):
+        return made
+    os.fchmod(fd, mode)
+    return os.fstat(fd)
 
 
 def _replace(dirs: Directories, dir_fd: int, tmp: str, name: str, relpath: str, expect: str | None,
@@ -358,9 +371,17 @@ def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], No
     replaces another always is, before the rename."""
     deferred = durability is not None and expect_sha256 is None
     with _using(root, dirs) as dirs:
-        dir_fd, name, target = _placed(dirs, relpath, directory_ok=expect_sha256 == DIRECTORY, make_parents=True)
+        # Its folder, if open already, is asked again only right before the file is put in
+        # place (`_replace`): the temporary file is removed if it moved meanwhile.
+        directory_ok = expect_sha256 == DIRECTORY
+        dir_fd, name, target = _placed(dirs, relpath, directory_ok, make_parents=True, checked=False)
         tmp = _temp_name(temp_prefix)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666, dir_fd=dir_fd)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(tmp, flags, 0o666, dir_fd=dir_fd)
+        except FileNotFoundError:  # the folder open was removed since (and maybe made again)
+            dir_fd, name, target = _placed(dirs, relpath, directory_ok, make_parents=True)
+            fd = os.open(tmp, flags, 0o666, dir_fd=dir_fd)
         try:
             try:
                 if callable(data):
@@ -370,10 +391,10 @@ def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], No
                     view = memoryview(data)
                     while view:
                         view = view[os.write(fd, view):]
-                _set_mode(fd, dir_fd, name, executable)
+                st = _set_mode(fd, dir_fd, name, executable, replacing=expect_sha256 is not None)
                 if not deferred:
                     os.fsync(fd)
-                written = stat_of(os.fstat(fd))
+                written = stat_of(st)
             finally:
                 os.close(fd)
             _replace(dirs, dir_fd, tmp, name, relpath, expect_sha256, ignored)
