@@ -261,3 +261,34 @@ def test_a_named_path_with_a_name_past_name_max_is_absent_not_an_error(tmp_path)
     result, scope = scan_touched(tmp_path, IgnoreRules(), MemoryStatCache(), FilePolicy(),
                                  Touched(paths={long_dir, long_file, "ok.md"}), lambda path: ())
     assert set(result.files) == {"ok.md"} and {long_dir, long_file, "ok.md"} <= scope
+
+
+def test_an_event_pass_lists_each_folder_once_however_many_of_those_above_it_events_name(tmp_path, monkeypatch):
+    """A daemon's first pull makes every folder of the tree, and the next event pass is
+    given each of them as a tree to walk: 100k files in 10k folders were listed again for
+    each folder above them, and their set copied for each tree (the daemon spent minutes at
+    a full core after its first pull). Each folder is listed once, with the same result."""
+    from collections import Counter
+
+    from syncd.engine import scanner as scanner_module
+    from syncd.engine.scanner import scan_touched
+    from syncd.engine.touched import Touched, ancestors
+    files = [f"p/P{i % 2}/s{i}/specs/f{j}.md" for i in range(6) for j in range(3)]
+    for path in files:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(path)
+    (tmp_path / "q").mkdir()
+    (tmp_path / "q/x.md").write_text("x\n")
+    trees = {a for path in files for a in ancestors(path)} | {"q", "gone", "gone/deeper"}
+    listed: list[str] = []
+    scandir = os.scandir
+    monkeypatch.setattr(scanner_module.os, "scandir", lambda d: listed.append(d) or scandir(d))
+    known = {"gone/deeper/old.md", "p/P0/s0/specs/old.md"}
+    result, scope = scan_touched(tmp_path, IgnoreRules(), MemoryStatCache(), FilePolicy(), Touched(trees=trees),
+                                 lambda tree: {k for k in known if k.startswith(tree + "/")})
+    assert sorted(result.files) == sorted([*files, "q/x.md"])
+    times = Counter(os.path.relpath(d, tmp_path) for d in listed if isinstance(d, str))
+    assert set(times) == trees - {"gone", "gone/deeper"}
+    assert set(times.values()) == {1}
+    assert len(listed) - len(times) <= 2  # (and the two walked asked whether they are empty, by their fd)
+    assert set(files) | known | trees | {"q/x.md"} <= scope

@@ -114,13 +114,20 @@ def scan_touched(root: Path, rules: IgnoreRules, cache: StatCache, policy: FileP
     result = ScanResult()
     walk = _Walk(root, rules, cache, policy, now_ns, temp_prefix, result)
     scope: set[str] = set()
+    trees: set[str] = set()
+    covered: set[str] = set()  # walked with one above them (a first pull's events name each folder it made)
     for tree in sorted(touched.trees):
+        if any(a in trees for a in ancestors(tree)):
+            covered.add(tree)
+            continue
+        trees.add(tree)
         scope.update(known_under(tree))
         st = lstat_at(root, tree)
         if st is not None and stat.S_ISDIR(st.st_mode) and not rules.ignores(tree, True):
-            before = set(result.files) | set(result.unsupported)
             walk.tree(tree + "/", os.path.join(root, tree))
-            scope.update(set(result.files) | set(result.unsupported) - before)
+    scope.update(result.files)  # (found in the trees: nothing else is in the result yet)
+    scope.update(result.unsupported)
+    scope.update(covered)
     walked = set(scope)
     named = set(touched.paths) | touched.trees | walked
     named |= {a for path in list(named) for a in ancestors(path)}
