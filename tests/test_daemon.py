@@ -343,6 +343,41 @@ def test_reading_the_tree_wakes_no_pass_and_floods_no_queue(tmp_path):
         watcher.close()
 
 
+def test_the_change_queue_counts_every_event_until_a_pass_takes_them():
+    q = ChangeQueue(debounce=0.5, max_delay=2.0)
+    assert [q.saw() for _ in range(3)] == [1, 2, 3]
+    q.take()
+    assert q.saw() == 1
+
+
+def test_a_storm_of_events_stands_the_watcher_down_for_a_rescan_and_it_watches_again(tmp_path, monkeypatch):
+    """A pass writing a first pull's files, or a checkout of thousands, makes several events
+    a file; watchdog's threads handling them held most of the CPU the pass needed. Past the
+    storm's count the watch stops and a full rescan is asked for; started again, the
+    watcher sees the next change."""
+    from syncd.daemon.watcher import Watcher
+    from syncd.engine.ignore import IgnoreRules
+    monkeypatch.setattr(Watcher, "STORM", 100)
+    queue = ChangeQueue(debounce=0.05, max_delay=1.0)
+    watcher = Watcher(tmp_path, IgnoreRules(), queue, wake=lambda: None)
+    assert watcher.start()
+    try:
+        for n in range(300):
+            (tmp_path / f"f{n}.md").write_text(f"{n}\n")
+        wait_for(lambda: watcher.stood_down, timeout=10)
+        assert not watcher.watching and watcher.observer.emitters == set()
+        assert queue.take() is None  # everything: a full rescan
+        (tmp_path / "during.md").write_text("unwatched\n")
+        time.sleep(0.3)
+        assert queue.due_in(time.monotonic()) is None  # nothing watches now: the rescan will see it
+        assert watcher.start() and watcher.watching and not watcher.stood_down
+        (tmp_path / "after.md").write_text("watched\n")
+        wait_for(lambda: queue.due_in(time.monotonic()) is not None, timeout=10)
+        assert "after.md" in queue.take().paths
+    finally:
+        watcher.close()
+
+
 IN_ACCESS, IN_CLOSE_NOWRITE, IN_OPEN = 0x1, 0x10, 0x20  # <sys/inotify.h>
 
 

@@ -181,7 +181,7 @@ def test_the_watcher_wakes_for_what_git_shows_and_hears_a_gitignore_change(tmp_p
     root = tmp_path / "repo"
     make_repo(root)
     woken = []
-    handler = _Handler(root, IgnoreRules(git=GitIgnores.of(root)), lambda touched: woken.append(touched))
+    handler = _Handler(root, IgnoreRules(git=GitIgnores.of(root)), lambda touched: woken.append(touched), lambda: None)
 
     def wakes(rel: str, directory: bool = False) -> bool:
         woken.clear()

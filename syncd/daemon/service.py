@@ -254,6 +254,8 @@ class Daemon:
             # whatever asked for it, a pass waits while the tree is still changing: one taken
             # mid-burst would see half an `rm` (each half under the mass-delete limits)
             if self.pass_requested and now >= retry_at and not due:
+                if self.watcher.stood_down:
+                    self._watch()  # before the rescan it asked for: what changes during it makes events
                 touched = self.queue.take()
                 full = (self.full_requested or touched is None or not self.watcher.watching
                         or now - last_full >= rescan)

@@ -29,6 +29,9 @@ log = logging.getLogger("syncd.watch")
 
 # watchdog warns when a directory created during a burst is registered twice; harmless
 warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning, module="watchdog")
+# and says an error when its watch is stopped while it reads the next event (as in a storm)
+logging.getLogger("watchdog.observers.inotify").addFilter(
+    lambda record: not record.getMessage().startswith("InotifyEmitter.queue_events() called when the thread is inactive"))
 
 # What the kernel is asked to report: changes only. Reads (open, access, close without a
 # write) are not subscribed to at all: `syncd status` or a backup reading the whole tree
@@ -55,7 +58,14 @@ class ChangeQueue:
         self._first: float | None = None
         self._last: float | None = None
         self._touched: Touched | None = Touched()
+        self._seen = 0  # events, named or not, since the last take
         self._lock = threading.Lock()
+
+    def saw(self) -> int:
+        """One more event came (whatever it names); how many since the last take."""
+        with self._lock:
+            self._seen += 1
+            return self._seen
 
     def add(self, now: float, touched: Touched | None = None) -> None:
         """A change seen at `now`, at what `touched` names (None: not said where)."""
@@ -80,6 +90,7 @@ class ChangeQueue:
         with self._lock:
             touched, self._touched = self._touched, Touched()
             self._first = self._last = None
+            self._seen = 0
             return touched
 
 
@@ -114,12 +125,15 @@ def touched_by(event: FileSystemEvent, root: str, rules: IgnoreRules) -> Touched
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, root: Path, rules: IgnoreRules, notice: Callable[[Touched | None], None]):
+    def __init__(self, root: Path, rules: IgnoreRules, notice: Callable[[Touched | None], None],
+                 saw: Callable[[], None]):
         self.root = os.fspath(root)
         self.rules = rules  # (which ignore syncd's own temporary files: their rename is the event)
         self.notice = notice
+        self.saw = saw
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        self.saw()
         try:
             touched = touched_by(event, self.root, self.rules)
         except Exception:  # this thread is the daemon's eyes: an odd event means "look again"
@@ -142,7 +156,17 @@ class _TroubleHandler(logging.Handler):
 
 
 class Watcher:
-    """Watches the root; `watching` is False when it fell back to polling by rescans."""
+    """Watches the root; `watching` is False when it fell back to polling by rescans, or
+    stood down in a storm of events.
+
+    A storm (a pass writing a first pull's 100k files, a `git checkout` of thousands) makes
+    several events a file, each handled by watchdog's threads, which then hold most of the
+    CPU the pass needs (a first pull of 100k files took 150 s instead of 61) and queue what
+    they cannot handle yet (220 MiB). Past `STORM` events since the last pass took them, the
+    watcher stops watching and asks for a full rescan, which costs less than the events
+    it replaces; the daemon watches again before that rescan's pass."""
+
+    STORM = 20_000
 
     def __init__(self, root: Path, rules: IgnoreRules, queue: ChangeQueue, wake: Callable[[], None]):
         self.root = Path(root)
@@ -151,6 +175,7 @@ class Watcher:
         self.wake = wake
         self.observer: Observer | None = None
         self.watching = False
+        self.stood_down = False  # in a storm: to watch again before the rescan it asked for
         self._trouble = _TroubleHandler(lambda: self._notice(None))
         logging.getLogger("watchdog").addHandler(self._trouble)
 
@@ -158,12 +183,22 @@ class Watcher:
         self.queue.add(time.monotonic(), touched)
         self.wake()
 
+    def _saw(self, observer: Observer) -> None:
+        """(In the observer's thread, which may unschedule its own watches.)"""
+        if self.queue.saw() == self.STORM:
+            log.info("more than %d changes in %s since the last pass: watching stops until a full rescan",
+                     self.STORM, self.root)
+            self.watching, self.stood_down = False, True
+            observer.unschedule_all()
+            self._notice(None)
+
     def start(self) -> bool:
         self.stop_observer()
+        self.stood_down = False
         observer = Observer()
         try:
-            observer.schedule(_Handler(self.root, self.rules, self._notice), os.fspath(self.root), recursive=True,
-                              event_filter=CHANGES)
+            observer.schedule(_Handler(self.root, self.rules, self._notice, lambda: self._saw(observer)),
+                              os.fspath(self.root), recursive=True, event_filter=CHANGES)
             observer.start()
         except OSError as exc:
             observer.stop()
