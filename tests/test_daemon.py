@@ -1,6 +1,7 @@
 """`syncd run` as real processes: the real watchdog observer, real signals, a real server."""
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import statistics
@@ -417,6 +418,69 @@ while not daemon.stopping:  # the loop's sleep and wake-up, with nothing between
 storm.wait()
 print(turns)
 """
+
+
+STORMED = """
+import json, logging, sys
+from pathlib import Path
+from syncd.config import Config
+from syncd.daemon.service import Daemon
+from syncd.daemon.watcher import Watcher
+from syncd.engine.journal import Journal
+from syncd.store.postgres import PostgresStore
+
+logging.basicConfig(level=logging.INFO)
+Watcher.STORM = 300
+root = Path(sys.argv[1])
+cfg = Config(path=root.parent / "syncd.yaml", root=root, workspace="ws", database_url=sys.argv[2], device_name="d")
+journal = Journal(root.parent / "journal.db")
+journal.set_meta("create_workspace", "1")
+daemon = Daemon(cfg, journal, PostgresStore(cfg.database_url, "ws"))
+passes = []
+run_pass = Daemon._pass
+
+def recorded(self, touched):
+    done = run_pass(self, touched)
+    passes.append({"full": touched is None, "watching": self.watcher.watching})
+    return done
+
+Daemon._pass = recorded
+daemon.run()
+print(json.dumps(passes))
+"""
+
+
+def workspaces(dsn: str) -> list[str]:
+    with psycopg.connect(dsn) as conn:
+        return [slug for (slug,) in conn.execute("select slug from workspaces")]
+
+
+def test_a_storm_of_changes_is_one_full_pass_and_the_daemon_watches_again_for_the_next(tmp_path, dsn):
+    """Past the storm's count the watch stops and a full rescan is asked for; the daemon
+    watches again at once (the rest of the storm keeps that pass waiting for quiet), the
+    rescan syncs the whole burst, and the next change is an event pass's."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    daemon = subprocess.Popen([sys.executable, "-c", STORMED, str(tree), dsn], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: "ws" in workspaces(dsn), timeout=30)
+        time.sleep(1.0)  # (its first pass and its watch)
+        for i in range(400):
+            (tree / f"burst/s{i // 10}").mkdir(parents=True, exist_ok=True)
+            (tree / f"burst/s{i // 10}/f{i % 10}.md").write_text(f"{i}\n")
+        wait_for(lambda: len(versions(dsn)) == 400, timeout=60)
+        (tree / "after.md").write_text("after the storm\n")
+        wait_for(lambda: "after.md" in versions(dsn), timeout=30)
+    finally:
+        daemon.terminate()
+        out, err = daemon.communicate(timeout=60)
+        print(err[-3000:])
+    assert daemon.returncode == 0, err[-2000:]
+    assert "more than 300 changes" in err and "watching stops until a full rescan" in err
+    passes = json.loads(out)
+    assert any(p["full"] for p in passes[1:]) and all(p["watching"] for p in passes)
+    assert not passes[-1]["full"]  # (the next change: an event pass, watched again)
 
 
 def test_a_signal_landing_while_the_loop_goes_to_sleep_never_hangs_it(tmp_path, dsn):

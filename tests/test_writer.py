@@ -238,23 +238,28 @@ def test_a_folder_moved_out_of_the_root_mid_pass_is_not_followed_by_the_rest_of_
 
 
 def test_a_folder_moved_out_of_the_root_after_a_write_takes_no_file_of_the_next_write(tmp_path):
-    """The next write in a folder the pass holds open asks its folder again only right
-    before the file is put in place: moved out of the root meanwhile, the folder gets
-    neither the file nor its temporary one, and a second try writes in the root."""
+    """A new file of a pull's batch, written in a folder the pass holds open, has its folder
+    asked again only right before it is put in place: moved out of the root meanwhile, the
+    folder gets neither the file nor its temporary one, and a second try writes in the root.
+    A write that streams or fsyncs (seconds) asks before its temporary file is made too."""
+    from syncd.engine.durability import Durability
     from syncd.engine.writer import Directories
     root, archive = tmp_path / "root", tmp_path / "archive"
     (root / "a").mkdir(parents=True)
     archive.mkdir()
-    dirs = Directories(root)
-    write_atomic(root, "a/first.md", b"1\n", None, temp_prefix=T, dirs=dirs)
+    dirs, batch = Directories(root), Durability(root)
+    write_atomic(root, "a/first.md", b"1\n", None, temp_prefix=T, dirs=dirs, durability=batch)
     os.rename(root / "a", archive / "a")
     with pytest.raises(LocalChanged):
-        write_atomic(root, "a/new.md", b"pulled\n", None, temp_prefix=T, dirs=dirs)
+        write_atomic(root, "a/new.md", b"pulled\n", None, temp_prefix=T, dirs=dirs, durability=batch)
     assert sorted(p.name for p in (archive / "a").iterdir()) == ["first.md"]
-    write_atomic(root, "a/new.md", b"pulled\n", None, temp_prefix=T, dirs=dirs)
+    write_atomic(root, "a/new.md", b"pulled\n", None, temp_prefix=T, dirs=dirs, durability=batch)
+    os.rename(root / "a", archive / "b")
+    write_atomic(root, "a/fsynced.md", b"fsynced\n", None, temp_prefix=T, dirs=dirs)
     dirs.close()
-    assert (root / "a/new.md").read_bytes() == b"pulled\n" and no_temp_files(root)
+    assert (root / "a/fsynced.md").read_bytes() == b"fsynced\n" and no_temp_files(root)
     assert sorted(p.name for p in (archive / "a").iterdir()) == ["first.md"]
+    assert sorted(p.name for p in (archive / "b").iterdir()) == ["new.md"]
 
 
 def test_a_folder_removed_and_made_again_mid_pass_is_written_in_anew(tmp_path):

@@ -229,7 +229,9 @@ class Daemon:
                 self.waker.wait(min(1.0, self.notifier.watchdog_interval or 1.0))
                 self.waker.clear()
                 continue
-            if self.watcher.watching and not self.watcher.healthy():
+            if self.watcher.stood_down:  # a storm of events asked for a full rescan: watch again at once,
+                self._watch()  # so that the rest of it keeps that pass waiting for the tree to be quiet
+            elif self.watcher.watching and not self.watcher.healthy():
                 log.warning("the watcher stopped; rescanning and watching again")
                 self._watch()
                 self.pass_requested = self.full_requested = True
@@ -254,8 +256,6 @@ class Daemon:
             # whatever asked for it, a pass waits while the tree is still changing: one taken
             # mid-burst would see half an `rm` (each half under the mass-delete limits)
             if self.pass_requested and now >= retry_at and not due:
-                if self.watcher.stood_down:
-                    self._watch()  # before the rescan it asked for: what changes during it makes events
                 touched = self.queue.take()
                 full = (self.full_requested or touched is None or not self.watcher.watching
                         or now - last_full >= rescan)

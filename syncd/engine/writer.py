@@ -371,10 +371,13 @@ def write_atomic(root: Path, relpath: str, data: bytes | Callable[[BinaryIO], No
     replaces another always is, before the rename."""
     deferred = durability is not None and expect_sha256 is None
     with _using(root, dirs) as dirs:
-        # Its folder, if open already, is asked again only right before the file is put in
-        # place (`_replace`): the temporary file is removed if it moved meanwhile.
+        # A new file's folder, if open already, is asked again only right before the file is
+        # put in place (`_replace`): the temporary file is removed if the folder moved
+        # meanwhile, a few microseconds after it was made. Not so for bytes streamed or
+        # fsynced there (seconds): those ask before the temporary file is made too.
         directory_ok = expect_sha256 == DIRECTORY
-        dir_fd, name, target = _placed(dirs, relpath, directory_ok, make_parents=True, checked=False)
+        quick = deferred and not callable(data)
+        dir_fd, name, target = _placed(dirs, relpath, directory_ok, make_parents=True, checked=not quick)
         tmp = _temp_name(temp_prefix)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
