@@ -31,7 +31,7 @@ def test_the_clean_paths_and_the_others_are_what_the_three_tables_say(stats, bas
             journal.db.execute("insert into remote values (?, ?, ?, null)", (path, version, sha))
         clean = {p for p, sha in stats.items() if p in bases and p in remotes
                  and bases[p][1] == sha and remotes[p] == bases[p]}
-        found, other = journal.stat_rows()
+        found, other, _ = journal.stat_rows()
         assert found == {p: packed_stat(1, 2, 3, 4) for p in clean}
         assert other == (stats.keys() | bases.keys() | remotes.keys()) - clean
         journal.close()
@@ -77,7 +77,7 @@ def test_an_inode_number_past_2_63_is_cached_and_found_clean(tmp_path):
     assert journal.get("a.md") == (stat, "x")
     journal.db.execute("insert into base values ('a.md', 1, 'x')")
     journal.db.execute("insert into remote values ('a.md', 1, 'x', null)")
-    found, _ = journal.stat_rows()
+    found, _, _ = journal.stat_rows()
     assert found == {"a.md": packed_stat(1, 2, 2**64 - 3, 4)}
     journal.close()
 

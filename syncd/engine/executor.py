@@ -458,7 +458,7 @@ class Executor:
         as a pass would."""
         self._root_identity()
         held = self.journal.held()
-        clean, unclean = self.journal.stat_rows()  # as a pass does: an unchanged synced file decides nothing
+        clean, unclean, _ = self.journal.stat_rows()  # as a pass does: an unchanged synced file decides nothing
         for path in held | (feed or {}).keys():
             clean.pop(path, None)
         result = scan(self.root, self.rules, _ReadOnlyCache(self.journal), self.policy,
@@ -507,15 +507,17 @@ class Executor:
         """The whole tree: what changed, the directories that could not be read, how many
         files were found unchanged since they last synced (`Journal.stat_rows`; a held
         path is decided whatever it holds), and every other path the journal knows."""
-        clean, other = self.journal.stat_rows()
+        clean, other, synced = self.journal.stat_rows()
         for path in held:
             clean.pop(path, None)
+            synced.pop(path, None)
         # A first sync reads each new file once, to push it: with no base, no file moved away
         # whose content it could be, and with neither base nor head, it is pushed whatever it holds.
         unread = None if self.journal.has_bases() else (lambda path: path not in other)
         result = scan(self.root, self.rules, self.journal, self.policy, temp_prefix=self.journal.temp_prefix,
-                      clean=clean, unread=unread)
+                      clean=clean, unread=unread, synced=synced)
         self._take_scan(result, report)
+        other.difference_update(result.settled)  # (found in sync: nothing to decide, nothing gone)
         other |= clean.keys()  # (what is left of it: not found unchanged)
         for path in other - set(result.files) - set(result.unsupported):
             if not self._under(path, result.unlisted):

@@ -330,16 +330,18 @@ class Journal:
             "select path from base where path > ? and path < ? union select path from remote where path > ? and "
             "path < ?", (low, high, low, high))}
 
-    def stat_rows(self) -> tuple[dict[str, bytes], set[str]]:
+    def stat_rows(self) -> tuple[dict[str, bytes], set[str], dict[str, str]]:
         """The stat cache in two: the paths whose cached content is their base and their
         known head, with their cached stat (`packed_stat`): unchanged since
         they last synced while their stat is still that one; and the other paths, with
         those that have a base or a head and no cached stat (what the stat cache holds in
-        memory is written first). One pass over the stat cache, and over the bases and heads
-        only when some of them have no cached stat (most passes: none has), all in one
-        snapshot."""
+        memory is written first). Third, those of them with no cached stat whose base is
+        their head, with its sha256: a file holding it is in sync (the files a pull wrote,
+        whose stats are never cached at once). One pass over the stat cache, and over the
+        bases and heads only when some of them have no cached stat (most passes: none has),
+        all in one snapshot."""
         self.flush_stats()
-        clean, other = {}, set()
+        clean, other, synced = {}, set(), {}
         with_base = with_remote = 0  # stat-cache paths that have a base, a head
         with self.transaction():
             for p, size, mtime, ino, ctime, kind in self.db.execute(
@@ -353,13 +355,17 @@ class Journal:
                     other.add(p)
                     with_base += (kind - 1) & 1
                     with_remote += (kind - 1) >> 1
-            other.update(p for (p,) in self.db.execute(
-                "select path from base b where (select count(*) from base) > ? and not exists "
-                "(select 1 from stat_cache where path = b.path) union all select path from remote r where "
-                "(select count(*) from remote) > ? and not exists (select 1 from base where path = r.path) "
-                "and not exists (select 1 from stat_cache where path = r.path)",
-                (with_base + len(clean), with_remote + len(clean))))
-        return clean, other
+            for p, sha in self.db.execute(
+                    "select b.path, (select b.sha256 from remote r where r.path = b.path and r.version = b.version "
+                    "and r.sha256 = b.sha256 and b.sha256 <> ?) from base b where (select count(*) from base) > ? "
+                    "and not exists (select 1 from stat_cache where path = b.path) union all select path, null "
+                    "from remote r where (select count(*) from remote) > ? and not exists (select 1 from base where "
+                    "path = r.path) and not exists (select 1 from stat_cache where path = r.path)",
+                    (DIRECTORY, with_base + len(clean), with_remote + len(clean))):
+                other.add(p)
+                if sha is not None:
+                    synced[p] = sha
+        return clean, other, synced
 
     def has_bases(self) -> bool:
         return self.db.execute("select exists (select 1 from base)").fetchone()[0] == 1

@@ -57,7 +57,8 @@ class ScanResult:
     temp_files: list[str] = field(default_factory=list)  # this copy's, left by an interrupted write
     unlisted: list[str] = field(default_factory=list)  # directories that could not be read ("" = root)
     ignored: dict[str, str] = field(default_factory=dict)  # never synced, and why (a directory once)
-    clean: int = 0  # files found as `clean` has them (taken out of it)
+    clean: int = 0  # files found as `clean` has them (taken out of it), or read as `synced` has them
+    settled: list[str] = field(default_factory=list)  # those read as `synced` has them
     hashed: int = 0
 
 
@@ -86,18 +87,20 @@ def read_local(root: Path, relpath: str, policy: FilePolicy) -> tuple[bytes, Loc
 def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
          now_ns: int | None = None, temp_prefix: str | None = None,
          clean: dict[str, bytes] | None = None,
-         unread: Callable[[str], bool] | None = None) -> ScanResult:
+         unread: Callable[[str], bool] | None = None, synced: dict[str, str] | None = None) -> ScanResult:
     """`temp_prefix`: how this copy names its temporary files (handed back in `temp_files`,
     never synced); None when the caller writes none. `clean`: paths known to be in sync
     while their stat is this one (`packed_stat`), each taken out of it when
     found (what is left was not found so): one found so is counted in `result.clean`, not
     put in `files`, and its stat is compared without an object made. `unread`: the paths
     whose content nothing is decided by (the caller reads them once, to push them): found,
-    they are files of identity UNREAD."""
+    they are files of identity UNREAD. `synced`: paths with no cached stat that are in sync
+    while they hold this content (sha256): one read so, unchanged while it was read, is
+    counted in `result.clean` and named in `result.settled`, not put in `files`."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     rules.refresh()  # .gitignore files may have changed since the last walk
     result = ScanResult()
-    _Walk(root, rules, cache, policy, now_ns, temp_prefix, result, clean, unread).tree("", os.fspath(root))
+    _Walk(root, rules, cache, policy, now_ns, temp_prefix, result, clean, unread, synced).tree("", os.fspath(root))
     return result
 
 
@@ -152,11 +155,12 @@ class _Walk:
 
     def __init__(self, root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy, now_ns: int,
                  temp_prefix: str | None, result: ScanResult, clean: dict | None = None,
-                 unread: Callable[[str], bool] | None = None):
+                 unread: Callable[[str], bool] | None = None, synced: dict[str, str] | None = None):
         self.root, self.rules, self.cache, self.policy = root, rules, cache, policy
         self.now_ns, self.temp_prefix, self.result = now_ns, temp_prefix, result
         self.clean = {} if clean is None else clean
         self.unread = unread
+        self.synced = {} if synced is None else synced
 
     def tree(self, prefix: str, top: str) -> None:
         """Everything under the directory `top` (its path relative to the root: `prefix`)."""
@@ -284,8 +288,14 @@ class _Walk:
             return
         except FileNotFoundError:
             return  # gone since the directory was listed
-        if local is not None:
-            self.result.files[rel] = local
+        if local is None:
+            return
+        if self.synced.get(rel) == local.sha256 and local.stat == stat_of(st):  # (a pass after a pull)
+            del self.synced[rel]
+            self.result.clean += 1
+            self.result.settled.append(rel)
+            return
+        self.result.files[rel] = local
 
 
 def _utf8(name: str) -> bool:
