@@ -95,8 +95,9 @@ def scan(root: Path, rules: IgnoreRules, cache: StatCache, policy: FilePolicy,
     put in `files`, and its stat is compared without an object made. `unread`: the paths
     whose content nothing is decided by (the caller reads them once, to push them): found,
     they are files of identity UNREAD. `synced`: paths with no cached stat that are in sync
-    while they hold this content (sha256): one read so, unchanged while it was read, is
-    counted in `result.clean` and named in `result.settled`, not put in `files`."""
+    while they hold this content (sha256): one read so, its stat when opened the one the
+    walk saw (as `remember` asks), is counted in `result.clean` and named in
+    `result.settled`, not put in `files`: it decides what reconciling it would (nothing)."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     rules.refresh()  # .gitignore files may have changed since the last walk
     result = ScanResult()
@@ -290,7 +291,7 @@ class _Walk:
             return  # gone since the directory was listed
         if local is None:
             return
-        if self.synced.get(rel) == local.sha256 and local.stat == stat_of(st):  # (a pass after a pull)
+        if self.synced.get(rel) == local.sha256 and local.stat == stat_of(st):  # (a pass after a pull: see `scan`)
             del self.synced[rel]
             self.result.clean += 1
             self.result.settled.append(rel)
