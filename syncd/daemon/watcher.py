@@ -30,8 +30,9 @@ log = logging.getLogger("syncd.watch")
 # watchdog warns when a directory created during a burst is registered twice; harmless
 warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning, module="watchdog")
 # and says an error when its watch is stopped while it reads the next event (as in a storm)
+_STOPPED_MID_READ = "InotifyEmitter.queue_events() called when the thread is inactive"
 logging.getLogger("watchdog.observers.inotify").addFilter(
-    lambda record: not record.getMessage().startswith("InotifyEmitter.queue_events() called when the thread is inactive"))
+    lambda record: not record.getMessage().startswith(_STOPPED_MID_READ))
 
 # What the kernel is asked to report: changes only. Reads (open, access, close without a
 # write) are not subscribed to at all: `syncd status` or a backup reading the whole tree
