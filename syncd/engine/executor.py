@@ -358,10 +358,9 @@ class Executor:
     def _infer_bases(self, paths: list[str], local: dict[str, LocalFile], held: set[str]) -> None:
         """Bases the store's history names where the journal has none or missed a pull
         (see `syncd.engine.inference`); kept in this pass's view until an action records them."""
-        def facts_of(p: str):
-            return local[p].sha256 if p in local else None, self._bases.get(p), self._remotes.get(p)
         unheld = [p for p in paths if p not in held] if held else paths
-        self._bases.update(Inference(self.root, self.store).infer(unheld, facts_of))
+        self._bases.update(Inference(self.root, self.store).infer(
+            PassFacts(unheld, local, self._bases, self._remotes, ())))
 
     def _plan(self, paths: list[str], local: dict[str, LocalFile], held: set[str]) -> dict[str, Action]:
         """An action per path (`paths` sorted); a move's is its new path's (its old path has none)."""

@@ -19,14 +19,12 @@ The decisions are pure (`needs_match`, `choose`); `infer` gathers the facts.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Callable
 
-from syncd.engine.reconcile import Base, Remote
+from syncd.engine.reconcile import Base, Facts, Remote
 from syncd.git.clone import Clone
 from syncd.store.rpc import RpcStore
-
-Sides = tuple[str | None, Base | None, Remote | None]  # (local sha256, journal base, remote head)
 
 
 def needs_match(local: str | None, base: Base | None, remote: Remote | None) -> bool:
@@ -53,30 +51,21 @@ class Inference:
         self.root = Path(root)
         self.store = store
 
-    def infer(self, paths: list[str], facts_of: Callable[[str], Sides]) -> dict[str, Base]:
-        """(local sha256, journal base, remote head) of each path of the pass, asked of
-        `facts_of` (not held in a dict: a first pull of 100k paths would hold 11 MiB);
+    def infer(self, facts: Mapping[str, Facts]) -> dict[str, Base]:
+        """The facts of every path of the pass (a `PassFacts`: made when asked, not held);
         returns the paths whose base is inferred, with that base."""
-        asked = {}
-        for p in paths:
-            local, base, remote = facts_of(p)
-            if needs_match(local, base, remote):
-                asked[p] = local
+        asked = {p: f.local for p, f in facts.items() if needs_match(f.local, f.base, f.remote)}
         matched = self.store.match_versions(asked.items()) if asked else {}
-        unbased = [p for p in paths if self._unbased(p, *facts_of(p), matched)]
+        unbased = [p for p, f in facts.items() if f.base is None and f.remote is not None
+                   and f.local != f.remote.sha256 and (p, f.local) not in matched]
         from_git = self._from_git(unbased) if unbased else {}
         inferred = {}
         for path in [*asked, *(p for p in from_git if p not in asked)]:
-            local, base, _ = facts_of(path)
-            chosen = choose(local, base, matched.get((path, local)), from_git.get(path))
-            if chosen is not None and chosen is not base:
+            f = facts[path]
+            chosen = choose(f.local, f.base, matched.get((path, f.local)), from_git.get(path))
+            if chosen is not None and chosen is not f.base:
                 inferred[path] = chosen
         return inferred
-
-    @staticmethod
-    def _unbased(path: str, local: str | None, base: Base | None, remote: Remote | None,
-                 matched: dict[tuple[str, str], int]) -> bool:
-        return base is None and remote is not None and local != remote.sha256 and (path, local) not in matched
 
     def _from_git(self, unbased: list[str]) -> dict[str, Base]:
         """The versions the clone's HEAD (else its newest imported commit) has at these paths."""
