@@ -165,7 +165,7 @@ class Watcher:
     CPU the pass needs (a first pull of 100k files took 150 s instead of 61) and queue what
     they cannot handle yet (220 MiB). Past `STORM` events since the last pass took them, the
     watcher stops watching and asks for a full rescan, which costs less than the events
-    it replaces; the daemon watches again before that rescan's pass."""
+    it replaces; the daemon watches again as soon as it is between passes."""
 
     STORM = 20_000
 
@@ -176,7 +176,7 @@ class Watcher:
         self.wake = wake
         self.observer: Observer | None = None
         self.watching = False
-        self.stood_down = False  # in a storm: to watch again before the rescan it asked for
+        self.stood_down = False  # in a storm: to watch again as soon as the daemon is between passes
         self._trouble = _TroubleHandler(lambda: self._notice(None))
         logging.getLogger("watchdog").addHandler(self._trouble)
 

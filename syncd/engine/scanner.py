@@ -281,8 +281,9 @@ class _Walk:
             self.result.problems[rel] = exc.cause
 
     def _file(self, rel: str, st: os.stat_result) -> None:
+        seen = stat_of(st)
         try:
-            local = _scan_file(self.root, rel, stat_of(st), self.cache, self.policy, self.now_ns, self.result,
+            local = _scan_file(self.root, rel, seen, self.cache, self.policy, self.now_ns, self.result,
                                check=not stat.S_ISLNK(st.st_mode), unread=self.unread)
         except Unsupported as exc:
             self._unsupported(rel, exc)
@@ -291,7 +292,7 @@ class _Walk:
             return  # gone since the directory was listed
         if local is None:
             return
-        if self.synced.get(rel) == local.sha256 and local.stat == stat_of(st):  # (a pass after a pull: see `scan`)
+        if self.synced.get(rel) == local.sha256 and local.stat == seen:  # (a pass after a pull: see `scan`)
             del self.synced[rel]
             self.result.clean += 1
             self.result.settled.append(rel)

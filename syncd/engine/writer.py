@@ -110,13 +110,13 @@ class Directories:
             self._held.add(here)
         return up
 
-    def still(self, relpath: str, dir_fd: int, asked: str) -> None:
-        """LocalChanged unless the directory open as `dir_fd` is still the one at `relpath`
-        in the root: asked again just before a file in it is replaced, removed, linked or
-        made (a folder moved out of the root while its file was read would take the
-        change with it)."""
-        if self.fd(relpath, False, asked) != dir_fd:
-            raise LocalChanged(f"{asked}: its folder moved or was replaced since it was scanned; left as it is")
+    def still(self, relpath: str, dir_fd: int) -> None:
+        """LocalChanged unless the directory open as `dir_fd` is still the folder of
+        `relpath` in the root: asked again just before the file there is replaced, removed,
+        linked or made (a folder moved out of the root while its file was read would take
+        the change with it)."""
+        if self.fd(relpath.rpartition("/")[0], False, relpath) != dir_fd:
+            raise LocalChanged(f"{relpath}: its folder moved or was replaced since it was scanned; left as it is")
 
     def _root(self, make: bool) -> int | None:
         known = self._open.get("")
@@ -276,7 +276,7 @@ def _rmdir_entry(dirs: Directories, dir_fd: int, name: str, relpath: str, ignore
                  gone: str) -> None:
     """Remove the directory an empty-directory entry names; LocalChanged when something
     that syncs arrived in it since the scan, HoldsUnsynced when only ignored files hold it."""
-    dirs.still(relpath.rpartition("/")[0], dir_fd, relpath)
+    dirs.still(relpath, dir_fd)
     try:
         os.rmdir(name, dir_fd=dir_fd)
     except FileNotFoundError:
@@ -315,7 +315,7 @@ def _replace(dirs: Directories, dir_fd: int, tmp: str, name: str, relpath: str, 
              ignored: Ignored | None) -> None:
     if identity_now(name, dir_fd) != expect:
         raise LocalChanged(f"{relpath}: changed since it was scanned; not written")
-    dirs.still(relpath.rpartition("/")[0], dir_fd, relpath)
+    dirs.still(relpath, dir_fd)
     if expect == DIRECTORY:  # an empty directory gives way (not atomically: it held nothing)
         _rmdir_entry(dirs, dir_fd, name, relpath, ignored, "replaced by a file")
     if expect is None:
@@ -444,7 +444,7 @@ def make_directory(root: Path, relpath: str, expect_sha256: str | None, *, dirs:
             if (None if dir_fd is None else identity_now(name, dir_fd)) != expect_sha256:
                 raise LocalChanged(f"{relpath}: changed since it was scanned; not made a directory")
             if expect_sha256 is not None:  # the file or link it replaces, as last seen
-                dirs.still(relpath.rpartition("/")[0], dir_fd, relpath)
+                dirs.still(relpath, dir_fd)
                 os.unlink(name, dir_fd=dir_fd)
             dir_fd = _placed(dirs, relpath, directory_ok=True, make_parents=True)[0]
             try:
@@ -479,7 +479,7 @@ def delete_checked(root: Path, relpath: str, expect_sha256: str,
         else:
             if identity_now(name, dir_fd) != expect_sha256:
                 raise LocalChanged(f"{relpath}: changed since it was scanned; not deleted")
-            dirs.still(relpath.rpartition("/")[0], dir_fd, relpath)
+            dirs.still(relpath, dir_fd)
             os.unlink(name, dir_fd=dir_fd)
         os.fsync(dir_fd)
         _remove_emptied(dirs, relpath.rpartition("/")[0], keep)
@@ -525,7 +525,7 @@ def move_checked(root: Path, old: str, new: str, expect_sha256: str,
             if problem is not None:
                 raise UnsafePath(f"{new}: {problem}; {old} not moved there")
         new_fd, new_name, _ = _placed(dirs, new, make_parents=True)
-        dirs.still(old.rpartition("/")[0], old_fd, old)
+        dirs.still(old, old_fd)
         try:
             os.link(old_name, new_name, src_dir_fd=old_fd, dst_dir_fd=new_fd, follow_symlinks=False)
         except FileExistsError:
