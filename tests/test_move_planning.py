@@ -76,12 +76,19 @@ def test_moves_are_found_by_content_duplicates_by_name_and_ambiguous_ones_stay_d
 
 CONTENTS = st.sampled_from(["A", "B", "C"])
 PATHS = st.sampled_from([f"p{i}" for i in range(8)])
-FACTS = st.builds(
-    Facts,
-    st.none() | CONTENTS,
-    st.none() | st.builds(Base, st.integers(1, 3), st.none() | CONTENTS),
-    st.none() | st.builds(Remote, st.integers(1, 4), st.none() | CONTENTS, st.none() | PATHS),
-    st.booleans())
+
+
+def facts_among(paths, contents):
+    """One path's facts, its contents and the paths a move names drawn from these."""
+    return st.builds(
+        Facts,
+        st.none() | contents,
+        st.none() | st.builds(Base, st.integers(1, 3), st.none() | contents),
+        st.none() | st.builds(Remote, st.integers(1, 4), st.none() | contents, st.none() | paths),
+        st.booleans())
+
+
+FACTS = facts_among(PATHS, CONTENTS)
 
 
 @settings(max_examples=400, deadline=None)
@@ -103,12 +110,7 @@ def test_find_moves_is_one_to_one_deterministic_and_each_pair_a_move(facts, rnd:
 
 NESTED = st.sampled_from(["a", "a/b", "a/b/c", "a/c", "d", "d/e", "d/e/f"])
 ENTRIES = st.sampled_from(["A", "B", DIRECTORY])
-NESTED_FACTS = st.builds(
-    Facts,
-    st.none() | ENTRIES,
-    st.none() | st.builds(Base, st.integers(1, 3), st.none() | ENTRIES),
-    st.none() | st.builds(Remote, st.integers(1, 4), st.none() | ENTRIES, st.none() | NESTED),
-    st.booleans())
+NESTED_FACTS = facts_among(NESTED, ENTRIES)
 
 
 @settings(max_examples=300, deadline=None)
