@@ -17,6 +17,7 @@ from legacy_repo import git, write
 from syncd import config as configuration
 from syncd.content import DIRECTORY, FilePolicy
 from syncd.daemon.watcher import _Handler
+from syncd.engine import gitignore
 from syncd.engine.gitignore import GitIgnores
 from syncd.engine.ignore import DEFAULT_IGNORES, IgnoreRules
 from syncd.engine.scanner import MemoryStatCache, scan
@@ -197,6 +198,28 @@ def test_the_watcher_wakes_for_what_git_shows_and_hears_a_gitignore_change(tmp_p
     assert not wakes("later.md")
 
 
+def test_a_walk_reads_the_gitignore_files_its_listings_hold_and_looks_for_no_other(tmp_path, monkeypatch):
+    """A folder whose listing holds no `.gitignore` file has none to read: a quiet rescan of
+    a work tree of 10k folders made 10k opens that failed. A `.gitignore` folder holds no
+    rules (as in Git), and the answer is still the one Git gives."""
+    root = tmp_path / "repo"
+    git(root.parent, "init", "-q", "-b", "main", str(root))
+    write(root, ".gitignore", "*.log\n")
+    write(root, "a/b/.gitignore", "!keep.log\n")
+    write(root, "a/b/keep.log", "re-included\n")
+    write(root, "a/x.log", "ignored\n")
+    write(root, "c/d/e.md", "e\n")
+    write(root, "c/.gitignore/f.md", "a folder named .gitignore\n")
+    read = []
+    real_read = gitignore._read
+    monkeypatch.setattr(gitignore, "_read", lambda path: read.append(os.fspath(path)) or real_read(path))
+    result = scan(root, IgnoreRules(git=GitIgnores.of(root)), MemoryStatCache(), FilePolicy())
+    assert files_of(result) == what_git_shows(root) == {".gitignore", "a/b/.gitignore", "a/b/keep.log", "c/d/e.md",
+                                                          "c/.gitignore/f.md"}
+    assert sorted(p for p in read if p.endswith(".gitignore")) == [str(root / ".gitignore"),
+                                                                   str(root / "a/b/.gitignore")]
+
+
 def test_a_root_in_a_directory_its_repository_ignores_uses_none_of_its_rules(tmp_path):
     make_repo(tmp_path / "repo")
     root = tmp_path / "repo" / "out" / "workspace"  # /out/ is ignored at the top
@@ -236,6 +259,9 @@ def test_a_directory_asked_at_once_is_answered_as_each_of_its_entries(config, le
         write(root, ".git/info/exclude", "*.x\n")
         write(root, "a/b.md", "tracked\n")
         git(root, "add", "-f", "a/b.md")
+        listed = [(name, is_dir) for name, is_dir in listed if name != ".gitignore"]  # as the walk lists it:
+        if (root / prefix / ".gitignore").is_file():
+            listed.append((".gitignore", False))
         keys = keys_of(listed)
         expected = {key for key, (name, is_dir) in zip(keys, listed)
                     if git_rules(root, config).ignores(prefix + name, is_dir)}

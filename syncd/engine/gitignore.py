@@ -220,15 +220,18 @@ class GitIgnores:
         parent = relpath.rpartition("/")[0]
         return (bool(parent) and self._excluded(parent)) or self._matches(self.prefix + relpath, is_dir)
 
-    def deciding(self, prefix: str, keys: list[str]) -> list[str]:
+    def deciding(self, prefix: str, keys: list[str], has_own: bool) -> list[str]:
         """`Patterns.deciding` for a directory of the root (`prefix`: its path with "/", ""
         for the root): its entries some rule may decide, every one under a directory Git
-        excludes. (A tracked entry is never ignored: that takes nothing from the answer.)"""
+        excludes. (A tracked entry is never ignored: that takes nothing from the answer.)
+        `has_own`: the directory's listing holds a `.gitignore` that is not a folder; when it
+        does not, none is looked for (an open that fails, in each of a tree's folders, was
+        a tenth of a quiet rescan)."""
         if prefix and self._excluded(prefix[:-1]):
             return keys
         shown = matchable(self.prefix + prefix)
         hits = set()
-        for directory, spec in self._levels_of((self.prefix + prefix)[:-1]):
+        for directory, spec in self._levels_of((self.prefix + prefix)[:-1], has_own):
             hits.update(spec.deciding(shown[len(directory):], keys))
         for spec in self._base:
             hits.update(spec.deciding(shown, keys))
@@ -256,12 +259,13 @@ class GitIgnores:
                 return decided
         return False
 
-    def _levels_of(self, directory: str) -> _Levels:
-        """The `.gitignore` rules that apply in a directory (relative to the top)."""
+    def _levels_of(self, directory: str, has_own: bool = True) -> _Levels:
+        """The `.gitignore` rules that apply in a directory (relative to the top; `has_own`
+        False: its listing holds no `.gitignore` to read)."""
         levels = self._levels.get(directory)
         if levels is None:
             above = self._levels_of(directory.rpartition("/")[0]) if directory else ()
-            data = _read(os.path.join(self.top, directory, ".gitignore"))
+            data = _read(os.path.join(self.top, directory, ".gitignore")) if has_own else None
             spec = None if data is None else self._spec(data)
             levels = above if spec is None else (*above, (directory + "/" if directory else "", spec))
             self._levels[directory] = levels

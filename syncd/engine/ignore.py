@@ -89,10 +89,10 @@ class IgnoreRules:
     def ignored_in(self, prefix: str, keys: list[str]) -> set[str]:
         """Which entries of one directory `ignores` ignores, asked at once (`prefix`: the
         directory's path with "/", "" for the root; a key: an entry's name, with a "/" after
-        a directory's). Each source says which entries a line of it may decide; only those,
-        and the names that may be Git's own or syncd's temporary files or hold a newline,
-        are asked about one by one, exactly as `ignores` asks: every other entry is one no
-        rule ignores."""
+        a directory's; `keys`: all of its listing, a `.gitignore` in it included). Each
+        source says which entries a line of it may decide; only those, and the names that may
+        be Git's own or syncd's temporary files or hold a newline, are asked about one by one,
+        exactly as `ignores` asks: every other entry is one no rule ignores."""
         if prefix and self._ignored_dir(prefix[:-1]):
             return set(keys)
         plain = [k for k in keys if k.isascii() and "git" not in k.lower() and not k.startswith(TEMP_PREFIX)
@@ -103,7 +103,7 @@ class IgnoreRules:
             asked.update(self._config.deciding(base, plain))
         asked.update(_BUILTIN.deciding(base, plain))
         if self.git is not None:
-            asked.update(self.git.deciding(prefix, plain))
+            asked.update(self.git.deciding(prefix, plain, ".gitignore" in keys))
         ignored = {k for k in asked if self._own(prefix + k.rstrip("/"), k[-1] == "/")}
         self._dirs.update((prefix + k[:-1], k in ignored) for k in keys if k[-1] == "/")  # (asked next)
         return ignored
