@@ -277,7 +277,10 @@ def test_a_session_member_reads_nothing_of_other_sessions_through_the_rpcs(world
         assert hidden.status_code == 404, hidden.text
         assert hidden.json()["message"].replace(S2_DOC, "<path>") == \
             missing.json()["message"].replace(S2_DOC + ".missing", "<path>")
-    assert world.rpc(client, "syncd_versions", versions=[{"path": S2_DOC, "version": 1}]).json() == {"versions": []}
+    for function in ("syncd_versions", "syncd_contents"):
+        assert world.rpc(client, function, versions=[{"path": S2_DOC, "version": 1}]).json() == {"versions": []}
+    assert [v["path"] for v in world.rpc(client, "syncd_contents", versions=[
+        {"path": S1_DOC, "version": 1}]).json()["versions"]] == [S1_DOC]  # (what it may read, it gets)
     for seq in s2_seqs:
         assert world.rpc(client, "syncd_feed_mark", seq=seq).json() == {"change": None}
     assert world.rpc(client, "syncd_match_versions", files=[{"path": S2_DOC, "sha256": s2_sha}]).json() == \

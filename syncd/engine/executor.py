@@ -640,7 +640,7 @@ class Executor:
         wanted = [(path, head.version) for path, head in heads
                   if head.sha256 is not None and (path, head.version) not in self._contents]
         if wanted:
-            for v in self.store.versions(wanted):
+            for v in self.store.contents(wanted):
                 if not v["deleted"]:
                     self._contents[(v["path"], v["version"])] = v["content"]
         return end

@@ -311,7 +311,16 @@ class RpcStore:
     def versions(self, wanted: list[tuple[str, int]]) -> list[dict]:
         """Several versions with their contents and authors: one call, and one more for
         each content too big to come with it."""
-        out = self._call("syncd_versions", {"workspace": self.workspace, "versions": [
+        return self._with_contents("syncd_versions", wanted)
+
+    def contents(self, wanted: list[tuple[str, int]]) -> list[dict]:
+        """Several versions' contents (path, version, sha256, size, deleted, content), as a
+        pull needs them: `versions` without the authors, which cost the server six times
+        the rest."""
+        return self._with_contents("syncd_contents", wanted)
+
+    def _with_contents(self, function: str, wanted: list[tuple[str, int]]) -> list[dict]:
+        out = self._call(function, {"workspace": self.workspace, "versions": [
             {"path": path, "version": version} for path, version in wanted]})
         return [v if v["deleted"] or v["content"] is not None else self.version(v["path"], v["version"])
                 for v in out["versions"]]

@@ -1,4 +1,4 @@
--- syncd's objects as migrations up to 0026_progress_of_live_sessions leave them. GENERATED: do not edit.
+-- syncd's objects as migrations up to 0027_pull_calls leave them. GENERATED: do not edit.
 -- Regenerate after adding a migration: python -m syncd.store.schema > syncd/store/schema.sql
 -- For reading: databases get the migrations (syncd db migrate), not this file. Owners are left out;
 -- grants are every grantee's but the owner's. Objects in public are the ones the migrations name.
@@ -556,6 +556,7 @@ CREATE OR REPLACE FUNCTION public.syncd_changes(jsonb)
  STABLE
  SET search_path TO ''
  SET plan_cache_mode TO 'force_custom_plan'
+ SET enable_bitmapscan TO 'off'
 AS $function$
 declare
   ws uuid := syncd.workspace_id($1 ->> 'workspace');
@@ -601,6 +602,31 @@ CREATE OR REPLACE FUNCTION public.syncd_commit(jsonb)
  LANGUAGE sql
  SET search_path TO ''
 AS $function$ select syncd.commit_changes($1) $function$;
+
+CREATE OR REPLACE FUNCTION public.syncd_contents(jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO ''
+ SET plan_cache_mode TO 'force_custom_plan'
+AS $function$
+declare
+  ws uuid := syncd.workspace_id($1 ->> 'workspace');
+begin
+  return jsonb_build_object('versions', coalesce((
+    select jsonb_agg(jsonb_build_object(
+             'path', v.path, 'version', v.version, 'sha256', v.sha256, 'size', v.size, 'deleted', v.deleted,
+             'content', case when v.candidate and v.inline_so_far <= syncd.inline_budget() then v.content end)
+             order by v.ord)
+      from (select c.*, sum(case when c.candidate then c.size else 0 end) over (order by c.ord) as inline_so_far
+              from (select x.path, x.version, x.sha256, x.size, x.deleted, x.content, w.ord,
+                           not x.deleted and x.size <= syncd.inline_item_max() as candidate
+                      from jsonb_array_elements(coalesce($1 -> 'versions', '[]'::jsonb)) with ordinality w(item, ord)
+                      join public.document_versions x
+                        on x.workspace_id = ws and x.path = w.item ->> 'path'
+                       and x.version = (w.item ->> 'version')::integer) c) v), '[]'::jsonb));
+end
+$function$;
 
 CREATE OR REPLACE FUNCTION public.syncd_documents(jsonb)
  RETURNS jsonb
@@ -3155,6 +3181,7 @@ grant execute on function public.syncd_changes(jsonb) to authenticated, service_
 grant execute on function public.syncd_clock(jsonb) to authenticated, service_role;
 grant execute on function public.syncd_commit(jsonb) to authenticated, service_role;
 grant select on table public.syncd_conflict_rates to authenticated, service_role;
+grant execute on function public.syncd_contents(jsonb) to authenticated, service_role;
 grant select on table public.syncd_device_sync to authenticated, service_role;
 grant execute on function public.syncd_documents(jsonb) to authenticated, service_role;
 grant select on table public.syncd_edits_per_day to authenticated, service_role;
