@@ -277,7 +277,7 @@ def test_a_directory_git_excludes_that_the_config_re_includes_is_asked_at_once_a
     write(root, ".gitignore", "out/\n")
     write(root, "out/b.md", "tracked\n")
     git(root, "add", "-f", "out/b.md")
-    assert git_rules(root, ["!out/"]).ignored_in("", ["out/"]) == set()
+    assert git_rules(root, ["!out/"]).ignored_in("", [".gitignore", "out/"]) == set()
     assert git_rules(root, ["!out/"]).ignored_in("out/", ["a.md", "b.md", "c/"]) == {"a.md", "c/"}
 
 

@@ -224,8 +224,8 @@ class GitIgnores:
         """`Patterns.deciding` for a directory of the root (`prefix`: its path with "/", ""
         for the root): its entries some rule may decide, every one under a directory Git
         excludes. (A tracked entry is never ignored: that takes nothing from the answer.)
-        `has_own`: the directory's listing holds a `.gitignore` that is not a folder; when it
-        does not, none is looked for (an open that fails, in each of a tree's folders, was
+        `has_own`: the directory's whole listing holds a `.gitignore` that is not a folder (in
+        any case: a case-blind disk opens it); when it does not, none is looked for (an open that fails, in each of a tree's folders, was
         a tenth of a quiet rescan)."""
         if prefix and self._excluded(prefix[:-1]):
             return keys
