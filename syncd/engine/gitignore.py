@@ -225,8 +225,8 @@ class GitIgnores:
         for the root): its entries some rule may decide, every one under a directory Git
         excludes. (A tracked entry is never ignored: that takes nothing from the answer.)
         `has_own`: the directory's whole listing holds a `.gitignore` that is not a folder (in
-        any case: a case-blind disk opens it); when it does not, none is looked for (an open that fails, in each of a tree's folders, was
-        a tenth of a quiet rescan)."""
+        any case: a case-blind disk opens it); when it does not, none is looked for (an open
+        that fails, in each of a tree's folders, was a tenth of a quiet rescan)."""
         if prefix and self._excluded(prefix[:-1]):
             return keys
         shown = matchable(self.prefix + prefix)

@@ -103,7 +103,8 @@ class IgnoreRules:
             asked.update(self._config.deciding(base, plain))
         asked.update(_BUILTIN.deciding(base, plain))
         if self.git is not None:
-            asked.update(self.git.deciding(prefix, plain, any(k.lower() == ".gitignore" for k in keys)))  # (case-blind disks)
+            own = any(k.lower() == ".gitignore" for k in keys)  # (in any case: case-blind disks)
+            asked.update(self.git.deciding(prefix, plain, own))
         ignored = {k for k in asked if self._own(prefix + k.rstrip("/"), k[-1] == "/")}
         self._dirs.update((prefix + k[:-1], k in ignored) for k in keys if k[-1] == "/")  # (asked next)
         return ignored
